@@ -1,0 +1,5 @@
+import sys
+
+from omp_cli.main import main
+
+sys.exit(main())

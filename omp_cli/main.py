@@ -1,0 +1,156 @@
+"""The ``omp`` command.
+
+Exit codes: 0 success, 1 the run or check failed, 2 bad usage or bad input (config, data).
+Human output goes to a terminal (rich tables and progress bars); ``--json`` prints one JSON document.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+DEFAULT_OUT = Path(os.environ.get("OMP_OUTPUT_DIR", "output/runs"))
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+    return Console(stderr=stderr)
+
+
+def _fail(message: str, code: int, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"ok": False, "error": message}))
+    else:
+        _console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    return code
+
+
+def cmd_validate_config(args) -> int:
+    from omp_core import config, data
+    try:
+        cfg = config.load(args.config)
+        detail = {"ok": True, "config": str(args.config), "campaign": cfg.campaign.name,
+                  "config_hash": cfg.config_hash}
+        if args.data:
+            market = data.load_market(cfg.sources(args.data_root), cfg.mandate.universe,
+                                      cfg.data.validation.policy(), min_bars=cfg.data.min_bars)
+            detail.update(snapshot_id=market.snapshot_id, bars=market.n_bars, symbols=list(market.symbols),
+                          validation_actions=len(market.report["actions"]))
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT, args.json)
+    if args.json:
+        print(json.dumps(detail))
+    else:
+        _console().print(f"[green]ok[/] {args.config}: {cfg.campaign.name} (config_hash {cfg.config_hash[:16]})"
+                         + (f", {detail['bars']} bars x {len(detail['symbols'])} symbols, snapshot "
+                            f"{detail['snapshot_id'][:16]}" if args.data else ""), highlight=False)
+    return EXIT_OK
+
+
+def cmd_run_campaign(args) -> int:
+    from omp_core import config
+    from omp_core.run import RuntimeLimitExceeded, run_campaign
+
+    try:
+        cfg = config.load(args.config)
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT, args.json)
+    show = not args.json and sys.stderr.isatty() or args.progress
+    try:
+        if show:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            columns = [TextColumn("seed {task.fields[seed]:>6}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("best IS Sharpe {task.fields[best]:>6.2f}"),
+                       TextColumn("{task.fields[eps]:>7.0f} evals/s"), TimeElapsedColumn()]
+            with Progress(*columns, console=_console(stderr=True)) as bar:
+                tasks = {s: bar.add_task("", total=cfg.ga.generations, seed=s, best=float("nan"), eps=0.0)
+                         for s in cfg.seeds}
+
+                def on_progress(p):
+                    bar.update(tasks[p.seed], completed=p.generation, best=p.best_sharpe,
+                               eps=p.evaluations_per_second)
+                result = run_campaign(args.config, args.out, data_root=args.data_root, threads=args.threads,
+                                      run_id=args.run_id, progress=on_progress)
+        else:
+            result = run_campaign(args.config, args.out, data_root=args.data_root, threads=args.threads,
+                                  run_id=args.run_id)
+    except RuntimeLimitExceeded as exc:
+        return _fail(str(exc), EXIT_FAILED, args.json)
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT, args.json)
+    if args.json:
+        print(json.dumps({"ok": True, "run_id": result.run_id, "run_dir": str(result.run_dir),
+                          "snapshot_id": result.manifest["snapshot_id"],
+                          "config_hash": result.manifest["config_hash"],
+                          "pbo": result.candidates["pbo"]["pbo"],
+                          "candidates": [{k: c[k] for k in ("rank", "genome_hash", "rule", "dsr")}
+                                         | {"is_sharpe": c["in_sample"]["sharpe"],
+                                            "oos_sharpe": c["out_of_sample"]["sharpe"],
+                                            "stress": c["stress"]["summary"]}
+                                         for c in result.candidates["candidates"]]}))
+        return EXIT_OK
+    _print_run(result)
+    return EXIT_OK
+
+
+def _fmt(v, spec=".2f"):
+    return "-" if v is None else format(v, spec)
+
+
+def _print_run(result) -> None:
+    from rich.table import Table
+    con = _console()
+    c = result.candidates
+    table = Table(title=f"run {result.run_id}: top candidates ({c['n_trials']} distinct genomes tried)")
+    table.add_column("#", no_wrap=True)
+    table.add_column("rule", overflow="fold", min_width=30)
+    for col in ("IS Sharpe", "OOS Sharpe", "OOS MaxDD", "OOS trades", "DSR", "stress"):
+        table.add_column(col, no_wrap=True, justify="right")
+    for cand in c["candidates"]:
+        table.add_row(str(cand["rank"]), cand["rule"], _fmt(cand["in_sample"]["sharpe"]),
+                      _fmt(cand["out_of_sample"]["sharpe"]), _fmt(cand["out_of_sample"]["max_drawdown"], ".1%"),
+                      str(cand["out_of_sample"]["trades"]), _fmt(cand["dsr"], ".3f"), cand["stress"]["summary"])
+    con.print(table)
+    pbo = c["pbo"]
+    con.print(f"PBO over the top {pbo['candidates']} (in sample, {pbo.get('combinations', 0)} CSCV splits): "
+              f"{_fmt(pbo['pbo'], '.2f')}; Sharpe variance across candidates: "
+              f"{_fmt(c['sharpe_variance']['in_sample'], '.4f')}", highlight=False)
+    con.print(f"run folder: {result.run_dir}", highlight=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="omp", description="OMP: mine trading strategies around the clock")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("validate-config", help="check a campaign config (and, with --data, its data)")
+    v.add_argument("config", type=Path)
+    v.add_argument("--data", action="store_true", help="also load and validate the market data")
+    v.add_argument("--data-root", type=Path, default=None,
+                   help="refuse data files outside this folder")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=cmd_validate_config)
+
+    r = sub.add_parser("run-campaign", help="run a campaign locally, without services")
+    r.add_argument("config", type=Path)
+    r.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    r.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="evaluation threads")
+    r.add_argument("--run-id", default=None, help="run id (default: derived from config, data and seeds)")
+    r.add_argument("--data-root", type=Path, default=None, help="refuse data files outside this folder")
+    r.add_argument("--json", action="store_true")
+    r.add_argument("--progress", action="store_true", help="show progress bars even when not a terminal")
+    r.set_defaults(func=cmd_run_campaign)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "threads", 1) < 1:
+        return _fail(f"--threads must be >= 1, got {args.threads}", EXIT_BAD_INPUT, args.json)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

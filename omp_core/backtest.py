@@ -1,0 +1,169 @@
+"""Backtest a population of genomes over a universe: the public face of ``_backtest.pyx``.
+
+This module validates, encodes genomes into the kernel's flat arrays and allocates; the kernel does
+the bars. The execution model is documented in ``omp_core/_backtest.pyx``: a decision at the close of
+bar t fills at the open of bar t + delay, costs are paid on every fill, positions are marked at every
+close, an open position is closed at the last bar of the range.
+
+The kernel runs without the GIL, so ``threads > 1`` evaluates slices of the population in parallel
+over the same (shared, read-only) market and feature arrays: nothing is copied per thread.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from omp_core import _backtest
+from omp_core.features import FeatureBank
+from omp_core.genome import MAX_CONDITIONS, OPS, Genome
+
+REASONS = _backtest.REASONS
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Per-side trading costs in basis points: ``fee_bps`` of notional, ``slippage_bps`` of price."""
+    fee_bps: float = 5.0
+    slippage_bps: float = 5.0
+
+    def __post_init__(self):
+        for name in ("fee_bps", "slippage_bps"):
+            v = getattr(self, name)
+            if not (0.0 <= v < 10_000.0):
+                raise ValueError(f"costs.{name} must be in [0, 10000), got {v!r}")
+
+    def scaled(self, k: float) -> "Costs":
+        return Costs(self.fee_bps * k, self.slippage_bps * k)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A population as the kernel reads it (see the layout in ``_backtest.pyx``)."""
+    cond: np.ndarray    # (G, 2C, 3) int32
+    thr: np.ndarray     # (G, 2C) float64
+    gi: np.ndarray      # (G, 4) int32
+    gd: np.ndarray      # (G, 2) float64
+
+    @property
+    def size(self) -> int:
+        return int(self.gi.shape[0])
+
+
+def encode(genomes: Sequence[Genome], bank: FeatureBank) -> Encoded:
+    g = len(genomes)
+    c = MAX_CONDITIONS
+    cond = np.full((g, 2 * c, 3), -1, dtype=np.int32)
+    thr = np.zeros((g, 2 * c), dtype=np.float64)
+    gi = np.zeros((g, 4), dtype=np.int32)
+    gd = np.zeros((g, 2), dtype=np.float64)
+    for i, gen in enumerate(genomes):
+        for offset, conds in ((0, gen.entry), (c, gen.exit)):
+            for j, cd in enumerate(conds):
+                cond[i, offset + j] = (bank.index(cd.feature), bank.index(cd.other) if cd.other else -1,
+                                       OPS.index(cd.op))
+                thr[i, offset + j] = cd.threshold
+        gi[i] = (gen.side, len(gen.entry), len(gen.exit), gen.max_hold)
+        gd[i] = (gen.stop_loss, gen.take_profit)
+    return Encoded(cond, thr, gi, gd)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Results over bars ``[start, end)``: ``equity`` (G x n) starts from 1 before ``start``."""
+    equity: np.ndarray
+    fills: np.ndarray
+    bars_in_market: np.ndarray
+    start: int
+    end: int
+
+    @property
+    def returns(self) -> np.ndarray:
+        """Per-bar net returns (G x n)."""
+        prev = np.concatenate([np.ones((self.equity.shape[0], 1)), self.equity[:, :-1]], axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where(prev > 0.0, self.equity / prev - 1.0, 0.0)
+        return r
+
+
+def _check_range(market, start: int, end: int | None, delay: int) -> int:
+    end = market.n_bars if end is None else end
+    if not 0 <= start < end <= market.n_bars:
+        raise ValueError(f"bar range must satisfy 0 <= start < end <= {market.n_bars}, got [{start}, {end})")
+    if delay < 1:
+        raise ValueError(f"delay must be >= 1 (a signal at bar t trades at t+1 at the earliest), got {delay}")
+    return end
+
+
+def evaluate(genomes: Sequence[Genome] | Encoded, market, bank: FeatureBank, costs: Costs, *,
+             start: int = 0, end: int | None = None, delay: int = 1, threads: int = 1) -> Evaluation:
+    """Backtest every genome over bars ``[start, end)`` of every symbol of ``market``."""
+    end = _check_range(market, start, end, delay)
+    enc = genomes if isinstance(genomes, Encoded) else encode(genomes, bank)
+    if bank.values.shape[0] != len(market.symbols) or bank.values.shape[2] != market.n_bars:
+        raise ValueError(f"feature bank shape {bank.values.shape} does not match the market "
+                         f"({len(market.symbols)} symbols x {market.n_bars} bars)")
+    n = enc.size
+    equity = np.zeros((n, end - start))
+    fills = np.zeros(n, dtype=np.int64)
+    in_mkt = np.zeros(n, dtype=np.int64)
+    no_trades = np.zeros((0, 8))
+    fee, slip = costs.fee_bps * 1e-4, costs.slippage_bps * 1e-4
+
+    def run(g0: int, g1: int) -> int:
+        return _backtest.run_population(market.open, market.close, bank.values, enc.cond, enc.thr, enc.gi,
+                                        enc.gd, g0, g1, fee, slip, delay, start, end, equity, fills,
+                                        in_mkt, no_trades)
+
+    threads = max(1, min(threads, n))
+    if threads == 1:
+        run(0, n)
+    else:
+        edges = np.linspace(0, n, threads + 1).astype(int)
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(run, edges[:-1], edges[1:]))
+    return Evaluation(equity, fills, in_mkt, start, end)
+
+
+@dataclass(frozen=True)
+class Trade:
+    symbol: str
+    entry_time: str
+    exit_time: str
+    side: str
+    entry_price: float
+    exit_price: float
+    net_return: float
+    bars_held: int
+    exit_reason: str
+
+
+@dataclass(frozen=True)
+class Simulation:
+    evaluation: Evaluation
+    trades: tuple[Trade, ...]
+
+
+def simulate(genome: Genome, market, bank: FeatureBank, costs: Costs, *, start: int = 0,
+             end: int | None = None, delay: int = 1) -> Simulation:
+    """One genome with its trade list (same kernel, same numbers as :func:`evaluate`)."""
+    end = _check_range(market, start, end, delay)
+    enc = encode([genome], bank)
+    equity = np.zeros((1, end - start))
+    fills = np.zeros(1, dtype=np.int64)
+    in_mkt = np.zeros(1, dtype=np.int64)
+    cap = len(market.symbols) * ((end - start) // 2 + 2)
+    buf = np.zeros((cap, 8))
+    fee, slip = costs.fee_bps * 1e-4, costs.slippage_bps * 1e-4
+    n = _backtest.run_population(market.open, market.close, bank.values, enc.cond, enc.thr, enc.gi, enc.gd,
+                                 0, 1, fee, slip, delay, start, end, equity, fills, in_mkt, buf)
+    ts = market.timestamps
+    trades = tuple(
+        Trade(market.symbols[int(r[0])], str(ts[int(r[1])]), str(ts[int(r[2])]),
+              "long" if r[3] > 0 else "short", float(r[4]), float(r[5]), float(r[6]),
+              int(r[2] - r[1]) + (1 if int(r[7]) in (5, 6) else 0), REASONS[int(r[7])])
+        for r in buf[:min(n, cap)])
+    trades = tuple(sorted(trades, key=lambda t: (t.entry_time, t.symbol)))
+    return Simulation(Evaluation(equity, fills, in_mkt, start, end), trades)

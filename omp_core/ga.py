@@ -1,0 +1,303 @@
+"""The genetic search: tournament selection, crossover, mutation, elitism, random immigrants and
+de-duplication by ``genome_hash``, with an evaluation cache and an atomic checkpoint per generation.
+
+Reproducibility: the randomness that builds individual ``i`` of generation ``g`` comes from
+``numpy.random.default_rng([seed, g, i])`` and nothing else, and evaluation is a pure function of the
+genome. So the result does not depend on the number of worker threads, and a run resumed from the
+checkpoint of generation ``g`` continues exactly as the uninterrupted run would have.
+
+Honesty: fitness is computed on the in-sample bars only; the caller hands in an ``evaluate`` that
+never sees the out-of-sample part.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from omp_core import stats
+from omp_core.atomic import write_text
+from omp_core.config import GA, Strategy
+from omp_core.features import FeatureBank
+from omp_core.genome import Condition, Genome, quantize
+
+CHECKPOINT_FORMAT = "omp.checkpoint/1"
+INVALID_FITNESS = -100.0   # fewer trades than required, a drawdown over the limit, or no Sharpe at all
+METRICS = ("fitness", "sharpe_pp", "sharpe", "trades", "max_drawdown")
+
+
+class SearchSpace:
+    """Draws and changes genomes within a campaign's strategy space.
+
+    Thresholds of dimensionless features are drawn as quantiles of the feature's in-sample values,
+    so every threshold sits where the feature actually lives; level features (close, moving
+    averages) are only compared with each other (crossovers), optionally with a small ratio offset.
+    """
+
+    def __init__(self, strategy: Strategy, bank: FeatureBank, in_sample_end: int):
+        self.s = strategy
+        self.levels = [n for n in strategy.level_names() if n in bank.names]
+        self.oscillators = [n for n in strategy.feature_names() if n not in self.levels]
+        self.sides = [1 if x == "long" else -1 for x in strategy.sides]
+        probs = np.linspace(0.0, 1.0, 101)
+        self.quantiles = {}
+        for name in self.oscillators:
+            v = bank.values[:, bank.index(name), :in_sample_end].ravel()
+            v = v[np.isfinite(v)]
+            self.quantiles[name] = np.quantile(v, probs) if v.size else np.zeros_like(probs)
+        self.oscillators = [n for n in self.oscillators if np.ptp(self.quantiles[n]) > 0]
+        if not self.oscillators and len(self.levels) < 2:
+            raise ValueError("strategy space has no usable feature: every oscillator is constant in "
+                             "sample and there are fewer than two level features")
+
+    def _threshold(self, name: str, q: float) -> float:
+        return quantize(float(np.interp(q, np.linspace(0.0, 1.0, 101), self.quantiles[name])), 4)
+
+    def _quantile_of(self, name: str, x: float) -> float:
+        return float(np.interp(x, self.quantiles[name], np.linspace(0.0, 1.0, 101)))
+
+    def condition(self, rng: np.random.Generator) -> Condition:
+        use_cross = len(self.levels) >= 2 and (not self.oscillators or rng.random() < self.s.crossover_probability)
+        op = ">" if rng.random() < 0.5 else "<"
+        if use_cross:
+            a, b = rng.choice(len(self.levels), size=2, replace=False)
+            ratio = 0.0 if rng.random() < 0.5 else quantize(float(rng.normal(0.0, 0.01)), 3)
+            return Condition(self.levels[a], op, ratio, self.levels[b])
+        name = self.oscillators[rng.integers(len(self.oscillators))]
+        return Condition(name, op, self._threshold(name, float(rng.uniform(0.05, 0.95))))
+
+    def _param(self, rng, lo, hi, integer=False):
+        if lo == 0 and rng.random() < 1 / 3:
+            return 0 if integer else 0.0
+        if integer:
+            return int(rng.integers(max(lo, 1), hi + 1)) if hi >= 1 else 0
+        return quantize(float(rng.uniform(lo, hi)), 3)
+
+    def genome(self, rng: np.random.Generator) -> Genome:
+        n_entry = int(rng.integers(1, self.s.max_entry_conditions + 1))
+        n_exit = int(rng.integers(0, self.s.max_exit_conditions + 1))
+        return Genome(
+            side=self.sides[rng.integers(len(self.sides))],
+            entry=tuple(self.condition(rng) for _ in range(n_entry)),
+            exit=tuple(self.condition(rng) for _ in range(n_exit)),
+            stop_loss=self._param(rng, *self.s.stop_loss),
+            take_profit=self._param(rng, *self.s.take_profit),
+            max_hold=self._param(rng, *self.s.max_hold, integer=True),
+        )
+
+    def _nudge(self, c: Condition, rng) -> Condition:
+        if c.other:
+            return Condition(c.feature, c.op, quantize(c.threshold + float(rng.normal(0.0, 0.005)), 3), c.other)
+        q = min(0.99, max(0.01, self._quantile_of(c.feature, c.threshold) + float(rng.normal(0.0, 0.08))))
+        return Condition(c.feature, c.op, self._threshold(c.feature, q))
+
+    def mutate(self, g: Genome, rng: np.random.Generator) -> Genome:
+        entry, exit_ = list(g.entry), list(g.exit)
+        side, sl, tp, mh = g.side, g.stop_loss, g.take_profit, g.max_hold
+        move = int(rng.integers(8))
+        rules = entry if (not exit_ or rng.random() < 0.6) else exit_
+        limit = self.s.max_entry_conditions if rules is entry else self.s.max_exit_conditions
+        k = int(rng.integers(len(rules)))
+        if move == 0:
+            rules[k] = self._nudge(rules[k], rng)
+        elif move == 1:
+            rules[k] = self.condition(rng)
+        elif move == 2 and len(rules) < limit:
+            rules.append(self.condition(rng))
+        elif move == 3 and len(rules) > (1 if rules is entry else 0):
+            rules.pop(k)
+        elif move == 4:
+            c = rules[k]
+            rules[k] = Condition(c.feature, "<" if c.op == ">" else ">", c.threshold, c.other)
+        elif move == 5 and len(self.sides) > 1:
+            side = -side
+        elif move == 6:
+            sl, tp = self._param(rng, *self.s.stop_loss), self._param(rng, *self.s.take_profit)
+        else:
+            mh = self._param(rng, *self.s.max_hold, integer=True)
+        return Genome(side, tuple(entry), tuple(exit_), sl, tp, mh)
+
+    def crossover(self, a: Genome, b: Genome, rng: np.random.Generator) -> Genome:
+        def mix(x, y, lo, hi):
+            pool = sorted(set(x) | set(y))
+            pick = [c for c in pool if rng.random() < 0.5]
+            if len(pick) < lo:
+                pick = [pool[int(rng.integers(len(pool)))]] if pool else []
+            return tuple(pick[:hi])
+        pick = lambda u, v: u if rng.random() < 0.5 else v  # noqa: E731
+        return Genome(pick(a.side, b.side), mix(a.entry, b.entry, 1, self.s.max_entry_conditions),
+                      mix(a.exit, b.exit, 0, self.s.max_exit_conditions), pick(a.stop_loss, b.stop_loss),
+                      pick(a.take_profit, b.take_profit), pick(a.max_hold, b.max_hold))
+
+
+def score(returns: np.ndarray, equity: np.ndarray, fills: np.ndarray, n_symbols: int, ga: GA,
+          objective: str, periods_per_year: float, max_drawdown: float) -> np.ndarray:
+    """In-sample metrics per genome, one row each in the order of :data:`METRICS`."""
+    out = np.empty((returns.shape[0], len(METRICS)))
+    ann = math.sqrt(periods_per_year)
+    for i in range(returns.shape[0]):
+        r, e = returns[i], equity[i]
+        sr = stats.sharpe_ratio(r)
+        mdd = stats.max_drawdown(e)
+        trades = fills[i] / 2.0
+        if objective == "sortino":
+            obj = stats.sortino_ratio(r) * ann
+        elif objective == "calmar":
+            obj = stats.calmar_ratio(e, periods_per_year)
+        else:
+            obj = sr * ann
+        valid = math.isfinite(obj) and trades >= ga.min_trades * n_symbols and mdd <= max_drawdown
+        out[i] = (obj if valid else INVALID_FITNESS, sr if math.isfinite(sr) else 0.0,
+                  sr * ann if math.isfinite(sr) else 0.0, trades, mdd)
+    return out
+
+
+@dataclass
+class EvaluationCache:
+    """In-sample metrics by (genome_hash, snapshot_id, config_hash); also keeps each genome."""
+    snapshot_id: str
+    config_hash: str
+    entries: dict = field(default_factory=dict)   # genome_hash -> (genome, metrics tuple)
+
+    def key(self, genome_hash: str) -> tuple[str, str, str]:
+        return (genome_hash, self.snapshot_id, self.config_hash)
+
+    def get(self, genome_hash: str):
+        return self.entries.get(self.key(genome_hash))
+
+    def put(self, genome: Genome, metrics) -> None:
+        self.entries[self.key(genome.genome_hash)] = (genome, tuple(float(m) for m in metrics))
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def to_json(self) -> list:
+        return [[k[0], g.to_dict(), list(m)] for k, (g, m) in sorted(self.entries.items())]
+
+    def load_json(self, rows: list) -> None:
+        for h, gd, m in rows:
+            self.entries[self.key(h)] = (Genome.from_dict(gd), tuple(m))
+
+
+@dataclass(frozen=True)
+class Progress:
+    seed: int
+    generation: int
+    generations: int
+    best_sharpe: float
+    evaluations: int
+    evaluations_per_second: float
+
+
+class Interrupted(Exception):
+    """Raised by a progress callback to stop a search after a checkpoint (tests, cancellation)."""
+
+
+class GeneticSearch:
+    """One seed's search. ``evaluate(genomes) -> metrics array`` sees in-sample data only."""
+
+    def __init__(self, space: SearchSpace, ga: GA, seed: int, evaluate: Callable, cache: EvaluationCache,
+                 checkpoint: Path | None = None, clock: Callable[[], float] = time.monotonic):
+        self.space, self.ga, self.seed = space, ga, seed
+        self._evaluate, self.cache, self.checkpoint, self.clock = evaluate, cache, checkpoint, clock
+        self.population: list[Genome] = []
+        self.generation = -1
+        self.history: list[dict] = []
+        self.evaluated_here = 0
+
+    def _rng(self, gen: int, i: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, gen, i])
+
+    def _fitness(self, g: Genome) -> float:
+        return self.cache.get(g.genome_hash)[1][0]
+
+    def _score_all(self, genomes: list[Genome]) -> None:
+        todo = list({g.genome_hash: g for g in genomes if self.cache.get(g.genome_hash) is None}.values())
+        if todo:
+            for g, m in zip(todo, self._evaluate(todo)):
+                self.cache.put(g, m)
+            self.evaluated_here += len(todo)
+
+    def ranked(self, genomes: list[Genome]) -> list[Genome]:
+        """Best first; ties broken by genome_hash so the order never depends on anything else."""
+        return sorted(genomes, key=lambda g: (-self._fitness(g), g.genome_hash))
+
+    def _tournament(self, rng, ranked_pop):
+        idx = rng.choice(len(ranked_pop), size=self.ga.tournament_size, replace=False)
+        return ranked_pop[int(idx.min())]   # ranked best-first: the lowest index wins
+
+    def _breed(self, gen: int, i: int, parents: list[Genome], taken: set[str]) -> Genome:
+        rng = self._rng(gen, i)
+        for _ in range(8):
+            if gen == 0 or rng.random() < self.ga.immigrant_rate:
+                child = self.space.genome(rng)
+            else:
+                a = self._tournament(rng, parents)
+                child = self.space.crossover(a, self._tournament(rng, parents), rng) \
+                    if rng.random() < self.ga.crossover_rate else a
+                if rng.random() < self.ga.mutation_rate or child.genome_hash in taken:
+                    child = self.space.mutate(child, rng)
+            if child.genome_hash not in taken:
+                return child
+        return self.space.genome(rng)  # still a duplicate after 8 tries: a fresh immigrant
+
+    def step(self) -> None:
+        gen = self.generation + 1
+        taken: set[str] = set()
+        nxt: list[Genome] = []
+        parents = self.ranked(self.population) if self.population else []
+        for g in parents[: self.ga.elitism]:
+            nxt.append(g)
+            taken.add(g.genome_hash)
+        while len(nxt) < self.ga.population:
+            child = self._breed(gen, len(nxt), parents, taken)
+            if child.genome_hash in taken:   # the fallback immigrant collided too: try the next slot
+                continue
+            nxt.append(child)
+            taken.add(child.genome_hash)
+        self._score_all(nxt)
+        self.population = self.ranked(nxt)
+        self.generation = gen
+        best = self.cache.get(self.population[0].genome_hash)[1]
+        self.history.append({"generation": gen, "best_fitness": best[0], "best_sharpe": best[2],
+                             "distinct_evaluated": len(self.cache)})
+
+    def run(self, progress: Callable[[Progress], None] | None = None) -> list[Genome]:
+        self._resume()
+        t0 = self.clock()
+        while self.generation + 1 < self.ga.generations:
+            self.step()
+            self._save()
+            if progress:
+                dt = max(self.clock() - t0, 1e-9)
+                best = self.cache.get(self.population[0].genome_hash)[1]
+                progress(Progress(self.seed, self.generation + 1, self.ga.generations, best[2],
+                                  len(self.cache), self.evaluated_here / dt))
+        return self.population
+
+    # ---------------------------------------------------------------------------- checkpointing
+    def state(self) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "seed": self.seed, "generation": self.generation,
+                "population": [g.genome_hash for g in self.population], "history": self.history,
+                "cache": self.cache.to_json()}
+
+    def _save(self) -> None:
+        if self.checkpoint is not None:
+            write_text(self.checkpoint, json.dumps(self.state(), sort_keys=True, separators=(",", ":")))
+
+    def _resume(self) -> None:
+        if self.checkpoint is None or not self.checkpoint.exists():
+            return
+        st = json.loads(self.checkpoint.read_text())
+        if st.get("format") != CHECKPOINT_FORMAT or st.get("seed") != self.seed:
+            raise ValueError(f"{self.checkpoint}: not a checkpoint of seed {self.seed}")
+        self.cache.load_json(st["cache"])
+        genomes = {k[0]: g for k, (g, _) in self.cache.entries.items()}
+        self.population = [genomes[h] for h in st["population"]]
+        self.generation = st["generation"]
+        self.history = st["history"]

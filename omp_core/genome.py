@@ -1,0 +1,179 @@
+"""Strategy genomes: rules as conjunctions of feature conditions, canonical bytes, ``genome_hash``
+and a readable ``strategy.toml``.
+
+A condition reads ``feature op threshold`` or, for a crossover between two level features,
+``feature op other * (1 + threshold)``. A genome enters (long or short) when every entry condition
+holds at a close, and leaves when every exit condition holds, or on its stop-loss, take-profit or
+maximum holding period (each 0 for none). Conditions form a set: their order never changes the
+meaning, so the canonical form sorts them and ``genome_hash`` is the same for the same strategy.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from omp_core import features
+
+FORMAT = "omp.genome/1"
+OPS = (">", "<")
+SIDES = {"long": 1, "short": -1}
+MAX_CONDITIONS = 4
+
+
+def quantize(x: float, digits: int = 6) -> float:
+    """Round to ``digits`` significant digits so a genome prints and hashes the same everywhere."""
+    if x == 0.0 or not math.isfinite(x):
+        return 0.0 if x == 0.0 else x
+    return float(f"{x:.{digits}g}")
+
+
+@dataclass(frozen=True, order=True)
+class Condition:
+    feature: str
+    op: str
+    threshold: float
+    other: str = ""
+
+    def __post_init__(self):
+        features.parse_name(self.feature)
+        if self.op not in OPS:
+            raise ValueError(f"condition.op must be one of {OPS}, got {self.op!r}")
+        if not math.isfinite(self.threshold):
+            raise ValueError(f"condition.threshold must be finite, got {self.threshold!r}")
+        if self.other:
+            features.parse_name(self.other)
+            if not (features.is_level(self.feature) and features.is_level(self.other)):
+                raise ValueError(f"a crossover compares level features (close, sma, ema), got "
+                                 f"{self.feature!r} and {self.other!r}")
+
+    def describe(self) -> str:
+        if self.other:
+            rhs = self.other if self.threshold == 0.0 else f"{self.other} * {1.0 + self.threshold:g}"
+        else:
+            rhs = f"{self.threshold:g}"
+        return f"{self.feature} {self.op} {rhs}"
+
+
+@dataclass(frozen=True)
+class Genome:
+    side: int
+    entry: tuple[Condition, ...]
+    exit: tuple[Condition, ...] = ()
+    stop_loss: float = 0.0
+    take_profit: float = 0.0
+    max_hold: int = 0
+
+    def __post_init__(self):
+        if self.side not in (1, -1):
+            raise ValueError(f"genome.side must be 1 (long) or -1 (short), got {self.side!r}")
+        if not 1 <= len(self.entry) <= MAX_CONDITIONS:
+            raise ValueError(f"genome.entry must hold 1..{MAX_CONDITIONS} conditions, got {len(self.entry)}")
+        if len(self.exit) > MAX_CONDITIONS:
+            raise ValueError(f"genome.exit must hold at most {MAX_CONDITIONS} conditions, got {len(self.exit)}")
+        if not (math.isfinite(self.stop_loss) and 0.0 <= self.stop_loss < 1.0):
+            raise ValueError(f"genome.stop_loss must be a fraction in [0, 1), got {self.stop_loss!r}")
+        if not (math.isfinite(self.take_profit) and self.take_profit >= 0.0):
+            raise ValueError(f"genome.take_profit must be a fraction >= 0, got {self.take_profit!r}")
+        if not isinstance(self.max_hold, int) or self.max_hold < 0:
+            raise ValueError(f"genome.max_hold must be an integer >= 0, got {self.max_hold!r}")
+        # canonical: sorted, duplicate-free condition sets
+        object.__setattr__(self, "entry", tuple(sorted(set(self.entry))))
+        object.__setattr__(self, "exit", tuple(sorted(set(self.exit))))
+
+    @property
+    def side_name(self) -> str:
+        return "long" if self.side == 1 else "short"
+
+    def feature_names(self) -> list[str]:
+        names = []
+        for c in self.entry + self.exit:
+            names.append(c.feature)
+            if c.other:
+                names.append(c.other)
+        return names
+
+    def to_dict(self) -> dict:
+        cond = lambda c: {"feature": c.feature, "op": c.op, "other": c.other, "threshold": c.threshold}  # noqa: E731
+        return {"format": FORMAT, "side": self.side_name, "entry": [cond(c) for c in self.entry],
+                "exit": [cond(c) for c in self.exit], "stop_loss": self.stop_loss,
+                "take_profit": self.take_profit, "max_hold": self.max_hold}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Genome":
+        known = {"format", "side", "entry", "exit", "stop_loss", "take_profit", "max_hold", "genome_hash"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"genome has unknown key(s) {unknown}")
+        if d.get("format", FORMAT) != FORMAT:
+            raise ValueError(f"genome.format must be {FORMAT!r}, got {d.get('format')!r}")
+        if d.get("side") not in SIDES:
+            raise ValueError(f"genome.side must be 'long' or 'short', got {d.get('side')!r}")
+
+        def conds(key):
+            out = []
+            for i, c in enumerate(d.get(key, [])):
+                extra = sorted(set(c) - {"feature", "op", "other", "threshold"})
+                if extra:
+                    raise ValueError(f"genome.{key}[{i}] has unknown key(s) {extra}")
+                out.append(Condition(str(c["feature"]), str(c["op"]), float(c.get("threshold", 0.0)),
+                                     str(c.get("other", ""))))
+            return tuple(out)
+
+        g = cls(SIDES[d["side"]], conds("entry"), conds("exit"), float(d.get("stop_loss", 0.0)),
+                float(d.get("take_profit", 0.0)), int(d.get("max_hold", 0)))
+        if "genome_hash" in d and d["genome_hash"] != g.genome_hash:
+            raise ValueError(f"genome_hash {d['genome_hash']!r} does not match the rules "
+                             f"(they hash to {g.genome_hash!r})")
+        return g
+
+    def canonical_bytes(self) -> bytes:
+        """Compact JSON with sorted keys: the bytes ``genome_hash`` is taken of."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+
+    @property
+    def genome_hash(self) -> str:
+        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+
+    def describe(self) -> str:
+        rule = " and ".join(c.describe() for c in self.entry)
+        text = f"{self.side_name} when {rule}"
+        if self.exit:
+            text += "; exit when " + " and ".join(c.describe() for c in self.exit)
+        extras = [f"{k} {v:g}" for k, v in (("stop_loss", self.stop_loss), ("take_profit", self.take_profit),
+                                            ("max_hold", self.max_hold)) if v]
+        return text + ("; " + ", ".join(extras) if extras else "")
+
+    def to_toml(self) -> str:
+        """A readable ``strategy.toml`` that :func:`load_toml` turns back into this genome."""
+        q = json.dumps
+        lines = [f"# {self.describe()}", f"format = {q(FORMAT)}", f"genome_hash = {q(self.genome_hash)}",
+                 f"side = {q(self.side_name)}", f"stop_loss = {self.stop_loss!r}",
+                 f"take_profit = {self.take_profit!r}", f"max_hold = {self.max_hold}"]
+        for key, conds in (("entry", self.entry), ("exit", self.exit)):
+            for c in conds:
+                lines += ["", f"[[{key}]]", f"feature = {q(c.feature)}", f"op = {q(c.op)}"]
+                if c.other:
+                    lines.append(f"other = {q(c.other)}")
+                lines.append(f"threshold = {c.threshold!r}")
+        return "\n".join(lines) + "\n"
+
+
+def loads_toml(text: str) -> Genome:
+    return Genome.from_dict(tomllib.loads(text))
+
+
+def load_toml(path: str | Path) -> Genome:
+    return loads_toml(Path(path).read_text(encoding="utf-8"))
+
+
+def sma_crossover(fast: int, slow: int, side: int = 1) -> Genome:
+    """The classic rule: hold while SMA(fast) is above SMA(slow) (below, for a short)."""
+    if not 2 <= fast < slow:
+        raise ValueError(f"sma_crossover needs 2 <= fast < slow, got fast={fast}, slow={slow}")
+    up, down = (">", "<") if side == 1 else ("<", ">")
+    return Genome(side, (Condition(f"sma_{fast}", up, 0.0, f"sma_{slow}"),),
+                  (Condition(f"sma_{fast}", down, 0.0, f"sma_{slow}"),))

@@ -1,0 +1,290 @@
+"""A whole campaign on one machine: data, features, one genetic search per seed, out-of-sample
+validation of the best candidates, and a run folder a quant can trust.
+
+Run folder ``run_<run_id>/``:
+- ``manifest.json``: run_id, config_hash, canonical config, git_sha, snapshot_id, seeds, the
+  in-sample / out-of-sample split, library versions and every action validation took on the data;
+- ``candidates.json``: the top candidates with in-sample and out-of-sample metrics, DSR, the run's
+  PBO, the variance of Sharpe across candidates and the stress results;
+- ``candidates/<rank>_<hash12>/``: ``strategy.toml``, ``trades.csv`` and ``equity.png`` per candidate;
+- ``checkpoints/seed_<seed>.json``: the search state after the last generation (resume point);
+- ``timings.json``: wall-clock figures, the only file that differs between two identical runs.
+
+Everything but ``timings.json`` is a pure function of (config, data, seeds, code version).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from omp_core import __version__, backtest, config as config_mod, data, ga, stats, stress
+from omp_core.atomic import write_bytes, write_text
+from omp_core.features import FeatureBank
+from omp_core.genome import Genome
+
+MANIFEST_FORMAT = "omp.run/1"
+
+
+class RuntimeLimitExceeded(RuntimeError):
+    """``constraints.max_runtime_minutes`` ran out; the checkpoints allow a resume."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    run_dir: Path
+    manifest: dict
+    candidates: dict
+
+
+def git_sha() -> str:
+    """``OMP_GIT_SHA`` if set, else the commit of the checkout this code runs from, else "unknown"."""
+    env = os.environ.get("OMP_GIT_SHA")
+    if env:
+        return env
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5, check=True)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _clean(obj):
+    """JSON-safe: numpy scalars to Python, non-finite floats to null (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def dumps(obj) -> str:
+    return json.dumps(_clean(obj), sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
+def _versions() -> dict:
+    import scipy
+    return {"omp": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "scipy": scipy.__version__}
+
+
+def _check_timeframe(cfg, market) -> None:
+    step = np.median(np.diff(market.timestamps.astype(np.int64)))
+    want = config_mod.TIMEFRAMES[cfg.mandate.timeframe]
+    if step != want:
+        raise config_mod.ConfigError("mandate.timeframe", f"does not match the data, whose median bar "
+                                     f"spacing is {int(step)} s (want {want} s)", cfg.mandate.timeframe)
+
+
+def _metrics(returns, equity, fills, n_symbols, ppy) -> dict:
+    sr = stats.sharpe_ratio(returns)
+    skew, kurt = stats.moments(returns)
+    ann = math.sqrt(ppy)
+    return {
+        "bars": int(returns.size), "sharpe": sr * ann, "sharpe_per_period": sr,
+        "sortino": stats.sortino_ratio(returns) * ann, "max_drawdown": stats.max_drawdown(equity),
+        "calmar": stats.calmar_ratio(equity, ppy), "cagr": stats.cagr(equity, ppy),
+        "total_return": float(equity[-1] - 1.0), "trades": int(fills) // 2,
+        "turnover_per_year": stats.annual_turnover(int(fills), returns.size, n_symbols, ppy),
+        "skew": skew, "kurtosis": kurt,
+        "psr_vs_zero": stats.probabilistic_sharpe_ratio(sr, 0.0, returns.size, skew, kurt),
+    }
+
+
+def _trades_csv(rows) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["period", "symbol", "side", "entry_time", "exit_time", "entry_price", "exit_price",
+                "net_return", "bars_held", "exit_reason"])
+    for period, t in rows:
+        w.writerow([period, t.symbol, t.side, t.entry_time, t.exit_time, repr(t.entry_price),
+                    repr(t.exit_price), repr(t.net_return), t.bars_held, t.exit_reason])
+    return buf.getvalue()
+
+
+def default_run_id(config_hash: str, snapshot: str, seeds) -> str:
+    h = hashlib.sha256(f"{config_hash}|{snapshot}|{list(seeds)}|{__version__}".encode()).hexdigest()
+    return h[:16]
+
+
+def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str | Path | None = None,
+                 threads: int = 1, run_id: str | None = None,
+                 progress: Callable[[ga.Progress], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> RunResult:
+    """Run a campaign end to end and write its run folder; resumes from checkpoints if present."""
+    timings: dict = {}
+    t_start = t = clock()
+    cfg = config_mod.load(config_path)
+    root = Path(data_root) if data_root is not None else None
+    market = data.load_market(cfg.sources(root), cfg.mandate.universe, cfg.data.validation.policy(),
+                              min_bars=cfg.data.min_bars)
+    _check_timeframe(cfg, market)
+    ppy = cfg.mandate.periods_per_year or market.periods_per_year
+    timings["load_data_s"], t = clock() - t, clock()
+    bank = FeatureBank.build(market, cfg.strategy.feature_names())
+    timings["features_s"], t = clock() - t, clock()
+
+    n_bars = market.n_bars
+    split = int(round(n_bars * (1.0 - cfg.validation.holdout_fraction)))
+    if split < 2 * cfg.validation.pbo_splits or n_bars - split < 20:
+        raise config_mod.ConfigError("validation.holdout_fraction", f"leaves too few bars on one side "
+                                     f"({split} in sample, {n_bars - split} out of sample)",
+                                     cfg.validation.holdout_fraction)
+    costs = backtest.Costs(cfg.costs.fee_bps, cfg.costs.slippage_bps)
+    chash = cfg.config_hash
+    run_id = run_id or default_run_id(chash, market.snapshot_id, cfg.seeds)
+    run_dir = Path(out_dir) / f"run_{run_id}"
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    space = ga.SearchSpace(cfg.strategy, bank, split)
+    n_sym = len(market.symbols)
+
+    def evaluate_in_sample(genomes):
+        ev = backtest.evaluate(genomes, market, bank, costs, start=0, end=split, threads=threads)
+        return ga.score(ev.returns, ev.equity, ev.fills, n_sym, cfg.ga, cfg.mandate.objective, ppy,
+                        cfg.constraints.max_drawdown)
+
+    deadline = t_start + cfg.constraints.max_runtime_minutes * 60.0
+    caches, histories, evals = {}, {}, 0
+
+    def watch(p: ga.Progress):
+        if progress:
+            progress(p)
+        if clock() > deadline and p.generation < p.generations:
+            raise RuntimeLimitExceeded(f"constraints.max_runtime_minutes ({cfg.constraints.max_runtime_minutes}) "
+                                       f"ran out at seed {p.seed}, generation {p.generation}; "
+                                       f"run again to resume from the checkpoint")
+
+    for seed in cfg.seeds:
+        cache = ga.EvaluationCache(market.snapshot_id, chash)
+        search = ga.GeneticSearch(space, cfg.ga, seed, evaluate_in_sample, cache,
+                                  run_dir / "checkpoints" / f"seed_{seed}.json", clock)
+        search.run(watch)
+        caches[seed], histories[seed] = cache, search.history
+        evals += search.evaluated_here
+        timings[f"search_seed_{seed}_s"], t = clock() - t, clock()
+
+    result = _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories)
+    timings["report_s"] = clock() - t
+    timings["total_s"] = clock() - t_start
+    timings["evaluations_this_session"] = evals
+    timings["evaluations_per_second"] = evals / max(sum(v for k, v in timings.items() if k.startswith("search_")),
+                                                    1e-9)
+    timings["threads"] = threads
+    write_text(run_dir / "timings.json", dumps(timings))
+    return result
+
+
+def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories) -> RunResult:
+    n_bars, n_sym = market.n_bars, len(market.symbols)
+    # every distinct genome evaluated by any seed is a trial for the deflated Sharpe
+    trials: dict[str, tuple[Genome, tuple, list]] = {}
+    for seed, cache in caches.items():
+        for (h, _, _), (g, m) in cache.entries.items():
+            if h in trials:
+                trials[h][2].append(seed)
+            else:
+                trials[h] = (g, m, [seed])
+    n_trials = len(trials)
+    trial_srs = np.array([m[1] for _, m, _ in trials.values()])
+    trials_var = float(np.var(trial_srs, ddof=1)) if n_trials > 1 else 0.0
+    ranked = sorted(trials.items(), key=lambda kv: (-kv[1][1][0], kv[0]))
+    valid = [(h, v) for h, v in ranked if v[1][0] > ga.INVALID_FITNESS]
+    top = valid[: cfg.validation.top_k]
+
+    pbo_block = {"candidates": 0, "n_splits": cfg.validation.pbo_splits, "pbo": None,
+                 "note": "needs at least 2 valid candidates"}
+    pbo_set = [v[0] for _, v in valid[: cfg.validation.pbo_candidates]]
+    if len(pbo_set) >= 2:
+        ev = backtest.evaluate(pbo_set, market, bank, costs, start=0, end=split)
+        res = stats.pbo(ev.returns.T, cfg.validation.pbo_splits)
+        pbo_block = {"candidates": len(pbo_set), "n_splits": res.n_splits, "combinations": res.n_combinations,
+                     "period": "in_sample", "pbo": res.pbo, "prob_oos_loss": res.prob_oos_loss,
+                     "degradation_slope": res.slope, "degradation_intercept": res.intercept,
+                     "logit_median": float(np.median(res.logits))}
+
+    out_candidates = []
+    for rank, (h, (g, m, seeds)) in enumerate(top, start=1):
+        out_candidates.append(_candidate(cfg, market, bank, costs, split, ppy, run_id, run_dir, rank, g, seeds,
+                                         n_trials, trials_var))
+    is_sr = [c["in_sample"]["sharpe"] for c in out_candidates]
+    oos_sr = [c["out_of_sample"]["sharpe"] for c in out_candidates]
+    variance = {
+        "in_sample": float(np.var(is_sr, ddof=1)) if len(is_sr) > 1 else None,
+        "out_of_sample": float(np.nanvar(oos_sr, ddof=1)) if len(oos_sr) > 1 else None,
+        "note": "variance of annualized Sharpe across the reported candidates",
+    }
+    candidates = {
+        "format": MANIFEST_FORMAT, "run_id": run_id, "config_hash": cfg.config_hash,
+        "snapshot_id": market.snapshot_id, "n_trials": n_trials,
+        "trials_sharpe_variance_per_period": trials_var, "pbo": pbo_block,
+        "sharpe_variance": variance, "candidates": out_candidates,
+    }
+    manifest = {
+        "format": MANIFEST_FORMAT, "run_id": run_id, "status": "completed",
+        "campaign": cfg.campaign.name, "config_hash": cfg.config_hash, "config": cfg.canonical(),
+        "git_sha": git_sha(), "snapshot_id": market.snapshot_id, "symbols": list(market.symbols),
+        "seeds": list(cfg.seeds), "periods_per_year": ppy,
+        "split": {"bars": n_bars, "in_sample_bars": split, "out_of_sample_bars": n_bars - split,
+                  "in_sample": [str(market.timestamps[0]), str(market.timestamps[split - 1])],
+                  "out_of_sample": [str(market.timestamps[split]), str(market.timestamps[-1])]},
+        "data": market.report, "versions": _versions(),
+        "search": {str(s): h[-1] if h else None for s, h in histories.items()},
+        "distinct_genomes_evaluated": n_trials, "candidates_reported": len(out_candidates),
+    }
+    write_text(run_dir / "candidates.json", dumps(candidates))
+    write_text(run_dir / "manifest.json", dumps(manifest))   # last: its presence means complete
+    return RunResult(run_id, run_dir, json.loads(dumps(manifest)), json.loads(dumps(candidates)))
+
+
+def _candidate(cfg, market, bank, costs, split, ppy, run_id, run_dir, rank, g, seeds, n_trials, trials_var):
+    n_bars, n_sym = market.n_bars, len(market.symbols)
+    ins = backtest.simulate(g, market, bank, costs, start=0, end=split)
+    oos = backtest.simulate(g, market, bank, costs, start=split, end=n_bars)
+    r_is, r_oos = ins.evaluation.returns[0], oos.evaluation.returns[0]
+    m_is = _metrics(r_is, ins.evaluation.equity[0], ins.evaluation.fills[0], n_sym, ppy)
+    m_oos = _metrics(r_oos, oos.evaluation.equity[0], oos.evaluation.fills[0], n_sym, ppy)
+    m_is["win_rate"] = stats.win_rate([t.net_return for t in ins.trades])
+    m_oos["win_rate"] = stats.win_rate([t.net_return for t in oos.trades])
+    dsr = stats.deflated_sharpe_ratio(m_is["sharpe_per_period"], r_is.size, m_is["skew"], m_is["kurtosis"],
+                                      n_trials, trials_var)
+    folds = [stats.sharpe_ratio(part) * math.sqrt(ppy)
+             for part in np.array_split(r_oos, cfg.validation.walk_forward_folds)] \
+        if cfg.validation.walk_forward_folds else []
+    rng = np.random.default_rng([int(g.genome_hash[:15], 16), rank])
+    suite = stress.run_suite(g, market, bank, costs, split, n_bars, ppy, rng, cfg.validation.stress_bootstrap)
+    folder = f"{rank:02d}_{g.genome_hash[:12]}"
+    cdir = run_dir / "candidates" / folder
+    write_text(cdir / "strategy.toml", g.to_toml())
+    write_text(cdir / "trades.csv", _trades_csv([("in_sample", t) for t in ins.trades]
+                                                + [("out_of_sample", t) for t in oos.trades]))
+    eq = np.concatenate([ins.evaluation.equity[0], ins.evaluation.equity[0][-1] * oos.evaluation.equity[0]])
+    from omp_core.plot import equity_png
+    write_bytes(cdir / "equity.png", equity_png(market.timestamps, eq, split,
+                                                f"#{rank} {g.describe()}"[:140]))
+    return {
+        "rank": rank, "candidate_id": f"{run_id}-c{rank:02d}", "genome_hash": g.genome_hash,
+        "rule": g.describe(), "genome": g.to_dict(), "found_by_seeds": sorted(seeds), "folder": f"candidates/{folder}",
+        "in_sample": m_is, "out_of_sample": m_oos, "walk_forward_sharpe": folds,
+        "walk_forward_positive": sum(1 for f in folds if f > 0), "dsr": dsr, "n_trials": n_trials,
+        "stress": suite,
+    }
