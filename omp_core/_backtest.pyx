@@ -78,7 +78,7 @@ cdef Py_ssize_t _sleeve(const value_t[:, ::1] open_, const value_t[:, ::1] close
                         const value_t[:, :, ::1] feat, const slot_t[:, :, ::1] cond,
                         const value_t[:, ::1] thr, const slot_t[:, ::1] gi, const value_t[:, ::1] gd,
                         Py_ssize_t g, Py_ssize_t s, value_t fee, value_t slip, Py_ssize_t delay,
-                        Py_ssize_t start, Py_ssize_t end, value_t weight, value_t[:, ::1] equity,
+                        Py_ssize_t start, Py_ssize_t end, value_t weight, value_t[::1] curve,
                         count_t[::1] fills, count_t[::1] in_market, value_t[:, ::1] trades,
                         Py_ssize_t ntrades) noexcept nogil:
     cdef Py_ssize_t t, pending_at = -1, held = 0, entry_bar = 0
@@ -86,7 +86,7 @@ cdef Py_ssize_t _sleeve(const value_t[:, ::1] open_, const value_t[:, ::1] close
     cdef int side = gi[g, 0], pos = 0, reason = 0
     cdef Py_ssize_t n_entry = gi[g, 1], n_exit = gi[g, 2], max_hold = gi[g, 3]
     cdef value_t stop = gd[g, 0], take = gd[g, 1]
-    cdef value_t eq = 1.0, base = 0.0, before = 1.0, p_in = 0.0, p_out, ur, mark
+    cdef value_t eq = 1.0, base = 0.0, before = 1.0, p_in = 0.0, p_out, ur, mark, ratio = 1.0
     for t in range(start, end):
         if pending_at == t:
             if pos == 0:
@@ -107,7 +107,8 @@ cdef Py_ssize_t _sleeve(const value_t[:, ::1] open_, const value_t[:, ::1] close
             fills[g] += 1
             pending_at = -1
         if pos:
-            eq = base * (1.0 + side * (close[s, t] / p_in - 1.0))
+            ratio = close[s, t] / p_in
+            eq = base * (1.0 + side * (ratio - 1.0))
             held += 1
             in_market[g] += 1
             if eq <= 0.0:
@@ -121,7 +122,7 @@ cdef Py_ssize_t _sleeve(const value_t[:, ::1] open_, const value_t[:, ::1] close
                 if eq > 0.0 and _all_hold(feat, s, t, cond, thr, g, 0, n_entry):
                     pending_at = t + delay
             else:
-                ur = side * (close[s, t] / p_in - 1.0)
+                ur = side * (ratio - 1.0)
                 reason = 0
                 if stop > 0.0 and ur <= -stop:
                     reason = REASON_STOP
@@ -133,38 +134,80 @@ cdef Py_ssize_t _sleeve(const value_t[:, ::1] open_, const value_t[:, ::1] close
                     reason = REASON_SIGNAL
                 if reason:
                     pending_at = t + delay
-        equity[g, t - start] += eq * weight
+        curve[t - start] += eq * weight
     if pos:
         mark = eq
         p_out = close[s, end - 1] * (1.0 - side * slip)
         eq = base * (1.0 + side * (p_out / p_in - 1.0)) * (1.0 - fee)
         if eq < 0.0:
             eq = 0.0
-        equity[g, end - 1 - start] += (eq - mark) * weight
+        curve[end - 1 - start] += (eq - mark) * weight
         _record(trades, ntrades, s, entry_bar, end - 1, side, p_in, p_out, eq / before - 1.0, REASON_END)
         ntrades += 1
         fills[g] += 1
     return ntrades
 
 
+cdef void _summarize(const value_t[::1] curve, value_t[::1] out) noexcept nogil:
+    """Final equity, sum and sum of squares of the per-bar returns, the sum of squared negative
+    returns and the maximum drawdown of one portfolio curve.
+
+    Plain sums rather than Welford's update: per-bar returns are small next to their spread, so the
+    sums lose nothing that matters, and they keep the loop free of a division-latency chain.
+    """
+    cdef Py_ssize_t t, n = curve.shape[0]
+    cdef value_t prev = 1.0, r, s1 = 0.0, s2 = 0.0, down = 0.0, peak = curve[0], floor = curve[0], dd = 0.0
+    for t in range(n):
+        r = curve[t] / prev - 1.0 if prev > 0.0 else 0.0
+        prev = curve[t]
+        s1 += r
+        s2 += r * r
+        if r < 0.0:
+            down += r * r
+        if curve[t] > peak:
+            peak = curve[t]
+            floor = peak * (1.0 - dd)
+        elif curve[t] < floor:
+            dd = 1.0 - curve[t] / peak
+            floor = curve[t]
+    out[0] = curve[n - 1]
+    out[1] = s1
+    out[2] = s2
+    out[3] = down
+    out[4] = dd
+
+
 def run_population(const value_t[:, ::1] open_, const value_t[:, ::1] close,
                    const value_t[:, :, ::1] feat, const slot_t[:, :, ::1] cond,
                    const value_t[:, ::1] thr, const slot_t[:, ::1] gi, const value_t[:, ::1] gd,
                    Py_ssize_t g0, Py_ssize_t g1, value_t fee, value_t slip, Py_ssize_t delay,
-                   Py_ssize_t start, Py_ssize_t end, value_t[:, ::1] equity,
-                   count_t[::1] fills, count_t[::1] in_market, value_t[:, ::1] trades):
+                   Py_ssize_t start, Py_ssize_t end, value_t[:, ::1] equity, value_t[::1] scratch,
+                   value_t[:, ::1] summary, count_t[::1] fills, count_t[::1] in_market,
+                   value_t[:, ::1] trades):
     """Backtest genomes ``[g0, g1)`` over bars ``[start, end)`` of every symbol, without the GIL.
 
-    ``equity`` (G x (end - start)), ``fills`` and ``in_market`` must be zeroed by the caller; rows
-    outside ``[g0, g1)`` are not touched, so threads may share the outputs. ``trades`` receives up to
-    ``trades.shape[0]`` rows (pass a 0-row array when the trade list is not wanted). Returns the number
-    of trades made, which may exceed the rows written.
+    Each genome's portfolio curve is built in ``equity[g]`` when ``equity`` has rows (curves wanted),
+    else in ``scratch`` (length ``end - start``, one per thread), and summarized into ``summary[g]``
+    (final equity, sum and sum of squares of returns, downside sum of squares, max drawdown). ``fills`` and
+    ``in_market`` must be zeroed by the caller; rows outside ``[g0, g1)`` are not touched, so
+    threads may share the outputs. ``trades`` receives up to ``trades.shape[0]`` rows (a 0-row array
+    when the trade list is not wanted). Returns the number of trades made, which may exceed the rows
+    written.
     """
-    cdef Py_ssize_t g, s, S = close.shape[0], ntrades = 0
+    cdef Py_ssize_t g, s, t, n = end - start, S = close.shape[0], ntrades = 0
     cdef value_t weight = 1.0 / S
+    cdef bint curves = equity.shape[0] > 0
+    cdef value_t[::1] curve
     with nogil:
         for g in range(g0, g1):
+            if curves:
+                curve = equity[g]
+            else:
+                curve = scratch
+                for t in range(n):
+                    curve[t] = 0.0
             for s in range(S):
                 ntrades = _sleeve(open_, close, feat, cond, thr, gi, gd, g, s, fee, slip, delay,
-                                  start, end, weight, equity, fills, in_market, trades, ntrades)
+                                  start, end, weight, curve, fills, in_market, trades, ntrades)
+            _summarize(curve, summary[g])
     return ntrades

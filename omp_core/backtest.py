@@ -72,20 +72,53 @@ def encode(genomes: Sequence[Genome], bank: FeatureBank) -> Encoded:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Results over bars ``[start, end)``: ``equity`` (G x n) starts from 1 before ``start``."""
-    equity: np.ndarray
+    """Results over bars ``[start, end)``, one row per genome.
+
+    ``equity`` (G x n, starting from 1 before ``start``) is there when curves were asked for; the
+    per-genome ``summary`` always is, computed by the kernel from the same curve: columns
+    ``final_equity, sum_returns, sum_squared_returns, downside_sumsq, max_drawdown``.
+    """
+    equity: np.ndarray | None
+    summary: np.ndarray
     fills: np.ndarray
     bars_in_market: np.ndarray
     start: int
     end: int
 
     @property
+    def n_bars(self) -> int:
+        return self.end - self.start
+
+    @property
     def returns(self) -> np.ndarray:
-        """Per-bar net returns (G x n)."""
+        """Per-bar net returns (G x n); needs the curves."""
+        if self.equity is None:
+            raise ValueError("this evaluation kept no equity curves (evaluate(..., curves=True))")
         prev = np.concatenate([np.ones((self.equity.shape[0], 1)), self.equity[:, :-1]], axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            r = np.where(prev > 0.0, self.equity / prev - 1.0, 0.0)
-        return r
+            return np.where(prev > 0.0, self.equity / prev - 1.0, 0.0)
+
+    def sharpe(self) -> np.ndarray:
+        """Per-period Sharpe (ddof=1) of every genome; NaN without spread or with < 2 bars."""
+        n = self.n_bars
+        mean = self.summary[:, 1] / n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = (self.summary[:, 2] - self.summary[:, 1] * mean) / (n - 1)
+            # a spread at rounding level of the mean is no spread: flat curves have no Sharpe
+            sd = np.sqrt(np.where(var > 1e-14 * mean * mean, var, 0.0))
+            return np.where(sd > 0.0, mean / sd, np.nan)
+
+    def sortino(self) -> np.ndarray:
+        """Per-period Sortino: mean over ``sqrt(mean(min(r, 0)^2))``."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dd = np.sqrt(self.summary[:, 3] / self.n_bars)
+            return np.where(dd > 0.0, self.summary[:, 1] / self.n_bars / dd, np.nan)
+
+    def max_drawdown(self) -> np.ndarray:
+        return self.summary[:, 4]
+
+    def final_equity(self) -> np.ndarray:
+        return self.summary[:, 0]
 
 
 def _check_range(market, start: int, end: int | None, delay: int) -> int:
@@ -98,24 +131,31 @@ def _check_range(market, start: int, end: int | None, delay: int) -> int:
 
 
 def evaluate(genomes: Sequence[Genome] | Encoded, market, bank: FeatureBank, costs: Costs, *,
-             start: int = 0, end: int | None = None, delay: int = 1, threads: int = 1) -> Evaluation:
-    """Backtest every genome over bars ``[start, end)`` of every symbol of ``market``."""
+             start: int = 0, end: int | None = None, delay: int = 1, threads: int = 1,
+             curves: bool = True) -> Evaluation:
+    """Backtest every genome over bars ``[start, end)`` of every symbol of ``market``.
+
+    ``curves=False`` keeps only the per-genome summary: memory stays at one curve per thread
+    instead of genomes x bars, which is what a search over long intraday histories needs.
+    """
     end = _check_range(market, start, end, delay)
     enc = genomes if isinstance(genomes, Encoded) else encode(genomes, bank)
     if bank.values.shape[0] != len(market.symbols) or bank.values.shape[2] != market.n_bars:
         raise ValueError(f"feature bank shape {bank.values.shape} does not match the market "
                          f"({len(market.symbols)} symbols x {market.n_bars} bars)")
     n = enc.size
-    equity = np.zeros((n, end - start))
+    equity = np.zeros((n if curves else 0, end - start))
+    summary = np.zeros((n, 5))
     fills = np.zeros(n, dtype=np.int64)
     in_mkt = np.zeros(n, dtype=np.int64)
     no_trades = np.zeros((0, 8))
     fee, slip = costs.fee_bps * 1e-4, costs.slippage_bps * 1e-4
 
     def run(g0: int, g1: int) -> int:
+        scratch = np.empty(0 if curves else end - start)
         return _backtest.run_population(market.open, market.close, bank.values, enc.cond, enc.thr, enc.gi,
-                                        enc.gd, g0, g1, fee, slip, delay, start, end, equity, fills,
-                                        in_mkt, no_trades)
+                                        enc.gd, g0, g1, fee, slip, delay, start, end, equity, scratch,
+                                        summary, fills, in_mkt, no_trades)
 
     threads = max(1, min(threads, n))
     if threads == 1:
@@ -124,7 +164,7 @@ def evaluate(genomes: Sequence[Genome] | Encoded, market, bank: FeatureBank, cos
         edges = np.linspace(0, n, threads + 1).astype(int)
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(run, edges[:-1], edges[1:]))
-    return Evaluation(equity, fills, in_mkt, start, end)
+    return Evaluation(equity if curves else None, summary, fills, in_mkt, start, end)
 
 
 @dataclass(frozen=True)
@@ -152,13 +192,15 @@ def simulate(genome: Genome, market, bank: FeatureBank, costs: Costs, *, start: 
     end = _check_range(market, start, end, delay)
     enc = encode([genome], bank)
     equity = np.zeros((1, end - start))
+    summary = np.zeros((1, 5))
     fills = np.zeros(1, dtype=np.int64)
     in_mkt = np.zeros(1, dtype=np.int64)
     cap = len(market.symbols) * ((end - start) // 2 + 2)
     buf = np.zeros((cap, 8))
     fee, slip = costs.fee_bps * 1e-4, costs.slippage_bps * 1e-4
     n = _backtest.run_population(market.open, market.close, bank.values, enc.cond, enc.thr, enc.gi, enc.gd,
-                                 0, 1, fee, slip, delay, start, end, equity, fills, in_mkt, buf)
+                                 0, 1, fee, slip, delay, start, end, equity, np.empty(0), summary, fills,
+                                 in_mkt, buf)
     ts = market.timestamps
     trades = tuple(
         Trade(market.symbols[int(r[0])], str(ts[int(r[1])]), str(ts[int(r[2])]),
@@ -166,4 +208,4 @@ def simulate(genome: Genome, market, bank: FeatureBank, costs: Costs, *, start: 
               int(r[2] - r[1]) + (1 if int(r[7]) in (5, 6) else 0), REASONS[int(r[7])])
         for r in buf[:min(n, cap)])
     trades = tuple(sorted(trades, key=lambda t: (t.entry_time, t.symbol)))
-    return Simulation(Evaluation(equity, fills, in_mkt, start, end), trades)
+    return Simulation(Evaluation(equity, summary, fills, in_mkt, start, end), trades)

@@ -241,16 +241,18 @@ def validate_series(symbol: str, ts: np.ndarray, ohlcv: np.ndarray, lines: np.nd
     failures: list[Problem] = []
     taken: list[Problem] = []
     keep = np.ones(ts.shape[0], dtype=bool)
+    flagged = np.zeros(ts.shape[0], dtype=bool)   # already reported as failing: one problem per row
 
     def apply(kind: str, mask: np.ndarray, detail_fn, repair=None) -> bool:
         """Returns False when the symbol is dropped."""
-        mask = mask & keep
+        mask = mask & keep & ~flagged
         if not mask.any():
             return True
         action = policy.action(kind)
         found = _problems(symbol, kind, mask, ts, lines, detail_fn, action)
         if action == "fail":
             failures.extend(found)
+            flagged[mask] = True
         elif action == "drop_symbol":
             taken.append(Problem(symbol, kind, 0, "", f"symbol dropped: {mask.sum()} bad row(s), first at "
                                                        f"line {found[0].line}", action))
@@ -308,18 +310,18 @@ def validate_series(symbol: str, ts: np.ndarray, ohlcv: np.ndarray, lines: np.nd
     nonmono[kept_idx] = ti[kept_idx] < prev_max
     if not apply("non_monotonic_timestamp", nonmono, lambda i: "earlier than a previous row"):
         return None, failures, taken
-    if not _check_jumps(symbol, ts, c, lines, keep, policy, failures, taken):
+    if not _check_jumps(symbol, ts, c, lines, keep, flagged, policy, failures, taken):
         return None, failures, taken
     if failures:
         return None, failures, taken
     return Series(symbol, ts[keep], np.ascontiguousarray(ohlcv[:, keep])), failures, taken
 
 
-def _check_jumps(symbol, ts, c, lines, keep, policy, failures, taken) -> bool:
+def _check_jumps(symbol, ts, c, lines, keep, flagged, policy, failures, taken) -> bool:
     """A close-to-close move beyond ``max_abs_return`` is a jump. ``drop`` removes an isolated
     spike (the next close comes back within the threshold of the previous one); a level shift such
     as an unadjusted split cannot be fixed by dropping rows and fails."""
-    idx = np.flatnonzero(keep)
+    idx = np.flatnonzero(keep & ~flagged)
     if idx.size < 2:
         return True
     cc = c[idx]

@@ -20,7 +20,6 @@ from typing import Callable
 
 import numpy as np
 
-from omp_core import stats
 from omp_core.atomic import write_text
 from omp_core.config import GA, Strategy
 from omp_core.features import FeatureBank
@@ -135,26 +134,26 @@ class SearchSpace:
                       pick(a.take_profit, b.take_profit), pick(a.max_hold, b.max_hold))
 
 
-def score(returns: np.ndarray, equity: np.ndarray, fills: np.ndarray, n_symbols: int, ga: GA,
-          objective: str, periods_per_year: float, max_drawdown: float) -> np.ndarray:
-    """In-sample metrics per genome, one row each in the order of :data:`METRICS`."""
-    out = np.empty((returns.shape[0], len(METRICS)))
+def score(ev, n_symbols: int, ga: GA, objective: str, periods_per_year: float,
+          max_drawdown: float) -> np.ndarray:
+    """In-sample metrics per genome from a kernel summary, one row each in the order of
+    :data:`METRICS`. A genome with too few trades (``ga.min_trades`` per symbol), a drawdown over
+    the limit or no defined objective gets :data:`INVALID_FITNESS`."""
     ann = math.sqrt(periods_per_year)
-    for i in range(returns.shape[0]):
-        r, e = returns[i], equity[i]
-        sr = stats.sharpe_ratio(r)
-        mdd = stats.max_drawdown(e)
-        trades = fills[i] / 2.0
-        if objective == "sortino":
-            obj = stats.sortino_ratio(r) * ann
-        elif objective == "calmar":
-            obj = stats.calmar_ratio(e, periods_per_year)
-        else:
-            obj = sr * ann
-        valid = math.isfinite(obj) and trades >= ga.min_trades * n_symbols and mdd <= max_drawdown
-        out[i] = (obj if valid else INVALID_FITNESS, sr if math.isfinite(sr) else 0.0,
-                  sr * ann if math.isfinite(sr) else 0.0, trades, mdd)
-    return out
+    sr = ev.sharpe()
+    mdd = ev.max_drawdown()
+    trades = ev.fills / 2.0
+    if objective == "sortino":
+        obj = ev.sortino() * ann
+    elif objective == "calmar":
+        final = np.maximum(ev.final_equity(), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            obj = np.where(mdd > 0.0, (final ** (periods_per_year / ev.n_bars) - 1.0) / mdd, np.nan)
+    else:
+        obj = sr * ann
+    valid = np.isfinite(obj) & (trades >= ga.min_trades * n_symbols) & (mdd <= max_drawdown)
+    sr0 = np.where(np.isfinite(sr), sr, 0.0)
+    return np.column_stack([np.where(valid, obj, INVALID_FITNESS), sr0, sr0 * ann, trades, mdd])
 
 
 @dataclass

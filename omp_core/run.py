@@ -159,9 +159,8 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
     n_sym = len(market.symbols)
 
     def evaluate_in_sample(genomes):
-        ev = backtest.evaluate(genomes, market, bank, costs, start=0, end=split, threads=threads)
-        return ga.score(ev.returns, ev.equity, ev.fills, n_sym, cfg.ga, cfg.mandate.objective, ppy,
-                        cfg.constraints.max_drawdown)
+        ev = backtest.evaluate(genomes, market, bank, costs, start=0, end=split, threads=threads, curves=False)
+        return ga.score(ev, n_sym, cfg.ga, cfg.mandate.objective, ppy, cfg.constraints.max_drawdown)
 
     deadline = t_start + cfg.constraints.max_runtime_minutes * 60.0
     caches, histories, evals = {}, {}, 0

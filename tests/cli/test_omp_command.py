@@ -1,0 +1,54 @@
+"""The ``omp`` command as an operator runs it: a real child process, its output and exit code."""
+import json
+import shutil
+import subprocess
+import sys
+
+from conftest import FIXTURES, ROOT
+
+TINY = FIXTURES / "campaigns" / "tiny.toml"
+
+
+def omp(*args, cwd=ROOT):
+    exe = shutil.which("omp") or None
+    cmd = [exe, *args] if exe else [sys.executable, "-m", "omp_cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_run_campaign_json(tmp_path):
+    r = omp("run-campaign", str(TINY), "--out", str(tmp_path), "--json", "--threads", "2")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["ok"] and (tmp_path / f"run_{out['run_id']}" / "manifest.json").exists()
+    assert out["candidates"] and {"rank", "genome_hash", "is_sharpe", "oos_sharpe", "dsr", "stress"} <= \
+        set(out["candidates"][0])
+
+
+def test_run_campaign_human_output_and_progress(tmp_path):
+    r = omp("run-campaign", str(TINY), "--out", str(tmp_path), "--progress")
+    assert r.returncode == 0, r.stderr
+    assert "top candidates" in r.stdout and "run folder:" in r.stdout
+    assert "seed      7" in r.stderr and "evals/s" in r.stderr
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY.read_text().replace("population = 16", "population = -3"))
+    r = omp("run-campaign", str(bad), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2
+    assert "ga.population" in r.stderr and "-3" in r.stderr
+    assert not (tmp_path / "o").exists()          # nothing was written
+    r = omp("validate-config", str(bad), "--json")
+    assert r.returncode == 2 and "ga.population" in json.loads(r.stdout)["error"]
+
+
+def test_validate_config_with_data():
+    r = omp("validate-config", str(TINY), "--data", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["bars"] == 1259 and out["symbols"] == ["AAPL", "KO", "XOM"] and len(out["snapshot_id"]) == 64
+
+
+def test_data_outside_the_data_root_is_refused(tmp_path):
+    r = omp("validate-config", str(TINY), "--data", "--data-root", str(tmp_path))
+    assert r.returncode == 2 and "leaves the data root" in r.stderr

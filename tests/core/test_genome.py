@@ -1,0 +1,60 @@
+import pytest
+from hypothesis import given, settings
+
+from core.test_backtest import genomes
+from omp_core.genome import Condition, Genome, load_toml, loads_toml, sma_crossover
+
+
+@settings(max_examples=200, deadline=None)
+@given(genomes())
+def test_strategy_toml_round_trips_to_the_same_genome(g):
+    back = loads_toml(g.to_toml())
+    assert back == g
+    assert back.genome_hash == g.genome_hash
+    assert back.canonical_bytes() == g.canonical_bytes()
+
+
+def test_condition_order_does_not_change_the_hash():
+    a = Condition("rsi_14", "<", 30.0)
+    b = Condition("sma_10", ">", 0.0, "sma_50")
+    g1 = Genome(1, (a, b), (), 0.05)
+    g2 = Genome(1, (b, a, a), (), 0.05)
+    assert g1.genome_hash == g2.genome_hash and g1.canonical_bytes() == g2.canonical_bytes()
+    assert Genome(-1, (a, b), (), 0.05).genome_hash != g1.genome_hash
+
+
+def test_hash_is_pinned():
+    """The canonical form is a format: changing it changes every HoF genome_hash."""
+    g = sma_crossover(10, 50)
+    assert g.canonical_bytes() == (
+        b'{"entry":[{"feature":"sma_10","op":">","other":"sma_50","threshold":0.0}],"exit":[{"feature":'
+        b'"sma_10","op":"<","other":"sma_50","threshold":0.0}],"format":"omp.genome/1","max_hold":0,'
+        b'"side":"long","stop_loss":0.0,"take_profit":0.0}')
+    assert g.describe() == "long when sma_10 > sma_50; exit when sma_10 < sma_50"
+
+
+def test_tampered_toml_is_refused(tmp_path):
+    p = tmp_path / "strategy.toml"
+    p.write_text(sma_crossover(10, 50).to_toml().replace('"sma_50"', '"sma_60"', 1))
+    with pytest.raises(ValueError, match="genome_hash .* does not match"):
+        load_toml(p)
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    (dict(side=2, entry=(Condition("rsi_14", "<", 30.0),)), "genome.side"),
+    (dict(side=1, entry=()), "genome.entry"),
+    (dict(side=1, entry=(Condition("rsi_14", "<", 30.0),), stop_loss=1.5), "genome.stop_loss"),
+    (dict(side=1, entry=(Condition("rsi_14", "<", 30.0),), max_hold=-1), "genome.max_hold"),
+])
+def test_bad_genomes_name_the_field(kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        Genome(**kwargs)
+
+
+def test_bad_conditions_name_the_problem():
+    with pytest.raises(ValueError, match="condition.op"):
+        Condition("rsi_14", ">=", 30.0)
+    with pytest.raises(ValueError, match="crossover compares level features"):
+        Condition("rsi_14", ">", 0.0, "sma_10")
+    with pytest.raises(ValueError, match="fast < slow"):
+        sma_crossover(50, 10)
