@@ -20,7 +20,16 @@ Genome layout, G genomes and C condition slots per side:
 - the right-hand side is ``thr[g, c]`` when rhs is -1, else ``features[rhs] * (1 + thr[g, c])``;
 - ``gi[g] = (side +1/-1, n_entry, n_exit, max_hold bars or 0)``, ``gd[g] = (stop, take_profit)``
   as fractions of the entry price, 0 for none.
+
+Speed: bars are walked in blocks; within a block every genome and symbol advances over the same
+stretch of features, so that stretch stays in cache while the whole population reads it (a genome
+at a time over a long intraday history would stream the features from memory once per genome). The
+state of every sleeve and the running statistics of every curve are carried from block to block.
+Rules are hoisted per sleeve into plain pointers, so the bar loop does no index arithmetic.
 """
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
 from omp_core._types cimport count_t, slot_t, value_t
 
 # exit reasons recorded in the trade list
@@ -31,28 +40,47 @@ cdef enum:
     REASON_MAX_HOLD = 4
     REASON_END = 5
     REASON_RUIN = 6
+    MAX_RULES = 4
 
 TRADE_FIELDS = ("symbol", "entry_bar", "exit_bar", "side", "entry_price", "exit_price", "return",
                 "reason")
 REASONS = {REASON_SIGNAL: "signal", REASON_STOP: "stop_loss", REASON_TAKE: "take_profit",
            REASON_MAX_HOLD: "max_hold", REASON_END: "end_of_data", REASON_RUIN: "ruin"}
+SUMMARY_FIELDS = ("final_equity", "sum_returns", "sum_squared_returns", "downside_sumsq", "max_drawdown")
+MAX_CONDITIONS = MAX_RULES
 
 
-cdef inline bint _all_hold(const value_t[:, :, ::1] feat, Py_ssize_t s, Py_ssize_t t,
-                           const slot_t[:, :, ::1] cond, const value_t[:, ::1] thr,
-                           Py_ssize_t g, Py_ssize_t first, Py_ssize_t n) noexcept nogil:
+cdef struct Rule:
+    const value_t* lhs      # feature row of the symbol
+    const value_t* rhs      # NULL when the right-hand side is a threshold
+    value_t k               # the threshold, or 1 + threshold for a crossover
+    int op                  # 0: >, 1: <
+
+
+cdef struct Sleeve:
+    value_t eq, base, before, p_in, ratio
+    Py_ssize_t pending_at, held, entry_bar
+    int pos, reason
+
+
+cdef struct Track:
+    value_t prev, s1, s2, down, peak, floor, dd, last
+    bint started
+
+
+cdef inline bint _all_hold(const Rule* rules, Py_ssize_t n, Py_ssize_t t) noexcept nogil:
     cdef Py_ssize_t c
     cdef value_t a, b
     if n == 0:
         return False
-    for c in range(first, first + n):
-        a = feat[s, cond[g, c, 0], t]
-        if cond[g, c, 1] >= 0:
-            b = feat[s, cond[g, c, 1], t] * (1.0 + thr[g, c])
+    for c in range(n):
+        a = rules[c].lhs[t]
+        if rules[c].rhs != NULL:
+            b = rules[c].rhs[t] * rules[c].k
         else:
-            b = thr[g, c]
+            b = rules[c].k
         # a NaN on either side makes the comparison false: no trade on missing information
-        if cond[g, c, 2] == 0:
+        if rules[c].op == 0:
             if not (a > b):
                 return False
         elif not (a < b):
@@ -74,52 +102,53 @@ cdef inline void _record(value_t[:, ::1] trades, Py_ssize_t k, Py_ssize_t s, Py_
         trades[k, 7] = reason
 
 
-cdef Py_ssize_t _sleeve(const value_t[:, ::1] open_, const value_t[:, ::1] close,
-                        const value_t[:, :, ::1] feat, const slot_t[:, :, ::1] cond,
-                        const value_t[:, ::1] thr, const slot_t[:, ::1] gi, const value_t[:, ::1] gd,
-                        Py_ssize_t g, Py_ssize_t s, value_t fee, value_t slip, Py_ssize_t delay,
-                        Py_ssize_t start, Py_ssize_t end, value_t weight, value_t[::1] curve,
-                        count_t[::1] fills, count_t[::1] in_market, value_t[:, ::1] trades,
-                        Py_ssize_t ntrades) noexcept nogil:
-    cdef Py_ssize_t t, pending_at = -1, held = 0, entry_bar = 0
-    cdef Py_ssize_t C = thr.shape[1] // 2
-    cdef int side = gi[g, 0], pos = 0, reason = 0
-    cdef Py_ssize_t n_entry = gi[g, 1], n_exit = gi[g, 2], max_hold = gi[g, 3]
-    cdef value_t stop = gd[g, 0], take = gd[g, 1]
-    cdef value_t eq = 1.0, base = 0.0, before = 1.0, p_in = 0.0, p_out, ur, mark, ratio = 1.0
-    for t in range(start, end):
+cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* close,
+                              const Rule* entry, Py_ssize_t n_entry, const Rule* exits, Py_ssize_t n_exit,
+                              int side, value_t stop, value_t take, Py_ssize_t max_hold,
+                              value_t fee, value_t slip, Py_ssize_t delay, Py_ssize_t b0, Py_ssize_t b1,
+                              Py_ssize_t end, value_t weight, value_t* curve, count_t* fills,
+                              count_t* in_market, value_t[:, ::1] trades, Py_ssize_t ntrades,
+                              Py_ssize_t s) noexcept nogil:
+    """Advance one sleeve over bars ``[b0, b1)``; ``curve[t - b0]`` receives its weighted equity.
+    When ``b1 == end`` a position still open is closed at the last close."""
+    cdef Py_ssize_t t, pending_at = st.pending_at, held = st.held, entry_bar = st.entry_bar
+    cdef int pos = st.pos, reason = st.reason
+    cdef value_t eq = st.eq, base = st.base, before = st.before, p_in = st.p_in, ratio = st.ratio
+    cdef value_t p_out, ur, mark
+    cdef count_t n_fills = 0, n_in = 0
+    for t in range(b0, b1):
         if pending_at == t:
             if pos == 0:
-                p_in = open_[s, t] * (1.0 + side * slip)
+                p_in = open_[t] * (1.0 + side * slip)
                 before = eq
                 base = eq * (1.0 - fee)
                 pos = 1
                 held = 0
                 entry_bar = t
             else:
-                p_out = open_[s, t] * (1.0 - side * slip)
+                p_out = open_[t] * (1.0 - side * slip)
                 eq = base * (1.0 + side * (p_out / p_in - 1.0)) * (1.0 - fee)
                 if eq < 0.0:
                     eq = 0.0
                 _record(trades, ntrades, s, entry_bar, t, side, p_in, p_out, eq / before - 1.0, reason)
                 ntrades += 1
                 pos = 0
-            fills[g] += 1
+            n_fills += 1
             pending_at = -1
         if pos:
-            ratio = close[s, t] / p_in
+            ratio = close[t] / p_in
             eq = base * (1.0 + side * (ratio - 1.0))
             held += 1
-            in_market[g] += 1
+            n_in += 1
             if eq <= 0.0:
                 eq = 0.0
-                _record(trades, ntrades, s, entry_bar, t, side, p_in, close[s, t], -1.0, REASON_RUIN)
+                _record(trades, ntrades, s, entry_bar, t, side, p_in, close[t], -1.0, REASON_RUIN)
                 ntrades += 1
-                fills[g] += 1
+                n_fills += 1
                 pos = 0
         if pending_at < 0 and t + delay < end:
             if pos == 0:
-                if eq > 0.0 and _all_hold(feat, s, t, cond, thr, g, 0, n_entry):
+                if eq > 0.0 and _all_hold(entry, n_entry, t):
                     pending_at = t + delay
             else:
                 ur = side * (ratio - 1.0)
@@ -130,51 +159,72 @@ cdef Py_ssize_t _sleeve(const value_t[:, ::1] open_, const value_t[:, ::1] close
                     reason = REASON_TAKE
                 elif max_hold > 0 and held >= max_hold:
                     reason = REASON_MAX_HOLD
-                elif _all_hold(feat, s, t, cond, thr, g, C, n_exit):
+                elif _all_hold(exits, n_exit, t):
                     reason = REASON_SIGNAL
                 if reason:
                     pending_at = t + delay
-        curve[t - start] += eq * weight
-    if pos:
+        curve[t - b0] += eq * weight
+    if b1 == end and pos:
         mark = eq
-        p_out = close[s, end - 1] * (1.0 - side * slip)
+        p_out = close[end - 1] * (1.0 - side * slip)
         eq = base * (1.0 + side * (p_out / p_in - 1.0)) * (1.0 - fee)
         if eq < 0.0:
             eq = 0.0
-        curve[end - 1 - start] += (eq - mark) * weight
+        curve[end - 1 - b0] += (eq - mark) * weight
         _record(trades, ntrades, s, entry_bar, end - 1, side, p_in, p_out, eq / before - 1.0, REASON_END)
         ntrades += 1
-        fills[g] += 1
+        n_fills += 1
+        pos = 0
+    st.pending_at, st.held, st.entry_bar, st.pos, st.reason = pending_at, held, entry_bar, pos, reason
+    st.eq, st.base, st.before, st.p_in, st.ratio = eq, base, before, p_in, ratio
+    fills[0] += n_fills
+    in_market[0] += n_in
     return ntrades
 
 
-cdef void _summarize(const value_t[::1] curve, value_t[::1] out) noexcept nogil:
-    """Final equity, sum and sum of squares of the per-bar returns, the sum of squared negative
-    returns and the maximum drawdown of one portfolio curve.
-
-    Plain sums rather than Welford's update: per-bar returns are small next to their spread, so the
-    sums lose nothing that matters, and they keep the loop free of a division-latency chain.
-    """
-    cdef Py_ssize_t t, n = curve.shape[0]
-    cdef value_t prev = 1.0, r, s1 = 0.0, s2 = 0.0, down = 0.0, peak = curve[0], floor = curve[0], dd = 0.0
-    for t in range(n):
-        r = curve[t] / prev - 1.0 if prev > 0.0 else 0.0
-        prev = curve[t]
+cdef void _track_block(Track* tr, const value_t* curve, Py_ssize_t n) noexcept nogil:
+    """Fold a stretch of a portfolio curve into its running statistics: sum and sum of squares of
+    the per-bar returns (plain sums: returns are small next to their spread, and a division chain
+    such as Welford's would stall the loop), downside sum of squares and maximum drawdown."""
+    cdef Py_ssize_t i
+    cdef value_t prev = tr.prev, s1 = tr.s1, s2 = tr.s2, down = tr.down
+    cdef value_t peak = tr.peak, floor = tr.floor, dd = tr.dd, r, e
+    if n == 0:
+        return
+    if not tr.started:
+        peak = curve[0]
+        floor = curve[0]
+        tr.started = True
+    for i in range(n):
+        e = curve[i]
+        r = e / prev - 1.0 if prev > 0.0 else 0.0
+        prev = e
         s1 += r
         s2 += r * r
         if r < 0.0:
             down += r * r
-        if curve[t] > peak:
-            peak = curve[t]
+        if e > peak:
+            peak = e
             floor = peak * (1.0 - dd)
-        elif curve[t] < floor:
-            dd = 1.0 - curve[t] / peak
-            floor = curve[t]
-    out[0] = curve[n - 1]
-    out[1] = s1
-    out[2] = s2
-    out[3] = down
-    out[4] = dd
+        elif e < floor:
+            dd = 1.0 - e / peak
+            floor = e
+    tr.prev, tr.s1, tr.s2, tr.down, tr.peak, tr.floor, tr.dd, tr.last = prev, s1, s2, down, peak, floor, dd, prev
+
+
+cdef inline void _hoist(Rule* out, const value_t[:, :, ::1] feat, const slot_t[:, :, ::1] cond,
+                        const value_t[:, ::1] thr, Py_ssize_t g, Py_ssize_t s, Py_ssize_t first,
+                        Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t c
+    for c in range(n):
+        out[c].lhs = &feat[s, cond[g, first + c, 0], 0]
+        out[c].op = cond[g, first + c, 2]
+        if cond[g, first + c, 1] >= 0:
+            out[c].rhs = &feat[s, cond[g, first + c, 1], 0]
+            out[c].k = 1.0 + thr[g, first + c]
+        else:
+            out[c].rhs = NULL
+            out[c].k = thr[g, first + c]
 
 
 def run_population(const value_t[:, ::1] open_, const value_t[:, ::1] close,
@@ -183,31 +233,72 @@ def run_population(const value_t[:, ::1] open_, const value_t[:, ::1] close,
                    Py_ssize_t g0, Py_ssize_t g1, value_t fee, value_t slip, Py_ssize_t delay,
                    Py_ssize_t start, Py_ssize_t end, value_t[:, ::1] equity, value_t[::1] scratch,
                    value_t[:, ::1] summary, count_t[::1] fills, count_t[::1] in_market,
-                   value_t[:, ::1] trades):
+                   value_t[:, ::1] trades, Py_ssize_t block=2048):
     """Backtest genomes ``[g0, g1)`` over bars ``[start, end)`` of every symbol, without the GIL.
 
-    Each genome's portfolio curve is built in ``equity[g]`` when ``equity`` has rows (curves wanted),
-    else in ``scratch`` (length ``end - start``, one per thread), and summarized into ``summary[g]``
-    (final equity, sum and sum of squares of returns, downside sum of squares, max drawdown). ``fills`` and
-    ``in_market`` must be zeroed by the caller; rows outside ``[g0, g1)`` are not touched, so
-    threads may share the outputs. ``trades`` receives up to ``trades.shape[0]`` rows (a 0-row array
-    when the trade list is not wanted). Returns the number of trades made, which may exceed the rows
-    written.
+    Each genome's portfolio curve is built in ``equity[g]`` when ``equity`` has rows (curves
+    wanted), else block by block in ``scratch`` (at least ``block`` long, one per thread); either way
+    it is summarized into ``summary[g]`` (see ``SUMMARY_FIELDS``). ``equity``, ``fills`` and
+    ``in_market`` must be zeroed by the caller; rows outside ``[g0, g1)`` are not touched, so threads
+    may share the outputs. ``trades`` receives up to ``trades.shape[0]`` rows (a 0-row array when the
+    trade list is not wanted). Returns the number of trades made, which may exceed the rows written.
     """
-    cdef Py_ssize_t g, s, t, n = end - start, S = close.shape[0], ntrades = 0
-    cdef value_t weight = 1.0 / S
+    cdef Py_ssize_t ng = g1 - g0, S = close.shape[0], C = thr.shape[1] // 2
+    cdef Py_ssize_t g, s, i, b0, b1, ntrades = 0, off
     cdef bint curves = equity.shape[0] > 0
-    cdef value_t[::1] curve
-    with nogil:
-        for g in range(g0, g1):
-            if curves:
-                curve = equity[g]
-            else:
-                curve = scratch
-                for t in range(n):
-                    curve[t] = 0.0
-            for s in range(S):
-                ntrades = _sleeve(open_, close, feat, cond, thr, gi, gd, g, s, fee, slip, delay,
-                                  start, end, weight, curve, fills, in_market, trades, ntrades)
-            _summarize(curve, summary[g])
+    cdef value_t weight = 1.0 / S
+    cdef value_t* cur
+    cdef Rule rules[2 * MAX_RULES]
+    cdef Sleeve* st
+    cdef Track* tk
+    if C > MAX_RULES or cond.shape[1] != 2 * C:
+        raise ValueError(f"at most {MAX_RULES} conditions per side, got a layout of {thr.shape[1]} slots")
+    if ng <= 0 or end <= start:
+        return 0
+    if not curves and scratch.shape[0] < min(block, end - start):
+        raise ValueError(f"scratch must hold {min(block, end - start)} values, got {scratch.shape[0]}")
+    st = <Sleeve*> malloc(ng * S * sizeof(Sleeve))
+    tk = <Track*> malloc(ng * sizeof(Track))
+    if st == NULL or tk == NULL:
+        free(st)
+        free(tk)
+        raise MemoryError()
+    memset(st, 0, ng * S * sizeof(Sleeve))
+    memset(tk, 0, ng * sizeof(Track))
+    for i in range(ng * S):
+        st[i].eq = 1.0
+        st[i].before = 1.0
+        st[i].ratio = 1.0
+        st[i].pending_at = -1
+    for i in range(ng):
+        tk[i].prev = 1.0
+    try:
+        with nogil:
+            b0 = start
+            while b0 < end:
+                b1 = b0 + block if b0 + block < end else end
+                for g in range(g0, g1):
+                    if curves:
+                        cur = &equity[g, b0 - start]
+                    else:
+                        cur = &scratch[0]
+                        memset(cur, 0, (b1 - b0) * sizeof(value_t))
+                    for s in range(S):
+                        _hoist(rules, feat, cond, thr, g, s, 0, gi[g, 1])
+                        _hoist(rules + MAX_RULES, feat, cond, thr, g, s, C, gi[g, 2])
+                        ntrades = _sleeve_block(&st[(g - g0) * S + s], &open_[s, 0], &close[s, 0],
+                                                rules, gi[g, 1], rules + MAX_RULES, gi[g, 2], gi[g, 0],
+                                                gd[g, 0], gd[g, 1], gi[g, 3], fee, slip, delay, b0, b1, end,
+                                                weight, cur, &fills[g], &in_market[g], trades, ntrades, s)
+                    _track_block(&tk[g - g0], cur, b1 - b0)
+                b0 = b1
+            for g in range(g0, g1):
+                summary[g, 0] = tk[g - g0].last
+                summary[g, 1] = tk[g - g0].s1
+                summary[g, 2] = tk[g - g0].s2
+                summary[g, 3] = tk[g - g0].down
+                summary[g, 4] = tk[g - g0].dd
+    finally:
+        free(st)
+        free(tk)
     return ntrades
