@@ -9,6 +9,7 @@ meaning, so the canonical form sorts them and ``genome_hash`` is the same for th
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -134,8 +135,9 @@ class Genome:
         """Compact JSON with sorted keys: the bytes ``genome_hash`` is taken of."""
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
 
-    @property
+    @functools.cached_property
     def genome_hash(self) -> str:
+        # cached: a frozen genome hashes to the same value forever, and the search asks often
         return hashlib.sha256(self.canonical_bytes()).hexdigest()
 
     def describe(self) -> str:

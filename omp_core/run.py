@@ -7,7 +7,8 @@ Run folder ``run_<run_id>/``:
 - ``candidates.json``: the top candidates with in-sample and out-of-sample metrics, DSR, the run's
   PBO, the variance of Sharpe across candidates and the stress results;
 - ``candidates/<rank>_<hash12>/``: ``strategy.toml``, ``trades.csv`` and ``equity.png`` per candidate;
-- ``checkpoints/seed_<seed>.json``: the search state after the last generation (resume point);
+- ``checkpoints/seed_<seed>.json`` and ``.cache.jsonl``: the search state after the last generation
+  and the journal of every evaluation (the resume point, and the trials the DSR counts);
 - ``timings.json``: wall-clock figures, the only file that differs between two identical runs.
 
 Everything but ``timings.json`` is a pure function of (config, data, seeds, code version).
@@ -279,7 +280,7 @@ def _candidate(cfg, market, bank, costs, split, ppy, run_id, run_dir, rank, g, s
     eq = np.concatenate([ins.evaluation.equity[0], ins.evaluation.equity[0][-1] * oos.evaluation.equity[0]])
     from omp_core.plot import equity_png
     write_bytes(cdir / "equity.png", equity_png(market.timestamps, eq, split,
-                                                f"#{rank} {g.describe()}"[:140]))
+                                                f"#{rank} {g.describe()}"))
     return {
         "rank": rank, "candidate_id": f"{run_id}-c{rank:02d}", "genome_hash": g.genome_hash,
         "rule": g.describe(), "genome": g.to_dict(), "found_by_seeds": sorted(seeds), "folder": f"candidates/{folder}",

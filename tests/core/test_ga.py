@@ -65,12 +65,16 @@ def test_resumed_search_ends_exactly_like_an_uninterrupted_one(tmp_path):
     with pytest.raises(ga.Interrupted):
         cut.run(stop)
     assert json.loads(ck.read_text())["generation"] == 2     # generations 0, 1, 2 were checkpointed
+    # a crash between the journal append and the state write leaves a torn tail behind
+    with open(cut.journal, "ab") as fh:
+        fh.write(b'["deadbeef",{"side":')
 
     resumed, _, _ = setup_search(checkpoint=ck, generations=6)
     resumed.run()
     assert resumed.evaluated_here < full.evaluated_here      # it did not start over
     assert outcome(resumed) == outcome(full)
     assert ck.read_bytes() == (tmp_path / "full.json").read_bytes()
+    assert resumed.journal.read_bytes() == full.journal.read_bytes()
 
 
 def test_out_of_sample_data_never_steers_the_search():
