@@ -64,31 +64,27 @@ def _check(x: np.ndarray, window: int) -> None:
         raise ValueError(f"window must be >= 1, got {window}")
 
 
-def sma(x, window: int) -> np.ndarray:
-    """Simple moving average over ``window`` bars."""
+def _unary(kernel, x, window: int) -> np.ndarray:
     x = _f64(x)
     _check(x, window)
     out = np.empty_like(x)
-    _indicators.rolling_mean(x, window, out)
+    kernel(x, window, out)
     return out
+
+
+def sma(x, window: int) -> np.ndarray:
+    """Simple moving average over ``window`` bars."""
+    return _unary(_indicators.rolling_mean, x, window)
 
 
 def ema(x, window: int) -> np.ndarray:
     """Exponential moving average, alpha = 2 / (window + 1); NaN until ``window`` valid values."""
-    x = _f64(x)
-    _check(x, window)
-    out = np.empty_like(x)
-    _indicators.ema(x, window, out)
-    return out
+    return _unary(_indicators.ema, x, window)
 
 
 def rsi(x, window: int) -> np.ndarray:
     """Wilder's RSI, 0..100 (50 on a flat stretch)."""
-    x = _f64(x)
-    _check(x, window)
-    out = np.empty_like(x)
-    _indicators.rsi(x, window, out)
-    return out
+    return _unary(_indicators.rsi, x, window)
 
 
 def atr_pct(high, low, close, window: int) -> np.ndarray:
@@ -104,11 +100,7 @@ def atr_pct(high, low, close, window: int) -> np.ndarray:
 
 def roc(x, window: int) -> np.ndarray:
     """Rate of change ``x[t] / x[t - window] - 1``."""
-    x = _f64(x)
-    _check(x, window)
-    out = np.empty_like(x)
-    _indicators.roc(x, window, out)
-    return out
+    return _unary(_indicators.roc, x, window)
 
 
 def rolling_mean_std(x, window: int) -> tuple[np.ndarray, np.ndarray]:
