@@ -301,7 +301,7 @@ def _convert(value, tp, path):
     """Check one TOML value against a field's declared type."""
     origin = getattr(tp, "__origin__", None)
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, path)
+        return build_table(tp, value, path)
     if origin is tuple:
         args = tp.__args__
         _require(isinstance(value, list), path, "must be an array", value)
@@ -322,7 +322,9 @@ def _convert(value, tp, path):
     raise TypeError(f"unsupported config type {tp} at {path}")  # a programming error, not user input
 
 
-def _build(cls, raw, path):
+def build_table(cls, raw, path):
+    """Validate a TOML table against a dataclass whose fields are the allowed keys; each class may
+    have a ``check(path)`` method for its values. Raises :class:`ConfigError` naming the key path."""
     _require(isinstance(raw, dict), path or "config", "must be a table", raw)
     hints = {f.name: f for f in dataclasses.fields(cls) if f.init and f.compare}
     unknown = sorted(set(raw) - set(hints))
@@ -335,17 +337,18 @@ def _build(cls, raw, path):
         sub = f"{path}.{name}" if path else name
         if name == "sources":
             _require(isinstance(value, list), sub, "must be an array of tables ([[data.sources]])", value)
-            kwargs[name] = tuple(_build(DataSource, v, f"{sub}[{i}]") for i, v in enumerate(value))
+            kwargs[name] = tuple(build_table(DataSource, v, f"{sub}[{i}]") for i, v in enumerate(value))
         else:
             kwargs[name] = _convert(value, types[name], sub)
     obj = cls(**kwargs)
-    obj.check(path)
+    if hasattr(obj, "check"):
+        obj.check(path)
     return obj
 
 
 def parse(raw: dict, base_dir: Path = Path(".")) -> CampaignConfig:
     """Validate a config given as a dict (as TOML gives it)."""
-    cfg = _build(CampaignConfig, raw, "")
+    cfg = build_table(CampaignConfig, raw, "")
     return dataclasses.replace(cfg, base_dir=base_dir)
 
 

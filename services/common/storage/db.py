@@ -1,0 +1,88 @@
+"""The engine, the one session helper, and migrations at start-up."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def make_engine(url: str, pool_size: int = 5) -> Engine:
+    """SQLite gets WAL, FULL sync, a busy timeout and foreign keys; PostgreSQL goes through psycopg 3."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # the SQLAlchemy recipe for pysqlite: we emit BEGIN ourselves (see below)
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before the caller hears "done" (nothing acknowledged is lost)
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # IMMEDIATE takes the write lock up front: a read-then-write transaction can then never fail
+        # with "database is locked" halfway when another process writes (the busy timeout waits)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Database:
+    def __init__(self, url: str, pool_size: int = 5):
+        self.url = url
+        self.engine = make_engine(url, pool_size)
+        self._factory = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def session(self):
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with self._factory() as s, s.begin():
+            yield s
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration, one process at a time."""
+        with self._migration_lock():
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS))
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+
+    @contextlib.contextmanager
+    def _migration_lock(self):
+        if self.url.startswith("sqlite"):
+            path = self.url.split("///", 1)[1]
+            with open(f"{path}.migrate.lock", "w") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                yield
+        else:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(815001)"))
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(815001)"))
+                    conn.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["Database", "Session"]

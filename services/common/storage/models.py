@@ -1,0 +1,114 @@
+"""Every table of every service (one database may hold them all; each service writes only its own).
+
+Times are UTC epoch seconds (float): the same on SQLite and PostgreSQL, no time zone surprises.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# ------------------------------------------------------------------------------------- scheduler
+
+class CampaignRow(Base):
+    __tablename__ = "campaigns"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    config_path: Mapped[str] = mapped_column(String(1024))
+    market: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    repeat: Mapped[bool] = mapped_column(Boolean)
+    tags: Mapped[list] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    queued_at: Mapped[float] = mapped_column(Float)
+    # priority * aging step + queued_at: all queued campaigns age at one rate, so ordering by this
+    # key is ordering by aged priority, and an index finds the next campaign without a scan
+    rank_key: Mapped[float] = mapped_column(Float)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    config_hash: Mapped[str] = mapped_column(String(64), default="")
+    last_run_id: Mapped[str] = mapped_column(String(64), default="")
+    removed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
+    __table_args__ = (Index("ix_campaigns_pick", "state", "enabled", "removed_at", "rank_key"),)
+
+
+class AttemptRow(Base):
+    __tablename__ = "attempts"
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))          # running, completed, failed, cancelled
+    run_id: Mapped[str] = mapped_column(String(64), default="")
+    config_hash: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[float] = mapped_column(Float)
+    lease_expires_at: Mapped[float] = mapped_column(Float)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (Index("ix_attempts_state", "state"),)
+
+
+class QueueChangeRow(Base):
+    __tablename__ = "queue_changes"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[float] = mapped_column(Float)
+    before: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class ActivityRow(Base):
+    """The append-only audit trail; its ``seq`` orders the event stream."""
+    __tablename__ = "activity"
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                     autoincrement=True)
+    at: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    campaign_id: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class DaemonRow(Base):
+    __tablename__ = "daemon"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)     # always 1
+    state: Mapped[str] = mapped_column(String(16))
+    data_ready: Mapped[bool] = mapped_column(Boolean)
+    data_reason: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+# ----------------------------------------------------------------------------------------- miner
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))             # running, completed, failed, cancelled
+    config_path: Mapped[str] = mapped_column(String(1024))
+    config_hash: Mapped[str] = mapped_column(String(64))
+    run_dir: Mapped[str] = mapped_column(String(1024))
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    proc_started: Mapped[float] = mapped_column(Float, default=0.0)   # process create time: pid reuse guard
+    progress: Mapped[dict] = mapped_column(JSON, default=dict)
+    started_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    reported: Mapped[bool] = mapped_column(Boolean, default=False)     # result delivered to the scheduler
+    __table_args__ = (UniqueConstraint("campaign_id", "attempt", name="uq_runs_attempt"),
+                      Index("ix_runs_status", "status"))

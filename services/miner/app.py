@@ -1,0 +1,127 @@
+"""The miner process: the composition root (settings, storage, server, report loop, signals)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from prometheus_client import CollectorRegistry
+
+from omp.v1 import miner_pb2, miner_pb2_grpc
+from services.common import logs, settings as settings_mod
+from services.common.clients import SchedulerClient
+from services.common.clock import SystemClock
+from services.common.errors import OmpError
+from services.common.metrics import GrpcMetrics, serve_metrics
+from services.common.server import PortInUse, build_server
+from services.common.storage.db import Database
+from services.miner.metrics import MinerMetrics
+from services.miner.reporter import GrpcSchedulerReporter
+from services.miner.repository import MinerStore
+from services.miner.runs import RunManager
+from services.miner.servicer import MinerServicer
+
+SERVICE = miner_pb2.DESCRIPTOR.services_by_name["MinerService"].full_name
+log = logging.getLogger("omp.miner")
+REPORT_RETRY_S = 2.0
+
+
+class MinerApp:
+    def __init__(self, settings: settings_mod.Settings, scheduler_target: str | None = None):
+        self.settings = settings
+        self.db = Database(settings.database_url, settings.database.pool_size)
+        self.db.migrate()
+        self.registry = CollectorRegistry()
+        target = scheduler_target or f"{settings.scheduler.host}:{settings.scheduler.port}"
+        self.scheduler_client = SchedulerClient(target, timeout=settings.miner.rpc_timeout_s)
+        settings.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.reporter = GrpcSchedulerReporter(self.scheduler_client)
+        self.runs = RunManager(MinerStore(self.db), settings, SystemClock(), self.reporter,
+                               MinerMetrics(self.registry))
+        self.orphans = self.runs.recover()
+        self.stop_loop = threading.Event()
+        self.service = None
+        self.metrics_server = None
+
+    def start(self) -> None:
+        cfg = self.settings.miner
+        servicer = MinerServicer(self.runs, threading.Event())
+
+        def register(server):
+            miner_pb2_grpc.add_MinerServiceServicer_to_server(servicer, server)
+            return SERVICE
+
+        self.service = build_server(cfg.host, cfg.port, [register], GrpcMetrics(self.registry, "miner"))
+        servicer.stopping = self.service.stopping
+        self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)
+        self.loop = threading.Thread(target=self._report_loop, name="report-loop", daemon=True)
+        self.loop.start()
+        log.info("miner serving", extra={"port": self.service.port, "metrics_port": self.metrics_port,
+                                        "orphans_failed": len(self.orphans)})
+
+    def _report_loop(self) -> None:
+        # announce this miner to the scheduler, and deliver results it has not acknowledged yet (it was
+        # down, or this miner restarted); both repeat, so a restarted scheduler learns them again
+        address = f"{self.settings.miner.host}:{self.service.port}"
+        delay = 0.0
+        while not self.stop_loop.wait(delay):
+            delay = REPORT_RETRY_S
+            try:
+                self.reporter.register(address)
+                self.runs.deliver_reports()
+            except OmpError as exc:
+                log.warning("scheduler not reachable", extra={"error": str(exc)})
+            except Exception:  # noqa: BLE001 - the loop must outlive one failure; it is logged
+                log.exception("report loop failed")
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.stop_loop.set()
+        if self.service:
+            self.service.stopping.set()
+        self.runs.shutdown()
+        try:
+            self.runs.deliver_reports()
+        except Exception:  # noqa: BLE001 - best effort at exit; the next start delivers the rest
+            log.exception("final report delivery failed")
+        if self.service:
+            self.service.stop(grace)
+        if self.metrics_server:
+            self.metrics_server.shutdown()
+        self.scheduler_client.close()
+        self.db.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="omp-miner", description="OMP miner service")
+    ap.add_argument("--config", help="omp.toml (default: $OMP_CONFIG or built-in defaults)")
+    ap.add_argument("--port", type=int, help="override miner.port (0: any free port)")
+    ap.add_argument("--metrics-port", type=int, help="override miner.metrics_port")
+    ap.add_argument("--scheduler", help="scheduler address host:port (default from settings)")
+    ap.add_argument("--ready-file", help="write 'port metrics_port' here once serving")
+    args = ap.parse_args(argv)
+    logs.setup("omp.miner")
+    over = {k: v for k, v in (("port", args.port), ("metrics_port", args.metrics_port)) if v is not None}
+    try:
+        settings = settings_mod.load(args.config, {"miner": over} if over else None)
+        app = MinerApp(settings, args.scheduler)
+        app.start()
+    except (ValueError, PortInUse) as exc:
+        print(f"omp-miner: {exc}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    if args.ready_file:
+        from omp_core.atomic import write_text
+        write_text(args.ready_file, f"{app.service.port} {app.metrics_port}\n")
+    done.wait()
+    log.info("draining")
+    app.stop(grace=5.0)
+    log.info("miner stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

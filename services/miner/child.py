@@ -1,0 +1,78 @@
+"""The run process: one campaign through omp_core, progress as JSON lines on stdout.
+
+It is started by the miner in its own process group and asks the kernel to kill it if the miner
+dies (PR_SET_PDEATHSIG), so a killed miner leaves no run behind. Exit codes: 0 completed,
+1 failed, 2 bad input (config or data).
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass  # not Linux: the miner's restart cleanup still kills leftover groups
+    if os.getppid() != parent_pid:      # the parent died before prctl took effect
+        os._exit(1)
+
+
+def emit(doc: dict) -> None:
+    sys.stdout.write(json.dumps(doc) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="omp-run")
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--data-root", default="")
+    ap.add_argument("--parent-pid", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.parent_pid:
+        _die_with_parent(args.parent_pid)
+    from omp_core import config
+    from omp_core.run import RuntimeLimitExceeded, run_campaign
+
+    try:
+        cfg = config.load(args.config)
+    except ValueError as exc:
+        print(f"config invalid: {exc}", file=sys.stderr)
+        return 2
+    seeds = list(cfg.seeds)
+    done: set[int] = set()
+
+    def progress(p):
+        if p.generation == p.generations:
+            done.add(p.seed)
+        emit({"event": "progress", "seed": p.seed, "generation": p.generation, "generations": p.generations,
+              "best_sharpe": p.best_sharpe, "evaluations": p.evaluations,
+              "evaluations_per_second": p.evaluations_per_second, "seeds_done": len(done),
+              "seeds_total": len(seeds)})
+
+    try:
+        result = run_campaign(args.config, args.out, threads=args.threads,
+                              data_root=args.data_root or None, progress=progress)
+    except RuntimeLimitExceeded as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"bad input: {exc}", file=sys.stderr)
+        return 2
+    emit({"event": "completed", "run_dir": str(result.run_dir), "core_run_id": result.run_id,
+          "candidates": len(result.candidates["candidates"])})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

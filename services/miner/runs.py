@@ -1,0 +1,313 @@
+"""The miner's decisions: start a run for an admitted attempt (once), watch its child process,
+cancel it, recover after a restart, and deliver every result to the scheduler.
+
+A run is a child process in its own process group (``services/miner/child.py``) that dies with the
+miner. Its run folder is content-addressed by omp_core (config, data, seeds), so a later attempt of
+the same campaign on the same data resumes from the checkpoints an interrupted one left.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Protocol
+
+import psutil
+
+from omp_core import config as campaign_config, data as market_data
+from services.common.clock import Clock
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, OmpError
+from services.common.notify import Notifier
+from services.common.paths import resolve_under
+from services.common.settings import Settings
+from services.miner.repository import MinerStore, Run
+
+log = logging.getLogger("omp.miner")
+
+
+class SchedulerReporter(Protocol):
+    def progress(self, campaign_id: str, attempt: int, run_id: str, progress: dict) -> None: ...
+    def result(self, campaign_id: str, attempt: int, run_id: str, status: str, error: str, run_dir: str) -> None: ...
+
+
+class Spawner:
+    """Starts every child from one long-lived thread: PR_SET_PDEATHSIG fires when the thread that
+    forked the child ends, so a short-lived request thread must not be that thread."""
+
+    def __init__(self):
+        self._q: queue.Queue = queue.Queue()
+        self._t = threading.Thread(target=self._work, name="spawner", daemon=True)
+        self._t.start()
+
+    def _work(self):
+        while True:
+            args, kwargs, fut = self._q.get()
+            try:
+                fut.set_result(subprocess.Popen(*args, **kwargs))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(exc)
+
+    def popen(self, *args, **kwargs) -> subprocess.Popen:
+        fut: Future = Future()
+        self._q.put((args, kwargs, fut))
+        return fut.result(timeout=30)
+
+
+class RunManager:
+    def __init__(self, store: MinerStore, settings: Settings, clock: Clock, reporter: SchedulerReporter,
+                 metrics=None):
+        self.store, self.settings, self.clock, self.reporter = store, settings, clock, reporter
+        self.metrics = metrics
+        self.notifier = Notifier()
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._cancelled: set[str] = set()
+        self._interrupted: set[str] = set()
+        self._monitors: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._spawner = Spawner()
+        self.logs_dir = settings.runs_dir / "logs"
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+    def _config(self, config_path: str) -> Path:
+        return resolve_under(self.settings.configs_root, config_path, "config_path")
+
+    # ------------------------------------------------------------------------------ queries
+    def validate(self, config_path: str, check_data: bool) -> dict:
+        cfg = campaign_config.load(self._config(config_path))
+        out = {"config_hash": cfg.config_hash, "campaign_name": cfg.campaign.name}
+        if check_data:
+            m = market_data.load_market(cfg.sources(self.settings.data_root), cfg.mandate.universe,
+                                        cfg.data.validation.policy(), min_bars=cfg.data.min_bars)
+            out.update(snapshot_id=m.snapshot_id, bars=m.n_bars)
+        return out
+
+    def get(self, run_id: str = "", campaign_id: str = "", attempt: int = 0) -> Run:
+        run = self.store.get(run_id) if run_id else self.store.by_attempt(campaign_id, attempt)
+        if run is None:
+            what = f"run_id {run_id!r}" if run_id else f"campaign {campaign_id!r} attempt {attempt}"
+            raise NotFound(f"no run for {what}")
+        return run
+
+    def list(self, **kw):
+        return self.store.list(**kw)
+
+    def export_top(self, run_id: str, top: int) -> str:
+        run = self.get(run_id)
+        if top < 0:
+            raise InvalidArgument(f"top must be >= 0, got {top}")
+        if run.status != "completed" or not run.run_dir:
+            raise FailedPrecondition(f"run {run_id} is {run.status}: only a completed run has candidates")
+        doc = json.loads((Path(run.run_dir) / "candidates.json").read_text())
+        if top:
+            doc["candidates"] = doc["candidates"][:top]
+        return json.dumps(doc, indent=2, sort_keys=True)
+
+    def watch(self, run_id: str, stopping: threading.Event):
+        """The run now, then after every change, until it ends."""
+        last = None
+        seen = self.notifier.version
+        while not stopping.is_set():
+            run = self.get(run_id)
+            if run != last:
+                yield run
+                last = run
+            if run.status != "running":
+                return
+            seen = self.notifier.wait(seen, timeout=1.0)
+
+    # ------------------------------------------------------------------------------ start
+    def start(self, campaign_id: str, attempt: int, config_path: str, config_hash: str) -> Run:
+        if not campaign_id:
+            raise InvalidArgument("campaign_id is required")
+        if attempt < 1:
+            raise InvalidArgument(f"attempt must be >= 1, got {attempt}")
+        with self._lock:
+            existing = self.store.by_attempt(campaign_id, attempt)
+            if existing is not None:        # the same attempt asked twice: one run
+                return existing
+            path = self._config(config_path)
+            cfg = campaign_config.load(path)
+            if config_hash and cfg.config_hash != config_hash:
+                raise FailedPrecondition(f"config_hash: {config_path} now hashes to {cfg.config_hash[:16]}, "
+                                         f"the scheduler admitted {config_hash[:16]}")
+            now = self._now()
+            run_id = f"run_{secrets.token_hex(8)}"
+            threads = self.settings.miner.threads or (os.cpu_count() or 1)
+            cmd = [sys.executable, "-m", "services.miner.child", "--config", str(path),
+                   "--out", str(self.settings.runs_dir), "--threads", str(threads),
+                   "--parent-pid", str(os.getpid())]
+            if self.settings.data_root:
+                cmd += ["--data-root", str(self.settings.data_root)]
+            stderr = open(self.logs_dir / f"{run_id}.log", "wb")
+            try:
+                proc = self._spawner.popen(cmd, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+                                           start_new_session=True, cwd=str(self.settings.base_dir))
+            finally:
+                stderr.close()
+            try:
+                created = psutil.Process(proc.pid).create_time()
+            except psutil.Error:
+                created = 0.0
+            run = self.store.insert(Run(run_id, campaign_id, attempt, "running", config_path, cfg.config_hash, "",
+                                        proc.pid, created, {}, now, now))
+            self._procs[run_id] = proc
+        t = threading.Thread(target=self._monitor, args=(run, proc), name=f"monitor-{run_id}", daemon=True)
+        self._monitors.append(t)
+        t.start()
+        if self.metrics:
+            self.metrics.started()
+        log.info("run started", extra={"run_id": run_id, "campaign_id": campaign_id, "attempt": attempt,
+                                       "pid": proc.pid})
+        self.notifier.notify()
+        return run
+
+    def _monitor(self, run: Run, proc: subprocess.Popen) -> None:
+        run_dir = ""
+        for raw in proc.stdout:
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                continue
+            if msg.get("event") == "progress":
+                prog = {k: v for k, v in msg.items() if k != "event"}
+                prev = self.store.update(run.run_id, progress=prog, updated_at=self._now())
+                if self.metrics:
+                    self.metrics.progress(prev)
+                self.notifier.notify()
+                self._report_progress(run, prog)
+            elif msg.get("event") == "completed":
+                run_dir = msg.get("run_dir", "")
+        rc = proc.wait()
+        with self._lock:
+            self._procs.pop(run.run_id, None)
+            cancelled = run.run_id in self._cancelled
+            interrupted = run.run_id in self._interrupted
+        if interrupted:
+            status, error = "failed", "interrupted: the miner shut down (checkpoints kept for the next attempt)"
+        elif cancelled:
+            status, error = "cancelled", "cancelled by operator"
+        elif rc == 0:
+            status, error = "completed", ""
+        else:
+            status, error = "failed", f"exit code {rc}: {self._log_tail(run.run_id)}"
+        self.store.update(run.run_id, status=status, error=error, run_dir=run_dir, ended_at=self._now(),
+                          updated_at=self._now())
+        if self.metrics:
+            self.metrics.finished(status)
+        log.info("run ended", extra={"run_id": run.run_id, "status": status, "rc": rc})
+        self.notifier.notify()
+        self.deliver_reports()
+
+    def _log_tail(self, run_id: str, limit: int = 400) -> str:
+        try:
+            text = (self.logs_dir / f"{run_id}.log").read_text(errors="replace").strip()
+        except OSError:
+            return "no log"
+        return text[-limit:].splitlines()[-1] if text else "no output"
+
+    def _report_progress(self, run: Run, prog: dict) -> None:
+        try:
+            self.reporter.progress(run.campaign_id, run.attempt, run.run_id, prog)
+        except (FailedPrecondition, NotFound) as exc:
+            # the scheduler no longer counts on this attempt (it was fenced off): stop wasting the machine
+            log.warning("attempt is stale, cancelling its run", extra={"run_id": run.run_id, "why": str(exc)})
+            self.cancel(run.run_id, "stale attempt")
+        except OmpError as exc:
+            log.warning("progress report failed", extra={"run_id": run.run_id, "error": str(exc)})
+
+    # ------------------------------------------------------------------------------ results
+    def deliver_reports(self) -> int:
+        """Send every ended, unreported run to the scheduler; a stale one is dropped. Returns how many
+        are still waiting (the scheduler was unreachable)."""
+        waiting = 0
+        for run in self.store.unreported():
+            try:
+                self.reporter.result(run.campaign_id, run.attempt, run.run_id, run.status, run.error, run.run_dir)
+            except (FailedPrecondition, NotFound) as exc:
+                log.info("result not needed any more", extra={"run_id": run.run_id, "why": str(exc)})
+            except OmpError as exc:
+                waiting += 1
+                log.warning("result not delivered yet", extra={"run_id": run.run_id, "error": str(exc)})
+                continue
+            self.store.update(run.run_id, reported=True)
+        return waiting
+
+    # ------------------------------------------------------------------------------ cancel
+    def cancel(self, run_id: str, reason: str = "") -> Run:
+        run = self.get(run_id)
+        if run.status != "running":
+            raise FailedPrecondition(f"run {run_id} is {run.status}, not running")
+        with self._lock:
+            proc = self._procs.get(run_id)
+            self._cancelled.add(run_id)
+        if proc is None:
+            raise FailedPrecondition(f"run {run_id} has no process in this miner")
+        log.info("cancelling run", extra={"run_id": run_id, "reason": reason})
+        self._signal_group(proc.pid, signal.SIGTERM)
+        grace = self.settings.miner.cancel_grace_s
+
+        def escalate():
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                log.warning("run ignored SIGTERM, killing", extra={"run_id": run_id})
+                self._signal_group(proc.pid, signal.SIGKILL)
+        threading.Thread(target=escalate, name=f"cancel-{run_id}", daemon=True).start()
+        return run
+
+    @staticmethod
+    def _signal_group(pgid: int, sig: int) -> None:
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            pass  # already gone
+
+    def shutdown(self, grace: float | None = None) -> None:
+        """Stop every run (SIGTERM, then SIGKILL): they have checkpoints, the next attempt resumes."""
+        with self._lock:
+            procs = dict(self._procs)
+            self._interrupted.update(procs)
+        for run_id, proc in procs.items():
+            self._signal_group(proc.pid, signal.SIGTERM)
+        for run_id, proc in procs.items():
+            try:
+                proc.wait(timeout=grace or self.settings.miner.cancel_grace_s)
+            except subprocess.TimeoutExpired:
+                self._signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+        for t in self._monitors:     # let each monitor record its run's end
+            t.join(timeout=5.0)
+
+    # ------------------------------------------------------------------------------ restart
+    def recover(self) -> list[str]:
+        """Runs recorded as running by a previous miner are orphans: their process group is killed if
+        it is still there (same pid *and* start time, never a stranger that reused the pid), and they
+        are failed as orphaned. Returns their run ids."""
+        orphans = []
+        for run in self.store.with_status("running"):
+            if run.run_id in self._procs:
+                continue
+            try:
+                p = psutil.Process(run.pid)
+                if run.proc_started and abs(p.create_time() - run.proc_started) < 1e-3:
+                    self._signal_group(run.pid, signal.SIGKILL)
+            except psutil.Error:
+                pass
+            self.store.update(run.run_id, status="failed", ended_at=self._now(), updated_at=self._now(),
+                              error="orphaned: the miner restarted while the run was in progress")
+            orphans.append(run.run_id)
+            log.warning("orphaned run failed", extra={"run_id": run.run_id, "campaign_id": run.campaign_id})
+        if orphans:
+            self.notifier.notify()
+        return orphans

@@ -1,0 +1,56 @@
+"""MinerService over gRPC: proto to domain, call, domain to proto."""
+from __future__ import annotations
+
+from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
+from services.common.convert import next_token, page, ts
+from services.common.errors import InvalidArgument
+from services.miner.runs import RunManager
+
+STATUS = {"running": pb.RUN_STATUS_RUNNING, "completed": pb.RUN_STATUS_COMPLETED, "failed": pb.RUN_STATUS_FAILED,
+          "cancelled": pb.RUN_STATUS_CANCELLED}
+STATUS_NAMES = {v: k for k, v in STATUS.items()}
+PROGRESS = ("seed", "generation", "generations", "best_sharpe", "evaluations", "evaluations_per_second",
+            "seeds_done", "seeds_total")
+
+
+def run_pb(r) -> pb.Run:
+    return pb.Run(run_id=r.run_id, campaign_id=r.campaign_id, attempt=r.attempt, status=STATUS[r.status],
+                  config_path=r.config_path, config_hash=r.config_hash,
+                  progress=pb.RunProgress(**{k: r.progress[k] for k in PROGRESS if k in r.progress}),
+                  started_at=ts(r.started_at), ended_at=ts(r.ended_at), error=r.error, run_dir=r.run_dir,
+                  pid=r.pid)
+
+
+class MinerServicer(miner_pb2_grpc.MinerServiceServicer):
+    def __init__(self, runs: RunManager, stopping):
+        self.runs, self.stopping = runs, stopping
+
+    def ValidateConfig(self, request, context):
+        out = self.runs.validate(request.config_path, request.check_data)
+        return mpb.ValidateConfigResponse(**out)
+
+    def StartRun(self, request, context):
+        return run_pb(self.runs.start(request.campaign_id, request.attempt, request.config_path, request.config_hash))
+
+    def GetRun(self, request, context):
+        if not request.run_id and not request.campaign_id:
+            raise InvalidArgument("give run_id, or campaign_id and attempt")
+        return run_pb(self.runs.get(request.run_id, request.campaign_id, request.attempt))
+
+    def ListRuns(self, request, context):
+        offset, limit = page(request.page_size, request.page_token)
+        runs, total = self.runs.list(campaign_id=request.campaign_id, status=STATUS_NAMES.get(request.status, ""),
+                                     offset=offset, limit=limit)
+        return mpb.ListRunsResponse(runs=[run_pb(r) for r in runs], next_page_token=next_token(offset, limit, total))
+
+    def CancelRun(self, request, context):
+        return run_pb(self.runs.cancel(request.run_id, request.reason))
+
+    def WatchRun(self, request, context):
+        for run in self.runs.watch(request.run_id, self.stopping):
+            if not context.is_active():
+                return
+            yield run_pb(run)
+
+    def ExportTopCandidates(self, request, context):
+        return mpb.ExportTopCandidatesResponse(candidates_json=self.runs.export_top(request.run_id, request.top))

@@ -1,0 +1,125 @@
+"""The scheduler process: the composition root (settings, storage, server, main loop, signals)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from prometheus_client import CollectorRegistry
+
+from omp.v1 import scheduler_pb2, scheduler_pb2_grpc
+from services.common import logs, settings as settings_mod
+from services.common.clock import SystemClock
+from services.common.metrics import GrpcMetrics, serve_metrics
+from services.common.server import PortInUse, build_server
+from services.common.storage.db import Database
+from services.scheduler.metrics import SchedulerMetrics
+from services.scheduler.miner_gateway import GrpcMinerGateway
+from services.scheduler.repository import SchedulerStore
+from services.scheduler.resources import ResourceProbe
+from services.scheduler.scheduler import Scheduler
+from services.scheduler.servicer import SchedulerServicer
+
+SERVICE = scheduler_pb2.DESCRIPTOR.services_by_name["SchedulerService"].full_name
+log = logging.getLogger("omp.scheduler")
+
+
+class SchedulerApp:
+    def __init__(self, settings: settings_mod.Settings, miner_target: str | None = None):
+        self.settings = settings
+        self.db = Database(settings.database_url, settings.database.pool_size)
+        self.db.migrate()
+        self.registry = CollectorRegistry()
+        self.metrics = SchedulerMetrics(self.registry)
+        cfg = settings.scheduler
+        target = miner_target or f"{settings.miner.host}:{settings.miner.port}"
+        self.miner_gateway = GrpcMinerGateway(target, cfg.rpc_timeout_s)
+        r = settings.resources
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        probe = ResourceProbe(settings.data_dir, r.max_cpu_util_pct, r.min_mem_available_mb, r.min_disk_free_gb)
+        self.scheduler = Scheduler(SchedulerStore(self.db), settings, SystemClock(), probe,
+                                   self.miner_gateway, metrics=self.metrics)
+        self.scheduler.rerank()
+        self.metrics.watch(self.scheduler)
+        self.stop_loop = threading.Event()
+        self.service = None
+        self.metrics_server = None
+
+    def start(self) -> None:
+        cfg = self.settings.scheduler
+        servicer = SchedulerServicer(self.scheduler, threading.Event(), self.settings.environment)
+
+        def register(server):
+            scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server(servicer, server)
+            return SERVICE
+
+        self.service = build_server(cfg.host, cfg.port, [register], GrpcMetrics(self.registry, "scheduler"))
+        servicer.stopping = self.service.stopping
+        self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)
+        self.loop = threading.Thread(target=self._loop, name="scheduler-loop", daemon=True)
+        self.loop.start()
+        log.info("scheduler serving", extra={"port": self.service.port, "metrics_port": self.metrics_port,
+                                            "database": self.settings.database_url.split("@")[-1]})
+
+    def _loop(self) -> None:
+        delay = 0.0
+        while not self.stop_loop.wait(delay):
+            try:
+                delay = self.scheduler.tick()
+            except Exception:  # noqa: BLE001 - the loop must outlive one bad tick; it is logged
+                log.exception("tick failed")
+                delay = self.settings.scheduler.loop_interval_s
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.stop_loop.set()
+        if self.service:
+            self.service.stop(grace)
+        if self.metrics_server:
+            self.metrics_server.shutdown()
+        self.miner_gateway.close()
+        self.db.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="omp-scheduler", description="OMP scheduler service")
+    ap.add_argument("--config", help="omp.toml (default: $OMP_CONFIG or built-in defaults)")
+    ap.add_argument("--port", type=int, help="override scheduler.port (0: any free port)")
+    ap.add_argument("--metrics-port", type=int, help="override scheduler.metrics_port")
+    ap.add_argument("--miner", help="miner address host:port (default from settings)")
+    ap.add_argument("--ready-file", help="write 'port metrics_port' here once serving")
+    args = ap.parse_args(argv)
+    logs.setup("omp.scheduler")
+    over = {k: v for k, v in (("port", args.port), ("metrics_port", args.metrics_port)) if v is not None}
+    try:
+        settings = settings_mod.load(args.config, {"scheduler": over} if over else None)
+    except ValueError as exc:
+        log.error(str(exc))
+        print(f"omp-scheduler: {exc}", file=sys.stderr)
+        return 2
+    try:
+        app = SchedulerApp(settings, args.miner)
+        app.start()
+    except PortInUse as exc:
+        print(f"omp-scheduler: {exc}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+
+    def on_signal(signum, _frame):
+        log.info("signal received, draining", extra={"signal": signal.Signals(signum).name})
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if args.ready_file:
+        from omp_core.atomic import write_text
+        write_text(args.ready_file, f"{app.service.port} {app.metrics_port}\n")
+    done.wait()
+    app.stop(grace=5.0)
+    log.info("scheduler stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The scheduler's domain metrics. Queue depth and daemon state are read at scrape time, so they
+are never stale; counters move as things happen."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
+
+DAEMON_STATES = ("offline", "running", "paused")
+QUEUE_STATES = ("queued", "running")
+
+
+class SchedulerMetrics:
+    def __init__(self, registry: CollectorRegistry):
+        self.ticks = Counter("omp_scheduler_ticks_total", "Main loop ticks by outcome",
+                             ["outcome"], registry=registry)
+        self.runs_ended = Counter("omp_scheduler_runs_ended_total", "Attempts ended, by status",
+                                  ["status"], registry=registry)
+        self.cpu = Gauge("omp_resource_cpu_utilization_percent", "CPU utilization at the last reading",
+                         registry=registry)
+        self.mem = Gauge("omp_resource_memory_available_bytes", "Available memory at the last reading",
+                         registry=registry)
+        self.disk = Gauge("omp_resource_disk_free_bytes", "Free disk at the last reading", registry=registry)
+        self.within = Gauge("omp_resource_within_budget", "1 when the last reading was within budget",
+                            registry=registry)
+        self._registry = registry
+
+    def tick(self, outcome: str) -> None:
+        self.ticks.labels(outcome.split(":", 1)[0].split(" ", 1)[0]).inc()
+
+    def run_ended(self, status: str) -> None:
+        self.runs_ended.labels(status).inc()
+
+    def resources(self, reading) -> None:
+        if not reading.error:
+            self.cpu.set(reading.cpu_util_pct)
+            self.mem.set(reading.mem_available_mb * 2**20)
+            self.disk.set(reading.disk_free_gb * 2**30)
+        self.within.set(1 if reading.within_budget else 0)
+
+    def watch(self, scheduler) -> None:
+        """Register the scrape-time collector of daemon state and queue depth."""
+        self._registry.register(_StateCollector(scheduler))
+
+
+class _StateCollector:
+    def __init__(self, scheduler):
+        self.s = scheduler
+
+    def collect(self):
+        st = self.s.status()
+        d = GaugeMetricFamily("omp_daemon_state", "1 for the daemon's current state", labels=["state"])
+        for name in DAEMON_STATES:
+            d.add_metric([name], 1.0 if st["daemon"].state == name else 0.0)
+        yield d
+        q = GaugeMetricFamily("omp_queue_campaigns", "Campaigns in the queue by state", labels=["state"])
+        q.add_metric(["queued"], st["queued"])
+        q.add_metric(["running"], st["running"])
+        yield q
+        r = GaugeMetricFamily("omp_data_ready", "1 when market data is marked ready")
+        r.add_metric([], 1.0 if st["daemon"].data_ready else 0.0)
+        yield r

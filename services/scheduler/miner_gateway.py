@@ -1,0 +1,49 @@
+"""The scheduler's view of the miner, over the generated stubs (protobuf stays here)."""
+from __future__ import annotations
+
+import threading
+
+from omp.v1 import common_pb2 as pb, miner_pb2
+from services.common.clients import MinerClient
+from services.common.errors import InvalidArgument, NotFound
+from services.scheduler.scheduler import RunState
+
+STATUS = {pb.RUN_STATUS_RUNNING: "running", pb.RUN_STATUS_COMPLETED: "completed", pb.RUN_STATUS_FAILED: "failed",
+          pb.RUN_STATUS_CANCELLED: "cancelled"}
+
+
+class GrpcMinerGateway:
+    """Talks to the miner that registered last (or the one in the settings)."""
+
+    def __init__(self, target: str, timeout: float):
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self.client = MinerClient(target, timeout=timeout)
+
+    @property
+    def target(self) -> str:
+        return self.client.target
+
+    def register(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidArgument(f"address must be host:port, got {address!r}")
+        with self._lock:
+            if address != self.client.target:
+                old, self.client = self.client, MinerClient(address, timeout=self.timeout)
+                old.close()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def start_run(self, campaign_id: str, attempt: int, config_path: str, config_hash: str) -> str:
+        run = self.client.call("StartRun", miner_pb2.StartRunRequest(
+            campaign_id=campaign_id, attempt=attempt, config_path=config_path, config_hash=config_hash))
+        return run.run_id
+
+    def get_run(self, campaign_id: str, attempt: int) -> RunState | None:
+        try:
+            run = self.client.call("GetRun", miner_pb2.GetRunRequest(campaign_id=campaign_id, attempt=attempt))
+        except NotFound:
+            return None
+        return RunState(run.run_id, STATUS.get(run.status, "failed"), run.error)

@@ -1,0 +1,165 @@
+"""SchedulerService over gRPC: proto to domain, call, domain to proto. Nothing is decided here."""
+from __future__ import annotations
+
+import json
+
+from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb, scheduler_pb2_grpc
+from services.common.convert import next_token, page, token, ts
+from services.common.errors import InvalidArgument
+from services.scheduler.scheduler import CampaignSpec, Scheduler
+
+STATES = {"queued": pb.CAMPAIGN_STATE_QUEUED, "running": pb.CAMPAIGN_STATE_RUNNING,
+          "completed": pb.CAMPAIGN_STATE_COMPLETED, "failed": pb.CAMPAIGN_STATE_FAILED}
+STATE_NAMES = {v: k for k, v in STATES.items()}
+DAEMON = {"offline": pb.DAEMON_STATE_OFFLINE, "running": pb.DAEMON_STATE_RUNNING, "paused": pb.DAEMON_STATE_PAUSED}
+RUN_STATUS = {pb.RUN_STATUS_COMPLETED: "completed", pb.RUN_STATUS_FAILED: "failed",
+              pb.RUN_STATUS_CANCELLED: "cancelled"}
+
+
+def campaign_pb(c) -> pb.Campaign:
+    return pb.Campaign(id=c.id, name=c.name, config_path=c.config_path, market=c.market, priority=c.priority,
+                       enabled=c.enabled, repeat=c.repeat, tags=list(c.tags), state=STATES[c.state],
+                       created_at=ts(c.created_at), updated_at=ts(c.updated_at), attempt=c.attempt,
+                       consecutive_failures=c.consecutive_failures, last_error=c.last_error,
+                       config_hash=c.config_hash, last_run_id=c.last_run_id)
+
+
+def event_pb(e) -> pb.Event:
+    return pb.Event(seq=e.seq, at=ts(e.at), kind=e.kind, actor=e.actor, message=e.message,
+                    campaign_id=e.campaign_id, detail_json=json.dumps(e.detail, sort_keys=True))
+
+
+def reading_pb(r) -> pb.ResourceReading | None:
+    if r is None:
+        return None
+    return pb.ResourceReading(cpu_util_pct=r.cpu_util_pct, mem_available_mb=r.mem_available_mb,
+                              disk_free_gb=r.disk_free_gb, within_budget=r.within_budget,
+                              violations=list(r.violations), error=r.error)
+
+
+def _actor(actor: str) -> str:
+    actor = actor.strip() or "operator"
+    if len(actor) > 200:
+        raise InvalidArgument(f"actor must be at most 200 characters, got {len(actor)}")
+    return actor
+
+
+class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
+    def __init__(self, scheduler: Scheduler, stopping, environment: str):
+        self.s, self.stopping, self.environment = scheduler, stopping, environment
+
+    def GetStatus(self, request, context):
+        st = self.s.status()
+        d = st["daemon"]
+        return spb.GetStatusResponse(
+            state=DAEMON[d.state],
+            data_readiness=pb.DATA_READINESS_READY if d.data_ready else pb.DATA_READINESS_NOT_READY,
+            data_readiness_reason=d.data_reason, resources=reading_pb(st["reading"]), queued=st["queued"],
+            running=st["running"], max_concurrent_campaigns=self.s.cfg.max_concurrent_campaigns,
+            environment=self.environment, last_tick_at=ts(st["last_tick_at"]),
+            last_tick_outcome=st["last_tick_outcome"])
+
+    def _daemon(self, action, request, context):
+        self.s.transition(action, _actor(request.actor), request.reason)
+        return self.GetStatus(request, context)
+
+    def StartDaemon(self, request, context):
+        return self._daemon("start", request, context)
+
+    def StopDaemon(self, request, context):
+        return self._daemon("stop", request, context)
+
+    def PauseDaemon(self, request, context):
+        return self._daemon("pause", request, context)
+
+    def ResumeDaemon(self, request, context):
+        return self._daemon("resume", request, context)
+
+    def SetDataReadiness(self, request, context):
+        if request.readiness == pb.DATA_READINESS_UNSPECIFIED:
+            raise InvalidArgument("readiness must be READY or NOT_READY, got UNSPECIFIED")
+        self.s.set_data_ready(request.readiness == pb.DATA_READINESS_READY, _actor(request.actor), request.reason)
+        return self.GetStatus(request, context)
+
+    def ListCampaigns(self, request, context):
+        offset, limit = page(request.page_size, request.page_token)
+        items, total = self.s.list(state=STATE_NAMES.get(request.state, ""), tag=request.tag,
+                                   enabled_only=request.enabled_only, offset=offset, limit=limit)
+        return spb.ListCampaignsResponse(campaigns=[campaign_pb(c) for c in items], total_size=total,
+                                         next_page_token=next_token(offset, limit, total))
+
+    def GetCampaign(self, request, context):
+        return campaign_pb(self.s.get(request.id))
+
+    def AddCampaign(self, request, context):
+        c = request.campaign
+        spec = CampaignSpec(name=c.name, config_path=c.config_path, market=c.market or "us", priority=c.priority,
+                            enabled=c.enabled, repeat=c.repeat, tags=tuple(c.tags), id=c.id)
+        return campaign_pb(self.s.add(spec, _actor(request.actor), request.reason, request.request_id))
+
+    def UpdateCampaign(self, request, context):
+        c = request.campaign
+        changes = {}
+        for path in request.update_mask.paths:
+            if path not in ("name", "config_path", "market", "priority", "enabled", "repeat", "tags"):
+                raise InvalidArgument(f"update_mask: unknown or read-only field {path!r}")
+            changes[path] = tuple(c.tags) if path == "tags" else getattr(c, path)
+        return campaign_pb(self.s.update(c.id, changes, _actor(request.actor), request.reason))
+
+    def RemoveCampaign(self, request, context):
+        return spb.RemoveCampaignResponse(campaign=campaign_pb(self.s.remove(request.id, _actor(request.actor),
+                                                                             request.reason)))
+
+    def SetCampaignEnabled(self, request, context):
+        return campaign_pb(self.s.set_enabled(request.id, request.enabled, _actor(request.actor), request.reason))
+
+    def ReorderCampaign(self, request, context):
+        return campaign_pb(self.s.reorder(request.id, request.priority, _actor(request.actor), request.reason))
+
+    def ImportQueue(self, request, context):
+        added, skipped = self.s.import_queue(request.queue_json, _actor(request.actor), request.reason)
+        return spb.ImportQueueResponse(added=len(added), skipped=skipped, campaigns=[campaign_pb(c) for c in added])
+
+    def ExportQueue(self, request, context):
+        return spb.ExportQueueResponse(queue_json=self.s.export_queue())
+
+    def ListQueueChanges(self, request, context):
+        after_id, limit = page(request.page_size, request.page_token, default=100)
+        items = self.s.changes(request.campaign_id, after_id, limit)
+        return spb.ListQueueChangesResponse(
+            changes=[spb.QueueChange(id=q.id, campaign_id=q.campaign_id, action=q.action, actor=q.actor,
+                                     at=ts(q.at), before_json=json.dumps(q.before) if q.before else "",
+                                     after_json=json.dumps(q.after) if q.after else "", reason=q.reason)
+                     for q in items],
+            next_page_token=token(items[-1].id) if len(items) == limit else "")
+
+    def RegisterMiner(self, request, context):
+        self.s.register_miner(request.address)
+        return spb.RegisterMinerResponse()
+
+    def ReportProgress(self, request, context):
+        p = request.progress
+        lease = self.s.report_progress(request.campaign_id, request.attempt, request.run_id, {
+            "seed": p.seed, "generation": p.generation, "generations": p.generations, "best_sharpe": p.best_sharpe,
+            "evaluations": p.evaluations, "seeds_done": p.seeds_done, "seeds_total": p.seeds_total})
+        return spb.ReportProgressResponse(lease_expires_at=ts(lease))
+
+    def ReportRunResult(self, request, context):
+        status = RUN_STATUS.get(request.status)
+        if status is None:
+            raise InvalidArgument(f"status must be COMPLETED, FAILED or CANCELLED, got {pb.RunStatus.Name(request.status)}")
+        c = self.s.report_result(request.campaign_id, request.attempt, request.run_id, status, request.error)
+        return spb.ReportRunResultResponse(campaign=campaign_pb(c))
+
+    def WatchEvents(self, request, context):
+        if request.after_seq < 0:
+            raise InvalidArgument(f"after_seq must be >= 0, got {request.after_seq}")
+        seq = request.after_seq
+        seen = self.s.notifier.version
+        while context.is_active() and not self.stopping.is_set():
+            batch = self.s.events_after(seq)
+            for e in batch:
+                yield event_pb(e)
+                seq = e.seq
+            if not batch:
+                seen = self.s.notifier.wait(seen, timeout=1.0)
