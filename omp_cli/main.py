@@ -1,7 +1,8 @@
 """The ``omp`` command.
 
-Exit codes: 0 success, 1 the run or check failed, 2 bad usage or bad input (config, data).
-Human output goes to a terminal (rich tables and progress bars); ``--json`` prints one JSON document.
+Exit codes: 0 success, 1 the run or check failed, 2 bad usage or bad input (config, data, a refused
+request), 3 a service is unreachable, 4 refused by the current state (e.g. pausing a stopped daemon).
+Human output goes to a terminal (rich tables and progress bars); ``--json`` prints JSON.
 """
 from __future__ import annotations
 
@@ -122,6 +123,18 @@ def _print_run(result) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from omp_cli import remote
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    common.add_argument("--scheduler", default=os.environ.get("OMP_SCHEDULER", "127.0.0.1:50051"),
+                        help="scheduler address (default $OMP_SCHEDULER or 127.0.0.1:50051)")
+    common.add_argument("--miner", default=os.environ.get("OMP_MINER", "127.0.0.1:50052"),
+                        help="miner address (default $OMP_MINER or 127.0.0.1:50052)")
+    common.add_argument("--timeout", type=float, default=10.0, help="deadline of each call, seconds")
+    common.add_argument("--actor", default=os.environ.get("USER", "operator"), help="who is acting (audit trail)")
+    common.add_argument("--reason", default="", help="why (required to reorder, disable or remove)")
+
     p = argparse.ArgumentParser(prog="omp", description="OMP: mine trading strategies around the clock")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -142,11 +155,89 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true")
     r.add_argument("--progress", action="store_true", help="show progress bars even when not a terminal")
     r.set_defaults(func=cmd_run_campaign)
+
+    st = sub.add_parser("status", parents=[common], help="daemon state, data readiness, resources, queue")
+    st.set_defaults(func=remote.cmd_status)
+    for name, text in (("start", "start the daemon"), ("stop", "stop the daemon (running runs go on)"),
+                       ("pause", "pause admissions"), ("resume", "resume admissions")):
+        sub.add_parser(name, parents=[common], help=text).set_defaults(func=remote.cmd_daemon)
+    d = sub.add_parser("data-ready", parents=[common], help="mark market data ready (yes) or not (no)")
+    d.add_argument("state", choices=("yes", "no"))
+    d.set_defaults(func=remote.cmd_data_ready)
+
+    q = sub.add_parser("queue", help="the campaign queue").add_subparsers(dest="queue_command", required=True)
+    ql = q.add_parser("list", parents=[common])
+    ql.add_argument("--state", choices=("queued", "running", "completed", "failed"), default="")
+    ql.add_argument("--tag", default="")
+    ql.add_argument("--enabled", action="store_true", help="enabled campaigns only")
+    ql.add_argument("--page-size", type=int, default=50)
+    ql.add_argument("--all", action="store_true", help="follow every page")
+    qa = q.add_parser("add", parents=[common])
+    qa.add_argument("name")
+    qa.add_argument("config", help="config path relative to the configs root")
+    qa.add_argument("--priority", type=int, default=10)
+    qa.add_argument("--market", default="us")
+    qa.add_argument("--repeat", action="store_true")
+    qa.add_argument("--disabled", action="store_true")
+    qa.add_argument("--tag", action="append")
+    qa.add_argument("--request-id", default="", help="idempotency key: retrying with it adds once")
+    qu = q.add_parser("update", parents=[common])
+    qu.add_argument("id")
+    qu.add_argument("--name")
+    qu.add_argument("--config")
+    qu.add_argument("--market")
+    qu.add_argument("--priority", type=int)
+    qu.add_argument("--repeat", choices=("yes", "no"))
+    qu.add_argument("--tags", help="comma-separated")
+    qu.add_argument("--field", action="append", help="name a field in the update mask directly")
+    for name in ("remove", "enable", "disable"):
+        q.add_parser(name, parents=[common]).add_argument("id")
+    qr = q.add_parser("reorder", parents=[common])
+    qr.add_argument("id")
+    qr.add_argument("priority", type=int)
+    q.add_parser("import", parents=[common]).add_argument("file")
+    q.add_parser("export", parents=[common]).add_argument("file", nargs="?")
+    qc = q.add_parser("changes", parents=[common])
+    qc.add_argument("id", nargs="?")
+    qc.add_argument("--page-size", type=int, default=100)
+    for qp in (ql, qa, qu, qr, qc, *[q.choices[n] for n in ("remove", "enable", "disable", "import", "export")]):
+        qp.set_defaults(func=remote.cmd_queue)
+
+    rn = sub.add_parser("runs", help="runs on the miner").add_subparsers(dest="runs_command", required=True)
+    rl = rn.add_parser("list", parents=[common])
+    rl.add_argument("--campaign")
+    rl.add_argument("--status", choices=("running", "completed", "failed", "cancelled"))
+    rl.add_argument("--page-size", type=int, default=50)
+    for name in ("show", "watch", "cancel"):
+        rn.add_parser(name, parents=[common]).add_argument("run_id")
+    re_ = rn.add_parser("export", parents=[common])
+    re_.add_argument("run_id")
+    re_.add_argument("--top", type=int, default=10)
+    for rp in rn.choices.values():
+        rp.set_defaults(func=remote.cmd_runs)
+
+    ev = sub.add_parser("events", parents=[common], help="the activity log / live events")
+    ev.add_argument("--after", type=int, default=0, help="only events after this sequence number")
+    ev.add_argument("--follow", "-f", action="store_true", help="keep streaming new events")
+    ev.set_defaults(func=remote.cmd_events)
+
+    up = sub.add_parser("up", help="run the scheduler and the miner locally until Ctrl-C")
+    up.add_argument("--config", default=os.environ.get("OMP_CONFIG"), help="omp.toml (default: built-in defaults)")
+    up.add_argument("--demo", action="store_true", help="queue the shipped example campaign and start mining")
+    up.add_argument("--demo-config", default="us_daily_momentum.toml", help="config of the demo campaign")
+    up.add_argument("--exit-after-run", action="store_true", help="with --demo: stop when its first run ends")
+    up.add_argument("--json", action="store_true")
+    up.set_defaults(func=lambda a: __import__("omp_cli.up", fromlist=["cmd_up"]).cmd_up(a, _console()))
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("remove", "disable", "reorder") or getattr(args, "queue_command", "") in (
+            "remove", "disable", "reorder"):
+        if not args.reason.strip():
+            return _fail(f"--reason is required to {getattr(args, 'queue_command', args.command)}", EXIT_BAD_INPUT,
+                         args.json)
     if getattr(args, "threads", 1) < 1:
         return _fail(f"--threads must be >= 1, got {args.threads}", EXIT_BAD_INPUT, args.json)
     return args.func(args)

@@ -259,7 +259,7 @@ class SchedulerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchEvents(self, request, context):
-        """Every state change, from after_seq on (0: from the beginning), then live.
+        """Every state change, from after_seq on (0: from the beginning), then live while follow is set.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -65,7 +65,11 @@ class SchedulerApp:
 
     def _loop(self) -> None:
         delay = 0.0
-        while not self.stop_loop.wait(delay):
+        while True:
+            self.scheduler.wake.wait(delay)
+            self.scheduler.wake.clear()
+            if self.stop_loop.is_set():
+                return
             try:
                 delay = self.scheduler.tick()
             except Exception:  # noqa: BLE001 - the loop must outlive one bad tick; it is logged
@@ -74,6 +78,7 @@ class SchedulerApp:
 
     def stop(self, grace: float = 5.0) -> None:
         self.stop_loop.set()
+        self.scheduler.wake.set()
         if self.service:
             self.service.stop(grace)
         if self.metrics_server:

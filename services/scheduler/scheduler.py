@@ -69,6 +69,9 @@ class Scheduler:
         self.last_tick_outcome = ""
         self.last_reading: Reading | None = None
         self._tick_lock = threading.Lock()
+        #: set when admission may have become possible (daemon started, campaign added or enabled,
+        #: a run ended): the main loop ticks at once instead of waiting out its interval
+        self.wake = threading.Event()
 
     # ------------------------------------------------------------------------------ helpers
     def _now(self) -> float:
@@ -88,8 +91,10 @@ class Scheduler:
             raise NotFound(f"campaign.id: no campaign {campaign_id!r}")
         return c
 
-    def _committed(self):
+    def _committed(self, wake: bool = False):
         self.notifier.notify()
+        if wake:
+            self.wake.set()
 
     def check_config_path(self, value: str, field: str = "campaign.config_path") -> Path:
         """A config path must be relative, stay under the configs root once resolved (so no ``..``,
@@ -136,7 +141,7 @@ class Scheduler:
             tx.set_daemon(now, state=target)
             tx.log_event(now, f"daemon.{target}", actor, f"daemon {current} -> {target}"
                          + (f": {reason}" if reason else ""), detail={"from": current, "to": target})
-        self._committed()
+        self._committed(wake=target == "running")
         return target
 
     def set_data_ready(self, ready: bool, actor: str, reason: str) -> None:
@@ -147,7 +152,7 @@ class Scheduler:
             tx.set_daemon(now, data_ready=ready, data_reason=reason)
             tx.log_event(now, "data.ready" if ready else "data.not_ready", actor,
                          f"data readiness: {'ready' if ready else 'NOT ready'}" + (f" ({reason})" if reason else ""))
-        self._committed()
+        self._committed(wake=ready)
 
     # ------------------------------------------------------------------------------ queue
     def add(self, spec: CampaignSpec, actor: str, reason: str = "", request_id: str = "") -> Campaign:
@@ -168,7 +173,7 @@ class Scheduler:
             tx.insert(c, self._rank(c.priority, now), request_id or None)
             tx.log_change(cid, "add", actor, now, None, c.public(), reason)
             tx.log_event(now, "campaign.added", actor, f"campaign {c.name!r} added at priority {c.priority}", cid)
-        self._committed()
+        self._committed(wake=True)
         return c
 
     def get(self, campaign_id: str) -> Campaign:
@@ -228,7 +233,7 @@ class Scheduler:
             tx.log_change(campaign_id, action, actor, now, before.public(), after.public(), reason)
             tx.log_event(now, f"campaign.{action}", actor, f"campaign {after.name!r}: {action}"
                          + (f" ({reason})" if reason else ""), campaign_id)
-        self._committed()
+        self._committed(wake=True)
         return after
 
     def remove(self, campaign_id: str, actor: str, reason: str) -> Campaign:
@@ -307,7 +312,7 @@ class Scheduler:
                 tx.log_change(cid, "import", actor, now, None, c.public(), reason)
                 added.append(c)
             tx.log_event(now, "queue.imported", actor, f"queue import: {len(added)} added, {skipped} skipped")
-        self._committed()
+        self._committed(wake=True)
         return added, skipped
 
     # ------------------------------------------------------------------------------ main loop
@@ -475,7 +480,7 @@ class Scheduler:
                 tx.log_event(now, "promotion.pending", "scheduler",
                              f"run {run_id} awaits promotion (no promoter configured)", campaign_id,
                              {"run_id": run_id})
-        self._committed()
+        self._committed(wake=True)
         if self.metrics:
             self.metrics.run_ended(status)
         return after

@@ -162,4 +162,6 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
                 yield event_pb(e)
                 seq = e.seq
             if not batch:
+                if not request.follow:
+                    return
                 seen = self.s.notifier.wait(seen, timeout=1.0)

@@ -1,0 +1,318 @@
+"""``omp`` commands that talk to the services: status, daemon control, queue, runs, events.
+
+Exit codes: 0 done; 2 refused as bad input (INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS);
+3 a service is unreachable or too slow; 4 refused by state (FAILED_PRECONDITION); 1 anything else.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from google.protobuf import field_mask_pb2, json_format
+
+from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
+from services.common import errors
+from services.common.clients import MinerClient, SchedulerClient
+
+EXIT = {errors.InvalidArgument: 2, errors.NotFound: 2, errors.AlreadyExists: 2, errors.Unavailable: 3,
+        errors.DeadlineExceeded: 3, errors.FailedPrecondition: 4}
+
+
+def _con(stderr=False):
+    from rich.console import Console
+    return Console(stderr=stderr, highlight=False)
+
+
+def fail(args, message: str, code: int) -> int:
+    if args.json:
+        print(json.dumps({"ok": False, "error": message}))
+    else:
+        _con(stderr=True).print(f"[bold red]error:[/] {message}")
+    return code
+
+
+def call(args, service: str, method: str, request):
+    """One RPC; a failure becomes (None, exit code) after a one-line message."""
+    target = args.scheduler if service == "scheduler" else args.miner
+    client = (SchedulerClient if service == "scheduler" else MinerClient)(target, timeout=args.timeout)
+    try:
+        return client.call(method, request), 0
+    except errors.OmpError as exc:
+        code = EXIT.get(type(exc), 1)
+        if code == 3:
+            return None, fail(args, f"{service} at {target} is unreachable ({exc.code.name}): is it running?", 3)
+        return None, fail(args, str(exc), code)
+    finally:
+        client.close()
+
+
+def _dict(msg) -> dict:
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+def _when(t) -> str:
+    if not t.seconds:
+        return "-"
+    return dt.datetime.fromtimestamp(t.seconds, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _enum(enum, value, prefix) -> str:
+    return enum.Name(value).removeprefix(prefix).lower()
+
+
+def show(args, msg, human) -> int:
+    if args.json:
+        print(json.dumps(_dict(msg) if not isinstance(msg, (dict, list)) else msg, indent=None))
+    else:
+        human(msg)
+    return 0
+
+
+# ------------------------------------------------------------------------------------ status
+def cmd_status(args) -> int:
+    st, rc = call(args, "scheduler", "GetStatus", spb.GetStatusRequest())
+    if st is None:
+        return rc
+
+    def human(st):
+        from rich.table import Table
+        t = Table(show_header=False, title="OMP status")
+        t.add_row("environment", st.environment)
+        t.add_row("daemon", _enum(pb.DaemonState, st.state, "DAEMON_STATE_"))
+        t.add_row("data", _enum(pb.DataReadiness, st.data_readiness, "DATA_READINESS_")
+                  + (f" ({st.data_readiness_reason})" if st.data_readiness_reason else ""))
+        t.add_row("campaigns", f"{st.queued} queued, {st.running} running (max {st.max_concurrent_campaigns})")
+        r = st.resources
+        if r.error:
+            t.add_row("resources", f"[red]no reading: {r.error}[/]")
+        elif st.HasField("resources"):
+            ok = "[green]within budget[/]" if r.within_budget else "[red]" + "; ".join(r.violations) + "[/]"
+            t.add_row("resources", f"cpu {r.cpu_util_pct:.0f}%, mem {r.mem_available_mb:.0f} MB, "
+                                   f"disk {r.disk_free_gb:.1f} GB: {ok}")
+        t.add_row("last tick", f"{_when(st.last_tick_at)} {st.last_tick_outcome}")
+        _con().print(t)
+    return show(args, st, human)
+
+
+def cmd_daemon(args) -> int:
+    method = {"start": "StartDaemon", "stop": "StopDaemon", "pause": "PauseDaemon", "resume": "ResumeDaemon"}
+    st, rc = call(args, "scheduler", method[args.command], spb.DaemonRequest(actor=args.actor, reason=args.reason))
+    if st is None:
+        return rc
+    return show(args, st, lambda s: _con().print(f"daemon {_enum(pb.DaemonState, s.state, 'DAEMON_STATE_')}"))
+
+
+def cmd_data_ready(args) -> int:
+    ready = pb.DATA_READINESS_READY if args.state == "yes" else pb.DATA_READINESS_NOT_READY
+    st, rc = call(args, "scheduler", "SetDataReadiness",
+                  spb.SetDataReadinessRequest(readiness=ready, actor=args.actor, reason=args.reason))
+    if st is None:
+        return rc
+    return show(args, st, lambda s: _con().print(
+        f"data {_enum(pb.DataReadiness, s.data_readiness, 'DATA_READINESS_')}"))
+
+
+# ------------------------------------------------------------------------------------ queue
+def _campaign_table(campaigns, title):
+    from rich.table import Table
+    t = Table(title=title)
+    for col in ("id", "name", "priority", "state", "enabled", "repeat", "attempt", "config", "last error"):
+        t.add_column(col, overflow="fold")
+    for c in campaigns:
+        t.add_row(c.id, c.name, str(c.priority), _enum(pb.CampaignState, c.state, "CAMPAIGN_STATE_"),
+                  "yes" if c.enabled else "[yellow]no[/]", "yes" if c.repeat else "no", str(c.attempt),
+                  c.config_path, c.last_error[:60])
+    _con().print(t)
+
+
+def cmd_queue(args) -> int:
+    sub = args.queue_command
+    who = {"actor": args.actor, "reason": args.reason}
+    if sub == "list":
+        state = {"": 0, **{n: v for n, v in pb.CampaignState.items()}}.get(
+            f"CAMPAIGN_STATE_{args.state.upper()}" if args.state else "", 0)
+        items, token = [], ""
+        while True:
+            resp, rc = call(args, "scheduler", "ListCampaigns", spb.ListCampaignsRequest(
+                page_size=args.page_size, page_token=token, state=state, tag=args.tag, enabled_only=args.enabled))
+            if resp is None:
+                return rc
+            items += list(resp.campaigns)
+            token = resp.next_page_token
+            if not token or not args.all:
+                break
+        if args.json:
+            print(json.dumps([_dict(c) for c in items]))
+            return 0
+        _campaign_table(items, f"campaign queue ({len(items)} shown)")
+        return 0
+    if sub == "add":
+        camp = pb.Campaign(name=args.name, config_path=args.config, market=args.market, priority=args.priority,
+                           enabled=not args.disabled, repeat=args.repeat, tags=args.tag or [])
+        c, rc = call(args, "scheduler", "AddCampaign", spb.AddCampaignRequest(
+            campaign=camp, request_id=args.request_id, **who))
+    elif sub == "update":
+        camp, paths = pb.Campaign(id=args.id), []
+        for flag, fld in (("name", "name"), ("config", "config_path"), ("market", "market"), ("priority", "priority")):
+            v = getattr(args, flag)
+            if v is not None:
+                setattr(camp, fld, v)
+                paths.append(fld)
+        if args.repeat is not None:
+            camp.repeat, _ = args.repeat == "yes", paths.append("repeat")
+        if args.tags is not None:
+            camp.tags.extend([t for t in args.tags.split(",") if t])
+            paths.append("tags")
+        if args.field:
+            paths += args.field      # lets a script name any field (an unknown one is refused)
+        c, rc = call(args, "scheduler", "UpdateCampaign", spb.UpdateCampaignRequest(
+            campaign=camp, update_mask=field_mask_pb2.FieldMask(paths=paths), **who))
+    elif sub == "remove":
+        r, rc = call(args, "scheduler", "RemoveCampaign", spb.RemoveCampaignRequest(id=args.id, **who))
+        c = r.campaign if r is not None else None
+    elif sub in ("enable", "disable"):
+        c, rc = call(args, "scheduler", "SetCampaignEnabled", spb.SetCampaignEnabledRequest(
+            id=args.id, enabled=sub == "enable", **who))
+    elif sub == "reorder":
+        c, rc = call(args, "scheduler", "ReorderCampaign", spb.ReorderCampaignRequest(
+            id=args.id, priority=args.priority, **who))
+    elif sub == "import":
+        try:
+            data = Path(args.file).read_bytes()
+        except OSError as exc:
+            return fail(args, f"cannot read {args.file}: {exc.strerror}", 2)
+        r, rc = call(args, "scheduler", "ImportQueue", spb.ImportQueueRequest(queue_json=data, **who))
+        if r is None:
+            return rc
+        return show(args, r, lambda r: _con().print(f"imported {r.added} campaign(s), skipped {r.skipped}"))
+    elif sub == "export":
+        r, rc = call(args, "scheduler", "ExportQueue", spb.ExportQueueRequest())
+        if r is None:
+            return rc
+        if args.file:
+            from omp_core.atomic import write_bytes
+            write_bytes(args.file, r.queue_json)
+        else:
+            sys.stdout.write(r.queue_json.decode())
+        return 0
+    elif sub == "changes":
+        r, rc = call(args, "scheduler", "ListQueueChanges", spb.ListQueueChangesRequest(
+            campaign_id=args.id or "", page_size=args.page_size))
+        if r is None:
+            return rc
+
+        def human(r):
+            from rich.table import Table
+            t = Table(title="queue change log")
+            for col in ("id", "when", "campaign", "action", "actor", "reason"):
+                t.add_column(col, overflow="fold")
+            for q in r.changes:
+                t.add_row(str(q.id), _when(q.at), q.campaign_id, q.action, q.actor, q.reason)
+            _con().print(t)
+        return show(args, r, human)
+    else:
+        return fail(args, f"unknown queue command {sub!r}", 2)
+    if c is None:
+        return rc
+    return show(args, c, lambda c: _con().print(
+        f"{c.id} {c.name!r}: priority {c.priority}, {_enum(pb.CampaignState, c.state, 'CAMPAIGN_STATE_')}, "
+        f"{'enabled' if c.enabled else 'disabled'}"))
+
+
+# ------------------------------------------------------------------------------------ runs
+def _run_line(r) -> str:
+    p = r.progress
+    status = _enum(pb.RunStatus, r.status, "RUN_STATUS_")
+    return (f"{r.run_id} {status} campaign {r.campaign_id} attempt {r.attempt}: seed {p.seed} generation "
+            f"{p.generation}/{p.generations}, best IS Sharpe {p.best_sharpe:.2f}"
+            + (f" [red]{r.error}[/]" if r.error else ""))
+
+
+def cmd_runs(args) -> int:
+    sub = args.runs_command
+    if sub == "list":
+        status = getattr(pb, f"RUN_STATUS_{args.status.upper()}", 0) if args.status else 0
+        r, rc = call(args, "miner", "ListRuns", mpb.ListRunsRequest(
+            campaign_id=args.campaign or "", status=status, page_size=args.page_size))
+        if r is None:
+            return rc
+
+        def human(r):
+            from rich.table import Table
+            t = Table(title="runs")
+            for col in ("run", "campaign", "attempt", "status", "generation", "best IS Sharpe", "started", "error"):
+                t.add_column(col, overflow="fold")
+            for x in r.runs:
+                t.add_row(x.run_id, x.campaign_id, str(x.attempt), _enum(pb.RunStatus, x.status, "RUN_STATUS_"),
+                          f"{x.progress.generation}/{x.progress.generations}", f"{x.progress.best_sharpe:.2f}",
+                          _when(x.started_at), x.error[:60])
+            _con().print(t)
+        return show(args, r, human)
+    if sub == "show":
+        r, rc = call(args, "miner", "GetRun", mpb.GetRunRequest(run_id=args.run_id))
+        return rc if r is None else show(args, r, lambda r: _con().print(_run_line(r)))
+    if sub == "cancel":
+        r, rc = call(args, "miner", "CancelRun", mpb.CancelRunRequest(run_id=args.run_id, reason=args.reason))
+        return rc if r is None else show(args, r, lambda r: _con().print(f"cancelling {r.run_id}"))
+    if sub == "export":
+        r, rc = call(args, "miner", "ExportTopCandidates", mpb.ExportTopCandidatesRequest(
+            run_id=args.run_id, top=args.top))
+        if r is None:
+            return rc
+        sys.stdout.write(r.candidates_json + "\n")
+        return 0
+    if sub == "watch":
+        return _watch_run(args)
+    return fail(args, f"unknown runs command {sub!r}", 2)
+
+
+def _watch_run(args) -> int:
+    client = MinerClient(args.miner, timeout=args.timeout)
+    last = None
+    try:
+        if args.json:
+            for r in client.stream("WatchRun", mpb.WatchRunRequest(run_id=args.run_id)):
+                print(json.dumps(_dict(r)), flush=True)
+                last = r
+        else:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TextColumn("best IS Sharpe {task.fields[best]:.2f}"), console=_con(stderr=True)) as bar:
+                task = bar.add_task(args.run_id, total=None, best=0.0)
+                for r in client.stream("WatchRun", mpb.WatchRunRequest(run_id=args.run_id)):
+                    p = r.progress
+                    total = (p.generations or 1) * (p.seeds_total or 1)
+                    done = p.seeds_done * (p.generations or 0) + (p.generation if p.generation < p.generations else 0)
+                    bar.update(task, total=total, completed=min(done, total),
+                               description=f"{r.run_id} seed {p.seed}", best=p.best_sharpe)
+                    last = r
+            _con().print(_run_line(last) if last else "no run")
+    except errors.OmpError as exc:
+        code = EXIT.get(type(exc), 1)
+        return fail(args, f"miner at {args.miner} is unreachable ({exc.code.name})" if code == 3 else str(exc), code)
+    finally:
+        client.close()
+    return 0 if last is not None and last.status == pb.RUN_STATUS_COMPLETED else 1
+
+
+# ------------------------------------------------------------------------------------ events
+def cmd_events(args) -> int:
+    client = SchedulerClient(args.scheduler, timeout=args.timeout)
+    try:
+        for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=args.after, follow=args.follow),
+                               timeout=None if args.follow else args.timeout):
+            if args.json:
+                print(json.dumps(_dict(e)), flush=True)
+            else:
+                _con().print(f"{e.seq:>6} {_when(e.at)} {e.kind:<22} {e.message}")
+    except errors.OmpError as exc:
+        code = EXIT.get(type(exc), 1)
+        return fail(args, f"scheduler at {args.scheduler} is unreachable ({exc.code.name})" if code == 3 else str(exc),
+                    code)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        client.close()
+    return 0

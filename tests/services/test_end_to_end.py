@@ -1,0 +1,95 @@
+"""Both services as real processes, driven through the ``omp`` command as an operator would."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+
+from conftest import ROOT, wait_for, write_settings
+
+
+def omp(sched, miner, *args, timeout=60):
+    cmd = [sys.executable, "-m", "omp_cli", *args, "--scheduler", sched.address,
+           *(["--miner", miner.address] if miner else [])]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+
+
+def events(sched):
+    r = omp(sched, None, "events", "--json")
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def test_campaign_runs_end_to_end_through_the_omp_command(services, tmp_path, database_url):
+    # one priority step per 0.36 s of waiting: the repeat campaign at priority 1 cannot starve the
+    # one at priority 2 (aging), which then runs within a second or two
+    config = write_settings(tmp_path, database_url, scheduler={"aging_hours_per_step": 0.0001})
+    sched = services.start("services.scheduler.app", config)
+    miner = services.start("services.miner.app", config, "--scheduler", sched.address)
+
+    r = omp(sched, miner, "queue", "add", "tiny repeat", "tiny.toml", "--priority", "1", "--repeat", "--json")
+    assert r.returncode == 0, r.stderr
+    cid = json.loads(r.stdout)["id"]
+    r = omp(sched, miner, "queue", "add", "tiny once", "tiny.toml", "--priority", "2", "--json")
+    once = json.loads(r.stdout)["id"]
+    assert omp(sched, miner, "start").returncode == 0
+
+    def done():
+        kinds = [(e["kind"], e.get("campaign_id")) for e in events(sched)]
+        return ("campaign.complete", once) in kinds and kinds.count(("run.completed", cid)) >= 1 and kinds
+    kinds = wait_for(done, timeout=120, interval=0.5, what="both campaigns to run")
+    order = [k for k, c in kinds if c == cid]
+    for step in ("campaign.added", "campaign.admitted", "run.started", "run.progress", "run.completed",
+                 "campaign.requeue", "promotion.pending"):
+        assert step in order, (step, order)
+    assert [k for k, _ in kinds].index("daemon.running") < [k for k, _ in kinds].index("campaign.admitted")
+
+    queue = {c["id"]: c for c in json.loads(omp(sched, miner, "queue", "list", "--json").stdout)}
+    assert queue[once]["state"] == "CAMPAIGN_STATE_COMPLETED"
+    assert queue[cid]["repeat"] and int(queue[cid]["attempt"]) >= 1
+    runs = json.loads(omp(sched, miner, "runs", "list", "--json").stdout)["runs"]
+    completed = [x for x in runs if x["status"] == "RUN_STATUS_COMPLETED"]
+    assert completed and all(x["run_dir"] for x in completed)
+    top = omp(sched, miner, "runs", "export", completed[0]["run_id"], "--top", "1")
+    assert top.returncode == 0 and len(json.loads(top.stdout)["candidates"]) == 1
+
+    st = json.loads(omp(sched, miner, "status", "--json").stdout)
+    assert st["state"] == "DAEMON_STATE_RUNNING" and st["resources"]["within_budget"]
+    text = urllib.request.urlopen(f"http://127.0.0.1:{sched.metrics_port}/metrics", timeout=5).read().decode()
+    assert 'omp_scheduler_runs_ended_total{status="completed"}' in text
+    mtext = urllib.request.urlopen(f"http://127.0.0.1:{miner.metrics_port}/metrics", timeout=5).read().decode()
+    assert 'omp_miner_runs_finished_total{status="completed"}' in mtext
+    assert omp(sched, miner, "stop").returncode == 0
+    assert sched.terminate() == 0 and miner.terminate() == 0
+
+
+def test_unreachable_service_is_one_clear_line(tmp_path):
+    class Nobody:
+        address = "127.0.0.1:1"
+    r = omp(Nobody, Nobody, "status")
+    assert r.returncode == 3
+    assert r.stderr.strip().count("\n") == 0 and "unreachable" in r.stderr
+    r = omp(Nobody, Nobody, "runs", "list")
+    assert r.returncode == 3 and "miner at 127.0.0.1:1 is unreachable" in r.stderr
+
+
+def test_cli_exit_codes_say_what_happened(services, tmp_path):
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
+    sched = services.start("services.scheduler.app", config)
+    r = omp(sched, None, "queue", "add", "x", "../../../../etc/passwd")
+    assert r.returncode == 2 and "config_path" in r.stderr
+    assert omp(sched, None, "pause").returncode == 4          # not running
+    r = omp(sched, None, "queue", "reorder", "camp_x", "1")
+    assert r.returncode == 2 and "--reason is required" in r.stderr
+    r = omp(sched, None, "queue", "remove", "camp_x", "--reason", "gone")
+    assert r.returncode == 2 and "camp_x" in r.stderr
+
+
+def test_omp_up_demo_runs_the_shipped_example(tmp_path):
+    """The README's main command: both services on the embedded SQLite, the example campaign mined."""
+    config = write_settings(tmp_path, "", paths={"configs_root": str(ROOT / "examples" / "campaigns")})
+    r = subprocess.run([sys.executable, "-m", "omp_cli", "up", "--config", str(config), "--demo", "--exit-after-run"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "run.completed" in r.stdout and (tmp_path / "var" / "omp.db").exists()

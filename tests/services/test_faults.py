@@ -1,0 +1,205 @@
+"""Faults against real processes: SIGTERM drains, SIGKILL of the miner mid-run and of the scheduler
+mid-write, cancellation that leaves no process behind, bad settings and port clashes at start-up."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import ROOT, ServiceProcess, wait_for, write_settings
+from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
+from services.common.clients import MinerClient, SchedulerClient
+from services.common.errors import OmpError
+
+TINY = ROOT / "tests" / "fixtures" / "campaigns" / "tiny.toml"
+
+
+def long_campaign_root(tmp_path: Path, generations: int = 300) -> Path:
+    root = tmp_path / "configs"
+    root.mkdir(exist_ok=True)
+    text = TINY.read_text().replace("generations = 4", f"generations = {generations}").replace(
+        "../../../examples/data/us_stocks_2013_2018.csv", str(ROOT / "examples" / "data" / "us_stocks_2013_2018.csv"))
+    (root / "long.toml").write_text(text)
+    return root
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def start_pair(services, config):
+    sched = services.start("services.scheduler.app", config)
+    miner = services.start("services.miner.app", config, "--scheduler", sched.address)
+    return sched, miner
+
+
+def add_and_start(client, config_path="long.toml", **kw):
+    c = client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
+        name="long", config_path=config_path, market="us", priority=1, enabled=True, **kw), actor="t"))
+    client.call("StartDaemon", spb.DaemonRequest(actor="t"))
+    return c
+
+
+def running_run(mclient, campaign_id):
+    def find():
+        runs = mclient.call("ListRuns", mpb.ListRunsRequest(campaign_id=campaign_id)).runs
+        return next((r for r in runs if r.status == pb.RUN_STATUS_RUNNING and r.progress.generation >= 2), None)
+    return wait_for(find, timeout=60, what="a run with progress")
+
+
+def test_miner_sigkill_mid_run_orphans_the_attempt_and_leaves_no_process(services, tmp_path, database_url):
+    config = write_settings(tmp_path, database_url, paths={"configs_root": str(long_campaign_root(tmp_path))},
+                            scheduler={"lease_seconds": 5.0})
+    sched, miner = start_pair(services, config)
+    client, mclient = SchedulerClient(sched.address), MinerClient(miner.address)
+    camp = add_and_start(client)
+    run = running_run(mclient, camp.id)
+    child = run.pid
+    assert psutil.pid_exists(child)
+    miner.kill()                                                     # SIGKILL
+    wait_for(lambda: gone(child), timeout=10, what="the run process to die with its miner")
+    restarted = services.start("services.miner.app", config, "--scheduler", sched.address)
+    mclient = MinerClient(restarted.address)
+    old = mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))
+    assert old.status == pb.RUN_STATUS_FAILED and "orphaned" in old.error
+
+    def requeued():
+        changes = client.call("ListQueueChanges", spb.ListQueueChangesRequest(campaign_id=camp.id)).changes
+        return [c for c in changes if c.action == "requeue" and "orphaned" in c.reason]
+    wait_for(requeued, timeout=30, what="the orphaned attempt to be re-queued")
+    # the next attempt resumes from the checkpoints the killed run left, and completes
+    done = wait_for(lambda: (lambda c: c if c.state == pb.CAMPAIGN_STATE_COMPLETED else None)(
+        client.call("GetCampaign", spb.GetCampaignRequest(id=camp.id))), timeout=120, interval=0.3,
+        what="the campaign to complete")
+    assert done.attempt == 2
+    final = mclient.call("GetRun", mpb.GetRunRequest(campaign_id=camp.id, attempt=2))
+    assert final.status == pb.RUN_STATUS_COMPLETED and (Path(final.run_dir) / "manifest.json").exists()
+    assert not [p for p in psutil.process_iter(["cmdline"]) if "services.miner.child" in " ".join(p.info["cmdline"] or [])
+                and p.status() != psutil.STATUS_ZOMBIE and p.ppid() in (restarted.proc.pid, miner.proc.pid)]
+
+
+def test_cancel_kills_the_process_group_and_disables_the_campaign(services, tmp_path):
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}",
+                            paths={"configs_root": str(long_campaign_root(tmp_path, 2000))})
+    sched, miner = start_pair(services, config)
+    client, mclient = SchedulerClient(sched.address), MinerClient(miner.address)
+    camp = add_and_start(client)
+    run = running_run(mclient, camp.id)
+    mclient.call("CancelRun", mpb.CancelRunRequest(run_id=run.run_id, reason="operator"))
+    ended = wait_for(lambda: (lambda r: r if r.status != pb.RUN_STATUS_RUNNING else None)(
+        mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))), timeout=30, what="the run to end")
+    assert ended.status == pb.RUN_STATUS_CANCELLED
+    assert gone(run.pid)
+    assert not any(p.info["pid"] == run.pid for p in psutil.process_iter(["pid"]) if p.status() != psutil.STATUS_ZOMBIE)
+    c = wait_for(lambda: (lambda c: c if not c.enabled else None)(
+        client.call("GetCampaign", spb.GetCampaignRequest(id=camp.id))), timeout=30, what="the campaign disabled")
+    assert c.state == pb.CAMPAIGN_STATE_QUEUED
+
+
+def test_sigterm_drains_streams_and_exits_cleanly(services, tmp_path):
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
+    sched = services.start("services.scheduler.app", config)
+    client = SchedulerClient(sched.address)
+    got, ended = [], threading.Event()
+
+    def watch():
+        try:
+            for e in client.stream("WatchEvents", spb.WatchEventsRequest(follow=True)):
+                got.append(e.kind)
+        except OmpError:
+            pass
+        ended.set()
+    threading.Thread(target=watch, daemon=True).start()
+    client.call("StartDaemon", spb.DaemonRequest(actor="t"))
+    wait_for(lambda: "daemon.running" in got, timeout=10, what="the live event")
+    t0 = time.monotonic()
+    assert sched.terminate(timeout=15) == 0
+    assert ended.wait(10), "the event stream did not end on SIGTERM"
+    assert time.monotonic() - t0 < 10
+
+
+def test_bad_settings_stop_start_up_naming_the_key(tmp_path):
+    config = write_settings(tmp_path, "", resources={"max_cpu_util_pct": 120.0})
+    for module in ("services.scheduler.app", "services.miner.app"):
+        r = subprocess.run([sys.executable, "-m", module, "--config", str(config)], capture_output=True, text=True,
+                           cwd=ROOT, timeout=60)
+        assert r.returncode == 2
+        assert "resources.max_cpu_util_pct: must be in (0, 100], got 120.0" in r.stderr
+
+
+def test_port_clash_fails_loudly(services, tmp_path):
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
+    first = services.start("services.scheduler.app", config)
+    r = subprocess.run([sys.executable, "-m", "services.scheduler.app", "--config", str(config), "--port",
+                        str(first.port)], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 2 and f"cannot bind 127.0.0.1:{first.port}" in r.stderr
+
+
+def test_scheduler_sigkill_while_clients_add_loses_nothing_and_duplicates_nothing(services, tmp_path, database_url):
+    config = write_settings(tmp_path, database_url)
+    sched = services.start("services.scheduler.app", config)
+    port = sched.port
+    n_clients, per_client = 4, 25
+    todo = {f"c{i}-{j}": f"req-{i}-{j}" for i in range(n_clients) for j in range(per_client)}
+    acked: dict[str, str] = {}
+    failures = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client_loop(i):
+        c = SchedulerClient(f"127.0.0.1:{port}", timeout=2.0)
+        names = [n for n in todo if n.startswith(f"c{i}-")]
+        while names and not stop.is_set():
+            name = names[0]
+            try:
+                got = c.call("AddCampaign", spb.AddCampaignRequest(
+                    campaign=pb.Campaign(name=name, config_path="tiny.toml", market="us", priority=5),
+                    actor=f"client{i}", request_id=todo[name]))
+            except OmpError as exc:
+                failures.append(exc)
+                time.sleep(0.05)          # the scheduler is down: retry the same request later
+                continue
+            with lock:
+                acked[name] = got.id
+            names.pop(0)
+        c.close()
+
+    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(n_clients)]
+    for t in threads:
+        t.start()
+    rng = random.Random(7)
+    for _ in range(3):
+        time.sleep(rng.uniform(0.2, 0.8))
+        sched.kill()
+        sched = services.start("services.scheduler.app", config, "--port", str(port))
+    for t in threads:
+        t.join(timeout=120)
+    stop.set()
+    assert len(acked) == len(todo), "every add was eventually acknowledged"
+    assert failures, "the kills never interrupted a client: the test proved nothing"
+    client = SchedulerClient(f"127.0.0.1:{port}")
+    campaigns = []
+    token = ""
+    while True:
+        page = client.call("ListCampaigns", spb.ListCampaignsRequest(page_size=1000, page_token=token))
+        campaigns += list(page.campaigns)
+        token = page.next_page_token
+        if not token:
+            break
+    names = [c.name for c in campaigns]
+    assert sorted(names) == sorted(todo)                      # each exactly once
+    assert {c.name: c.id for c in campaigns} == acked         # the ids clients were told
+    changes = client.call("ListQueueChanges", spb.ListQueueChangesRequest(page_size=1000)).changes
+    assert sorted(c.campaign_id for c in changes if c.action == "add") == sorted(acked.values())

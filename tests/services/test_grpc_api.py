@@ -1,0 +1,149 @@
+"""The gRPC surface on real servers bound to loopback port 0: health, reflection, status codes that
+name the field, pagination, resumable events, metrics, a port clash that fails loudly."""
+from __future__ import annotations
+
+import urllib.request
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from prometheus_client import CollectorRegistry
+
+from conftest import write_settings
+from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
+from services.common import settings as settings_mod
+from services.common.clients import MinerClient, SchedulerClient
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.common.metrics import GrpcMetrics
+from services.common.server import PortInUse, build_server
+from services.miner.app import MinerApp
+from services.scheduler.app import SchedulerApp
+
+
+@pytest.fixture
+def apps(tmp_path, database_url):
+    settings = settings_mod.load(write_settings(tmp_path, database_url))
+    sched = SchedulerApp(settings)
+    sched.start()
+    miner = MinerApp(settings, f"127.0.0.1:{sched.service.port}")
+    miner.start()
+    client = SchedulerClient(f"127.0.0.1:{sched.service.port}")
+    mclient = MinerClient(f"127.0.0.1:{miner.service.port}")
+    yield sched, miner, client, mclient
+    client.close()
+    mclient.close()
+    miner.stop(1.0)
+    sched.stop(1.0)
+
+
+def add(client, name="c", priority=1, **kw):
+    return client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
+        name=name, config_path="tiny.toml", market="us", priority=priority, enabled=True, **kw), actor="t"))
+
+
+def test_health_and_reflection(apps):
+    sched, miner, client, mclient = apps
+    for port, name in ((sched.service.port, "omp.v1.SchedulerService"), (miner.service.port, "omp.v1.MinerService")):
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            health = health_pb2_grpc.HealthStub(ch)
+            for service in (name, ""):
+                resp = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+                assert resp.status == health_pb2.HealthCheckResponse.SERVING
+            services = set(ProtoReflectionDescriptorDatabase(ch).get_services())
+            assert {name, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= services
+            db = ProtoReflectionDescriptorDatabase(ch)
+            assert db.FindFileContainingSymbol(name).package == "omp.v1"
+
+
+def test_errors_carry_status_codes_that_name_the_field(apps):
+    sched, miner, client, mclient = apps
+    with pytest.raises(InvalidArgument, match="campaign.priority must be in 0..1000000, got -3") as err:
+        add(client, priority=-3)
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(InvalidArgument, match="campaign.name"):
+        add(client, name="")
+    with pytest.raises(InvalidArgument, match="leaves the root"):
+        client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
+            name="x", config_path="../../../../etc/passwd", market="us")))
+    with pytest.raises(NotFound, match="camp_missing"):
+        client.call("GetCampaign", spb.GetCampaignRequest(id="camp_missing"))
+    with pytest.raises(FailedPrecondition, match="cannot pause while offline"):
+        client.call("PauseDaemon", spb.DaemonRequest(actor="t"))
+    c = add(client)
+    with pytest.raises(InvalidArgument, match="update_mask: unknown or read-only field 'state'"):
+        client.call("UpdateCampaign", spb.UpdateCampaignRequest(
+            campaign=pb.Campaign(id=c.id), update_mask=field_mask_pb2.FieldMask(paths=["state"])))
+    with pytest.raises(InvalidArgument, match="queue_json"):
+        client.call("ImportQueue", spb.ImportQueueRequest(queue_json=b"[1, 2"))
+    with pytest.raises(InvalidArgument, match="page_token"):
+        client.call("ListCampaigns", spb.ListCampaignsRequest(page_token="garbage!"))
+    with pytest.raises(NotFound):
+        mclient.call("GetRun", mpb.GetRunRequest(run_id="run_nope"))
+    with pytest.raises(InvalidArgument, match="config_path"):
+        mclient.call("StartRun", mpb.StartRunRequest(campaign_id="camp_x", attempt=1, config_path="/etc/passwd"))
+    # after all of that, exactly one campaign exists and one change was logged
+    assert client.call("ListCampaigns", spb.ListCampaignsRequest()).total_size == 1
+    assert len(client.call("ListQueueChanges", spb.ListQueueChangesRequest()).changes) == 1
+
+
+def test_pagination_walks_the_queue_in_order(apps):
+    sched, miner, client, mclient = apps
+    made = [add(client, name=f"c{i}", priority=i) for i in range(7)]
+    seen, token = [], ""
+    while True:
+        page = client.call("ListCampaigns", spb.ListCampaignsRequest(page_size=3, page_token=token))
+        assert page.total_size == 7 and len(page.campaigns) <= 3
+        seen += [c.id for c in page.campaigns]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == [c.id for c in made]
+
+
+def test_watch_events_resumes_from_a_sequence_number(apps):
+    sched, miner, client, mclient = apps
+    for i in range(3):
+        add(client, name=f"c{i}")
+    events = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10))
+    added = [e for e in events if e.kind == "campaign.added"]
+    assert len(added) == 3
+    later = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=added[1].seq), timeout=10))
+    assert [e.seq for e in later if e.kind == "campaign.added"] == [added[2].seq]
+    with pytest.raises(InvalidArgument, match="after_seq"):
+        list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=-1), timeout=10))
+
+
+def test_metrics_endpoint_counts_requests_by_method_and_code(apps):
+    sched, miner, client, mclient = apps
+    add(client)
+    with pytest.raises(InvalidArgument):
+        add(client, priority=-1)
+    text = urllib.request.urlopen(f"http://127.0.0.1:{sched.metrics_port}/metrics", timeout=5).read().decode()
+    assert 'omp_grpc_server_requests_total{code="OK",method="AddCampaign",service="scheduler"} 1.0' in text
+    assert 'omp_grpc_server_requests_total{code="INVALID_ARGUMENT",method="AddCampaign",service="scheduler"} 1.0' in text
+    assert 'omp_queue_campaigns{state="queued"} 1.0' in text
+    assert 'omp_daemon_state{state="offline"} 1.0' in text
+    assert "omp_grpc_server_request_duration_seconds_bucket" in text
+    mtext = urllib.request.urlopen(f"http://127.0.0.1:{miner.metrics_port}/metrics", timeout=5).read().decode()
+    assert "omp_miner_runs_active 0.0" in mtext
+
+
+def test_a_taken_port_fails_loudly(apps):
+    sched, *_ = apps
+    with pytest.raises(PortInUse, match=str(sched.service.port)):
+        build_server("127.0.0.1", sched.service.port, [], GrpcMetrics(CollectorRegistry(), "x"))
+
+
+def test_start_run_is_idempotent_per_attempt(apps):
+    sched, miner, client, mclient = apps
+    req = mpb.StartRunRequest(campaign_id="camp_manual", attempt=1, config_path="tiny.toml")
+    a = mclient.call("StartRun", req)
+    b = mclient.call("StartRun", req)
+    assert a.run_id == b.run_id
+    runs = mclient.call("ListRuns", mpb.ListRunsRequest(campaign_id="camp_manual")).runs
+    assert len(runs) == 1
+    with pytest.raises(FailedPrecondition, match="config_hash"):
+        mclient.call("StartRun", mpb.StartRunRequest(campaign_id="camp_manual", attempt=2, config_path="tiny.toml",
+                                                     config_hash="0" * 64))
