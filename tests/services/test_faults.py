@@ -151,7 +151,7 @@ def test_scheduler_sigkill_while_clients_add_loses_nothing_and_duplicates_nothin
     config = write_settings(tmp_path, database_url)
     sched = services.start("services.scheduler.app", config)
     port = sched.port
-    n_clients, per_client = 4, 25
+    n_clients, per_client = 4, 150
     todo = {f"c{i}-{j}": f"req-{i}-{j}" for i in range(n_clients) for j in range(per_client)}
     acked: dict[str, str] = {}
     failures = []
@@ -180,10 +180,13 @@ def test_scheduler_sigkill_while_clients_add_loses_nothing_and_duplicates_nothin
     for t in threads:
         t.start()
     rng = random.Random(7)
-    for _ in range(3):
-        time.sleep(rng.uniform(0.2, 0.8))
+    kills = 0
+    while kills < 3 and len(acked) < len(todo):
+        time.sleep(rng.uniform(0.05, 0.4))
         sched.kill()
+        kills += 1
         sched = services.start("services.scheduler.app", config, "--port", str(port))
+    assert kills == 3, f"the clients finished after {kills} kill(s): make the workload bigger"
     for t in threads:
         t.join(timeout=120)
     stop.set()
