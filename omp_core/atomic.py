@@ -31,3 +31,13 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 
 def write_text(path: str | Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
+
+
+def sweep_temporaries(folder: str | Path) -> list[Path]:
+    """Remove what a write killed mid-way left behind (``.<name>.*.tmp`` under ``folder``)."""
+    removed = []
+    for p in Path(folder).rglob(".*.tmp"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed

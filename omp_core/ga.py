@@ -298,6 +298,7 @@ class GeneticSearch:
 
     def state(self) -> dict:
         return {"format": CHECKPOINT_FORMAT, "seed": self.seed, "generation": self.generation,
+                "snapshot_id": self.cache.snapshot_id, "config_hash": self.cache.config_hash,
                 "population": [g.genome_hash for g in self.population], "history": self.history,
                 "journal_bytes": self._journal_bytes, "evaluations": len(self.cache)}
 
@@ -323,6 +324,8 @@ class GeneticSearch:
         st = json.loads(self.checkpoint.read_text())
         if st.get("format") != CHECKPOINT_FORMAT or st.get("seed") != self.seed:
             raise ValueError(f"{self.checkpoint}: not a checkpoint of seed {self.seed}")
+        if (st.get("snapshot_id"), st.get("config_hash")) != (self.cache.snapshot_id, self.cache.config_hash):
+            raise ValueError(f"{self.checkpoint}: belongs to other data or another config; refusing to resume")
         size = st["journal_bytes"]
         with open(self.journal, "r+b") as fh:
             data = fh.read(size)

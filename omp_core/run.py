@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from omp_core import __version__, backtest, config as config_mod, data, ga, stats, stress
-from omp_core.atomic import write_bytes, write_text
+from omp_core.atomic import sweep_temporaries, write_bytes, write_text
 from omp_core.features import FeatureBank
 from omp_core.genome import Genome
 
@@ -123,13 +123,15 @@ def _trades_csv(rows) -> str:
     return buf.getvalue()
 
 
-def default_run_id(config_hash: str, snapshot: str, seeds) -> str:
-    h = hashlib.sha256(f"{config_hash}|{snapshot}|{list(seeds)}|{__version__}".encode()).hexdigest()
-    return h[:16]
+def default_run_id(config_hash: str, snapshot: str, seeds, salt: str = "") -> str:
+    """Content-addressed: the same config, data, seeds and code version (and ``salt``, e.g. the
+    campaign a service runs it for) give the same run id, hence the same folder, hence a resume."""
+    key = f"{config_hash}|{snapshot}|{list(seeds)}|{__version__}" + (f"|{salt}" if salt else "")
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str | Path | None = None,
-                 threads: int = 1, run_id: str | None = None,
+                 threads: int = 1, run_id: str | None = None, run_salt: str = "",
                  progress: Callable[[ga.Progress], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> RunResult:
     """Run a campaign end to end and write its run folder; resumes from checkpoints if present."""
@@ -153,9 +155,10 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
                                      cfg.validation.holdout_fraction)
     costs = backtest.Costs(cfg.costs.fee_bps, cfg.costs.slippage_bps)
     chash = cfg.config_hash
-    run_id = run_id or default_run_id(chash, market.snapshot_id, cfg.seeds)
+    run_id = run_id or default_run_id(chash, market.snapshot_id, cfg.seeds, run_salt)
     run_dir = Path(out_dir) / f"run_{run_id}"
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    sweep_temporaries(run_dir)        # debris of a run killed mid-write; the files themselves are whole
     space = ga.SearchSpace(cfg.strategy, bank, split)
     n_sym = len(market.symbols)
 

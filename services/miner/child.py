@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data-root", default="")
     ap.add_argument("--parent-pid", type=int, default=0)
+    ap.add_argument("--run-salt", default="", help="mixed into the run id (the campaign id)")
     args = ap.parse_args(argv)
     if args.parent_pid:
         _die_with_parent(args.parent_pid)
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
               "seeds_total": len(seeds)})
 
     try:
-        result = run_campaign(args.config, args.out, threads=args.threads,
+        result = run_campaign(args.config, args.out, threads=args.threads, run_salt=args.run_salt,
                               data_root=args.data_root or None, progress=progress)
     except RuntimeLimitExceeded as exc:
         print(str(exc), file=sys.stderr)

@@ -146,7 +146,7 @@ class RunManager:
             threads = self.settings.miner.threads or (os.cpu_count() or 1)
             cmd = [sys.executable, "-m", "services.miner.child", "--config", str(path),
                    "--out", str(self.settings.runs_dir), "--threads", str(threads),
-                   "--parent-pid", str(os.getpid())]
+                   "--parent-pid", str(os.getpid()), "--run-salt", campaign_id]
             if self.settings.data_root:
                 cmd += ["--data-root", str(self.settings.data_root)]
             stderr = open(self.logs_dir / f"{run_id}.log", "wb")

@@ -101,3 +101,13 @@ def test_cache_is_keyed_by_genome_snapshot_and_config():
     keys = list(s.cache.entries)
     assert all(k[1] == market.snapshot_id and k[2] == config.load(TINY).config_hash for k in keys)
     assert len({k[0] for k in keys}) == len(keys)
+
+
+def test_a_checkpoint_of_other_data_is_not_resumed(tmp_path):
+    ck = tmp_path / "ck.json"
+    first, _, _ = setup_search(checkpoint=ck, generations=2)
+    first.run()
+    other, _, _ = setup_search(checkpoint=ck, generations=4)
+    other.cache.snapshot_id = "0" * 64          # the data changed since the checkpoint
+    with pytest.raises(ValueError, match="other data or another config"):
+        other.run()
