@@ -24,6 +24,7 @@ from services.scheduler.servicer import SchedulerServicer
 
 SERVICE = scheduler_pb2.DESCRIPTOR.services_by_name["SchedulerService"].full_name
 log = logging.getLogger("omp.scheduler")
+WAKE_COALESCE_S = 0.1
 
 
 class SchedulerApp:
@@ -66,7 +67,9 @@ class SchedulerApp:
     def _loop(self) -> None:
         delay = 0.0
         while True:
-            self.scheduler.wake.wait(delay)
+            if self.scheduler.wake.wait(delay) and not self.stop_loop.is_set():
+                # woken early by a change: let a burst of changes settle into one tick
+                self.stop_loop.wait(WAKE_COALESCE_S)
             self.scheduler.wake.clear()
             if self.stop_loop.is_set():
                 return
@@ -95,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--miner", help="miner address host:port (default from settings)")
     ap.add_argument("--ready-file", help="write 'port metrics_port' here once serving")
     args = ap.parse_args(argv)
+    # request threads queue on the database's write lock; with the default 5 ms GIL switch interval
+    # the lock holder waits up to 5 ms to run again after every database call, and latency convoys
+    sys.setswitchinterval(0.0005)
     logs.setup("omp.scheduler")
     over = {k: v for k, v in (("port", args.port), ("metrics_port", args.metrics_port)) if v is not None}
     try:

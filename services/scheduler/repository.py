@@ -6,9 +6,10 @@ into frozen dataclasses before they leave.
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, bindparam, cast, func, insert, literal_column, select, true, update
 
 from services.common.storage.db import Database
 from services.common.storage.models import ActivityRow, AttemptRow, CampaignRow, DaemonRow, QueueChangeRow
@@ -89,8 +90,26 @@ class DaemonStatus:
     updated_at: float
 
 
-def _campaign(r: CampaignRow) -> Campaign:
-    return Campaign(**{f: getattr(r, f) for f in CAMPAIGN_FIELDS if f != "tags"}, tags=tuple(r.tags or ()))
+CAMPAIGNS = CampaignRow.__table__
+_CAMPAIGN_COLS = [CAMPAIGNS.c[f] for f in CAMPAIGN_FIELDS]
+# statements built once: building a select of 17 columns costs more than running it
+_BY_ID = select(*_CAMPAIGN_COLS, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.id == bindparam("key"))
+_BY_REQUEST = select(*_CAMPAIGN_COLS, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.request_id == bindparam("key"))
+_ORDER = (CAMPAIGNS.c.rank_key, CAMPAIGNS.c.queued_at, CAMPAIGNS.c.id)
+_NEXT = (select(*_CAMPAIGN_COLS)
+         # literals, not bound parameters: the planner must see the partial index's own predicate
+         .where(CAMPAIGNS.c.state == literal_column("'queued'"), CAMPAIGNS.c.enabled == true(),
+                CAMPAIGNS.c.removed_at.is_(None))
+         .order_by(*_ORDER).limit(1))
+_INSERT_CAMPAIGN = insert(CAMPAIGNS)
+_INSERT_CHANGE = insert(QueueChangeRow.__table__)
+_INSERT_EVENT = insert(ActivityRow.__table__)
+
+
+def _campaign(r) -> Campaign:
+    """From an ORM row or a Core row mapping (the hot paths use Core: no unit-of-work overhead)."""
+    get = r.__getitem__ if hasattr(r, "keys") else lambda f: getattr(r, f)
+    return Campaign(**{f: get(f) for f in CAMPAIGN_FIELDS if f != "tags"}, tags=tuple(get("tags") or ()))
 
 
 def _attempt(r: AttemptRow) -> Attempt:
@@ -106,62 +125,62 @@ class SchedulerTx:
 
     # ---- daemon
     def daemon(self, now: float) -> DaemonStatus:
+        """The daemon's state; before the first change it is offline with data ready."""
         row = self.s.get(DaemonRow, 1)
         if row is None:
-            row = DaemonRow(id=1, state="offline", data_ready=True, data_reason="", updated_at=now)
-            self.s.add(row)
-            self.s.flush()
+            return DaemonStatus("offline", True, "", now)
         return DaemonStatus(row.state, row.data_ready, row.data_reason, row.updated_at)
 
     def set_daemon(self, now: float, **values) -> None:
-        self.daemon(now)
+        if self.s.get(DaemonRow, 1) is None:
+            self.s.add(DaemonRow(id=1, state="offline", data_ready=True, data_reason="", updated_at=now))
+            self.s.flush()
         self.s.execute(update(DaemonRow).where(DaemonRow.id == 1).values(updated_at=now, **values))
 
     # ---- campaigns
+    def _one(self, stmt, key: str):
+        return self.s.execute(stmt, {"key": key}).mappings().first()
+
     def get(self, campaign_id: str, *, include_removed: bool = False) -> Campaign | None:
-        row = self.s.get(CampaignRow, campaign_id)
-        if row is None or (row.removed_at is not None and not include_removed):
+        row = self._one(_BY_ID, campaign_id)
+        if row is None or (row["removed_at"] is not None and not include_removed):
             return None
         return _campaign(row)
 
     def by_request_id(self, request_id: str) -> Campaign | None:
-        row = self.s.scalars(select(CampaignRow).where(CampaignRow.request_id == request_id)).first()
+        row = self._one(_BY_REQUEST, request_id)
         return _campaign(row) if row is not None else None
 
     def insert(self, c: Campaign, rank_key: float, request_id: str | None) -> None:
-        self.s.add(CampaignRow(**{f: getattr(c, f) for f in CAMPAIGN_FIELDS if f != "tags"}, tags=list(c.tags),
-                               rank_key=rank_key, request_id=request_id))
-        self.s.flush()
+        self.s.execute(_INSERT_CAMPAIGN, {**{f: getattr(c, f) for f in CAMPAIGN_FIELDS if f != "tags"},
+                                          "tags": list(c.tags), "rank_key": rank_key, "request_id": request_id,
+                                          "removed_at": None})
 
     def update(self, campaign_id: str, **values) -> Campaign:
-        row = self.s.get(CampaignRow, campaign_id)
-        for k, v in values.items():
-            setattr(row, k, list(v) if k == "tags" else v)
-        self.s.flush()
-        return _campaign(row)
+        if "tags" in values:
+            values["tags"] = list(values["tags"])
+        self.s.execute(update(CAMPAIGNS).where(CAMPAIGNS.c.id == campaign_id).values(**values))
+        return _campaign(self._one(_BY_ID, campaign_id))
 
-    def _listed(self, state: str = "", tag: str = "", enabled_only: bool = False):
-        q = select(CampaignRow).where(CampaignRow.removed_at.is_(None))
+    def _listed(self, state: str = "", tag: str = "", enabled_only: bool = False, *cols):
+        q = select(*(cols or _CAMPAIGN_COLS)).where(CampaignRow.removed_at.is_(None))
         if state:
             q = q.where(CampaignRow.state == state)
         if enabled_only:
-            q = q.where(CampaignRow.enabled.is_(True))
+            q = q.where(CampaignRow.enabled == True)  # noqa: E712 - SQL, not Python
+        if tag:
+            # tags are a JSON array: match the quoted element in its text form (same on both databases)
+            q = q.where(cast(CampaignRow.tags, String).contains(json.dumps(tag), autoescape=True))
         return q
 
     def list(self, *, state="", tag="", enabled_only=False, offset=0, limit=50) -> tuple[list[Campaign], int]:
-        """Queue order: aged priority (rank_key), then age, then id."""
-        q = self._listed(state, tag, enabled_only).order_by(CampaignRow.rank_key, CampaignRow.queued_at,
-                                                            CampaignRow.id)
-        rows = [_campaign(r) for r in self.s.scalars(q)]
-        if tag:
-            rows = [c for c in rows if tag in c.tags]
-        return rows[offset:offset + limit], len(rows)
+        """Queue order: aged priority (rank_key), then age, then id; one page and the total."""
+        total = self.s.scalar(self._listed(state, tag, enabled_only, func.count()))
+        q = self._listed(state, tag, enabled_only).order_by(*_ORDER).offset(offset).limit(limit)
+        return [_campaign(r) for r in self.s.execute(q).mappings()], total
 
     def next_queued(self) -> Campaign | None:
-        q = (select(CampaignRow)
-             .where(CampaignRow.state == "queued", CampaignRow.enabled.is_(True), CampaignRow.removed_at.is_(None))
-             .order_by(CampaignRow.rank_key, CampaignRow.queued_at, CampaignRow.id).limit(1))
-        row = self.s.scalars(q).first()
+        row = self.s.execute(_NEXT).mappings().first()
         return _campaign(row) if row is not None else None
 
     def count(self, state: str) -> int:
@@ -197,8 +216,8 @@ class SchedulerTx:
     # ---- logs
     def log_change(self, campaign_id: str, action: str, actor: str, at: float, before: dict | None,
                    after: dict | None, reason: str) -> None:
-        self.s.add(QueueChangeRow(campaign_id=campaign_id, action=action, actor=actor, at=at, before=before,
-                                  after=after, reason=reason))
+        self.s.execute(_INSERT_CHANGE, {"campaign_id": campaign_id, "action": action, "actor": actor, "at": at,
+                                        "before": before, "after": after, "reason": reason})
 
     def changes(self, campaign_id: str = "", after_id: int = 0, limit: int = 100) -> list[QueueChange]:
         q = select(QueueChangeRow).where(QueueChangeRow.id > after_id).order_by(QueueChangeRow.id).limit(limit)
@@ -209,8 +228,8 @@ class SchedulerTx:
 
     def log_event(self, at: float, kind: str, actor: str, message: str, campaign_id: str = "",
                   detail: dict | None = None) -> None:
-        self.s.add(ActivityRow(at=at, kind=kind, actor=actor, message=message, campaign_id=campaign_id,
-                               detail=detail or {}))
+        self.s.execute(_INSERT_EVENT, {"at": at, "kind": kind, "actor": actor, "message": message,
+                                       "campaign_id": campaign_id, "detail": detail or {}})
 
     def events_after(self, seq: int, limit: int = 500) -> list[Event]:
         q = select(ActivityRow).where(ActivityRow.seq > seq).order_by(ActivityRow.seq).limit(limit)
@@ -224,5 +243,12 @@ class SchedulerStore:
 
     @contextlib.contextmanager
     def tx(self):
+        """A read-write transaction."""
         with self.db.session() as s:
+            yield SchedulerTx(s)
+
+    @contextlib.contextmanager
+    def read(self):
+        """A read-only transaction: on SQLite it does not take the write lock."""
+        with self.db.session(write=False) as s:
             yield SchedulerTx(s)

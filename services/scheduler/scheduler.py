@@ -72,6 +72,7 @@ class Scheduler:
         #: set when admission may have become possible (daemon started, campaign added or enabled,
         #: a run ended): the main loop ticks at once instead of waiting out its interval
         self.wake = threading.Event()
+        self._daemon_state = "unknown"      # last seen; only a running daemon is worth waking
 
     # ------------------------------------------------------------------------------ helpers
     def _now(self) -> float:
@@ -93,7 +94,7 @@ class Scheduler:
 
     def _committed(self, wake: bool = False):
         self.notifier.notify()
-        if wake:
+        if wake and self._daemon_state != "offline":
             self.wake.set()
 
     def check_config_path(self, value: str, field: str = "campaign.config_path") -> Path:
@@ -124,7 +125,7 @@ class Scheduler:
     # ------------------------------------------------------------------------------ daemon
     def status(self) -> dict:
         now = self._now()
-        with self.store.tx() as tx:
+        with self.store.read() as tx:
             d = tx.daemon(now)
             queued, running = tx.count("queued"), tx.count("running")
         return {"daemon": d, "queued": queued, "running": running, "reading": self.last_reading,
@@ -139,6 +140,7 @@ class Scheduler:
                 raise FailedPrecondition(f"daemon.state: cannot {action} while {current} "
                                          f"(allowed from {sorted(allowed)})")
             tx.set_daemon(now, state=target)
+            self._daemon_state = target
             tx.log_event(now, f"daemon.{target}", actor, f"daemon {current} -> {target}"
                          + (f": {reason}" if reason else ""), detail={"from": current, "to": target})
         self._committed(wake=target == "running")
@@ -177,11 +179,11 @@ class Scheduler:
         return c
 
     def get(self, campaign_id: str) -> Campaign:
-        with self.store.tx() as tx:
+        with self.store.read() as tx:
             return self._get(tx, campaign_id)
 
     def list(self, **filters) -> tuple[list[Campaign], int]:
-        with self.store.tx() as tx:
+        with self.store.read() as tx:
             return tx.list(**filters)
 
     def update(self, campaign_id: str, changes: dict, actor: str, reason: str = "") -> Campaign:
@@ -250,11 +252,11 @@ class Scheduler:
         return before
 
     def changes(self, campaign_id: str = "", after_id: int = 0, limit: int = 100):
-        with self.store.tx() as tx:
+        with self.store.read() as tx:
             return tx.changes(campaign_id, after_id, limit)
 
     def events_after(self, seq: int, limit: int = 500):
-        with self.store.tx() as tx:
+        with self.store.read() as tx:
             return tx.events_after(seq, limit)
 
     # ------------------------------------------------------------------------------ import / export
@@ -329,9 +331,10 @@ class Scheduler:
     def _tick(self) -> str:
         self.reconcile()
         now = self._now()
-        with self.store.tx() as tx:
+        with self.store.read() as tx:
             d = tx.daemon(now)
             running = tx.count("running")
+        self._daemon_state = d.state
         if d.state != "running":
             return f"idle: daemon {d.state}"
         if not d.data_ready:
@@ -488,7 +491,7 @@ class Scheduler:
     def reconcile(self) -> None:
         """Attempts whose lease expired: ask the miner; a run it no longer knows is failed as orphaned."""
         now = self._now()
-        with self.store.tx() as tx:
+        with self.store.read() as tx:
             expired = [a for a in tx.running_attempts() if a.lease_expires_at < now]
         for a in expired:
             try:

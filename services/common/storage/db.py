@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -37,9 +38,11 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        # IMMEDIATE takes the write lock up front: a read-then-write transaction can then never fail
-        # with "database is locked" halfway when another process writes (the busy timeout waits)
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # a write transaction takes the write lock up front (IMMEDIATE): read-then-write can then
+        # never fail with "database is locked" halfway; a read-only one stays deferred and, in WAL
+        # mode, never waits for a writer
+        write = conn.get_execution_options().get("omp_write", True)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
 
@@ -48,12 +51,21 @@ class Database:
     def __init__(self, url: str, pool_size: int = 5):
         self.url = url
         self.engine = make_engine(url, pool_size)
-        self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.sqlite = url.startswith("sqlite")
+        self._write = sessionmaker(self.engine.execution_options(omp_write=True), expire_on_commit=False)
+        self._read = sessionmaker(self.engine.execution_options(omp_write=False), expire_on_commit=False)
+        # SQLite has one writer at a time: queue this process's writers on a lock rather than in
+        # SQLite's busy handler, which sleeps in growing steps and ruins tail latency
+        self._write_lock = threading.Lock() if self.sqlite else contextlib.nullcontext()
 
     @contextlib.contextmanager
-    def session(self):
+    def session(self, write: bool = True):
         """One transaction: committed when the block ends, rolled back if it raises."""
-        with self._factory() as s, s.begin():
+        if not write:
+            with self._read() as s, s.begin():
+                yield s
+            return
+        with self._write_lock, self._write() as s, s.begin():
             yield s
 
     def migrate(self) -> None:

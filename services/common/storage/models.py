@@ -5,7 +5,7 @@ Times are UTC epoch seconds (float): the same on SQLite and PostgreSQL, no time 
 from __future__ import annotations
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -14,6 +14,11 @@ class Base(DeclarativeBase):
 
 
 # ------------------------------------------------------------------------------------- scheduler
+
+# the partial-index predicate, spelled as each database renders the admission query's WHERE
+QUEUED_SQLITE = "state = 'queued' AND enabled = 1 AND removed_at IS NULL"
+QUEUED_POSTGRES = "state = 'queued' AND enabled = true AND removed_at IS NULL"
+
 
 class CampaignRow(Base):
     __tablename__ = "campaigns"
@@ -39,7 +44,10 @@ class CampaignRow(Base):
     last_run_id: Mapped[str] = mapped_column(String(64), default="")
     removed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
-    __table_args__ = (Index("ix_campaigns_pick", "state", "enabled", "removed_at", "rank_key"),)
+    # the admission query reads one row of this partial index: next campaign in O(log n)
+    __table_args__ = (Index("ix_campaigns_queue", "rank_key", "queued_at", "id",
+                            sqlite_where=text(QUEUED_SQLITE), postgresql_where=text(QUEUED_POSTGRES)),
+                      Index("ix_campaigns_order", "removed_at", "rank_key", "queued_at", "id"))
 
 
 class AttemptRow(Base):

@@ -2,10 +2,14 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 06:56:38.536183
+Create Date: 2026-11-26
 """
 from alembic import op
 import sqlalchemy as sa
+
+# frozen here: a migration must not change when the models do
+QUEUED_SQLITE = "state = 'queued' AND enabled = 1 AND removed_at IS NULL"
+QUEUED_POSTGRES = "state = 'queued' AND enabled = true AND removed_at IS NULL"
 
 
 revision = '0001'
@@ -51,7 +55,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('request_id')
     )
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
-        batch_op.create_index('ix_campaigns_pick', ['state', 'enabled', 'removed_at', 'rank_key'], unique=False)
+        batch_op.create_index('ix_campaigns_queue', ['rank_key', 'queued_at', 'id'], unique=False,
+                              sqlite_where=sa.text(QUEUED_SQLITE), postgresql_where=sa.text(QUEUED_POSTGRES))
+        batch_op.create_index('ix_campaigns_order', ['removed_at', 'rank_key', 'queued_at', 'id'], unique=False)
 
     op.create_table('daemon',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -132,7 +138,8 @@ def downgrade() -> None:
     op.drop_table('queue_changes')
     op.drop_table('daemon')
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
-        batch_op.drop_index('ix_campaigns_pick')
+        batch_op.drop_index('ix_campaigns_order')
+        batch_op.drop_index('ix_campaigns_queue')
 
     op.drop_table('campaigns')
     op.drop_table('activity')

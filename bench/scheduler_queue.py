@@ -1,0 +1,201 @@
+"""Queue benchmark: one JSON line per workload, with its ratio to a reference measured in the same run.
+
+- ``queue_ops_<db>``: 16 concurrent clients on loopback against a scheduler child process, a mix of
+  add / get / list (50) / reorder; operations per second and p50 / p99 latency, against the gRPC
+  health check (no database) measured the same way;
+- ``pick_next_<db>``: the admission query (next campaign by aged priority) with 10,000 queued,
+  against a primary-key read of one campaign.
+
+Runs on SQLite and, when it answers on 127.0.0.1:5432, PostgreSQL.
+Usage: ``python bench/scheduler_queue.py [--quick]``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "services"))
+
+from conftest import PG_ADMIN, ServiceProcess, _pg_create, _pg_drop, write_settings  # noqa: E402
+from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb  # noqa: E402
+from services.common import settings as settings_mod  # noqa: E402
+from services.common.clients import SchedulerClient  # noqa: E402
+from services.common.clock import SystemClock  # noqa: E402
+from services.common.storage.db import Database  # noqa: E402
+from services.scheduler.repository import SchedulerStore  # noqa: E402
+from services.scheduler.scheduler import Scheduler  # noqa: E402
+
+CLIENTS = 16
+
+
+def emit(**fields) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def hammer(address: str, ops_per_client: int, op) -> tuple[float, list[float]]:
+    lat: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(CLIENTS + 1)
+
+    def worker(i):
+        ch = grpc.insecure_channel(address)
+        mine = []
+        barrier.wait()
+        for k in range(ops_per_client):
+            t = time.perf_counter()
+            op(ch, i, k)
+            mine.append(time.perf_counter() - t)
+        ch.close()
+        with lock:
+            lat.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0, lat
+
+
+def make_queue_mix():
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def queue_mix(ch, i, k):
+        client = SchedulerClient("", channel=ch)
+        with lock:
+            known = list(ids[-200:])
+        kind = k % 4 if known else 0
+        if kind == 0:
+            c = client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
+                name=f"b{i}-{k}", config_path="tiny.toml", market="us", priority=k % 50), actor="bench"))
+            with lock:
+                ids.append(c.id)
+        elif kind == 1:
+            client.call("GetCampaign", spb.GetCampaignRequest(id=known[k % len(known)]))
+        elif kind == 2:
+            client.call("ListCampaigns", spb.ListCampaignsRequest(page_size=50))
+        else:
+            client.call("ReorderCampaign", spb.ReorderCampaignRequest(
+                id=known[k % len(known)], priority=k % 7, actor="bench", reason="bench"))
+    return queue_mix
+
+
+def health(ch, i, k):
+    health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+
+
+def bench_ops(name: str, url: str, tmp: Path, quick: bool) -> None:
+    config = write_settings(tmp, url)
+    sp = ServiceProcess("services.scheduler.app", config, tmp).start()
+    try:
+        n = 30 if quick else 150
+        hammer(sp.address, 5, health)                        # warm-up
+        ref_s, ref_lat = hammer(sp.address, n, health)
+        if os.environ.get("OMP_BENCH_PROFILE"):
+            prof = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o", os.environ["OMP_BENCH_PROFILE"], "-f", "raw",
+                                     "-p", str(sp.proc.pid), "-d", "8", "-r", "200"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            time.sleep(1)
+        ops_s, lat = hammer(sp.address, n, make_queue_mix())
+        total = CLIENTS * n
+        emit(workload=f"queue_ops_{name}", clients=CLIENTS, operations=total,
+             ops_per_s=round(total / ops_s), p50_ms=round(pct(lat, 0.5) * 1e3, 2), p99_ms=round(pct(lat, 0.99) * 1e3, 2),
+             health_ops_per_s=round(total / ref_s), health_p99_ms=round(pct(ref_lat, 0.99) * 1e3, 2),
+             ratio_to_health_ops=round((total / ops_s) / (total / ref_s), 3))
+    finally:
+        sp.terminate()
+
+
+def bench_pick(name: str, url: str, tmp: Path, quick: bool) -> None:
+    settings = settings_mod.load(write_settings(tmp, url))
+    db = Database(url)
+    db.migrate()
+    sched = Scheduler(SchedulerStore(db), settings, SystemClock(), None, None)
+    n = 1000 if quick else 10_000
+    from services.scheduler.repository import Campaign
+    now = time.time()
+    with sched.store.tx() as tx:
+        for k in range(n):
+            c = Campaign(f"camp_{secrets.token_hex(8)}", f"q{k}", "tiny.toml", "us", k % 100, True, False, (),
+                         "queued", now + k, now + k, now + k)
+            tx.insert(c, sched._rank(c.priority, c.queued_at), None)
+    some = c.id
+
+    def pick():
+        with sched.store.tx() as tx:
+            return tx.next_queued()
+
+    def get():
+        with sched.store.tx() as tx:
+            return tx.get(some)
+
+    def timed(fn, reps=200):
+        out = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t)
+        return statistics.median(out)
+    pick(), get()
+    t_pick, t_get = timed(pick), timed(get)
+    emit(workload=f"pick_next_{name}", queued=n, median_ms=round(t_pick * 1e3, 3), pk_read_median_ms=round(t_get * 1e3, 3),
+         ratio_to_pk_read=round(t_pick / t_get, 2))
+    db.dispose()
+
+
+def postgres_ok() -> bool:
+    try:
+        import psycopg
+        with psycopg.connect(PG_ADMIN, connect_timeout=3):
+            return True
+    except Exception:  # noqa: BLE001 - absent server: say so and skip that backend
+        return False
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    backends = [("sqlite", None)]
+    if postgres_ok():
+        backends.append(("postgresql", "pg"))
+    else:
+        emit(workload="queue_ops_postgresql", skipped="PostgreSQL is not answering on 127.0.0.1:5432")
+    for name, kind in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            for fn in (bench_ops, bench_pick):
+                if kind:
+                    dbname = _pg_create()
+                    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"
+                else:
+                    url = f"sqlite:///{tmp}/{fn.__name__}.db"
+                try:
+                    fn(name, url, Path(tmp), args.quick)
+                finally:
+                    if kind:
+                        _pg_drop(dbname)
+
+
+if __name__ == "__main__":
+    main()
