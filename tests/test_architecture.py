@@ -40,3 +40,38 @@ def test_heavy_optional_libraries_are_imported_lazily():
     code = "import sys, omp_core.run; print('matplotlib' in sys.modules, 'pyarrow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def _service_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.add(node.module)
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+    return out
+
+
+def test_services_depend_in_one_direction():
+    """common never imports a service; one service never imports another (they talk over gRPC);
+    protobuf stays at the edge: only servicers, gateways/reporters, clients and apps touch omp.v1."""
+    edge = {"servicer.py", "app.py", "miner_gateway.py", "reporter.py", "clients.py"}
+    problems = []
+    for path in (ROOT / "services").rglob("*.py"):
+        rel = path.relative_to(ROOT / "services")
+        mods = _service_imports(path)
+        owner = rel.parts[0]
+        for m in mods:
+            if m.startswith("services.") and m.split(".")[1] not in ("common", owner):
+                problems.append(f"{rel} imports {m}")
+            if m.startswith("omp.v1") and path.name not in edge:
+                problems.append(f"{rel} imports {m} (protobuf outside the edge)")
+            if m.startswith("sqlalchemy") and not (path.name == "repository.py" or "storage" in rel.parts):
+                problems.append(f"{rel} imports {m} (SQL outside the storage layer)")
+    assert not problems, problems
+
+
+def test_omp_core_knows_no_service():
+    for path in (ROOT / "omp_core").rglob("*.py"):
+        assert not {m for m in imports(path) if m in ("services", "omp", "omp_cli", "grpc", "sqlalchemy")}, path
