@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,9 +25,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "services"))
+sys.path.insert(0, str(ROOT / "tests" / "services"))  # helpers_services: settings files, services as processes
 
-from conftest import PG_ADMIN, ServiceProcess, _pg_create, _pg_drop, write_settings  # noqa: E402
+from helpers_services import PG_ADMIN, ServiceProcess, _pg_create, _pg_drop, write_settings  # noqa: E402
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb  # noqa: E402
 from services.common import settings as settings_mod  # noqa: E402
 from services.common.clients import SchedulerClient  # noqa: E402
@@ -112,11 +110,6 @@ def bench_ops(name: str, url: str, tmp: Path, quick: bool) -> None:
         n = 30 if quick else 150
         hammer(sp.address, 5, health)                        # warm-up
         ref_s, ref_lat = hammer(sp.address, n, health)
-        if os.environ.get("OMP_BENCH_PROFILE"):
-            prof = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o", os.environ["OMP_BENCH_PROFILE"], "-f", "raw",
-                                     "-p", str(sp.proc.pid), "-d", "8", "-r", "200"], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-            time.sleep(1)
         ops_s, lat = hammer(sp.address, n, make_queue_mix())
         total = CLIENTS * n
         emit(workload=f"queue_ops_{name}", clients=CLIENTS, operations=total,

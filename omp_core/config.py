@@ -35,9 +35,13 @@ class ConfigError(ValueError):
         super().__init__(f"{path}: {message}" + ("" if value is None else f", got {value!r}"))
 
 
-def _require(ok: bool, path: str, message: str, value: Any) -> None:
+def require(ok: bool, path: str, message: str, value: Any) -> None:
+    """Raise :class:`ConfigError` for ``path`` unless ``ok``."""
     if not ok:
         raise ConfigError(path, message, value)
+
+
+_require = require
 
 
 @dataclass(frozen=True)

@@ -198,7 +198,7 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
 
 
 def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories) -> RunResult:
-    n_bars, n_sym = market.n_bars, len(market.symbols)
+    n_bars = market.n_bars
     # every distinct genome evaluated by any seed is a trial for the deflated Sharpe
     trials: dict[str, tuple[Genome, tuple, list]] = {}
     for seed, cache in caches.items():

@@ -23,20 +23,24 @@ class PortInUse(RuntimeError):
     pass
 
 
+def _abort(exc: Exception, method: str, metrics: GrpcMetrics, t0: float, context) -> None:
+    code, msg = to_status(exc)
+    metrics.observe(method, code, time.perf_counter() - t0)
+    if code == grpc.StatusCode.INTERNAL:
+        log.exception("unhandled error in %s", method)
+    context.abort(code, msg)
+
+
 def _wrap_unary(behavior, method, metrics):
     def handler(request, context):
         t0 = time.perf_counter()
         try:
             resp = behavior(request, context)
-            # servicers never abort themselves: they raise, and the table below picks the code
-            metrics.observe(method, grpc.StatusCode.OK, time.perf_counter() - t0)
-            return resp
         except Exception as exc:  # noqa: BLE001 - every exception becomes a status, by the table
-            code, msg = to_status(exc)
-            metrics.observe(method, code, time.perf_counter() - t0)
-            if code == grpc.StatusCode.INTERNAL:
-                log.exception("unhandled error in %s", method)
-            context.abort(code, msg)
+            _abort(exc, method, metrics, t0, context)
+        # servicers never abort themselves: they raise, and the table picks the code
+        metrics.observe(method, grpc.StatusCode.OK, time.perf_counter() - t0)
+        return resp
     return handler
 
 
@@ -45,13 +49,9 @@ def _wrap_stream(behavior, method, metrics):
         t0 = time.perf_counter()
         try:
             yield from behavior(request, context)
-            metrics.observe(method, grpc.StatusCode.OK, time.perf_counter() - t0)
-        except Exception as exc:  # noqa: BLE001
-            code, msg = to_status(exc)
-            metrics.observe(method, code, time.perf_counter() - t0)
-            if code == grpc.StatusCode.INTERNAL:
-                log.exception("unhandled error in %s", method)
-            context.abort(code, msg)
+        except Exception as exc:  # noqa: BLE001 - every exception becomes a status, by the table
+            _abort(exc, method, metrics, t0, context)
+        metrics.observe(method, grpc.StatusCode.OK, time.perf_counter() - t0)
     return handler
 
 

@@ -11,14 +11,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omp_core.config import ConfigError, build_table
+from omp_core.config import ConfigError, build_table, require as _need
 
 ENVIRONMENTS = ("dev", "staging", "prod")
-
-
-def _need(ok: bool, path: str, msg: str, value) -> None:
-    if not ok:
-        raise ConfigError(path, msg, value)
 
 
 def _check_port(path: str, v: int) -> None:

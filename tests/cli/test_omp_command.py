@@ -4,7 +4,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import FIXTURES, ROOT
+from helpers_core import FIXTURES, ROOT
 
 TINY = FIXTURES / "campaigns" / "tiny.toml"
 

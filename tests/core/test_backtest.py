@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import bank_for, synthetic_market
+from helpers_core import bank_for, synthetic_market
 from omp_core import backtest, stats
 from omp_core.features import FeatureBank
 from omp_core.genome import Condition, Genome, sma_crossover

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, ROOT
+from helpers_core import FIXTURES, ROOT
 from omp_core import config
 from omp_core.config import ConfigError
 

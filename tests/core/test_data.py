@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import DATA, goog_source, us_source
+from helpers_core import DATA, goog_source, us_source
 from omp_core import data
 from omp_core.data import ColumnMap, DataValidationError, Source, ValidationPolicy
 

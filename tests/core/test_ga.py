@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
+from helpers_core import FIXTURES
 from omp_core import backtest, config, data, ga
 from omp_core.features import FeatureBank
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conftest import FIXTURES, bank_for
+from helpers_core import FIXTURES, bank_for
 from omp_core import backtest
 from omp_core.genome import Condition, Genome, sma_crossover
 from omp_core.run import run_campaign

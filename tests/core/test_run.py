@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, FIXTURES
+from helpers_core import DATA, FIXTURES
 from omp_core.genome import load_toml
 from omp_core.run import run_campaign
 

@@ -1,33 +1,7 @@
-"""Fixtures for the services: both databases, settings files, services as real child processes."""
-from __future__ import annotations
-
-import json
-import os
-import secrets
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-import psycopg
+"""Fixtures of the service tests (helpers in helpers_services.py)."""
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "tests" / "fixtures" / "campaigns"
-PG_ADMIN = os.environ.get("OMP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def _pg_create() -> str:
-    name = f"omp_test_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def _pg_drop(name: str) -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+from helpers_services import ServiceProcess, _pg_create, _pg_drop
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -41,72 +15,6 @@ def database_url(request, tmp_path):
         yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:
         _pg_drop(name)
-
-
-def write_settings(tmp_path: Path, database_url: str, **sections) -> Path:
-    """An omp.toml for a test: free ports, the test campaigns as configs root, a fast loop."""
-    base = {
-        "paths": {"data_dir": str(tmp_path / "var"), "configs_root": str(CONFIGS),
-                  "runs_dir": str(tmp_path / "var" / "runs")},
-        "database": {"url": database_url},
-        "scheduler": {"port": 0, "metrics_port": 0, "loop_interval_s": 0.2, "lease_seconds": 30.0},
-        "miner": {"port": 0, "metrics_port": 0, "threads": 1, "cancel_grace_s": 3.0},
-        # the test machine is shared: only the disk must really be there
-        "resources": {"max_cpu_util_pct": 100.0, "min_mem_available_mb": 0.0, "min_disk_free_gb": 0.01},
-    }
-    for sec, vals in sections.items():
-        base.setdefault(sec, {}).update(vals)
-    def toml(v):
-        return json.dumps(v) if isinstance(v, (str, bool)) else repr(v)
-    lines = ['environment = "dev"']
-    for sec, vals in base.items():
-        lines.append(f"[{sec}]")
-        lines += [f"{k} = {toml(v)}" for k, v in vals.items()]
-    path = tmp_path / "omp.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-class ServiceProcess:
-    """A service as a child process, started like systemd would, stopped by signals."""
-
-    def __init__(self, module: str, config: Path, tmp_path: Path, *extra: str):
-        self.module, self.config, self.extra = module, config, list(extra)
-        self.ready = tmp_path / f"{module.split('.')[1]}-{secrets.token_hex(3)}.ready"
-        self.log = tmp_path / f"{module.split('.')[1]}.log"
-        self.proc: subprocess.Popen | None = None
-        self.port = self.metrics_port = 0
-
-    def start(self, timeout: float = 60.0) -> "ServiceProcess":
-        self.ready.unlink(missing_ok=True)
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", self.module, "--config", str(self.config),
-                                          "--ready-file", str(self.ready), *self.extra],
-                                         stdout=log, stderr=log, cwd=ROOT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.ready.exists() and self.ready.read_text().strip():
-                self.port, self.metrics_port = map(int, self.ready.read_text().split())
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.module} exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.module} not ready after {timeout} s:\n{self.log.read_text()[-3000:]}")
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def terminate(self, timeout: float = 30.0) -> int:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            return self.proc.wait(timeout=timeout)
-        return self.proc.returncode if self.proc else 0
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture
@@ -123,13 +31,3 @@ def services(tmp_path):
     yield Starter()
     for sp in reversed(started):
         sp.kill()
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

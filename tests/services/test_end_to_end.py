@@ -6,7 +6,7 @@ import subprocess
 import sys
 import urllib.request
 
-from conftest import ROOT, wait_for, write_settings
+from helpers_services import ROOT, wait_for, write_settings
 
 
 def omp(sched, miner, *args, timeout=60):

@@ -3,9 +3,7 @@ mid-write, cancellation that leaves no process behind, bad settings and port cla
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -13,9 +11,8 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
-from conftest import ROOT, ServiceProcess, wait_for, write_settings
+from helpers_services import ROOT, wait_for, write_settings
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
 from services.common.clients import MinerClient, SchedulerClient
 from services.common.errors import OmpError

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, write_settings
+from helpers_services import ROOT, write_settings
 
 BUF = ROOT / ".tools" / "node_modules" / ".bin" / "buf"
 

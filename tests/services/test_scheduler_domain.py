@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import CONFIGS
+from helpers_services import CONFIGS
 from services.common import settings as settings_mod
 from services.common.clock import FakeClock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable

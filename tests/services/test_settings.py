@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers_services import ROOT
 from omp_core.config import ConfigError
 from services.common import settings as settings_mod
 
