@@ -6,6 +6,7 @@ defaults (SQLite under ./var, configs under ./examples/campaigns); Ctrl-C stops 
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,23 +15,25 @@ import tempfile
 import time
 from pathlib import Path
 
-from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb
+from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
 from services.common import errors, settings as settings_mod
-from services.common.clients import SchedulerClient
+from services.common.clients import MinerClient, SchedulerClient
 
 DEMO_CONFIG = "us_daily_momentum.toml"
 
 
-def _wait_ready(proc: subprocess.Popen, ready: Path, name: str, timeout: float = 60.0) -> tuple[int, int]:
+def _wait_ready(proc: subprocess.Popen, ready: Path, name: str, log: Path, timeout: float = 60.0) -> tuple[int, int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready.exists() and ready.read_text().strip():
             port, mport = ready.read_text().split()
             return int(port), int(mport)
         if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with code {proc.returncode} before serving (see its log above)")
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
+            raise RuntimeError(f"{name} exited with code {proc.returncode} before serving; its log {log} ends:\n"
+                               + "\n".join(tail))
         time.sleep(0.05)
-    raise RuntimeError(f"{name} did not start within {timeout:.0f} s")
+    raise RuntimeError(f"{name} did not start within {timeout:.0f} s (log: {log})")
 
 
 def _stop(procs: list[subprocess.Popen], grace: float = 20.0) -> None:
@@ -59,20 +62,26 @@ def cmd_up(args, con) -> int:
     def on_signal(*_):
         stop["now"] = True
     signal.signal(signal.SIGTERM, on_signal)
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    s_log, m_log = logs / "scheduler.log", logs / "miner.log"
     with tempfile.TemporaryDirectory() as tmp:
         try:
             s_ready, m_ready = Path(tmp) / "scheduler", Path(tmp) / "miner"
-            procs.append(subprocess.Popen(base + ["services.scheduler.app", *conf, "--ready-file", str(s_ready)]))
-            s_port, s_metrics = _wait_ready(procs[0], s_ready, "scheduler")
+            with open(s_log, "ab") as out:
+                procs.append(subprocess.Popen(base + ["services.scheduler.app", *conf, "--ready-file", str(s_ready)],
+                                              stdout=out, stderr=out))
+            s_port, s_metrics = _wait_ready(procs[0], s_ready, "scheduler", s_log)
             target = f"{settings.scheduler.host}:{s_port}"
-            procs.append(subprocess.Popen(base + ["services.miner.app", *conf, "--scheduler", target,
-                                                  "--ready-file", str(m_ready)]))
-            m_port, m_metrics = _wait_ready(procs[1], m_ready, "miner")
+            with open(m_log, "ab") as out:
+                procs.append(subprocess.Popen(base + ["services.miner.app", *conf, "--scheduler", target,
+                                                      "--ready-file", str(m_ready)], stdout=out, stderr=out))
+            m_port, m_metrics = _wait_ready(procs[1], m_ready, "miner", m_log)
             con.print(f"[green]up[/]: scheduler {target} (metrics :{s_metrics}), miner "
                       f"{settings.miner.host}:{m_port} (metrics :{m_metrics}); database "
-                      f"{settings.database_url.split('@')[-1]}; Ctrl-C stops both")
+                      f"{settings.database_url.split('@')[-1]}; logs in {logs}; Ctrl-C stops both")
             if args.demo:
-                return _demo(args, con, target, procs, stop)
+                return _demo(args, con, target, f"{settings.miner.host}:{m_port}", procs, stop)
             while not stop["now"] and all(p.poll() is None for p in procs):
                 time.sleep(0.2)
             dead = [p for p in procs if p.poll() is not None]
@@ -86,7 +95,18 @@ def cmd_up(args, con) -> int:
             _stop(procs)
 
 
-def _demo(args, con, target: str, procs, stop) -> int:
+def _show_run(con, miner: str, run_id: str) -> None:
+    client = MinerClient(miner, timeout=10.0)
+    try:
+        run = client.call("GetRun", mpb.GetRunRequest(run_id=run_id))
+        con.print(f"      run folder: {run.run_dir}  (candidates: omp runs export {run_id} --miner {miner})")
+    except errors.OmpError as exc:
+        con.print(f"      (could not ask the miner about {run_id}: {exc})")
+    finally:
+        client.close()
+
+
+def _demo(args, con, target: str, miner: str, procs, stop) -> int:
     client = SchedulerClient(target, timeout=10.0)
     try:
         camp = client.call("AddCampaign", spb.AddCampaignRequest(
@@ -100,6 +120,8 @@ def _demo(args, con, target: str, procs, stop) -> int:
         con.print(f"queued {camp.id} ({args.demo_config}) and started the daemon; events:")
         for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, follow=True)):
             con.print(f"{e.seq:>5} {e.kind:<22} {e.message}")
+            if e.kind == "run.completed" and e.campaign_id == camp.id:
+                _show_run(con, miner, json.loads(e.detail_json).get("run_id", ""))
             if stop["now"] or any(p.poll() is not None for p in procs):
                 break
             if args.exit_after_run and e.campaign_id == camp.id and e.kind in ("run.completed", "run.failed",

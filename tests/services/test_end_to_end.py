@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 from helpers_services import ROOT, wait_for, write_settings
 
@@ -93,3 +94,5 @@ def test_omp_up_demo_runs_the_shipped_example(tmp_path):
                        capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "run.completed" in r.stdout and (tmp_path / "var" / "omp.db").exists()
+    folder = r.stdout.split("run folder: ")[1].split()[0]
+    assert (Path(folder) / "manifest.json").exists() and (tmp_path / "var" / "logs" / "miner.log").exists()
