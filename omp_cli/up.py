@@ -99,7 +99,8 @@ def _show_run(con, miner: str, run_id: str) -> None:
     client = MinerClient(miner, timeout=10.0)
     try:
         run = client.call("GetRun", mpb.GetRunRequest(run_id=run_id))
-        con.print(f"      run folder: {run.run_dir}  (candidates: omp runs export {run_id} --miner {miner})")
+        con.print(f"      run folder: {run.run_dir}  (candidates: omp runs export {run_id} --miner {miner})",
+                  soft_wrap=True)
     except errors.OmpError as exc:
         con.print(f"      (could not ask the miner about {run_id}: {exc})")
     finally:
