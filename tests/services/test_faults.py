@@ -96,13 +96,13 @@ def test_cancel_kills_the_process_group_and_disables_the_campaign(services, tmp_
     run = running_run(mclient, camp.id)
     watch = subprocess.Popen([sys.executable, "-m", "omp_cli", "runs", "watch", run.run_id, "--json",
                               "--miner", miner.address], stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    time.sleep(0.5)
+    first = watch.stdout.readline()                 # the watch is attached and has seen the live run
     mclient.call("CancelRun", mpb.CancelRunRequest(run_id=run.run_id, reason="operator"))
     ended = wait_for(lambda: (lambda r: r if r.status != pb.RUN_STATUS_RUNNING else None)(
         mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))), timeout=30, what="the run to end")
     assert ended.status == pb.RUN_STATUS_CANCELLED
     out, _ = watch.communicate(timeout=30)
-    seen = [json.loads(line) for line in out.splitlines()]
+    seen = [json.loads(line) for line in [first, *out.splitlines()]]
     assert seen[0]["status"] == "RUN_STATUS_RUNNING" and seen[-1]["status"] == "RUN_STATUS_CANCELLED"
     assert watch.returncode == 1                          # the watched run did not complete
     assert gone(run.pid)
