@@ -155,7 +155,7 @@ def test_scheduler_sigkill_while_clients_add_loses_nothing_and_duplicates_nothin
     config = write_settings(tmp_path, database_url)
     sched = services.start("services.scheduler.app", config)
     port = sched.port
-    n_clients, per_client = 4, 150
+    n_clients, per_client = 4, 300
     todo = {f"c{i}-{j}": f"req-{i}-{j}" for i in range(n_clients) for j in range(per_client)}
     acked: dict[str, str] = {}
     failures = []
@@ -208,5 +208,11 @@ def test_scheduler_sigkill_while_clients_add_loses_nothing_and_duplicates_nothin
     names = [c.name for c in campaigns]
     assert sorted(names) == sorted(todo)                      # each exactly once
     assert {c.name: c.id for c in campaigns} == acked         # the ids clients were told
-    changes = client.call("ListQueueChanges", spb.ListQueueChangesRequest(page_size=1000)).changes
+    changes, token = [], ""
+    while True:
+        page = client.call("ListQueueChanges", spb.ListQueueChangesRequest(page_size=1000, page_token=token))
+        changes += list(page.changes)
+        token = page.next_page_token
+        if not token:
+            break
     assert sorted(c.campaign_id for c in changes if c.action == "add") == sorted(acked.values())
