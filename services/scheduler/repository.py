@@ -106,10 +106,13 @@ _INSERT_CHANGE = insert(QueueChangeRow.__table__)
 _INSERT_EVENT = insert(ActivityRow.__table__)
 
 
+_TAGS = CAMPAIGN_FIELDS.index("tags")
+
+
 def _campaign(r) -> Campaign:
-    """From an ORM row or a Core row mapping (the hot paths use Core: no unit-of-work overhead)."""
-    get = r.__getitem__ if hasattr(r, "keys") else lambda f: getattr(r, f)
-    return Campaign(**{f: get(f) for f in CAMPAIGN_FIELDS if f != "tags"}, tags=tuple(get("tags") or ()))
+    """From a Core row whose first columns are CAMPAIGN_FIELDS, in order (positional: a page of 50
+    campaigns is built in a fraction of what keyword access costs)."""
+    return Campaign(*r[:_TAGS], tuple(r[_TAGS] or ()), *r[_TAGS + 1:len(CAMPAIGN_FIELDS)])
 
 
 def _attempt(r: AttemptRow) -> Attempt:
@@ -139,11 +142,11 @@ class SchedulerTx:
 
     # ---- campaigns
     def _one(self, stmt, key: str):
-        return self.s.execute(stmt, {"key": key}).mappings().first()
+        return self.s.execute(stmt, {"key": key}).first()
 
     def get(self, campaign_id: str, *, include_removed: bool = False) -> Campaign | None:
         row = self._one(_BY_ID, campaign_id)
-        if row is None or (row["removed_at"] is not None and not include_removed):
+        if row is None or (row.removed_at is not None and not include_removed):
             return None
         return _campaign(row)
 
@@ -177,10 +180,10 @@ class SchedulerTx:
         """Queue order: aged priority (rank_key), then age, then id; one page and the total."""
         total = self.s.scalar(self._listed(state, tag, enabled_only, func.count()))
         q = self._listed(state, tag, enabled_only).order_by(*_ORDER).offset(offset).limit(limit)
-        return [_campaign(r) for r in self.s.execute(q).mappings()], total
+        return [_campaign(r) for r in self.s.execute(q)], total
 
     def next_queued(self) -> Campaign | None:
-        row = self.s.execute(_NEXT).mappings().first()
+        row = self.s.execute(_NEXT).first()
         return _campaign(row) if row is not None else None
 
     def count(self, state: str) -> int:
