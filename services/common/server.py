@@ -79,9 +79,9 @@ class Service:
     """A running gRPC server with its health service; ``stopping`` tells streams to end."""
 
     def __init__(self, server: grpc.Server, port: int, health_servicer: health.HealthServicer,
-                 service_names: list[str]):
+                 service_names: list[str], stopping: threading.Event):
         self.server, self.port, self.health, self.service_names = server, port, health_servicer, service_names
-        self.stopping = threading.Event()
+        self.stopping = stopping
 
     def stop(self, grace: float = 5.0) -> None:
         """Mark NOT_SERVING, end the streams, let in-flight calls finish within ``grace`` seconds."""
@@ -95,9 +95,10 @@ class Service:
 
 
 def build_server(host: str, port: int, register: Iterable[Callable[[grpc.Server], str]], metrics: GrpcMetrics,
-                 *, max_workers: int = 32) -> Service:
+                 *, stopping: threading.Event | None = None, max_workers: int = 32) -> Service:
     """Build, bind and start a server. Each ``register(server)`` adds a servicer and returns its full
-    service name (for health and reflection). ``port=0`` picks a free port; a taken port raises."""
+    service name (for health and reflection). ``port=0`` picks a free port; a taken port raises.
+    ``stopping`` is set when the server begins to drain: streaming servicers watch it."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
                          interceptors=[_Interceptor(metrics)],
                          # never share a port silently with another process
@@ -115,4 +116,4 @@ def build_server(host: str, port: int, register: Iterable[Callable[[grpc.Server]
     server.start()
     for name in names + [""]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Service(server, bound, health_servicer, names)
+    return Service(server, bound, health_servicer, names, stopping or threading.Event())

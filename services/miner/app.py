@@ -47,14 +47,15 @@ class MinerApp:
 
     def start(self) -> None:
         cfg = self.settings.miner
-        servicer = MinerServicer(self.runs, threading.Event())
+        stopping = threading.Event()
+        servicer = MinerServicer(self.runs, stopping)
 
         def register(server):
             miner_pb2_grpc.add_MinerServiceServicer_to_server(servicer, server)
             return SERVICE
 
-        self.service = build_server(cfg.host, cfg.port, [register], GrpcMetrics(self.registry, "miner"))
-        servicer.stopping = self.service.stopping
+        self.service = build_server(cfg.host, cfg.port, [register], GrpcMetrics(self.registry, "miner"),
+                                    stopping=stopping)
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)
         self.loop = threading.Thread(target=self._report_loop, name="report-loop", daemon=True)
         self.loop.start()

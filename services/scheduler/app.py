@@ -50,14 +50,15 @@ class SchedulerApp:
 
     def start(self) -> None:
         cfg = self.settings.scheduler
-        servicer = SchedulerServicer(self.scheduler, threading.Event(), self.settings.environment)
+        stopping = threading.Event()
+        servicer = SchedulerServicer(self.scheduler, stopping, self.settings.environment)
 
         def register(server):
             scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server(servicer, server)
             return SERVICE
 
-        self.service = build_server(cfg.host, cfg.port, [register], GrpcMetrics(self.registry, "scheduler"))
-        servicer.stopping = self.service.stopping
+        self.service = build_server(cfg.host, cfg.port, [register], GrpcMetrics(self.registry, "scheduler"),
+                                    stopping=stopping)
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)
         self.loop = threading.Thread(target=self._loop, name="scheduler-loop", daemon=True)
         self.loop.start()
