@@ -197,6 +197,8 @@ cdef void _track_block(Track* tr, const value_t* curve, Py_ssize_t n) noexcept n
         tr.started = True
     for i in range(n):
         e = curve[i]
+        if e == prev:
+            continue        # a flat bar (no position anywhere): return 0, nothing else moves
         r = e / prev - 1.0 if prev > 0.0 else 0.0
         prev = e
         s1 += r
