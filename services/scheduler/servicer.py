@@ -101,8 +101,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         c = request.campaign
         changes = {}
         for path in request.update_mask.paths:
-            if path not in ("name", "config_path", "market", "priority", "enabled", "repeat", "tags"):
-                raise InvalidArgument(f"update_mask: unknown or read-only field {path!r}")
+            if path not in pb.Campaign.DESCRIPTOR.fields_by_name:
+                raise InvalidArgument(f"update_mask: unknown field {path!r}")
+            # the domain decides which fields may change (read-only ones are refused there)
             changes[path] = tuple(c.tags) if path == "tags" else getattr(c, path)
         return campaign_pb(self.s.update(c.id, changes, _actor(request.actor), request.reason))
 

@@ -75,6 +75,9 @@ def test_errors_carry_status_codes_that_name_the_field(apps):
     with pytest.raises(InvalidArgument, match="update_mask: unknown or read-only field 'state'"):
         client.call("UpdateCampaign", spb.UpdateCampaignRequest(
             campaign=pb.Campaign(id=c.id), update_mask=field_mask_pb2.FieldMask(paths=["state"])))
+    with pytest.raises(InvalidArgument, match="update_mask: unknown field 'colour'"):
+        client.call("UpdateCampaign", spb.UpdateCampaignRequest(
+            campaign=pb.Campaign(id=c.id), update_mask=field_mask_pb2.FieldMask(paths=["colour"])))
     with pytest.raises(InvalidArgument, match="queue_json"):
         client.call("ImportQueue", spb.ImportQueueRequest(queue_json=b"[1, 2"))
     with pytest.raises(InvalidArgument, match="page_token"):
