@@ -99,9 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--miner", help="miner address host:port (default from settings)")
     ap.add_argument("--ready-file", help="write 'port metrics_port' here once serving")
     args = ap.parse_args(argv)
-    # request threads queue on the database's write lock; with the default 5 ms GIL switch interval
-    # the lock holder waits up to 5 ms to run again after every database call, and latency convoys
-    sys.setswitchinterval(0.0005)
     logs.setup("omp.scheduler")
     over = {k: v for k, v in (("port", args.port), ("metrics_port", args.metrics_port)) if v is not None}
     try:
