@@ -1,21 +1,20 @@
 """The miner process: the composition root (settings, storage, server, report loop, signals)."""
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import sys
 import threading
 
 from prometheus_client import CollectorRegistry
 
 from omp.v1 import miner_pb2, miner_pb2_grpc
-from services.common import logs, settings as settings_mod
+from services.common import settings as settings_mod
 from services.common.clients import SchedulerClient
 from services.common.clock import SystemClock
 from services.common.errors import OmpError
 from services.common.metrics import GrpcMetrics, serve_metrics
-from services.common.server import PortInUse, build_server
+from services.common.runner import run_service
+from services.common.server import build_server
 from services.common.storage.db import Database
 from services.miner.metrics import MinerMetrics
 from services.miner.reporter import GrpcSchedulerReporter
@@ -95,33 +94,7 @@ class MinerApp:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="omp-miner", description="OMP miner service")
-    ap.add_argument("--config", help="omp.toml (default: $OMP_CONFIG or built-in defaults)")
-    ap.add_argument("--port", type=int, help="override miner.port (0: any free port)")
-    ap.add_argument("--metrics-port", type=int, help="override miner.metrics_port")
-    ap.add_argument("--scheduler", help="scheduler address host:port (default from settings)")
-    ap.add_argument("--ready-file", help="write 'port metrics_port' here once serving")
-    args = ap.parse_args(argv)
-    logs.setup("omp.miner")
-    over = {k: v for k, v in (("port", args.port), ("metrics_port", args.metrics_port)) if v is not None}
-    try:
-        settings = settings_mod.load(args.config, {"miner": over} if over else None)
-        app = MinerApp(settings, args.scheduler)
-        app.start()
-    except (ValueError, PortInUse) as exc:
-        print(f"omp-miner: {exc}", file=sys.stderr)
-        return 2
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    if args.ready_file:
-        from omp_core.atomic import write_text
-        write_text(args.ready_file, f"{app.service.port} {app.metrics_port}\n")
-    done.wait()
-    log.info("draining")
-    app.stop(grace=5.0)
-    log.info("miner stopped")
-    return 0
+    return run_service("miner", "miner", ('scheduler', 'scheduler address host:port (default from settings)'), MinerApp, argv)
 
 
 if __name__ == "__main__":

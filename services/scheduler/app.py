@@ -1,19 +1,18 @@
 """The scheduler process: the composition root (settings, storage, server, main loop, signals)."""
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import sys
 import threading
 
 from prometheus_client import CollectorRegistry
 
 from omp.v1 import scheduler_pb2, scheduler_pb2_grpc
-from services.common import logs, settings as settings_mod
+from services.common import settings as settings_mod
 from services.common.clock import SystemClock
 from services.common.metrics import GrpcMetrics, serve_metrics
-from services.common.server import PortInUse, build_server
+from services.common.runner import run_service
+from services.common.server import build_server
 from services.common.storage.db import Database
 from services.scheduler.metrics import SchedulerMetrics
 from services.scheduler.miner_gateway import GrpcMinerGateway
@@ -92,42 +91,7 @@ class SchedulerApp:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="omp-scheduler", description="OMP scheduler service")
-    ap.add_argument("--config", help="omp.toml (default: $OMP_CONFIG or built-in defaults)")
-    ap.add_argument("--port", type=int, help="override scheduler.port (0: any free port)")
-    ap.add_argument("--metrics-port", type=int, help="override scheduler.metrics_port")
-    ap.add_argument("--miner", help="miner address host:port (default from settings)")
-    ap.add_argument("--ready-file", help="write 'port metrics_port' here once serving")
-    args = ap.parse_args(argv)
-    logs.setup("omp.scheduler")
-    over = {k: v for k, v in (("port", args.port), ("metrics_port", args.metrics_port)) if v is not None}
-    try:
-        settings = settings_mod.load(args.config, {"scheduler": over} if over else None)
-    except ValueError as exc:
-        log.error(str(exc))
-        print(f"omp-scheduler: {exc}", file=sys.stderr)
-        return 2
-    try:
-        app = SchedulerApp(settings, args.miner)
-        app.start()
-    except PortInUse as exc:
-        print(f"omp-scheduler: {exc}", file=sys.stderr)
-        return 2
-    done = threading.Event()
-
-    def on_signal(signum, _frame):
-        log.info("signal received, draining", extra={"signal": signal.Signals(signum).name})
-        done.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    if args.ready_file:
-        from omp_core.atomic import write_text
-        write_text(args.ready_file, f"{app.service.port} {app.metrics_port}\n")
-    done.wait()
-    app.stop(grace=5.0)
-    log.info("scheduler stopped")
-    return 0
+    return run_service("scheduler", "scheduler", ('miner', 'miner address host:port (default from settings)'), SchedulerApp, argv)
 
 
 if __name__ == "__main__":

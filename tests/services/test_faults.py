@@ -29,6 +29,16 @@ def long_campaign_root(tmp_path: Path, generations: int = 300) -> Path:
     return root
 
 
+def all_pages(client, method, request_type, field):
+    items, token = [], ""
+    while True:
+        page = client.call(method, request_type(page_size=1000, page_token=token))
+        items += list(getattr(page, field))
+        token = page.next_page_token
+        if not token:
+            return items
+
+
 def gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -197,22 +207,9 @@ def test_scheduler_sigkill_while_clients_add_loses_nothing_and_duplicates_nothin
     assert len(acked) == len(todo), "every add was eventually acknowledged"
     assert failures, "the kills never interrupted a client: the test proved nothing"
     client = SchedulerClient(f"127.0.0.1:{port}")
-    campaigns = []
-    token = ""
-    while True:
-        page = client.call("ListCampaigns", spb.ListCampaignsRequest(page_size=1000, page_token=token))
-        campaigns += list(page.campaigns)
-        token = page.next_page_token
-        if not token:
-            break
+    campaigns = all_pages(client, "ListCampaigns", spb.ListCampaignsRequest, "campaigns")
     names = [c.name for c in campaigns]
     assert sorted(names) == sorted(todo)                      # each exactly once
     assert {c.name: c.id for c in campaigns} == acked         # the ids clients were told
-    changes, token = [], ""
-    while True:
-        page = client.call("ListQueueChanges", spb.ListQueueChangesRequest(page_size=1000, page_token=token))
-        changes += list(page.changes)
-        token = page.next_page_token
-        if not token:
-            break
+    changes = all_pages(client, "ListQueueChanges", spb.ListQueueChangesRequest, "changes")
     assert sorted(c.campaign_id for c in changes if c.action == "add") == sorted(acked.values())

@@ -1,0 +1,51 @@
+"""The one process lifecycle every service shares: arguments, JSON logs, settings (a bad value
+exits 2 naming the key), start (a taken port exits 2), a ready file for supervisors and tests,
+SIGTERM/SIGINT that drain, exit 0."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Callable
+
+from omp_core.atomic import write_text
+from services.common import logs, settings as settings_mod
+from services.common.server import PortInUse
+
+
+def run_service(name: str, section: str, peer: tuple[str, str], make_app: Callable, argv: list[str] | None) -> int:
+    """``make_app(settings, peer_address)`` builds an app with ``start()``, ``stop(grace)``,
+    ``service.port`` and ``metrics_port``; ``peer`` is (option, help) of the other service's address."""
+    ap = argparse.ArgumentParser(prog=f"omp-{name}", description=f"OMP {name} service")
+    ap.add_argument("--config", help="omp.toml (default: $OMP_CONFIG or built-in defaults)")
+    ap.add_argument("--port", type=int, help=f"override {section}.port (0: any free port)")
+    ap.add_argument("--metrics-port", type=int, help=f"override {section}.metrics_port")
+    ap.add_argument(f"--{peer[0]}", dest="peer", help=peer[1])
+    ap.add_argument("--ready-file", help="write 'port metrics_port' here once serving")
+    args = ap.parse_args(argv)
+    log = logs.setup(f"omp.{name}")
+    over = {k: v for k, v in (("port", args.port), ("metrics_port", args.metrics_port)) if v is not None}
+    try:
+        settings = settings_mod.load(args.config, {section: over} if over else None)
+        app = make_app(settings, args.peer)
+        app.start()
+    except (ValueError, PortInUse) as exc:
+        log.error(str(exc))
+        print(f"omp-{name}: {exc}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+
+    def on_signal(signum, _frame):
+        log.info("signal received, draining", extra={"signal": signal.Signals(signum).name})
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if args.ready_file:
+        write_text(args.ready_file, f"{app.service.port} {app.metrics_port}\n")
+    done.wait()
+    app.stop(grace=5.0)
+    logging.getLogger(f"omp.{name}").info(f"{name} stopped")
+    return 0
