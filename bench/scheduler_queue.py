@@ -55,11 +55,12 @@ def hammer(address: str, ops_per_client: int, op) -> tuple[float, list[float]]:
 
     def worker(i):
         ch = grpc.insecure_channel(address)
+        client = SchedulerClient("", channel=ch)   # a client keeps its stubs, as the omp command does
         mine = []
         barrier.wait()
         for k in range(ops_per_client):
             t = time.perf_counter()
-            op(ch, i, k)
+            op(client, i, k)
             mine.append(time.perf_counter() - t)
         ch.close()
         with lock:
@@ -79,8 +80,7 @@ def make_queue_mix():
     ids: list[str] = []
     lock = threading.Lock()
 
-    def queue_mix(ch, i, k):
-        client = SchedulerClient("", channel=ch)
+    def queue_mix(client, i, k):
         with lock:
             known = list(ids[-200:])
         kind = k % 4 if known else 0
@@ -99,8 +99,8 @@ def make_queue_mix():
     return queue_mix
 
 
-def health(ch, i, k):
-    health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+def health(client, i, k):
+    health_pb2_grpc.HealthStub(client.channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
 
 
 def bench_ops(name: str, url: str, tmp: Path, quick: bool) -> None:

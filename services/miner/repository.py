@@ -1,12 +1,12 @@
 """The miner's table of runs."""
 from __future__ import annotations
 
-import contextlib
+import functools
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, insert, select, update
 
-from services.common.storage.db import Database
+from services.common.storage.db import Database, Statement
 from services.common.storage.models import RunRow
 
 FIELDS = ("run_id", "campaign_id", "attempt", "status", "config_path", "config_hash", "run_dir", "pid",
@@ -32,56 +32,67 @@ class Run:
     reported: bool = False
 
 
-def _run(r: RunRow) -> Run:
-    return Run(**{f: getattr(r, f) for f in FIELDS})
+RUNS = RunRow.__table__
+_COLS = [RUNS.c[f] for f in FIELDS]
+_INSERT = Statement(insert(RUNS).values({f: bindparam(f) for f in FIELDS}))
+_GET = Statement(select(*_COLS).where(RUNS.c.run_id == bindparam("key")))
+_BY_ATTEMPT = Statement(select(*_COLS).where(RUNS.c.campaign_id == bindparam("key"),
+                                             RUNS.c.attempt == bindparam("attempt")))
+_UNREPORTED = Statement(select(*_COLS).where(RUNS.c.reported.is_(False), RUNS.c.status != "running"))
+
+
+@functools.lru_cache(maxsize=None)
+def _update(cols: tuple[str, ...]) -> Statement:
+    return Statement(update(RUNS).where(RUNS.c.run_id == bindparam("key")).values({c: bindparam(c) for c in cols}))
+
+
+@functools.lru_cache(maxsize=None)
+def _listed(count: bool, campaign: bool, status: bool) -> Statement:
+    """Newest first, with the filters asked for, or their number."""
+    q = select(func.count()).select_from(RUNS) if count else select(*_COLS)
+    if campaign:
+        q = q.where(RUNS.c.campaign_id == bindparam("campaign_id"))
+    if status:
+        q = q.where(RUNS.c.status == bindparam("status"))
+    if not count:
+        q = q.order_by(RUNS.c.started_at.desc(), RUNS.c.run_id).limit(bindparam("limit")).offset(bindparam("offset"))
+    return Statement(q)
 
 
 class MinerStore:
     def __init__(self, db: Database):
         self.db = db
 
-    @contextlib.contextmanager
-    def _s(self):
-        with self.db.session() as s:
-            yield s
-
     def insert(self, run: Run) -> Run:
-        with self._s() as s:
-            s.add(RunRow(**{f: getattr(run, f) for f in FIELDS}))
+        with self.db.tx() as tx:
+            tx.run(_INSERT, **{f: getattr(run, f) for f in FIELDS})
         return run
 
     def get(self, run_id: str) -> Run | None:
-        with self._s() as s:
-            r = s.get(RunRow, run_id)
-            return _run(r) if r is not None else None
+        with self.db.tx(write=False) as tx:
+            row = tx.first(_GET, key=run_id)
+        return Run(*row) if row is not None else None
 
     def by_attempt(self, campaign_id: str, attempt: int) -> Run | None:
-        with self._s() as s:
-            r = s.scalars(select(RunRow).where(RunRow.campaign_id == campaign_id, RunRow.attempt == attempt)).first()
-            return _run(r) if r is not None else None
+        with self.db.tx(write=False) as tx:
+            row = tx.first(_BY_ATTEMPT, key=campaign_id, attempt=attempt)
+        return Run(*row) if row is not None else None
 
     def update(self, run_id: str, **values) -> Run:
-        with self._s() as s:
-            r = s.get(RunRow, run_id)
-            for k, v in values.items():
-                setattr(r, k, v)
-            s.flush()
-            return _run(r)
+        with self.db.tx() as tx:
+            tx.run(_update(tuple(sorted(values))), key=run_id, **values)
+            return Run(*tx.first(_GET, key=run_id))
 
     def list(self, campaign_id: str = "", status: str = "", offset: int = 0, limit: int = 50) -> tuple[list[Run], int]:
-        with self._s() as s:
-            q = select(RunRow).order_by(RunRow.started_at.desc(), RunRow.run_id)
-            if campaign_id:
-                q = q.where(RunRow.campaign_id == campaign_id)
-            if status:
-                q = q.where(RunRow.status == status)
-            rows = [_run(r) for r in s.scalars(q)]
-        return rows[offset:offset + limit], len(rows)
+        flags = (bool(campaign_id), bool(status))
+        with self.db.tx(write=False) as tx:
+            total = tx.scalar(_listed(True, *flags), campaign_id=campaign_id, status=status)
+            rows = tx.all(_listed(False, *flags), campaign_id=campaign_id, status=status, offset=offset, limit=limit)
+        return [Run(*r) for r in rows], total
 
     def with_status(self, status: str) -> list[Run]:
         return self.list(status=status, limit=10**9)[0]
 
     def unreported(self) -> list[Run]:
-        with self._s() as s:
-            q = select(RunRow).where(RunRow.reported.is_(False), RunRow.status != "running")
-            return [_run(r) for r in s.scalars(q)]
+        with self.db.tx(write=False) as tx:
+            return [Run(*r) for r in tx.all(_UNREPORTED)]

@@ -6,13 +6,14 @@ into frozen dataclasses before they leave.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from dataclasses import dataclass, field
 
 from sqlalchemy import String, bindparam, cast, func, insert, literal_column, select, true, update
 
-from services.common.storage.db import Database
-from services.common.storage.models import ActivityRow, AttemptRow, CampaignRow, DaemonRow, QueueChangeRow
+from services.common.storage.db import Database, Statement, Tx
+from services.common.storage.models import ActivityRow, AttemptRow, Base, CampaignRow, DaemonRow, QueueChangeRow
 
 CAMPAIGN_FIELDS = ("id", "name", "config_path", "market", "priority", "enabled", "repeat", "tags", "state",
                    "created_at", "updated_at", "queued_at", "attempt", "consecutive_failures", "last_error",
@@ -91,153 +92,189 @@ class DaemonStatus:
 
 
 CAMPAIGNS = CampaignRow.__table__
+ATTEMPTS = AttemptRow.__table__
+CHANGES = QueueChangeRow.__table__
+ACTIVITY = ActivityRow.__table__
+DAEMON = DaemonRow.__table__
+ATTEMPT_FIELDS = ("campaign_id", "number", "state", "run_id", "config_hash", "started_at", "lease_expires_at",
+                  "ended_at", "error")
+CHANGE_FIELDS = ("id", "campaign_id", "action", "actor", "at", "before", "after", "reason")
+EVENT_FIELDS = ("seq", "at", "kind", "actor", "message", "campaign_id", "detail")
+
 _CAMPAIGN_COLS = [CAMPAIGNS.c[f] for f in CAMPAIGN_FIELDS]
-# statements built once: building a select of 17 columns costs more than running it
-_BY_ID = select(*_CAMPAIGN_COLS, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.id == bindparam("key"))
-_BY_REQUEST = select(*_CAMPAIGN_COLS, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.request_id == bindparam("key"))
 _ORDER = (CAMPAIGNS.c.rank_key, CAMPAIGNS.c.queued_at, CAMPAIGNS.c.id)
-_NEXT = (select(*_CAMPAIGN_COLS)
-         # literals, not bound parameters: the planner must see the partial index's own predicate
-         .where(CAMPAIGNS.c.state == literal_column("'queued'"), CAMPAIGNS.c.enabled == true(),
-                CAMPAIGNS.c.removed_at.is_(None))
-         .order_by(*_ORDER).limit(1))
-_INSERT_CAMPAIGN = insert(CAMPAIGNS)
-_INSERT_CHANGE = insert(QueueChangeRow.__table__)
-_INSERT_EVENT = insert(ActivityRow.__table__)
+_KEY = bindparam("key")
+
+
+def _insert(table, *names: str) -> Statement:
+    return Statement(insert(table).values({n: bindparam(n) for n in names}))
+
+
+_BY_ID = Statement(select(*_CAMPAIGN_COLS, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.id == _KEY))
+_BY_REQUEST = Statement(select(*_CAMPAIGN_COLS).where(CAMPAIGNS.c.request_id == _KEY))
+_NEXT = Statement(select(*_CAMPAIGN_COLS)
+                  # literals, not bound parameters: the planner must see the partial index's own predicate
+                  .where(CAMPAIGNS.c.state == literal_column("'queued'"), CAMPAIGNS.c.enabled == true(),
+                         CAMPAIGNS.c.removed_at.is_(None))
+                  .order_by(*_ORDER).limit(1))
+_COUNT_STATE = Statement(select(func.count()).select_from(CAMPAIGNS)
+                         .where(CAMPAIGNS.c.state == _KEY, CAMPAIGNS.c.removed_at.is_(None)))
+_INSERT_CAMPAIGN = _insert(CAMPAIGNS, *CAMPAIGN_FIELDS, "rank_key", "request_id", "removed_at")
+_RERANK = Statement(update(CAMPAIGNS).values(rank_key=CAMPAIGNS.c.priority * bindparam("step")
+                                             + CAMPAIGNS.c.queued_at))
+_DAEMON = Statement(select(DAEMON.c.state, DAEMON.c.data_ready, DAEMON.c.data_reason, DAEMON.c.updated_at)
+                    .where(DAEMON.c.id == 1))
+_INSERT_DAEMON = _insert(DAEMON, "id", "state", "data_ready", "data_reason", "updated_at")
+_INSERT_ATTEMPT = _insert(ATTEMPTS, *ATTEMPT_FIELDS)
+_ATTEMPT = Statement(select(*(ATTEMPTS.c[f] for f in ATTEMPT_FIELDS))
+                     .where(ATTEMPTS.c.campaign_id == _KEY, ATTEMPTS.c.number == bindparam("number")))
+_RUNNING_ATTEMPTS = Statement(select(*(ATTEMPTS.c[f] for f in ATTEMPT_FIELDS))
+                              .where(ATTEMPTS.c.state == "running").order_by(ATTEMPTS.c.started_at))
+_INSERT_CHANGE = _insert(CHANGES, *CHANGE_FIELDS[1:])
+_INSERT_EVENT = _insert(ACTIVITY, *EVENT_FIELDS[1:])
+_EVENTS_AFTER = Statement(select(*(ACTIVITY.c[f] for f in EVENT_FIELDS)).where(ACTIVITY.c.seq > _KEY)
+                          .order_by(ACTIVITY.c.seq).limit(bindparam("limit")))
+
+
+@functools.lru_cache(maxsize=None)
+def _update(table_name: str, key_cols: tuple[str, ...], cols: tuple[str, ...]) -> Statement:
+    """UPDATE <table> SET <cols> WHERE <key cols>; one compiled statement per combination."""
+    table = Base.metadata.tables[table_name]
+    return Statement(update(table).where(*(table.c[k] == bindparam(f"key_{k}") for k in key_cols))
+                     .values({c: bindparam(c) for c in cols}))
+
+
+@functools.lru_cache(maxsize=None)
+def _listed(count: bool, state: bool, tag: bool, enabled_only: bool) -> Statement:
+    """The queue in order, with the filters asked for, or its size."""
+    q = select(func.count() if count else _CAMPAIGN_COLS[0], *([] if count else _CAMPAIGN_COLS[1:]))
+    q = q.select_from(CAMPAIGNS).where(CAMPAIGNS.c.removed_at.is_(None))
+    if state:
+        q = q.where(CAMPAIGNS.c.state == bindparam("state"))
+    if enabled_only:
+        q = q.where(CAMPAIGNS.c.enabled == true())
+    if tag:
+        # tags are a JSON array: match the quoted element in its text form (same on both databases)
+        q = q.where(cast(CAMPAIGNS.c.tags, String).like(bindparam("tag"), escape="/"))
+    if not count:
+        q = q.order_by(*_ORDER).limit(bindparam("limit")).offset(bindparam("offset"))
+    return Statement(q)
+
+
+@functools.lru_cache(maxsize=None)
+def _changes(of_campaign: bool) -> Statement:
+    q = select(*(CHANGES.c[f] for f in CHANGE_FIELDS)).where(CHANGES.c.id > bindparam("after"))
+    if of_campaign:
+        q = q.where(CHANGES.c.campaign_id == bindparam("campaign_id"))
+    return Statement(q.order_by(CHANGES.c.id).limit(bindparam("limit")))
+
+
+def _like_element(tag: str) -> str:
+    """A LIKE pattern matching the JSON-quoted tag as an element of the tags array's text."""
+    quoted = json.dumps(tag)
+    return "%" + quoted.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
 
 
 _TAGS = CAMPAIGN_FIELDS.index("tags")
 
 
 def _campaign(r) -> Campaign:
-    """From a Core row whose first columns are CAMPAIGN_FIELDS, in order (positional: a page of 50
-    campaigns is built in a fraction of what keyword access costs)."""
+    """From a row whose first columns are CAMPAIGN_FIELDS, in order."""
     return Campaign(*r[:_TAGS], tuple(r[_TAGS] or ()), *r[_TAGS + 1:len(CAMPAIGN_FIELDS)])
-
-
-def _attempt(r: AttemptRow) -> Attempt:
-    return Attempt(r.campaign_id, r.number, r.state, r.run_id, r.config_hash, r.started_at, r.lease_expires_at,
-                   r.ended_at, r.error)
 
 
 class SchedulerTx:
     """The scheduler's queries and writes within one transaction."""
 
-    def __init__(self, session):
-        self.s = session
+    def __init__(self, tx: Tx):
+        self.tx = tx
 
     # ---- daemon
     def daemon(self, now: float) -> DaemonStatus:
         """The daemon's state; before the first change it is offline with data ready."""
-        row = self.s.get(DaemonRow, 1)
+        row = self.tx.first(_DAEMON)
         if row is None:
             return DaemonStatus("offline", True, "", now)
-        return DaemonStatus(row.state, row.data_ready, row.data_reason, row.updated_at)
+        return DaemonStatus(*row)
 
     def set_daemon(self, now: float, **values) -> None:
-        if self.s.get(DaemonRow, 1) is None:
-            self.s.add(DaemonRow(id=1, state="offline", data_ready=True, data_reason="", updated_at=now))
-            self.s.flush()
-        self.s.execute(update(DaemonRow).where(DaemonRow.id == 1).values(updated_at=now, **values))
+        if self.tx.first(_DAEMON) is None:
+            self.tx.run(_INSERT_DAEMON, id=1, state="offline", data_ready=True, data_reason="", updated_at=now)
+        values["updated_at"] = now
+        self.tx.run(_update("daemon", ("id",), tuple(sorted(values))), key_id=1, **values)
 
     # ---- campaigns
-    def _one(self, stmt, key: str):
-        return self.s.execute(stmt, {"key": key}).first()
-
     def get(self, campaign_id: str, *, include_removed: bool = False) -> Campaign | None:
-        row = self._one(_BY_ID, campaign_id)
-        if row is None or (row.removed_at is not None and not include_removed):
+        row = self.tx.first(_BY_ID, key=campaign_id)
+        if row is None or (row[-1] is not None and not include_removed):
             return None
         return _campaign(row)
 
     def by_request_id(self, request_id: str) -> Campaign | None:
-        row = self._one(_BY_REQUEST, request_id)
+        row = self.tx.first(_BY_REQUEST, key=request_id)
         return _campaign(row) if row is not None else None
 
     def insert(self, c: Campaign, rank_key: float, request_id: str | None) -> None:
-        self.s.execute(_INSERT_CAMPAIGN, {**{f: getattr(c, f) for f in CAMPAIGN_FIELDS if f != "tags"},
-                                          "tags": list(c.tags), "rank_key": rank_key, "request_id": request_id,
-                                          "removed_at": None})
+        self.tx.run(_INSERT_CAMPAIGN, **{**{f: getattr(c, f) for f in CAMPAIGN_FIELDS}, "tags": list(c.tags)},
+                    rank_key=rank_key, request_id=request_id, removed_at=None)
 
     def update(self, campaign_id: str, **values) -> Campaign:
         if "tags" in values:
             values["tags"] = list(values["tags"])
-        self.s.execute(update(CAMPAIGNS).where(CAMPAIGNS.c.id == campaign_id).values(**values))
-        return _campaign(self._one(_BY_ID, campaign_id))
-
-    def _listed(self, state: str = "", tag: str = "", enabled_only: bool = False, *cols):
-        q = select(*(cols or _CAMPAIGN_COLS)).where(CampaignRow.removed_at.is_(None))
-        if state:
-            q = q.where(CampaignRow.state == state)
-        if enabled_only:
-            q = q.where(CampaignRow.enabled == True)  # noqa: E712 - SQL, not Python
-        if tag:
-            # tags are a JSON array: match the quoted element in its text form (same on both databases)
-            q = q.where(cast(CampaignRow.tags, String).contains(json.dumps(tag), autoescape=True))
-        return q
+        self.tx.run(_update("campaigns", ("id",), tuple(sorted(values))), key_id=campaign_id, **values)
+        return _campaign(self.tx.first(_BY_ID, key=campaign_id))
 
     def list(self, *, state="", tag="", enabled_only=False, offset=0, limit=50) -> tuple[list[Campaign], int]:
         """Queue order: aged priority (rank_key), then age, then id; one page and the total."""
-        total = self.s.scalar(self._listed(state, tag, enabled_only, func.count()))
-        q = self._listed(state, tag, enabled_only).order_by(*_ORDER).offset(offset).limit(limit)
-        return [_campaign(r) for r in self.s.execute(q)], total
+        params = {"state": state, "tag": _like_element(tag)}
+        total = self.tx.scalar(_listed(True, bool(state), bool(tag), enabled_only), **params)
+        rows = self.tx.all(_listed(False, bool(state), bool(tag), enabled_only), **params, offset=offset,
+                           limit=limit)
+        return [_campaign(r) for r in rows], total
 
     def next_queued(self) -> Campaign | None:
-        row = self.s.execute(_NEXT).first()
+        row = self.tx.first(_NEXT)
         return _campaign(row) if row is not None else None
 
     def count(self, state: str) -> int:
-        return self.s.scalar(select(func.count()).select_from(CampaignRow)
-                             .where(CampaignRow.state == state, CampaignRow.removed_at.is_(None)))
+        return self.tx.scalar(_COUNT_STATE, key=state)
 
     def rerank_all(self, step_seconds: float) -> None:
-        self.s.execute(update(CampaignRow).values(
-            rank_key=CampaignRow.priority * step_seconds + CampaignRow.queued_at))
+        self.tx.run(_RERANK, step=step_seconds)
 
     # ---- attempts
     def insert_attempt(self, a: Attempt) -> None:
-        self.s.add(AttemptRow(campaign_id=a.campaign_id, number=a.number, state=a.state, run_id=a.run_id,
-                              config_hash=a.config_hash, started_at=a.started_at,
-                              lease_expires_at=a.lease_expires_at, ended_at=a.ended_at, error=a.error))
-        self.s.flush()
+        self.tx.run(_INSERT_ATTEMPT, **{f: getattr(a, f) for f in ATTEMPT_FIELDS})
 
     def attempt(self, campaign_id: str, number: int) -> Attempt | None:
-        row = self.s.get(AttemptRow, (campaign_id, number))
-        return _attempt(row) if row is not None else None
+        row = self.tx.first(_ATTEMPT, key=campaign_id, number=number)
+        return Attempt(*row) if row is not None else None
 
     def update_attempt(self, campaign_id: str, number: int, **values) -> Attempt:
-        row = self.s.get(AttemptRow, (campaign_id, number))
-        for k, v in values.items():
-            setattr(row, k, v)
-        self.s.flush()
-        return _attempt(row)
+        self.tx.run(_update("attempts", ("campaign_id", "number"), tuple(sorted(values))),
+                    key_campaign_id=campaign_id, key_number=number, **values)
+        return self.attempt(campaign_id, number)
 
     def running_attempts(self) -> list[Attempt]:
-        return [_attempt(r) for r in self.s.scalars(select(AttemptRow).where(AttemptRow.state == "running")
-                                                    .order_by(AttemptRow.started_at))]
+        return [Attempt(*r) for r in self.tx.all(_RUNNING_ATTEMPTS)]
 
     # ---- logs
     def log_change(self, campaign_id: str, action: str, actor: str, at: float, before: dict | None,
                    after: dict | None, reason: str) -> None:
-        self.s.execute(_INSERT_CHANGE, {"campaign_id": campaign_id, "action": action, "actor": actor, "at": at,
-                                        "before": before, "after": after, "reason": reason})
+        self.tx.run(_INSERT_CHANGE, campaign_id=campaign_id, action=action, actor=actor, at=at, before=before,
+                    after=after, reason=reason)
 
     def changes(self, campaign_id: str = "", after_id: int = 0, limit: int = 100) -> list[QueueChange]:
-        q = select(QueueChangeRow).where(QueueChangeRow.id > after_id).order_by(QueueChangeRow.id).limit(limit)
-        if campaign_id:
-            q = q.where(QueueChangeRow.campaign_id == campaign_id)
-        return [QueueChange(r.id, r.campaign_id, r.action, r.actor, r.at, r.before, r.after, r.reason)
-                for r in self.s.scalars(q)]
+        rows = self.tx.all(_changes(bool(campaign_id)), after=after_id, campaign_id=campaign_id, limit=limit)
+        return [QueueChange(*r) for r in rows]
 
     def log_event(self, at: float, kind: str, actor: str, message: str, campaign_id: str = "",
                   detail: dict | None = None) -> None:
-        self.s.execute(_INSERT_EVENT, {"at": at, "kind": kind, "actor": actor, "message": message,
-                                       "campaign_id": campaign_id, "detail": detail or {}})
+        self.tx.run(_INSERT_EVENT, at=at, kind=kind, actor=actor, message=message, campaign_id=campaign_id,
+                    detail=detail or {})
 
     def events_after(self, seq: int, limit: int = 500) -> list[Event]:
-        q = select(ActivityRow).where(ActivityRow.seq > seq).order_by(ActivityRow.seq).limit(limit)
-        return [Event(r.seq, r.at, r.kind, r.actor, r.message, r.campaign_id, r.detail or {})
-                for r in self.s.scalars(q)]
+        return [Event(*r[:6], r[6] or {}) for r in self.tx.all(_EVENTS_AFTER, key=seq, limit=limit)]
 
 
 class SchedulerStore:
@@ -247,11 +284,11 @@ class SchedulerStore:
     @contextlib.contextmanager
     def tx(self):
         """A read-write transaction."""
-        with self.db.session() as s:
-            yield SchedulerTx(s)
+        with self.db.tx() as tx:
+            yield SchedulerTx(tx)
 
     @contextlib.contextmanager
     def read(self):
         """A read-only transaction: on SQLite it does not take the write lock."""
-        with self.db.session(write=False) as s:
-            yield SchedulerTx(s)
+        with self.db.tx(write=False) as tx:
+            yield SchedulerTx(tx)
