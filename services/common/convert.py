@@ -11,9 +11,13 @@ from services.common.errors import InvalidArgument
 def ts(seconds: float | None) -> Timestamp | None:
     if seconds is None:
         return None
-    t = Timestamp()
-    t.FromNanoseconds(int(round(seconds * 1e9)))
-    return t
+    return set_ts(Timestamp(), seconds)
+
+
+def set_ts(field: Timestamp, seconds: float) -> Timestamp:
+    """Fill a Timestamp (a message's own field, or a new one) from epoch seconds."""
+    field.FromNanoseconds(int(round(seconds * 1e9)))
+    return field
 
 
 def page(page_size: int, page_token: str, default: int = 50, maximum: int = 1000) -> tuple[int, int]:

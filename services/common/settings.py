@@ -5,6 +5,8 @@ start-up with the key path named (``resources.max_cpu_util_pct: must be in (0, 1
 """
 from __future__ import annotations
 
+import functools
+
 import dataclasses
 import os
 import tomllib
@@ -159,15 +161,15 @@ class Settings:
     def path(self, value: str) -> Path:
         return (self.base_dir / value).resolve()
 
-    @property
+    @functools.cached_property
     def data_dir(self) -> Path:
         return self.path(self.paths.data_dir)
 
-    @property
+    @functools.cached_property
     def configs_root(self) -> Path:
         return self.path(self.paths.configs_root)
 
-    @property
+    @functools.cached_property
     def runs_dir(self) -> Path:
         return self.path(self.paths.runs_dir)
 

@@ -14,7 +14,7 @@ from services.common.clock import SystemClock
 from services.common.errors import OmpError
 from services.common.metrics import GrpcMetrics, serve_metrics
 from services.common.runner import run_service
-from services.common.server import build_server
+from services.common.server import Registration, build_server
 from services.common.storage.db import Database
 from services.miner.metrics import MinerMetrics
 from services.miner.reporter import GrpcSchedulerReporter
@@ -22,7 +22,7 @@ from services.miner.repository import MinerStore
 from services.miner.runs import RunManager
 from services.miner.servicer import MinerServicer
 
-SERVICE = miner_pb2.DESCRIPTOR.services_by_name["MinerService"].full_name
+SERVICE = miner_pb2.DESCRIPTOR.services_by_name["MinerService"]
 log = logging.getLogger("omp.miner")
 REPORT_RETRY_S = 2.0
 
@@ -49,11 +49,9 @@ class MinerApp:
         stopping = threading.Event()
         servicer = MinerServicer(self.runs, stopping)
 
-        def register(server):
-            miner_pb2_grpc.add_MinerServiceServicer_to_server(servicer, server)
-            return SERVICE
-
-        self.service = build_server(cfg.host, cfg.port, [register], GrpcMetrics(self.registry, "miner"),
+        # starting and cancelling processes and reading run folders may block: on the pool
+        registration = Registration(servicer, miner_pb2_grpc.add_MinerServiceServicer_to_server, SERVICE)
+        self.service = build_server(cfg.host, cfg.port, [registration], GrpcMetrics(self.registry, "miner"),
                                     stopping=stopping)
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)
         self.loop = threading.Thread(target=self._report_loop, name="report-loop", daemon=True)

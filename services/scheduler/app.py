@@ -12,7 +12,7 @@ from services.common import settings as settings_mod
 from services.common.clock import SystemClock
 from services.common.metrics import GrpcMetrics, serve_metrics
 from services.common.runner import run_service
-from services.common.server import build_server
+from services.common.server import Registration, build_server
 from services.common.storage.db import Database
 from services.scheduler.metrics import SchedulerMetrics
 from services.scheduler.miner_gateway import GrpcMinerGateway
@@ -21,7 +21,7 @@ from services.scheduler.resources import ResourceProbe
 from services.scheduler.scheduler import Scheduler
 from services.scheduler.servicer import SchedulerServicer
 
-SERVICE = scheduler_pb2.DESCRIPTOR.services_by_name["SchedulerService"].full_name
+SERVICE = scheduler_pb2.DESCRIPTOR.services_by_name["SchedulerService"]
 log = logging.getLogger("omp.scheduler")
 WAKE_COALESCE_S = 0.1
 
@@ -52,11 +52,9 @@ class SchedulerApp:
         stopping = threading.Event()
         servicer = SchedulerServicer(self.scheduler, stopping, self.settings.environment)
 
-        def register(server):
-            scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server(servicer, server)
-            return SERVICE
-
-        self.service = build_server(cfg.host, cfg.port, [register], GrpcMetrics(self.registry, "scheduler"),
+        # every queue method is one short database transaction: run them on the server's loop
+        registration = Registration(servicer, scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server, SERVICE, on_loop=True)
+        self.service = build_server(cfg.host, cfg.port, [registration], GrpcMetrics(self.registry, "scheduler"),
                                     stopping=stopping)
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)
         self.loop = threading.Thread(target=self._loop, name="scheduler-loop", daemon=True)

@@ -20,8 +20,10 @@ CAMPAIGN_FIELDS = ("id", "name", "config_path", "market", "priority", "enabled",
                    "config_hash", "last_run_id")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Campaign:
+    """A campaign as stored. Not frozen, unlike the other records: a page of 50 is built on every
+    list call, and a frozen dataclass's __init__ costs 2.7 us against 0.4 us for 17 fields."""
     id: str
     name: str
     config_path: str

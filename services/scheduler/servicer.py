@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb, scheduler_pb2_grpc
-from services.common.convert import next_token, page, token, ts
+from services.common.convert import next_token, page, set_ts, token, ts
 from services.common.errors import InvalidArgument
 from services.scheduler.scheduler import CampaignSpec, Scheduler
 
@@ -17,11 +17,14 @@ RUN_STATUS = {pb.RUN_STATUS_COMPLETED: "completed", pb.RUN_STATUS_FAILED: "faile
 
 
 def campaign_pb(c) -> pb.Campaign:
-    return pb.Campaign(id=c.id, name=c.name, config_path=c.config_path, market=c.market, priority=c.priority,
-                       enabled=c.enabled, repeat=c.repeat, tags=list(c.tags), state=STATES[c.state],
-                       created_at=ts(c.created_at), updated_at=ts(c.updated_at), attempt=c.attempt,
-                       consecutive_failures=c.consecutive_failures, last_error=c.last_error,
-                       config_hash=c.config_hash, last_run_id=c.last_run_id)
+    out = pb.Campaign(id=c.id, name=c.name, config_path=c.config_path, market=c.market, priority=c.priority,
+                      enabled=c.enabled, repeat=c.repeat, tags=c.tags, state=STATES[c.state], attempt=c.attempt,
+                      consecutive_failures=c.consecutive_failures, last_error=c.last_error,
+                      config_hash=c.config_hash, last_run_id=c.last_run_id)
+    # in place: a page of campaigns is built on every list call, and this skips two temporaries each
+    set_ts(out.created_at, c.created_at)
+    set_ts(out.updated_at, c.updated_at)
+    return out
 
 
 def event_pb(e) -> pb.Event:

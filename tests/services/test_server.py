@@ -1,0 +1,106 @@
+"""The shared server plumbing with a servicer of its own: where methods run, errors, streams, stop."""
+import threading
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import CollectorRegistry
+
+from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
+from services.common.errors import NotFound
+from services.common.metrics import GrpcMetrics
+from services.common.server import Registration, build_server
+
+SERVICE = mpb.DESCRIPTOR.services_by_name["MinerService"]
+
+
+class Probe(miner_pb2_grpc.MinerServiceServicer):
+    """ValidateConfig blocks until released; GetRun answers at once; WatchRun streams until stopped."""
+
+    def __init__(self, stopping):
+        self.release, self.stopping = threading.Event(), stopping
+        self.threads: dict[str, str] = {}
+
+    def ValidateConfig(self, request, context):
+        self.threads["ValidateConfig"] = threading.current_thread().name
+        self.release.wait(10)
+        return mpb.ValidateConfigResponse(config_hash="h")
+
+    def GetRun(self, request, context):
+        self.threads["GetRun"] = threading.current_thread().name
+        if request.run_id == "missing":
+            raise NotFound("run_id: no run 'missing'")
+        return pb.Run(run_id=request.run_id)
+
+    def WatchRun(self, request, context):
+        n = 0
+        while context.is_active() and not self.stopping.is_set():
+            n += 1
+            yield pb.Run(run_id=f"{request.run_id}-{n}")
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def serve():
+    """``serve(on_loop)`` starts a server with the probe servicer; all are stopped at the end."""
+    started = []
+
+    def start(on_loop: bool):
+        stopping = threading.Event()
+        probe = Probe(stopping)
+        registry = CollectorRegistry()
+        svc = build_server("127.0.0.1", 0, [Registration(probe, miner_pb2_grpc.add_MinerServiceServicer_to_server,
+                                                         SERVICE, on_loop=on_loop)],
+                           GrpcMetrics(registry, "probe"), stopping=stopping)
+        channel = grpc.insecure_channel(f"127.0.0.1:{svc.port}")
+        started.append((svc, probe, channel))
+        return svc, probe, miner_pb2_grpc.MinerServiceStub(channel), channel, registry
+    yield start
+    for svc, probe, channel in started:
+        probe.release.set()
+        channel.close()
+        svc.stop(1.0)
+
+
+@pytest.mark.parametrize("on_loop", [False, True])
+def test_unary_methods_run_where_the_registration_says(serve, on_loop):
+    svc, probe, stub, channel, _ = serve(on_loop)
+    assert stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=5).run_id == "r"
+    assert (probe.threads["GetRun"] == "grpc-loop") == on_loop
+    assert probe.threads["GetRun"].startswith("grpc")
+
+
+def test_a_blocking_method_on_the_pool_does_not_hold_up_other_calls(serve):
+    svc, probe, stub, channel, _ = serve(on_loop=False)
+    slow = stub.ValidateConfig.future(mpb.ValidateConfigRequest(config_path="x"), timeout=10)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    assert stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=2).run_id == "r"
+    health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert time.monotonic() - t0 < 2 and not slow.done()
+    probe.release.set()
+    assert slow.result().config_hash == "h"
+
+
+@pytest.mark.parametrize("on_loop", [False, True])
+def test_a_domain_error_becomes_its_status_and_is_counted(serve, on_loop):
+    svc, probe, stub, channel, registry = serve(on_loop)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetRun(mpb.GetRunRequest(run_id="missing"), timeout=5)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND and "run_id" in err.value.details()
+    assert registry.get_sample_value("omp_grpc_server_requests_total",
+                                     {"service": "probe", "method": "GetRun", "code": "NOT_FOUND"}) == 1
+
+
+def test_stop_ends_a_live_stream_and_a_second_stop_does_nothing(serve):
+    svc, probe, stub, channel, _ = serve(on_loop=True)
+    stream = stub.WatchRun(mpb.WatchRunRequest(run_id="w"), timeout=10)
+    assert next(stream).run_id == "w-1"
+    stopper = threading.Thread(target=svc.stop, args=(2.0,))
+    stopper.start()
+    seen = [r.run_id for r in stream]           # ends: the servicer saw `stopping`, the server drained
+    stopper.join(5)
+    assert not stopper.is_alive() and len(seen) < 200
+    svc.stop(1.0)                               # a second stop does nothing and does not hang
