@@ -4,7 +4,9 @@
   add / get / list (50) / reorder; operations per second and p50 / p99 latency, against the gRPC
   health check (no database) measured the same way;
 - ``pick_next_<db>``: the admission query (next campaign by aged priority) with 10,000 queued,
-  against a primary-key read of one campaign.
+  against a primary-key read of one campaign;
+- ``pk_read_<db>``: that primary-key read as the repositories run it (a Core statement compiled
+  once, on the DB-API cursor) against the same read through an ORM Session.
 
 Runs on SQLite and, when it answers on 127.0.0.1:5432, PostgreSQL.
 Usage: ``python bench/scheduler_queue.py [--quick]``
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 import grpc
+from sqlalchemy.orm import Session
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +36,7 @@ from services.common import settings as settings_mod  # noqa: E402
 from services.common.clients import SchedulerClient  # noqa: E402
 from services.common.clock import SystemClock  # noqa: E402
 from services.common.storage.db import Database  # noqa: E402
+from services.common.storage.models import CampaignRow  # noqa: E402
 from services.scheduler.repository import SchedulerStore  # noqa: E402
 from services.scheduler.scheduler import Scheduler  # noqa: E402
 
@@ -150,10 +154,17 @@ def bench_pick(name: str, url: str, tmp: Path, quick: bool) -> None:
             fn()
             out.append(time.perf_counter() - t)
         return statistics.median(out)
-    pick(), get()
-    t_pick, t_get = timed(pick), timed(get)
+    def orm_get():
+        with Session(db.engine) as session, session.begin():
+            return session.get(CampaignRow, some)
+
+    pick(), get(), orm_get()
+    t_pick, t_get, t_orm = timed(pick), timed(get), timed(orm_get)
     emit(workload=f"pick_next_{name}", queued=n, median_ms=round(t_pick * 1e3, 3), pk_read_median_ms=round(t_get * 1e3, 3),
          ratio_to_pk_read=round(t_pick / t_get, 2))
+    # why storage/db.py runs compiled Core statements on the cursor rather than through the ORM
+    emit(workload=f"pk_read_{name}", median_us=round(t_get * 1e6, 1), orm_session_median_us=round(t_orm * 1e6, 1),
+         ratio_to_orm_session=round(t_get / t_orm, 3))
     db.dispose()
 
 

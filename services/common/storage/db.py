@@ -5,7 +5,7 @@ and compiled once per dialect: SQLAlchemy writes the SQL and converts the types 
 the DB-API driver runs it inside a transaction handed out by :meth:`Database.tx`. The execution
 layers in between (per-call cache keys, execution contexts, Result objects, the ORM unit of work)
 are skipped on purpose: a primary-key read costs 375 us through an ORM Session, 149 us through a
-Core Connection and about 20 us this way (``python bench/scheduler_queue.py`` prints it), and the
+Core Connection and about 20 us this way (``bench/scheduler_queue.py`` prints the ratio), and the
 queue's throughput target is set by exactly that cost.
 """
 from __future__ import annotations
