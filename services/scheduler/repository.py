@@ -149,8 +149,8 @@ def _update(table_name: str, key_cols: tuple[str, ...], cols: tuple[str, ...]) -
 @functools.lru_cache(maxsize=None)
 def _listed(count: bool, state: bool, tag: bool, enabled_only: bool) -> Statement:
     """The queue in order, with the filters asked for, or its size."""
-    q = select(func.count() if count else _CAMPAIGN_COLS[0], *([] if count else _CAMPAIGN_COLS[1:]))
-    q = q.select_from(CAMPAIGNS).where(CAMPAIGNS.c.removed_at.is_(None))
+    q = (select(func.count()) if count else select(*_CAMPAIGN_COLS)).select_from(CAMPAIGNS)
+    q = q.where(CAMPAIGNS.c.removed_at.is_(None))
     if state:
         q = q.where(CAMPAIGNS.c.state == bindparam("state"))
     if enabled_only:

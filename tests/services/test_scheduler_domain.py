@@ -92,6 +92,23 @@ def test_queue_order_priority_then_age_with_aging(env):
     assert [x.id for x in sched.list(state="queued")[0]][-1] == d.id
 
 
+def test_list_filters_by_tag_state_and_enabled_with_pages(env):
+    sched, *_ = env
+    sched.add(spec("a", 1, tags=("a_b",)), "op")
+    b = sched.add(spec("b", 2, tags=("axb", "50%")), "op")
+    c = sched.add(spec("c", 3, tags=("a",), enabled=False), "op")
+    names = lambda **f: [x.name for x in sched.list(**f)[0]]  # noqa: E731
+    # LIKE's own characters in a tag match only themselves; a tag matches whole elements only
+    assert names(tag="a_b") == ["a"]
+    assert names(tag="50%") == ["b"] and names(tag="50") == []
+    assert names(tag="a") == ["c"]
+    assert names(enabled_only=True) == ["a", "b"]
+    sched.remove(b.id, "op", "done with it")
+    assert names(state="queued") == ["a", "c"]
+    page, total = sched.list(offset=1, limit=1)
+    assert [x.id for x in page] == [c.id] and total == 2
+
+
 def test_changes_are_logged_with_actor_and_reason(env):
     sched, *_ = env
     c = sched.add(spec(), "alice", "first campaign")

@@ -19,11 +19,12 @@ class Probe(miner_pb2_grpc.MinerServiceServicer):
     """ValidateConfig blocks until released; GetRun answers at once; WatchRun streams until stopped."""
 
     def __init__(self, stopping):
-        self.release, self.stopping = threading.Event(), stopping
+        self.release, self.entered, self.stopping = threading.Event(), threading.Event(), stopping
         self.threads: dict[str, str] = {}
 
     def ValidateConfig(self, request, context):
         self.threads["ValidateConfig"] = threading.current_thread().name
+        self.entered.set()
         self.release.wait(10)
         return mpb.ValidateConfigResponse(config_hash="h")
 
@@ -38,7 +39,7 @@ class Probe(miner_pb2_grpc.MinerServiceServicer):
         while context.is_active() and not self.stopping.is_set():
             n += 1
             yield pb.Run(run_id=f"{request.run_id}-{n}")
-            time.sleep(0.05)
+            self.stopping.wait(0.05)            # pace the stream; wakes at once on stop
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def test_unary_methods_run_where_the_registration_says(serve, on_loop):
 def test_a_blocking_method_on_the_pool_does_not_hold_up_other_calls(serve):
     svc, probe, stub, channel, _ = serve(on_loop=False)
     slow = stub.ValidateConfig.future(mpb.ValidateConfigRequest(config_path="x"), timeout=10)
-    time.sleep(0.2)
+    assert probe.entered.wait(5)                # the slow call now holds a pool thread
     t0 = time.monotonic()
     assert stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=2).run_id == "r"
     health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)

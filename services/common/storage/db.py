@@ -4,9 +4,10 @@ Statements are written with SQLAlchemy Core against the models (services/common/
 and compiled once per dialect: SQLAlchemy writes the SQL and converts the types (JSON, booleans),
 the DB-API driver runs it inside a transaction handed out by :meth:`Database.tx`. The execution
 layers in between (per-call cache keys, execution contexts, Result objects, the ORM unit of work)
-are skipped on purpose: a primary-key read costs 375 us through an ORM Session, 149 us through a
-Core Connection and about 20 us this way (``bench/scheduler_queue.py`` prints the ratio), and the
-queue's throughput target is set by exactly that cost.
+are skipped on purpose: a primary-key read in its own transaction costs about 400 us through an
+ORM Session and about 60 us this way on SQLite (790 against 400 us on PostgreSQL, where the round
+trip dominates; ``bench/scheduler_queue.py`` prints both), and the queue's throughput target is
+set by exactly that cost.
 """
 from __future__ import annotations
 
