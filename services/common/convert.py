@@ -15,8 +15,10 @@ def ts(seconds: float | None) -> Timestamp | None:
 
 
 def set_ts(field: Timestamp, seconds: float) -> Timestamp:
-    """Fill a Timestamp (a message's own field, or a new one) from epoch seconds."""
-    field.FromNanoseconds(int(round(seconds * 1e9)))
+    """Fill a Timestamp (a message's own field, or a new one) from epoch seconds, to the nanosecond.
+    What Timestamp.FromNanoseconds does (nanos in [0, 1e9) also before 1970) without its Python
+    range check: 0.8 us against 1.2 us, and a page of 50 campaigns has 100 of them."""
+    field.seconds, field.nanos = divmod(round(seconds * 1e9), 1_000_000_000)
     return field
 
 

@@ -139,11 +139,13 @@ _EVENTS_AFTER = Statement(select(*(ACTIVITY.c[f] for f in EVENT_FIELDS)).where(A
 
 
 @functools.lru_cache(maxsize=None)
-def _update(table_name: str, key_cols: tuple[str, ...], cols: tuple[str, ...]) -> Statement:
-    """UPDATE <table> SET <cols> WHERE <key cols>; one compiled statement per combination."""
+def _update(table_name: str, key_cols: tuple[str, ...], cols: tuple[str, ...], returning: tuple = ()) -> Statement:
+    """UPDATE <table> SET <cols> WHERE <key cols> [RETURNING <columns>]; one compiled statement per
+    combination."""
     table = Base.metadata.tables[table_name]
-    return Statement(update(table).where(*(table.c[k] == bindparam(f"key_{k}") for k in key_cols))
-                     .values({c: bindparam(c) for c in cols}))
+    stmt = (update(table).where(*(table.c[k] == bindparam(f"key_{k}") for k in key_cols))
+            .values({c: bindparam(c) for c in cols}))
+    return Statement(stmt.returning(*(table.c[c] for c in returning)) if returning else stmt)
 
 
 @functools.lru_cache(maxsize=None)
@@ -223,8 +225,12 @@ class SchedulerTx:
     def update(self, campaign_id: str, **values) -> Campaign:
         if "tags" in values:
             values["tags"] = list(values["tags"])
-        self.tx.run(_update("campaigns", ("id",), tuple(sorted(values))), key_id=campaign_id, **values)
-        return _campaign(self.tx.first(_BY_ID, key=campaign_id))
+        # the row as it is now, from the UPDATE itself (RETURNING: SQLite 3.35+, PostgreSQL)
+        row = self.tx.first(_update("campaigns", ("id",), tuple(sorted(values)), CAMPAIGN_FIELDS),
+                            key_id=campaign_id, **values)
+        if row is None:
+            raise LookupError(f"campaign {campaign_id!r} vanished inside its own transaction")
+        return _campaign(row)
 
     def list(self, *, state="", tag="", enabled_only=False, offset=0, limit=50) -> tuple[list[Campaign], int]:
         """Queue order: aged priority (rank_key), then age, then id; one page and the total."""

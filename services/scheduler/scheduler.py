@@ -167,9 +167,10 @@ class Scheduler:
                 seen = tx.by_request_id(request_id)
                 if seen is not None:     # a retried add: the first answer, no second campaign
                     return seen
+            # a chosen id may be taken; a drawn one (64 random bits) is left to the primary key
+            if spec.id and tx.get(spec.id, include_removed=True) is not None:
+                raise InvalidArgument(f"campaign.id {spec.id!r} is already taken")
             cid = spec.id or f"camp_{secrets.token_hex(8)}"
-            if tx.get(cid, include_removed=True) is not None:
-                raise InvalidArgument(f"campaign.id {cid!r} is already taken")
             c = Campaign(cid, spec.name, spec.config_path, spec.market, spec.priority, spec.enabled, spec.repeat,
                          spec.tags, "queued", now, now, now)
             tx.insert(c, self._rank(c.priority, now), request_id or None)
