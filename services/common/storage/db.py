@@ -56,7 +56,7 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk before the caller hears "done" (nothing acknowledged is lost)
-        cur.execute("PRAGMA synchronous=" + __import__("os").environ.get("OMP_SYNC_EXP", "FULL"))
+        cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
