@@ -8,6 +8,8 @@ waits for the GIL behind another at every SQLite step. Measured with 16 clients 
 thread-pool server made about 900 futex calls per queue operation and spent 1.6-2.1 ms of CPU on
 it, this one 0.6-1.2 ms (bench/scheduler_queue.py). A service whose methods may block (the miner:
 processes, files, cancel grace periods) and every server stream run on a thread pool instead.
+A method on the loop that wrote in a group commit (storage/db.py) is answered once that group's
+COMMIT is on disk: the handler awaits it, and the loop serves other calls meanwhile.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -67,12 +69,15 @@ async def _abort(exc: Exception, method: str, metrics: GrpcMetrics, t0: float, c
     await context.abort(code, msg)
 
 
-def _unary(behavior, method: str, metrics: GrpcMetrics, pool: futures.Executor | None):
+def _unary(behavior, method: str, metrics: GrpcMetrics, pool: futures.Executor | None, durable=None):
     async def handler(request, context):
         t0 = time.perf_counter()
         try:
             if pool is None:
                 response = behavior(request, _Context(context))
+                # its writes may be waiting for a group commit: not answered before they are on disk
+                if durable is not None and (waiting := durable()) is not None:
+                    await waiting
             else:
                 response = await asyncio.get_running_loop().run_in_executor(pool, behavior, request,
                                                                             _Context(context))
@@ -98,7 +103,7 @@ def _stream(behavior, method: str, metrics: GrpcMetrics, pool: futures.Executor)
     return handler
 
 
-def _wrapped(reg: Registration, metrics: GrpcMetrics, pool: futures.Executor):
+def _wrapped(reg: Registration, metrics: GrpcMetrics, pool: futures.Executor, durable=None):
     """The servicer the aio server sees: every method async, with the error table and metrics."""
     out = type(f"Async{type(reg.servicer).__name__}", (), {})()
     for m in reg.service.methods:
@@ -108,7 +113,8 @@ def _wrapped(reg: Registration, metrics: GrpcMetrics, pool: futures.Executor):
         if m.server_streaming:
             setattr(out, m.name, _stream(behavior, m.name, metrics, pool))
         else:
-            setattr(out, m.name, _unary(behavior, m.name, metrics, None if reg.on_loop else pool))
+            setattr(out, m.name, _unary(behavior, m.name, metrics, None, durable) if reg.on_loop
+                    else _unary(behavior, m.name, metrics, pool))
     return out
 
 
@@ -141,10 +147,13 @@ class Service:
 
 
 def build_server(host: str, port: int, registrations: Iterable[Registration], metrics: GrpcMetrics,
-                 *, stopping: threading.Event | None = None, max_workers: int = 32) -> Service:
+                 *, stopping: threading.Event | None = None, max_workers: int = 32,
+                 durable: Callable[[], Awaitable | None] | None = None) -> Service:
     """Build, bind and start a server on its own event-loop thread. ``port=0`` picks a free port; a
     taken port raises PortInUse. ``stopping`` is set when the server begins to drain: streaming
-    servicers watch it."""
+    servicers watch it. ``durable``, asked after each method run on the loop, returns what its
+    answer must wait for so that what it wrote is on disk (``Database.pending`` with group
+    commits), or None."""
     registrations = list(registrations)
     pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc")
     loop = asyncio.new_event_loop()
@@ -155,7 +164,7 @@ def build_server(host: str, port: int, registrations: Iterable[Registration], me
         # never share a port silently with another process
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         for reg in registrations:
-            reg.add(_wrapped(reg, metrics, pool), server)
+            reg.add(_wrapped(reg, metrics, pool, durable), server)
         names = [reg.service.full_name for reg in registrations]
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

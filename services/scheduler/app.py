@@ -55,7 +55,9 @@ class SchedulerApp:
         # every queue method is one short database transaction: run them on the server's loop
         registration = Registration(servicer, scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server, SERVICE, on_loop=True)
         self.service = build_server(cfg.host, cfg.port, [registration], GrpcMetrics(self.registry, "scheduler"),
-                                    stopping=stopping)
+                                    stopping=stopping, durable=self.db.pending)
+        # on SQLite the queue's writes share COMMITs, made off the loop (see Database.group_commits)
+        self.db.group_commits(self.service.loop, self.service.thread.ident)
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)
         self.loop = threading.Thread(target=self._loop, name="scheduler-loop", daemon=True)
         self.loop.start()

@@ -295,6 +295,10 @@ class SchedulerStore:
         with self.db.tx() as tx:
             yield SchedulerTx(tx)
 
+    def on_commit(self, callback) -> None:
+        """``callback`` once what the caller wrote is committed (see Database.group_commits)."""
+        self.db.on_commit(callback)
+
     @contextlib.contextmanager
     def read(self):
         """A read-only transaction: on SQLite it does not take the write lock."""

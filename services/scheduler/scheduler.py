@@ -93,8 +93,16 @@ class Scheduler:
         return c
 
     def _committed(self, wake: bool = False):
+        """After a change: wake the event watchers (and the main loop, when admission may have
+        become possible) once the change is committed, not before."""
+        self.store.on_commit(self._wake_all if wake else self._wake_watchers)
+
+    def _wake_watchers(self) -> None:
         self.notifier.notify()
-        if wake and self._daemon_state != "offline":
+
+    def _wake_all(self) -> None:
+        self.notifier.notify()
+        if self._daemon_state != "offline":
             self.wake.set()
 
     def check_config_path(self, value: str, field: str = "campaign.config_path") -> Path:

@@ -11,10 +11,21 @@ import time
 from pathlib import Path
 
 import psycopg
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, bindparam, insert
+
+from services.common.storage.db import Statement
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "tests" / "fixtures" / "campaigns"
 PG_ADMIN = os.environ.get("OMP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# a child whose parent is checked at COMMIT (a deferred foreign key): how a test makes a real
+# COMMIT fail on purpose; create with COMMIT_CHECKED.create_all(engine)
+COMMIT_CHECKED = MetaData()
+Table("gc_parent", COMMIT_CHECKED, Column("id", Integer, primary_key=True))
+_CHILDREN = Table("gc_child", COMMIT_CHECKED, Column("id", Integer, primary_key=True),
+                  Column("parent", Integer, ForeignKey("gc_parent.id", deferrable=True, initially="DEFERRED")))
+ADD_CHILD = Statement(insert(_CHILDREN).values(id=bindparam("id"), parent=bindparam("parent")))
 
 
 def _pg_create() -> str:

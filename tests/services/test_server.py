@@ -4,6 +4,7 @@ import time
 
 import grpc
 import pytest
+from sqlalchemy import bindparam, insert, select
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
@@ -11,6 +12,10 @@ from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
 from services.common.errors import NotFound
 from services.common.metrics import GrpcMetrics
 from services.common.server import Registration, build_server
+from services.common.storage.db import Database, Statement
+from services.common.storage.models import RunRow
+
+from helpers_services import ADD_CHILD, COMMIT_CHECKED
 
 SERVICE = mpb.DESCRIPTOR.services_by_name["MinerService"]
 
@@ -105,3 +110,56 @@ def test_stop_ends_a_live_stream_and_a_second_stop_does_nothing(serve):
     stopper.join(5)
     assert not stopper.is_alive() and len(seen) < 200
     svc.stop(1.0)                               # a second stop does nothing and does not hang
+
+
+RUNS = RunRow.__table__
+ADD_RUN = Statement(insert(RUNS).values(run_id=bindparam("run_id"), campaign_id=bindparam("run_id"), attempt=1,
+                                        status="running", config_path="c.toml", config_hash="h", run_dir="/x",
+                                        pid=0, proc_started=0.0, progress={}, started_at=1.0, updated_at=1.0,
+                                        ended_at=None, error="", reported=False))
+HAS_RUN = Statement(select(RUNS.c.run_id).where(RUNS.c.run_id == bindparam("run_id")))
+
+
+class Recorder(miner_pb2_grpc.MinerServiceServicer):
+    """GetRun writes a row named after the run; "orphan-*" also writes a child whose parent is
+    missing, so that its group's COMMIT fails."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def GetRun(self, request, context):
+        with self.db.tx() as tx:
+            tx.run(ADD_RUN, run_id=request.run_id)
+            if request.run_id.startswith("orphan"):
+                tx.run(ADD_CHILD, id=1, parent=99)
+        return pb.Run(run_id=request.run_id)
+
+
+def test_calls_on_the_loop_are_answered_only_once_their_group_is_committed(tmp_path):
+    db = Database(f"sqlite:///{tmp_path}/g.db")
+    db.migrate()
+    COMMIT_CHECKED.create_all(db.engine)
+    svc = build_server("127.0.0.1", 0, [Registration(Recorder(db), miner_pb2_grpc.add_MinerServiceServicer_to_server,
+                                                     SERVICE, on_loop=True)],
+                       GrpcMetrics(CollectorRegistry(), "probe"), durable=db.pending)
+    db.group_commits(svc.loop, svc.thread.ident)
+    reader = Database(f"sqlite:///{tmp_path}/g.db")     # another process's view: only what is committed
+    channel = grpc.insecure_channel(f"127.0.0.1:{svc.port}")
+    try:
+        stub = miner_pb2_grpc.MinerServiceStub(channel)
+        calls = [stub.GetRun.future(mpb.GetRunRequest(run_id=f"r{i}"), timeout=10) for i in range(12)]
+        for i, call in enumerate(calls):
+            assert call.result().run_id == f"r{i}"
+            with reader.tx(write=False) as tx:         # answered: so already on disk
+                assert tx.first(HAS_RUN, run_id=f"r{i}") is not None
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetRun(mpb.GetRunRequest(run_id="orphan-1"), timeout=10)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "FOREIGN KEY" in err.value.details()
+        with reader.tx(write=False) as tx:
+            assert tx.first(HAS_RUN, run_id="orphan-1") is None
+        assert stub.GetRun(mpb.GetRunRequest(run_id="after"), timeout=10).run_id == "after"
+    finally:
+        channel.close()
+        svc.stop(1.0)
+        reader.dispose()
+        db.dispose()

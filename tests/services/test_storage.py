@@ -1,11 +1,16 @@
-"""The storage layer on both databases: Core statements compiled once, run in one transaction."""
+"""The storage layer on both databases: Core statements compiled once, run in one transaction;
+group commits on SQLite."""
+import asyncio
 import threading
 
+import grpc
 import pytest
 from sqlalchemy import bindparam, insert, select, update
 
-from services.common.storage.db import Database, Statement
+from services.common.storage.db import CommitFailed, Database, Statement
 from services.common.storage.models import QueueChangeRow, RunRow
+
+from helpers_services import ADD_CHILD, COMMIT_CHECKED
 
 RUNS = RunRow.__table__
 CHANGES = QueueChangeRow.__table__
@@ -100,3 +105,150 @@ def test_render_time_parameters_are_refused_when_compiled(db):
     stmt = Statement(select(RUNS.c.run_id).where(RUNS.c.run_id.in_(bindparam("ids", expanding=True))))
     with pytest.raises(ValueError, match="render-time"), db.tx(write=False) as tx:
         tx.all(stmt, ids=["a"])
+
+
+# ---------------------------------------------------------------------------- group commits (SQLite)
+
+
+@pytest.fixture
+def lite(tmp_path):
+    d = Database(f"sqlite:///{tmp_path}/group.db")
+    d.migrate()
+    COMMIT_CHECKED.create_all(d.engine)
+    yield d
+    d.dispose()
+
+
+def on_loop(db, *calls):
+    """Each call as an asyncio task of its own (as the server runs them), all started in one turn of
+    a loop on a thread of its own whose writes are grouped; what each call's ``pending`` gave (the
+    number of calls its COMMIT answered), or its exception."""
+    async def main():
+        db.group_commits(asyncio.get_running_loop(), threading.get_ident())
+
+        async def call(fn):
+            fn()
+            waiting = db.pending()
+            return await waiting if waiting is not None else None
+        return await asyncio.gather(*(call(fn) for fn in calls), return_exceptions=True)
+    out = []
+    loop_thread = threading.Thread(target=lambda: out.append(asyncio.run(main())))
+    loop_thread.start()
+    loop_thread.join()
+    return out[0]
+
+
+def row(run_id):
+    return a_run(run_id, campaign_id=run_id)
+
+
+def committed(db, run_id) -> bool:
+    """Read on a thread of its own, as another client would: only what is committed."""
+    out = []
+
+    def read():
+        with db.tx(write=False) as tx:
+            out.append(tx.first(GET_RUN, key=run_id) is not None)
+    t = threading.Thread(target=read)
+    t.start()
+    t.join()
+    return out[0]
+
+
+def test_the_writes_of_one_turn_share_one_commit_and_are_answered_after_it(lite):
+    seen = {}
+
+    def writer(run_id):
+        def fn():
+            with lite.tx() as tx:
+                tx.run(INSERT_RUN, **row(run_id))
+            with lite.tx(write=False) as tx:            # the same call reads its own write
+                seen[run_id] = tx.first(GET_RUN, key=run_id) is not None
+        return fn
+
+    def reader():
+        with lite.tx(write=False) as tx:                # another call: only what is committed
+            seen["reader"] = tx.first(GET_RUN, key="r1") is not None
+
+    assert on_loop(lite, writer("r1"), writer("r2"), reader, writer("r3")) == [3, 3, None, 3]
+    assert seen == {"r1": True, "r2": True, "reader": False, "r3": True}
+    assert all(committed(lite, r) for r in ("r1", "r2", "r3"))
+
+
+def test_a_transaction_that_raises_in_a_group_leaves_the_others_alone(lite):
+    def good():
+        with lite.tx() as tx:
+            tx.run(INSERT_RUN, **row("ok"))
+
+    def bad():
+        with lite.tx() as tx:
+            tx.run(INSERT_RUN, **row("bad"))
+            tx.run(INSERT_RUN, **row("ok"))           # a duplicate key: this transaction only
+    first, second = on_loop(lite, good, bad)
+    assert first == 2 and isinstance(second, Exception) and "UNIQUE" in str(second)   # both joined
+    assert committed(lite, "ok") and not committed(lite, "bad")
+
+
+def test_a_failed_commit_fails_every_call_of_its_group_and_changes_nothing(lite):
+    after = []
+
+    def writer(run_id):
+        def fn():
+            with lite.tx() as tx:
+                tx.run(INSERT_RUN, **row(run_id))
+            lite.on_commit(lambda: after.append(run_id))
+        return fn
+
+    def orphan():
+        with lite.tx() as tx:
+            tx.run(ADD_CHILD, id=1, parent=99)          # no parent 99: the COMMIT is refused
+    results = on_loop(lite, writer("a"), orphan, writer("b"))
+    assert all(isinstance(r, CommitFailed) for r in results), results
+    assert "FOREIGN KEY" in str(results[0]) and CommitFailed.code == grpc.StatusCode.UNAVAILABLE
+    assert after == [] and not committed(lite, "a") and not committed(lite, "b")
+    # the write lock was given back: the next group and a plain writer both go through
+    assert on_loop(lite, writer("c")) == [1]
+    with lite.tx() as tx:
+        tx.run(INSERT_RUN, **row("d"))
+    assert after == ["c"] and committed(lite, "c") and committed(lite, "d")
+
+
+def test_after_commit_callbacks_run_once_the_data_is_committed(lite):
+    when = []
+
+    def fn():
+        with lite.tx() as tx:
+            tx.run(INSERT_RUN, **row("x"))
+        lite.on_commit(lambda: when.append(committed(lite, "x")))
+        when.append("behaviour done")
+    assert on_loop(lite, fn) == [1]
+    assert when == ["behaviour done", True]
+    lite.on_commit(lambda: when.append("outside a group: at once"))
+    assert when[-1] == "outside a group: at once"
+
+
+def test_a_writer_on_another_thread_waits_for_the_open_group_and_loses_nothing(lite):
+    done = threading.Event()
+
+    def other_thread():
+        with lite.tx() as tx:                           # blocks while the group holds the lock
+            tx.run(INSERT_RUN, **row("thread"))
+        done.set()
+
+    def fn():
+        with lite.tx() as tx:
+            tx.run(INSERT_RUN, **row("loop"))
+        threading.Thread(target=other_thread).start()
+        assert not done.wait(0.2)                       # the group's COMMIT has not run yet
+    assert on_loop(lite, fn) == [1]
+    assert done.wait(10)
+    assert committed(lite, "loop") and committed(lite, "thread")
+
+
+def test_only_sqlite_groups_commits(database_url, db):
+    def fn():
+        with db.tx() as tx:
+            tx.run(INSERT_RUN, **row("one"))
+    # PostgreSQL commits at once (its server groups WAL flushes): nothing to wait for
+    assert on_loop(db, fn) == ([1] if database_url.startswith("sqlite") else [None])
+    assert committed(db, "one")

@@ -11,9 +11,12 @@ set by exactly that cost.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import fcntl
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,9 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.sql import ClauseElement
 
+from services.common.errors import Unavailable
+
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -161,6 +167,25 @@ class Tx:
         return self.cur.rowcount
 
 
+class CommitFailed(Unavailable):
+    """A group's COMMIT failed: none of its transactions happened, and the call may be retried."""
+
+
+class _Group:
+    """One SQLite transaction shared by the write transactions of one turn of an event loop."""
+    __slots__ = ("conn", "cur", "done", "after", "broken", "size")   # size: the calls that joined
+
+    def __init__(self, conn, cur, done):
+        self.conn, self.cur, self.done = conn, cur, done
+        self.after: list[Callable[[], None]] = []
+        self.broken: BaseException | None = None
+        self.size = 0
+
+
+#: the group the running asyncio task has written into (each gRPC call is a task of its own)
+_JOINED: contextvars.ContextVar[_Group | None] = contextvars.ContextVar("omp_storage_group", default=None)
+
+
 class Database:
     def __init__(self, url: str, pool_size: int = 5):
         self.url = url
@@ -170,14 +195,26 @@ class Database:
         # SQLite has one writer at a time: queue this process's writers on a lock rather than in
         # SQLite's busy handler, which sleeps in growing steps and ruins tail latency
         self._write_lock = threading.Lock() if self.sqlite else contextlib.nullcontext()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._group: _Group | None = None
 
-    @contextlib.contextmanager
     def tx(self, write: bool = True):
         """One transaction: committed when the block ends, rolled back if it raises.
 
         On SQLite a write transaction takes the write lock up front (BEGIN IMMEDIATE), so a
         read-then-write never fails with "database is locked" halfway; a read-only one stays
-        deferred and, in WAL mode, never waits for a writer."""
+        deferred and, in WAL mode, never waits for a writer. On the thread of a loop given to
+        :meth:`group_commits`, see there."""
+        if self._loop_thread == threading.get_ident() and (write or self._joined()):
+            return self._grouped()
+        return self._single(write)
+
+    def _joined(self) -> bool:
+        return self._group is not None and _JOINED.get() is self._group
+
+    @contextlib.contextmanager
+    def _single(self, write: bool):
         with (self._write_lock if write else contextlib.nullcontext()):
             conn = self.engine.raw_connection()
             try:
@@ -193,6 +230,106 @@ class Database:
                 cur.close()
             finally:
                 conn.close()
+
+    # ---------------------------------------------------------------------------- group commit
+    def group_commits(self, loop: asyncio.AbstractEventLoop, thread_id: int) -> None:
+        """SQLite: the write transactions run on ``loop`` (its thread is ``thread_id``) during one
+        turn of the loop share one database transaction, each inside a savepoint of its own, and
+        one COMMIT with its fsync at the start of the next turn.
+
+        - A transaction that raises is rolled back to its savepoint and leaves the others alone.
+        - A call that wrote is answered only once :meth:`pending` resolves (the server awaits it):
+          nothing acknowledged can be lost. A failed COMMIT fails every call of its group with
+          CommitFailed (UNAVAILABLE; nothing of theirs happened).
+        - A later transaction of the same call (a read after its own write) runs in the group and
+          sees its writes; other calls read on their own connection and see what is committed.
+        - Other threads (the main loop's tick) run their transactions as before, behind the same
+          write lock: they wait for an open group's COMMIT, as for any writer.
+
+        Measured with 16 clients (bench/scheduler_queue.py, five runs against five): about two
+        transactions per fsync, p99 16-20 ms against 22-28 ms, 1,600-1,900 operations per second
+        against 1,300-1,700. PostgreSQL is left alone: each transaction commits on its own
+        connection, and the server groups WAL flushes of concurrent commits itself."""
+        if self.sqlite:
+            self._loop, self._loop_thread = loop, thread_id
+
+    def pending(self) -> "asyncio.Future | None":
+        """The commit the running task's writes wait for, or None when it wrote nothing in a group."""
+        group = _JOINED.get()
+        if group is None:
+            return None
+        _JOINED.set(None)
+        return group.done
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once what the caller wrote is committed: at once outside a group, after
+        the group's COMMIT inside one, never if that COMMIT fails."""
+        if self._joined():
+            self._group.after.append(callback)
+        else:
+            callback()
+
+    @contextlib.contextmanager
+    def _grouped(self):
+        group = self._group or self._open_group()
+        if _JOINED.get() is not group:
+            _JOINED.set(group)
+            group.size += 1         # calls, not transactions: what one fsync answers
+        cur = group.cur
+        if group.broken is not None:
+            raise CommitFailed(f"the group transaction is broken: {group.broken}")
+        cur.execute("SAVEPOINT omp_tx")
+        try:
+            yield Tx(cur, self.dialect)
+        except BaseException:
+            try:
+                cur.execute("ROLLBACK TO omp_tx")
+                cur.execute("RELEASE omp_tx")
+            except Exception as undo:   # noqa: BLE001 - SQLite dropped the whole transaction (I/O, full disk)
+                group.broken = undo
+            raise
+        cur.execute("RELEASE omp_tx")
+
+    def _open_group(self) -> _Group:
+        self._write_lock.acquire()      # behind a writer on another thread (the main loop's tick)
+        try:
+            conn = self.engine.raw_connection()
+            try:
+                cur = conn.cursor()
+                cur.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            self._write_lock.release()
+            raise
+        self._group = _Group(conn, cur, self._loop.create_future())
+        self._loop.call_soon(self._commit_group)
+        return self._group
+
+    def _commit_group(self) -> None:
+        group, self._group = self._group, None
+        try:
+            if group.broken is not None:
+                raise CommitFailed(f"the group transaction is broken: {group.broken}")
+            group.conn.commit()
+        except BaseException as exc:  # noqa: BLE001 - every caller of the group hears of it
+            with contextlib.suppress(Exception):
+                group.conn.rollback()
+            failed = exc if isinstance(exc, CommitFailed) else CommitFailed(f"COMMIT failed: {exc}")
+            group.done.set_exception(failed)
+            group.done.exception()      # retrieved here: a caller that went away must not warn
+            return
+        finally:
+            group.cur.close()
+            group.conn.close()
+            self._write_lock.release()
+        group.done.set_result(group.size)
+        for callback in group.after:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - a watcher's wake-up must not undo a commit
+                log.exception("after-commit callback failed")
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration, one process at a time."""
@@ -223,4 +360,4 @@ class Database:
         self.engine.dispose()
 
 
-__all__ = ["Database", "Statement", "Tx"]
+__all__ = ["CommitFailed", "Database", "Statement", "Tx"]
