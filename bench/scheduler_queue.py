@@ -159,7 +159,7 @@ def bench_pick(name: str, url: str, tmp: Path, quick: bool) -> None:
 
     def pick():
         with sched.store.tx() as tx:
-            return tx.next_queued()
+            return tx.next_queued(time.time())
 
     def get():
         with sched.store.tx() as tx:

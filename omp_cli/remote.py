@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import time
 from pathlib import Path
 
 from google.protobuf import field_mask_pb2, json_format
@@ -121,7 +122,10 @@ def _campaign_table(campaigns, title):
     for col in ("id", "name", "priority", "state", "enabled", "repeat", "attempt", "config", "last error"):
         t.add_column(col, overflow="fold")
     for c in campaigns:
-        t.add_row(c.id, c.name, str(c.priority), _enum(pb.CampaignState, c.state, "CAMPAIGN_STATE_"),
+        state = _enum(pb.CampaignState, c.state, "CAMPAIGN_STATE_")
+        if c.state == pb.CAMPAIGN_STATE_QUEUED and c.not_before.seconds > time.time():
+            state += f" until {_when(c.not_before)}"   # a repeat campaign cooling down (UTC)
+        t.add_row(c.id, c.name, str(c.priority), state,
                   "yes" if c.enabled else "[yellow]no[/]", "yes" if c.repeat else "no", str(c.attempt),
                   c.config_path, c.last_error[:60])
     _con().print(t)

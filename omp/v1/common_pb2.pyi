@@ -57,7 +57,7 @@ DATA_READINESS_READY: DataReadiness
 DATA_READINESS_NOT_READY: DataReadiness
 
 class Campaign(_message.Message):
-    __slots__ = ("id", "name", "config_path", "market", "priority", "enabled", "repeat", "tags", "state", "created_at", "updated_at", "attempt", "consecutive_failures", "last_error", "config_hash", "last_run_id")
+    __slots__ = ("id", "name", "config_path", "market", "priority", "enabled", "repeat", "tags", "state", "created_at", "updated_at", "attempt", "consecutive_failures", "last_error", "config_hash", "last_run_id", "not_before")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONFIG_PATH_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +74,7 @@ class Campaign(_message.Message):
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     CONFIG_HASH_FIELD_NUMBER: _ClassVar[int]
     LAST_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     config_path: str
@@ -90,7 +91,8 @@ class Campaign(_message.Message):
     last_error: str
     config_hash: str
     last_run_id: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., config_path: _Optional[str] = ..., market: _Optional[str] = ..., priority: _Optional[int] = ..., enabled: _Optional[bool] = ..., repeat: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[CampaignState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., consecutive_failures: _Optional[int] = ..., last_error: _Optional[str] = ..., config_hash: _Optional[str] = ..., last_run_id: _Optional[str] = ...) -> None: ...
+    not_before: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., config_path: _Optional[str] = ..., market: _Optional[str] = ..., priority: _Optional[int] = ..., enabled: _Optional[bool] = ..., repeat: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[CampaignState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., consecutive_failures: _Optional[int] = ..., last_error: _Optional[str] = ..., config_hash: _Optional[str] = ..., last_run_id: _Optional[str] = ..., not_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RunProgress(_message.Message):
     __slots__ = ("seed", "generation", "generations", "best_sharpe", "evaluations", "evaluations_per_second", "seeds_done", "seeds_total")

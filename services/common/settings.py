@@ -51,6 +51,9 @@ class Scheduler:
     aging_hours_per_step: float = 24.0        # a queued campaign gains one priority step per this many hours
     max_consecutive_failures: int = 3         # then the campaign is quarantined (disabled)
     rpc_timeout_s: float = 10.0
+    # a completed repeat campaign is admitted again no sooner than this: the same config on the
+    # same data and seeds gives the same run, so an immediate re-run would only spin
+    repeat_cooldown_s: float = 3600.0
 
     def check(self, p):
         _check_port(f"{p}.port", self.port)
@@ -64,6 +67,8 @@ class Scheduler:
         _need(self.max_consecutive_failures >= 1, f"{p}.max_consecutive_failures", "must be >= 1",
               self.max_consecutive_failures)
         _need(0 < self.rpc_timeout_s <= 300, f"{p}.rpc_timeout_s", "must be in (0, 300]", self.rpc_timeout_s)
+        _need(0 <= self.repeat_cooldown_s <= 30 * 86400, f"{p}.repeat_cooldown_s", "must be in [0, 2592000]",
+              self.repeat_cooldown_s)
 
 
 @dataclass(frozen=True)

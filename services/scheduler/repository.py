@@ -10,14 +10,14 @@ import functools
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import String, bindparam, cast, func, insert, literal_column, select, true, update
+from sqlalchemy import String, bindparam, cast, func, insert, literal_column, or_, select, true, update
 
 from services.common.storage.db import Database, Statement, Tx
 from services.common.storage.models import ActivityRow, AttemptRow, Base, CampaignRow, DaemonRow, QueueChangeRow
 
 CAMPAIGN_FIELDS = ("id", "name", "config_path", "market", "priority", "enabled", "repeat", "tags", "state",
                    "created_at", "updated_at", "queued_at", "attempt", "consecutive_failures", "last_error",
-                   "config_hash", "last_run_id")
+                   "config_hash", "last_run_id", "not_before")
 
 
 @dataclass(slots=True)
@@ -41,6 +41,7 @@ class Campaign:
     last_error: str = ""
     config_hash: str = ""
     last_run_id: str = ""
+    not_before: float | None = None     # a re-queued repeat campaign waits until then
 
     def public(self) -> dict:
         """What the change log records before and after a change."""
@@ -114,11 +115,14 @@ def _insert(table, *names: str) -> Statement:
 
 _BY_ID = Statement(select(*_CAMPAIGN_COLS, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.id == _KEY))
 _BY_REQUEST = Statement(select(*_CAMPAIGN_COLS).where(CAMPAIGNS.c.request_id == _KEY))
-_NEXT = Statement(select(*_CAMPAIGN_COLS)
-                  # literals, not bound parameters: the planner must see the partial index's own predicate
-                  .where(CAMPAIGNS.c.state == literal_column("'queued'"), CAMPAIGNS.c.enabled == true(),
-                         CAMPAIGNS.c.removed_at.is_(None))
-                  .order_by(*_ORDER).limit(1))
+_QUEUED = select(*_CAMPAIGN_COLS).where(
+    # literals, not bound parameters: the planner must see the partial index's own predicate
+    CAMPAIGNS.c.state == literal_column("'queued'"), CAMPAIGNS.c.enabled == true(), CAMPAIGNS.c.removed_at.is_(None))
+# the next campaign in queue order whose repeat cooldown is over (read along the partial index)
+_NEXT_DUE = Statement(_QUEUED.where(or_(CAMPAIGNS.c.not_before.is_(None), CAMPAIGNS.c.not_before <= _KEY))
+                      .order_by(*_ORDER).limit(1))
+# the repeat campaign whose cooldown ends first
+_NEXT_COOLING = Statement(_QUEUED.where(CAMPAIGNS.c.not_before > _KEY).order_by(CAMPAIGNS.c.not_before).limit(1))
 _COUNT_STATE = Statement(select(func.count()).select_from(CAMPAIGNS)
                          .where(CAMPAIGNS.c.state == _KEY, CAMPAIGNS.c.removed_at.is_(None)))
 _INSERT_CAMPAIGN = _insert(CAMPAIGNS, *CAMPAIGN_FIELDS, "rank_key", "request_id", "removed_at")
@@ -240,8 +244,14 @@ class SchedulerTx:
                            limit=limit)
         return [_campaign(r) for r in rows], total
 
-    def next_queued(self) -> Campaign | None:
-        row = self.tx.first(_NEXT)
+    def next_queued(self, now: float) -> Campaign | None:
+        """The campaign to admit at ``now``: queued, enabled, first in queue order, not cooling down."""
+        row = self.tx.first(_NEXT_DUE, key=now)
+        return _campaign(row) if row is not None else None
+
+    def next_cooling(self, now: float) -> Campaign | None:
+        """Of the queued repeat campaigns still in their cooldown at ``now``, the one it ends first for."""
+        row = self.tx.first(_NEXT_COOLING, key=now)
         return _campaign(row) if row is not None else None
 
     def count(self, state: str) -> int:

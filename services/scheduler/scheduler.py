@@ -6,6 +6,7 @@ or SQL: the store and the miner gateway are handed in.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import secrets
@@ -232,7 +233,9 @@ class Scheduler:
     def set_enabled(self, campaign_id: str, enabled: bool, actor: str, reason: str) -> Campaign:
         if not enabled:
             self._need_reason(reason, "disable a campaign")
-        return self._simple(campaign_id, "enable" if enabled else "disable", actor, reason, enabled=enabled)
+            return self._simple(campaign_id, "disable", actor, reason, enabled=False)
+        # enabling is the operator's "go": it also ends a repeat campaign's cooldown
+        return self._simple(campaign_id, "enable", actor, reason, enabled=True, not_before=None)
 
     def _simple(self, campaign_id: str, action: str, actor: str, reason: str, **values) -> Campaign:
         now = self._now()
@@ -270,7 +273,6 @@ class Scheduler:
 
     # ------------------------------------------------------------------------------ import / export
     def export_queue(self) -> bytes:
-        import datetime as dt
         campaigns, _ = self.list(offset=0, limit=10**9)
         iso = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat()  # noqa: E731
         doc = {"version": "1.0", "updated_at": iso(self._now()), "campaigns": [
@@ -362,17 +364,17 @@ class Scheduler:
     def _refuse(self, why: str, detail: dict | None = None) -> str:
         now = self._now()
         with self.store.tx() as tx:
-            if tx.next_queued() is None:
-                return "idle: queue empty"
+            if tx.next_queued(now) is None:
+                return self._idle(tx, now)
             tx.log_event(now, "admission.refused", "scheduler", f"admission refused: {why}", detail=detail or {})
         self._committed()
         return f"refused: {why}"
 
     def _admit_next(self, now: float) -> str:
         with self.store.tx() as tx:
-            c = tx.next_queued()
+            c = tx.next_queued(now)
             if c is None:
-                return "idle: queue empty"
+                return self._idle(tx, now)
             try:
                 path = self.check_config_path(c.config_path)
                 chash = campaign_config.load(path).config_hash
@@ -402,6 +404,13 @@ class Scheduler:
                          {"attempt": number, "run_id": run_id})
         self._committed()
         return f"admitted {c.id} attempt {number} as run {run_id}"
+
+    @staticmethod
+    def _idle(tx, now: float) -> str:
+        cooling = tx.next_cooling(now)
+        if cooling is None:
+            return "idle: queue empty"
+        return f"idle: repeat campaign {cooling.id} waits until {_iso(cooling.not_before)} (cooldown)"
 
     def _fail_admission(self, tx, c: Campaign, now: float, error: str) -> str:
         after = tx.update(c.id, state="failed", enabled=False, last_error=error, updated_at=now)
@@ -462,13 +471,17 @@ class Scheduler:
             if status == "completed":
                 values.update(consecutive_failures=0)
                 if c.repeat:
-                    values.update(state="queued", queued_at=now, rank_key=self._rank(c.priority, now))
-                    action, msg = "requeue", f"campaign {c.name!r} completed and re-queued (repeat)"
+                    not_before = now + self.cfg.repeat_cooldown_s if self.cfg.repeat_cooldown_s else None
+                    values.update(state="queued", queued_at=now, rank_key=self._rank(c.priority, now),
+                                  not_before=not_before)
+                    action, msg = "requeue", (f"campaign {c.name!r} completed and re-queued (repeat)"
+                                              + (f", next run not before {_iso(not_before)}" if not_before else ""))
                 else:
                     values.update(state="completed")
                     action, msg = "complete", f"campaign {c.name!r} completed"
             elif status == "cancelled":
-                values.update(state="queued", enabled=False, queued_at=now, rank_key=self._rank(c.priority, now))
+                values.update(state="queued", enabled=False, queued_at=now, rank_key=self._rank(c.priority, now),
+                              not_before=None)
                 action, msg = "disable", f"campaign {c.name!r}: run cancelled; campaign disabled until re-enabled"
             else:
                 fails = c.consecutive_failures + (1 if count_failure else 0)
@@ -478,7 +491,8 @@ class Scheduler:
                     action, msg = "quarantine", (f"campaign {c.name!r} quarantined after {fails} consecutive "
                                                  f"failures: {error}")
                 else:
-                    values.update(state="queued", queued_at=now, rank_key=self._rank(c.priority, now))
+                    values.update(state="queued", queued_at=now, rank_key=self._rank(c.priority, now),
+                                  not_before=None)
                     action, msg = "requeue", f"campaign {c.name!r} failed ({error}); re-queued"
             after = tx.update(campaign_id, **values)
             tx.log_change(campaign_id, action, actor, now, c.public(), after.public(),
@@ -536,3 +550,7 @@ def _strs(v, field):
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
         raise InvalidArgument(f"{field} must be an array of strings, got {v!r}")
     return v
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="seconds")

@@ -40,6 +40,8 @@ def campaign_pb(c, out: pb.Campaign | None = None) -> pb.Campaign:
         out.last_run_id = c.last_run_id
     set_ts(out.created_at, c.created_at)
     set_ts(out.updated_at, c.updated_at)
+    if c.not_before is not None:
+        set_ts(out.not_before, c.not_before)
     return out
 
 

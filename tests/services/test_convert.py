@@ -26,11 +26,12 @@ def _reference(c: Campaign) -> pb.Campaign:
                        enabled=c.enabled, repeat=c.repeat, tags=c.tags, state=STATES[c.state], attempt=c.attempt,
                        consecutive_failures=c.consecutive_failures, last_error=c.last_error,
                        config_hash=c.config_hash, last_run_id=c.last_run_id, created_at=ts(c.created_at),
-                       updated_at=ts(c.updated_at))
+                       updated_at=ts(c.updated_at), not_before=ts(c.not_before))
 
 
 FULL = Campaign("camp_full", "every field", "sub/c.toml", "crypto", 7, False, True, ("a", "b c"), "failed",
-                1_700_000_000.25, 1_700_000_100.5, 1_700_000_050.0, 3, 2, "boom: exit 1", "ab" * 32, "run_x")
+                1_700_000_000.25, 1_700_000_100.5, 1_700_000_050.0, 3, 2, "boom: exit 1", "ab" * 32, "run_x",
+                1_700_003_700.5)
 BARE = Campaign("camp_bare", "defaults", "c.toml", "us", 0, True, False, (), "queued", 1_700_000_000.0,
                 1_700_000_000.0, 1_700_000_000.0)
 

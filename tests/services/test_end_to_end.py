@@ -49,6 +49,7 @@ def test_campaign_runs_end_to_end_through_the_omp_command(services, tmp_path, da
     queue = {c["id"]: c for c in json.loads(omp(sched, miner, "queue", "list", "--json").stdout)}
     assert queue[once]["state"] == "CAMPAIGN_STATE_COMPLETED"
     assert queue[cid]["repeat"] and int(queue[cid]["attempt"]) >= 1
+    assert "not_before" in queue[cid] and "not_before" not in queue[once]   # the repeat cooldown
     runs = json.loads(omp(sched, miner, "runs", "list", "--json").stdout)["runs"]
     completed = [x for x in runs if x["status"] == "RUN_STATUS_COMPLETED"]
     assert completed and all(x["run_dir"] for x in completed)

@@ -237,6 +237,7 @@ def test_stale_reports_are_refused_and_one_result_is_accepted(env):
     assert after.state == "queued" and after.consecutive_failures == 0      # repeat: re-queued
     with pytest.raises(FailedPrecondition, match="stale"):
         sched.report_result(c.id, 1, "run_x", "completed")              # a second result for attempt 1
+    clock.advance(3600)                                                 # its repeat cooldown
     sched.tick()
     assert sched.get(c.id).attempt == 2 and sched.get(c.id).state == "running"
     kinds = [e.kind for e in sched.events_after(0)]
@@ -316,3 +317,44 @@ def test_import_export_round_trip(env):
     out = json.loads(sched.export_queue())
     assert [(c["id"], c["market"], c["priority"], c["enabled"], c["repeat"], c["tags"]) for c in out["campaigns"]] == [
         ("camp_a", "br", 1, True, True, ["momentum", "intraday"]), ("camp_b", "us", 2, False, False, [])]
+
+
+def test_a_repeat_campaign_waits_out_its_cooldown_and_enabling_ends_it(env):
+    sched, clock, probe, miner, _ = env
+    rep = sched.add(spec("rep", 1, repeat=True), "op")
+    sched.transition("start", "op")
+    sched.tick()
+    t_done = clock.now().timestamp()
+    after = sched.report_result(rep.id, 1, "run_1", "completed")
+    assert after.state == "queued" and after.not_before == t_done + 3600   # the default cooldown
+    requeue = [e for e in sched.events_after(0) if e.kind == "campaign.requeue"][-1]
+    assert "not before" in requeue.message
+    sched.tick()                                    # nothing else queued: it waits, and says so
+    assert len(miner.started) == 1 and "waits until" in sched.last_tick_outcome
+    other = sched.add(spec("other", 5), "op")       # a lower priority that is due runs meanwhile
+    sched.tick()
+    assert [s[0] for s in miner.started] == [rep.id, other.id]
+    sched.report_result(other.id, 1, "run_o", "completed")
+    clock.advance(3599)
+    sched.tick()
+    assert len(miner.started) == 2
+    clock.advance(1)                                # the cooldown is over
+    sched.tick()
+    assert [s[:2] for s in miner.started][-1] == (rep.id, 2)
+    sched.report_result(rep.id, 2, "run_2", "completed")
+    assert sched.get(rep.id).not_before is not None
+    sched.set_enabled(rep.id, True, "op", "run it now")   # the operator's "go"
+    assert sched.get(rep.id).not_before is None
+    sched.tick()
+    assert [s[:2] for s in miner.started][-1] == (rep.id, 3)
+
+
+def test_a_failed_run_is_requeued_without_a_cooldown(env):
+    sched, clock, probe, miner, _ = env
+    rep = sched.add(spec("rep", 1, repeat=True), "op")
+    sched.transition("start", "op")
+    sched.tick()
+    after = sched.report_result(rep.id, 1, "run_1", "failed", "exit 1")
+    assert after.state == "queued" and after.not_before is None
+    sched.tick()
+    assert [s[:2] for s in miner.started][-1] == (rep.id, 2)

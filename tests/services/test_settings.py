@@ -31,6 +31,7 @@ def test_playbook_thresholds_are_the_defaults():
 @pytest.mark.parametrize("overrides,key", [
     ({"scheduler": {"port": 70000}}, "scheduler.port"),
     ({"scheduler": {"loop_interval_s": 0}}, "scheduler.loop_interval_s"),
+    ({"scheduler": {"repeat_cooldown_s": -1}}, "scheduler.repeat_cooldown_s"),
     ({"resources": {"max_cpu_util_pct": 120}}, "resources.max_cpu_util_pct"),
     ({"environment": "production"}, "environment"),
     ({"database": {"url": "mysql://x"}}, "database.url"),

@@ -5,10 +5,11 @@ import threading
 
 import grpc
 import pytest
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 
 from services.common.storage.db import CommitFailed, Database, Statement
 from services.common.storage.models import QueueChangeRow, RunRow
+from services.scheduler.repository import SchedulerTx
 
 from helpers_services import ADD_CHILD, COMMIT_CHECKED
 
@@ -105,6 +106,26 @@ def test_render_time_parameters_are_refused_when_compiled(db):
     stmt = Statement(select(RUNS.c.run_id).where(RUNS.c.run_id.in_(bindparam("ids", expanding=True))))
     with pytest.raises(ValueError, match="render-time"), db.tx(write=False) as tx:
         tx.all(stmt, ids=["a"])
+
+
+def test_a_database_of_the_first_schema_is_upgraded_with_its_rows(database_url):
+    old = Database(database_url)
+    old.migrate("0001")                                 # as the first release left it
+    with old.engine.begin() as conn:
+        conn.execute(text("INSERT INTO campaigns (id, name, config_path, market, priority, enabled, repeat, tags, "
+                          "state, created_at, updated_at, queued_at, rank_key, attempt, consecutive_failures, "
+                          "last_error, config_hash, last_run_id) VALUES ('camp_old', 'old', 'c.toml', 'us', 1, "
+                          ":t, :f, '[]', 'queued', 1.0, 1.0, 1.0, 1.0, 0, 0, '', '', '')"), {"t": True, "f": False})
+    old.dispose()
+    new = Database(database_url)
+    new.migrate()
+    try:
+        with new.tx(write=False) as tx:
+            got = SchedulerTx(tx).get("camp_old")
+            assert got.name == "old" and got.not_before is None
+            assert SchedulerTx(tx).next_queued(2.0).id == "camp_old"
+    finally:
+        new.dispose()
 
 
 # ---------------------------------------------------------------------------- group commits (SQLite)

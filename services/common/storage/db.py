@@ -331,14 +331,14 @@ class Database:
             except Exception:  # noqa: BLE001 - a watcher's wake-up must not undo a commit
                 log.exception("after-commit callback failed")
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest migration, one process at a time."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to the newest migration (or to ``revision``), one process at a time."""
         with self._migration_lock():
             cfg = Config()
             cfg.set_main_option("script_location", str(MIGRATIONS))
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, revision)
 
     @contextlib.contextmanager
     def _migration_lock(self):

@@ -44,6 +44,8 @@ class CampaignRow(Base):
     last_run_id: Mapped[str] = mapped_column(String(64), default="")
     removed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
+    # a re-queued repeat campaign is not admitted before this time (its cooldown)
+    not_before: Mapped[float | None] = mapped_column(Float, nullable=True)
     # the admission query reads one row of this partial index: next campaign in O(log n)
     __table_args__ = (Index("ix_campaigns_queue", "rank_key", "queued_at", "id",
                             sqlite_where=text(QUEUED_SQLITE), postgresql_where=text(QUEUED_POSTGRES)),
