@@ -118,9 +118,10 @@ _BY_REQUEST = Statement(select(*_CAMPAIGN_COLS).where(CAMPAIGNS.c.request_id == 
 _QUEUED = select(*_CAMPAIGN_COLS).where(
     # literals, not bound parameters: the planner must see the partial index's own predicate
     CAMPAIGNS.c.state == literal_column("'queued'"), CAMPAIGNS.c.enabled == true(), CAMPAIGNS.c.removed_at.is_(None))
-# the next campaign in queue order whose repeat cooldown is over (read along the partial index)
+# the next campaign in queue order whose repeat cooldown is over, read along the partial index of
+# queued campaigns: the completed ones ranked ahead are not even looked at
 _NEXT_DUE = Statement(_QUEUED.where(or_(CAMPAIGNS.c.not_before.is_(None), CAMPAIGNS.c.not_before <= _KEY))
-                      .order_by(*_ORDER).limit(1))
+                      .order_by(*_ORDER).limit(1), sqlite_index=("campaigns", "ix_campaigns_queue"))
 # the repeat campaign whose cooldown ends first
 _NEXT_COOLING = Statement(_QUEUED.where(CAMPAIGNS.c.not_before > _KEY).order_by(CAMPAIGNS.c.not_before).limit(1))
 _COUNT_STATE = Statement(select(func.count()).select_from(CAMPAIGNS)

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, insert, select, text, update
 
 from services.common.storage.db import CommitFailed, Database, Statement
 from services.common.storage.models import QueueChangeRow, RunRow
-from services.scheduler.repository import SchedulerTx
+from services.scheduler.repository import _NEXT_DUE, Campaign, SchedulerTx
 
 from helpers_services import ADD_CHILD, COMMIT_CHECKED
 
@@ -126,6 +126,44 @@ def test_a_database_of_the_first_schema_is_upgraded_with_its_rows(database_url):
             assert SchedulerTx(tx).next_queued(2.0).id == "camp_old"
     finally:
         new.dispose()
+
+
+def test_the_admission_query_reads_the_partial_index_of_queued_campaigns(db):
+    """Completed campaigns ranked ahead (a long-running queue accumulates them) are not scanned."""
+    with db.tx() as tx:
+        store = SchedulerTx(tx)
+        for k in range(2000):
+            store.insert(Campaign(f"camp_done{k}", f"d{k}", "c.toml", "us", 0, True, False, (), "completed",
+                                  k, k, k), float(k), None)
+        store.insert(Campaign("camp_next", "n", "c.toml", "us", 5, True, False, (), "queued", 1e6, 1e6, 1e6),
+                     1e9, None)
+        assert store.next_queued(2e9).id == "camp_next"
+    compiled = _NEXT_DUE.compiled(db.dialect)
+    params = {"key": 2e9, "param_1": 1, "param_2": 0}
+    raw = db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        if db.sqlite:
+            cur.execute("ANALYZE")
+            cur.execute("EXPLAIN QUERY PLAN " + compiled.sql, tuple(params[n] for n in compiled.positional))
+            plan = " ".join(str(r) for r in cur.fetchall())
+        else:
+            cur.execute("ANALYZE campaigns")
+            cur.execute("EXPLAIN " + compiled.sql, params)
+            plan = " ".join(r[0] for r in cur.fetchall())
+        raw.commit()
+    finally:
+        raw.close()
+    assert "ix_campaigns_queue" in plan, plan
+
+
+def test_an_index_for_a_table_the_statement_does_not_read_is_refused(db):
+    stray = Statement(select(RUNS.c.run_id), sqlite_index=("campaigns", "ix_campaigns_queue"))
+    if db.sqlite:
+        with pytest.raises(ValueError, match="no FROM campaigns"):
+            stray.compiled(db.dialect)
+    else:
+        assert "INDEXED BY" not in stray.compiled(db.dialect).sql      # SQLite's hint only
 
 
 # ---------------------------------------------------------------------------- group commits (SQLite)

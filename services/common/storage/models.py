@@ -46,7 +46,8 @@ class CampaignRow(Base):
     request_id: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
     # a re-queued repeat campaign is not admitted before this time (its cooldown)
     not_before: Mapped[float | None] = mapped_column(Float, nullable=True)
-    # the admission query reads one row of this partial index: next campaign in O(log n)
+    # the admission query reads this partial index from its start (SQLite is told to: INDEXED BY):
+    # the first row not in a repeat cooldown is the next campaign, whatever has completed before it
     __table_args__ = (Index("ix_campaigns_queue", "rank_key", "queued_at", "id",
                             sqlite_where=text(QUEUED_SQLITE), postgresql_where=text(QUEUED_POSTGRES)),
                       Index("ix_campaigns_order", "removed_at", "rank_key", "queued_at", "id"))
