@@ -2,7 +2,7 @@
 are never stale; counters move as things happen."""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 DAEMON_STATES = ("offline", "running", "paused")
@@ -22,7 +22,21 @@ class SchedulerMetrics:
         self.disk = Gauge("omp_resource_disk_free_bytes", "Free disk at the last reading", registry=registry)
         self.within = Gauge("omp_resource_within_budget", "1 when the last reading was within budget",
                             registry=registry)
+        # SQLite group commits (services/common/storage/db.py): the COMMIT's time is the disk's fsync
+        self.commit_seconds = Histogram("omp_storage_group_commit_seconds", "Time of one group COMMIT on SQLite",
+                                        registry=registry, buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                                    0.05, 0.1, 0.25, 1.0))
+        self.commit_calls = Histogram("omp_storage_group_commit_calls", "Calls answered by one group COMMIT",
+                                      registry=registry, buckets=(1, 2, 4, 8, 16, 32, 64))
+        self.commit_failures = Counter("omp_storage_group_commit_failures_total",
+                                       "Group COMMITs that failed (their calls got UNAVAILABLE)", registry=registry)
         self._registry = registry
+
+    def group_committed(self, calls: int, seconds: float, failed: bool) -> None:
+        self.commit_seconds.observe(seconds)
+        self.commit_calls.observe(calls)
+        if failed:
+            self.commit_failures.inc()
 
     def tick(self, outcome: str) -> None:
         self.ticks.labels(outcome.split(":", 1)[0].split(" ", 1)[0]).inc()

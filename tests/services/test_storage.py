@@ -178,12 +178,12 @@ def lite(tmp_path):
     d.dispose()
 
 
-def on_loop(db, *calls):
+def on_loop(db, *calls, observe=None):
     """Each call as an asyncio task of its own (as the server runs them), all started in one turn of
     a loop on a thread of its own whose writes are grouped; what each call's ``pending`` gave (the
     number of calls its COMMIT answered), or its exception."""
     async def main():
-        db.group_commits(asyncio.get_running_loop(), threading.get_ident())
+        db.group_commits(asyncio.get_running_loop(), threading.get_ident(), observe)
 
         async def call(fn):
             fn()
@@ -261,8 +261,11 @@ def test_a_failed_commit_fails_every_call_of_its_group_and_changes_nothing(lite)
     def orphan():
         with lite.tx() as tx:
             tx.run(ADD_CHILD, id=1, parent=99)          # no parent 99: the COMMIT is refused
-    results = on_loop(lite, writer("a"), orphan, writer("b"))
+    commits = []
+    results = on_loop(lite, writer("a"), orphan, writer("b"),
+                      observe=lambda calls, seconds, failed: commits.append((calls, seconds >= 0, failed)))
     assert all(isinstance(r, CommitFailed) for r in results), results
+    assert commits == [(3, True, True)]                 # one COMMIT for the three calls, and it failed
     assert "FOREIGN KEY" in str(results[0]) and CommitFailed.code == grpc.StatusCode.UNAVAILABLE
     assert after == [] and not committed(lite, "a") and not committed(lite, "b")
     # the write lock was given back: the next group and a plain writer both go through
