@@ -56,7 +56,7 @@ class SchedulerApp:
         registration = Registration(servicer, scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server, SERVICE, on_loop=True)
         self.service = build_server(cfg.host, cfg.port, [registration], GrpcMetrics(self.registry, "scheduler"),
                                     stopping=stopping, durable=self.db.pending)
-        # on SQLite the queue's writes share COMMITs, made off the loop (see Database.group_commits)
+        # on SQLite the writes of one turn of the loop share one COMMIT (see Database.group_commits)
         self.db.group_commits(self.service.loop, self.service.thread.ident, self.metrics.group_committed)
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)
         self.loop = threading.Thread(target=self._loop, name="scheduler-loop", daemon=True)
