@@ -274,10 +274,9 @@ class Scheduler:
     # ------------------------------------------------------------------------------ import / export
     def export_queue(self) -> bytes:
         campaigns, _ = self.list(offset=0, limit=10**9)
-        iso = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat()  # noqa: E731
-        doc = {"version": "1.0", "updated_at": iso(self._now()), "campaigns": [
+        doc = {"version": "1.0", "updated_at": _iso(self._now(), "auto"), "campaigns": [
             {"id": c.id, "name": c.name, "config_path": c.config_path, "market": c.market, "priority": c.priority,
-             "enabled": c.enabled, "repeat": c.repeat, "tags": list(c.tags), "created_at": iso(c.created_at)}
+             "enabled": c.enabled, "repeat": c.repeat, "tags": list(c.tags), "created_at": _iso(c.created_at, "auto")}
             for c in campaigns]}
         return (json.dumps(doc, indent=2) + "\n").encode()
 
@@ -552,5 +551,6 @@ def _strs(v, field):
     return v
 
 
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="seconds")
+def _iso(t: float, timespec: str = "seconds") -> str:
+    """Epoch seconds as UTC ISO 8601: to the second in messages, in full in the exported queue."""
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec=timespec)
