@@ -13,32 +13,18 @@ import hashlib
 import json
 import math
 import tomllib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from omp_core import features
+from omp_core.binding import ConfigError, build_table, require
 from omp_core.data import KIND_ACTIONS, TIMESTAMP_UNITS, ColumnMap, Source, ValidationPolicy
+from omp_core.genome import MAX_CONDITIONS
 
 TIMEFRAMES = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400}
 MARKETS = ("br", "us", "crypto", "fx")
 OBJECTIVES = ("sharpe", "sortino", "calmar")
 FORMAT_VERSION = 1
-
-
-class ConfigError(ValueError):
-    """A config value is wrong; ``path`` is the dotted key path (``ga.population``)."""
-
-    def __init__(self, path: str, message: str, value: Any = None):
-        self.path, self.value = path, value
-        super().__init__(f"{path}: {message}" + ("" if value is None else f", got {value!r}"))
-
-
-def require(ok: bool, path: str, message: str, value: Any) -> None:
-    """Raise :class:`ConfigError` for ``path`` unless ``ok``."""
-    if not ok:
-        raise ConfigError(path, message, value)
 
 
 _require = require
@@ -163,10 +149,10 @@ class Strategy:
         _require(len(self.feature_names()) >= 2, p, "must enable at least one feature window", None)
         _require(len(self.sides) >= 1 and set(self.sides) <= {"long", "short"}, f"{p}.sides",
                  "must be a non-empty subset of ['long', 'short']", list(self.sides))
-        _require(1 <= self.max_entry_conditions <= 4, f"{p}.max_entry_conditions", "must be in 1..4",
-                 self.max_entry_conditions)
-        _require(0 <= self.max_exit_conditions <= 4, f"{p}.max_exit_conditions", "must be in 0..4",
-                 self.max_exit_conditions)
+        _require(1 <= self.max_entry_conditions <= MAX_CONDITIONS, f"{p}.max_entry_conditions",
+                 f"must be in 1..{MAX_CONDITIONS}", self.max_entry_conditions)
+        _require(0 <= self.max_exit_conditions <= MAX_CONDITIONS, f"{p}.max_exit_conditions",
+                 f"must be in 0..{MAX_CONDITIONS}", self.max_exit_conditions)
         _require(0 <= self.crossover_probability <= 1, f"{p}.crossover_probability", "must be in [0, 1]",
                  self.crossover_probability)
         for name, hi in (("stop_loss", 0.99), ("take_profit", 10.0), ("max_hold", 100_000)):
@@ -298,55 +284,6 @@ def _to_plain(obj):
         return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.compare}
     if isinstance(obj, tuple):
         return [_to_plain(v) for v in obj]
-    return obj
-
-
-def _convert(value, tp, path):
-    """Check one TOML value against a field's declared type."""
-    origin = getattr(tp, "__origin__", None)
-    if dataclasses.is_dataclass(tp):
-        return build_table(tp, value, path)
-    if origin is tuple:
-        args = tp.__args__
-        _require(isinstance(value, list), path, "must be an array", value)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
-        _require(len(value) == len(args), path, f"must be an array of {len(args)} values", value)
-        return tuple(_convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if tp is float:
-        _require(isinstance(value, (int, float)) and not isinstance(value, bool), path, "must be a number", value)
-        _require(math.isfinite(value), path, "must be finite", value)
-        return float(value)
-    if tp is int:
-        _require(isinstance(value, int) and not isinstance(value, bool), path, "must be an integer", value)
-        return value
-    if tp is str:
-        _require(isinstance(value, str), path, "must be a string", value)
-        return value
-    raise TypeError(f"unsupported config type {tp} at {path}")  # a programming error, not user input
-
-
-def build_table(cls, raw, path):
-    """Validate a TOML table against a dataclass whose fields are the allowed keys; each class may
-    have a ``check(path)`` method for its values. Raises :class:`ConfigError` naming the key path."""
-    _require(isinstance(raw, dict), path or "config", "must be a table", raw)
-    hints = {f.name: f for f in dataclasses.fields(cls) if f.init and f.compare}
-    unknown = sorted(set(raw) - set(hints))
-    if unknown:
-        key = f"{path}.{unknown[0]}" if path else unknown[0]
-        raise ConfigError(key, f"unknown key (allowed: {sorted(hints)})")
-    kwargs = {}
-    types = typing.get_type_hints(cls)
-    for name, value in raw.items():
-        sub = f"{path}.{name}" if path else name
-        if name == "sources":
-            _require(isinstance(value, list), sub, "must be an array of tables ([[data.sources]])", value)
-            kwargs[name] = tuple(build_table(DataSource, v, f"{sub}[{i}]") for i, v in enumerate(value))
-        else:
-            kwargs[name] = _convert(value, types[name], sub)
-    obj = cls(**kwargs)
-    if hasattr(obj, "check"):
-        obj.check(path)
     return obj
 
 

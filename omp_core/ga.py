@@ -6,8 +6,9 @@ Reproducibility: the randomness that builds individual ``i`` of generation ``g``
 genome. So the result does not depend on the number of worker threads, and a run resumed from the
 checkpoint of generation ``g`` continues exactly as the uninterrupted run would have.
 
-Honesty: fitness is computed on the in-sample bars only; the caller hands in an ``evaluate`` that
-never sees the out-of-sample part.
+Honesty: fitness is computed on the in-sample bars only. The search holds no market data: it hands
+batches of genomes and the id of an in-sample snapshot to an evaluator (``omp_core/evaluator.py``),
+with which the caller registered that snapshot, so the out-of-sample part is out of its reach.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from omp_core.atomic import write_text
 from omp_core.config import GA, Strategy
 from omp_core.features import FeatureBank
 from omp_core.genome import Condition, Genome, quantize
+
+if TYPE_CHECKING:   # evaluator imports this module (for score): the protocol is for annotations only
+    from omp_core.evaluator import Evaluator
 
 CHECKPOINT_FORMAT = "omp.checkpoint/1"
 INVALID_FITNESS = -100.0   # fewer trades than required, a drawdown over the limit, or no Sharpe at all
@@ -202,12 +206,17 @@ class Interrupted(Exception):
 
 
 class GeneticSearch:
-    """One seed's search. ``evaluate(genomes) -> metrics array`` sees in-sample data only."""
+    """One seed's search. Fitness comes from ``evaluator.evaluate(genomes, snapshot_id)``, where
+    ``snapshot_id`` names the in-sample snapshot registered with the evaluator; it is the evaluator's
+    key, distinct from ``cache.snapshot_id`` (the data's content hash) that the cache and the
+    checkpoint are keyed by."""
 
-    def __init__(self, space: SearchSpace, ga: GA, seed: int, evaluate: Callable, cache: EvaluationCache,
-                 checkpoint: Path | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, space: SearchSpace, ga: GA, seed: int, evaluator: Evaluator, snapshot_id: str,
+                 cache: EvaluationCache, checkpoint: Path | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.space, self.ga, self.seed = space, ga, seed
-        self._evaluate, self.cache, self.checkpoint, self.clock = evaluate, cache, checkpoint, clock
+        self.evaluator, self.snapshot_id = evaluator, snapshot_id
+        self.cache, self.checkpoint, self.clock = cache, checkpoint, clock
         self.population: list[Genome] = []
         self.generation = -1
         self.history: list[dict] = []
@@ -224,7 +233,7 @@ class GeneticSearch:
     def _score_all(self, genomes: list[Genome]) -> None:
         todo = list({g.genome_hash: g for g in genomes if self.cache.get(g.genome_hash) is None}.values())
         if todo:
-            for g, m in zip(todo, self._evaluate(todo)):
+            for g, m in zip(todo, self.evaluator.evaluate(todo, self.snapshot_id)):
                 self.cache.put(g, m)
             self.evaluated_here += len(todo)
             self._unsaved.extend(todo)

@@ -32,6 +32,7 @@ import numpy as np
 
 from omp_core import __version__, backtest, config as config_mod, data, ga, stats, stress
 from omp_core.atomic import sweep_temporaries, write_bytes, write_text
+from omp_core.evaluator import LocalEvaluator, Scoring, Snapshot, window_id
 from omp_core.features import FeatureBank
 from omp_core.genome import Genome
 
@@ -160,11 +161,11 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     sweep_temporaries(run_dir)        # debris of a run killed mid-write; the files themselves are whole
     space = ga.SearchSpace(cfg.strategy, bank, split)
-    n_sym = len(market.symbols)
-
-    def evaluate_in_sample(genomes):
-        ev = backtest.evaluate(genomes, market, bank, costs, start=0, end=split, threads=threads, curves=False)
-        return ga.score(ev, n_sym, cfg.ga, cfg.mandate.objective, ppy, cfg.constraints.max_drawdown)
+    # the search sees the in-sample window only, and only by its id
+    evaluator = LocalEvaluator(threads)
+    in_sample = window_id(market.snapshot_id, chash, 0, split)
+    evaluator.register(in_sample, Snapshot(market, bank, costs, 0, split, Scoring(
+        cfg.ga, cfg.mandate.objective, ppy, cfg.constraints.max_drawdown)))
 
     deadline = t_start + cfg.constraints.max_runtime_minutes * 60.0
     caches, histories, evals = {}, {}, 0
@@ -179,7 +180,7 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
 
     for seed in cfg.seeds:
         cache = ga.EvaluationCache(market.snapshot_id, chash)
-        search = ga.GeneticSearch(space, cfg.ga, seed, evaluate_in_sample, cache,
+        search = ga.GeneticSearch(space, cfg.ga, seed, evaluator, in_sample, cache,
                                   run_dir / "checkpoints" / f"seed_{seed}.json", clock)
         search.run(watch)
         caches[seed], histories[seed] = cache, search.history

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from helpers_core import bank_for, synthetic_market
-from omp_core import backtest, stats
+from omp_core import _backtest, backtest, genome, stats
 from omp_core.features import FeatureBank
 from omp_core.genome import Condition, Genome, sma_crossover
 from omp_core.reference.backtest import run_genome
@@ -54,6 +54,7 @@ def markets(draw):
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(markets(), st.lists(genomes(), min_size=1, max_size=4), st.sampled_from([0.0, 5.0, 25.0]),
        st.sampled_from([0.0, 3.0, 20.0]), st.integers(1, 3), st.data())
+@pytest.mark.slow
 def test_kernel_equals_event_driven_reference(market, gens, fee_bps, slip_bps, delay, draw):
     bank = FeatureBank.build(market, FEATURES)
     start = draw.draw(st.integers(0, market.n_bars // 3))
@@ -70,6 +71,7 @@ def test_kernel_equals_event_driven_reference(market, gens, fee_bps, slip_bps, d
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(markets(), st.lists(genomes(), min_size=1, max_size=4), st.integers(1, 2))
+@pytest.mark.slow
 def test_kernel_summary_matches_the_statistics_of_its_curves(market, gens, threads):
     bank = FeatureBank.build(market, FEATURES)
     full = backtest.evaluate(gens, market, bank, backtest.Costs(), threads=threads)
@@ -190,3 +192,8 @@ def test_bad_ranges_and_delays_are_refused(goog):
         backtest.Costs(fee_bps=-1)
     with pytest.raises(KeyError, match="sma_7"):
         backtest.evaluate([sma_crossover(7, 20)], goog, bank, backtest.Costs())
+
+
+def test_kernel_condition_limit_is_the_genome_limit():
+    # the kernel keeps its own C constant for its stack arrays; this ties it to the domain's one
+    assert _backtest.MAX_CONDITIONS == genome.MAX_CONDITIONS

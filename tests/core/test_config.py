@@ -5,6 +5,7 @@ import pytest
 from helpers_core import FIXTURES, ROOT
 from omp_core import config
 from omp_core.config import ConfigError
+from omp_core.genome import MAX_CONDITIONS
 
 TINY = FIXTURES / "campaigns" / "tiny.toml"
 
@@ -63,3 +64,12 @@ def test_data_paths_are_kept_under_the_data_root(tmp_path):
     with pytest.raises(ConfigError, match="leaves the data root"):
         cfg.sources(tmp_path)
     assert cfg.sources(ROOT)[0].path == ROOT / "examples" / "data" / "us_stocks_2013_2018.csv"
+
+
+@pytest.mark.parametrize("key,low", [("max_entry_conditions", 1), ("max_exit_conditions", 0)])
+def test_condition_limits_come_from_the_genome(key, low):
+    text = TINY.read_text()
+    old = next(line for line in text.splitlines() if line.startswith(key))
+    assert getattr(config.loads(text.replace(old, f"{key} = {MAX_CONDITIONS}")).strategy, key) == MAX_CONDITIONS
+    with pytest.raises(ConfigError, match=rf"strategy\.{key}: must be in {low}\.\.{MAX_CONDITIONS}"):
+        config.loads(text.replace(old, f"{key} = {MAX_CONDITIONS + 1}"))

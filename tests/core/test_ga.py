@@ -6,6 +6,7 @@ import pytest
 
 from helpers_core import FIXTURES
 from omp_core import backtest, config, data, ga
+from omp_core.evaluator import LocalEvaluator, Scoring, Snapshot
 from omp_core.features import FeatureBank
 
 TINY = FIXTURES / "campaigns" / "tiny.toml"
@@ -18,15 +19,12 @@ def setup_search(seed=7, threads=1, checkpoint=None, market=None, generations=No
     gcfg = cfg.ga if generations is None else type(cfg.ga)(**{**cfg.ga.__dict__, "generations": generations})
     bank = FeatureBank.build(market, cfg.strategy.feature_names())
     split = int(round(market.n_bars * 0.7))
-    costs = backtest.Costs()
-
-    def evaluate(genomes):
-        ev = backtest.evaluate(genomes, market, bank, costs, start=0, end=split, threads=threads, curves=False)
-        return ga.score(ev, len(market.symbols), gcfg, "sharpe", 252.0, 0.5)
-
+    evaluator = LocalEvaluator(threads)
+    evaluator.register("in-sample", Snapshot(market, bank, backtest.Costs(), 0, split,
+                                             Scoring(gcfg, "sharpe", 252.0, 0.5)))
     space = ga.SearchSpace(cfg.strategy, bank, split)
     cache = ga.EvaluationCache(market.snapshot_id, cfg.config_hash)
-    return ga.GeneticSearch(space, gcfg, seed, evaluate, cache, checkpoint), market, split
+    return ga.GeneticSearch(space, gcfg, seed, evaluator, "in-sample", cache, checkpoint), market, split
 
 
 def outcome(search):

@@ -65,6 +65,7 @@ def _long_config(tmp_path: Path) -> Path:
     return p
 
 
+@pytest.mark.slow
 def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
     cfg = _long_config(tmp_path)
     clean = run_campaign(cfg, tmp_path / "clean")

@@ -1,0 +1,95 @@
+"""The evaluator: the one seam between the genetic search and the data it is scored on.
+
+The search hands an evaluator a batch of genomes and a snapshot id, and gets back one row of
+in-sample metrics per genome (columns :data:`omp_core.ga.METRICS`). It never hands over market
+data: the evaluator resolves the id to a :class:`Snapshot` registered with it beforehand. That is
+what lets evaluation move elsewhere (a thread pool today, actors that each load a snapshot once per
+node later) without the search changing.
+
+Snapshot ids: whoever registers a snapshot names it, and the name must stand for everything that
+decides the metrics. :func:`window_id` forms the one a run uses for its in-sample window.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from omp_core import backtest, ga
+from omp_core.config import GA
+from omp_core.data import Market
+from omp_core.features import FeatureBank
+from omp_core.genome import Genome
+
+
+class Evaluator(Protocol):
+    def evaluate(self, genomes: Sequence[Genome], snapshot_id: str) -> np.ndarray:
+        """In-sample metrics of ``genomes`` on the snapshot registered as ``snapshot_id``: a
+        (len(genomes) x len(METRICS)) float array, rows in the order of ``genomes``. An unknown id
+        raises :class:`KeyError` naming it."""
+        ...
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How a backtest becomes the search's metrics (see :func:`omp_core.ga.score`): the GA settings
+    (``min_trades`` per symbol), the objective (``sharpe``, ``sortino`` or ``calmar``), bars per year
+    for annualizing, and the largest drawdown (a fraction of equity) a valid genome may have."""
+    ga: GA
+    objective: str
+    periods_per_year: float
+    max_drawdown: float
+
+
+@dataclass(frozen=True, eq=False)   # holds arrays: identity is the only meaningful equality
+class Snapshot:
+    """What an evaluator scores genomes on: bars ``[start, end)`` of ``market`` (the in-sample
+    window), its feature bank, per-side costs and the scoring."""
+    market: Market
+    bank: FeatureBank
+    costs: backtest.Costs
+    start: int
+    end: int
+    scoring: Scoring
+
+    def __post_init__(self):
+        if not 0 <= self.start < self.end <= self.market.n_bars:
+            raise ValueError(f"snapshot bar range must satisfy 0 <= start < end <= {self.market.n_bars}, "
+                             f"got [{self.start}, {self.end})")
+
+
+def window_id(snapshot_id: str, config_hash: str, start: int, end: int) -> str:
+    """The id of a window of a data snapshot as one campaign config sees it:
+    ``"<snapshot_id>/<config_hash>/<start>:<end>"``. The data's content hash and the bar range fix
+    the prices; the config hash fixes the features, costs and scoring built on top of them."""
+    return f"{snapshot_id}/{config_hash}/{start}:{end}"
+
+
+class LocalEvaluator:
+    """Evaluates in this process: the compiled backtest over ``threads`` threads sharing the
+    registered arrays (the kernel releases the GIL; nothing is copied per thread)."""
+
+    def __init__(self, threads: int = 1):
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self.threads = threads
+        self._snapshots: dict[str, Snapshot] = {}
+
+    def register(self, snapshot_id: str, snapshot: Snapshot) -> None:
+        """Make ``snapshot`` available as ``snapshot_id``. Registering the same snapshot again is a
+        no-op; another one under a taken id is a :class:`ValueError`."""
+        known = self._snapshots.setdefault(snapshot_id, snapshot)
+        if known is not snapshot:
+            raise ValueError(f"snapshot id {snapshot_id!r} is already registered to another snapshot")
+
+    def evaluate(self, genomes: Sequence[Genome], snapshot_id: str) -> np.ndarray:
+        try:
+            s = self._snapshots[snapshot_id]
+        except KeyError:
+            raise KeyError(f"unknown snapshot id {snapshot_id!r}: register it first") from None
+        ev = backtest.evaluate(genomes, s.market, s.bank, s.costs, start=s.start, end=s.end,
+                               threads=self.threads, curves=False)
+        sc = s.scoring
+        return ga.score(ev, len(s.market.symbols), sc.ga, sc.objective, sc.periods_per_year, sc.max_drawdown)
