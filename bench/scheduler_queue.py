@@ -34,15 +34,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "services"))  # helpers_services: settings files, services as processes
 
-from helpers_services import PG_ADMIN, ServiceProcess, _pg_create, _pg_drop, write_settings  # noqa: E402
+from helpers_services import (PG_ADMIN, ServiceProcess, _pg_create, _pg_drop, scheduler_client,  # noqa: E402
+                              write_settings)
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb  # noqa: E402
-from services.common import settings as settings_mod  # noqa: E402
-from services.common.clients import SchedulerClient  # noqa: E402
-from services.common.clock import SystemClock  # noqa: E402
 from services.common.storage.db import Database  # noqa: E402
-from services.common.storage.models import CampaignRow  # noqa: E402
+from services.migrations import migrate  # noqa: E402
+from services.scheduler.entities import Campaign  # noqa: E402
 from services.scheduler.repository import SchedulerStore  # noqa: E402
-from services.scheduler.scheduler import Scheduler  # noqa: E402
+from services.scheduler.tables import CampaignRow  # noqa: E402
 
 CLIENTS = 16
 
@@ -67,7 +66,7 @@ def hammer(address: str, ops_per_client: int, op) -> tuple[float, list[float]]:
 
     def worker(i):
         ch = grpc.insecure_channel(address)
-        client = SchedulerClient("", channel=ch)   # a client keeps its stubs, as the omp command does
+        client = scheduler_client("", channel=ch)   # a client keeps its stubs, as the omp command does
         # connected before the clock starts: the TCP and HTTP/2 handshakes of 16 new channels at
         # once took 40-55 ms and were the slowest 16 of the run, not a queue operation's latency
         grpc.channel_ready_future(ch).result(timeout=30)
@@ -143,26 +142,24 @@ def bench_ops(name: str, url: str, tmp: Path, quick: bool) -> None:
 
 
 def bench_pick(name: str, url: str, tmp: Path, quick: bool) -> None:
-    settings = settings_mod.load(write_settings(tmp, url))
     db = Database(url)
-    db.migrate()
-    sched = Scheduler(SchedulerStore(db), settings, SystemClock(), None, None)
+    migrate(db)
+    store = SchedulerStore(db)
     n = 1000 if quick else 10_000
-    from services.scheduler.repository import Campaign
     now = time.time()
-    with sched.store.tx() as tx:
+    with store.tx() as tx:
         for k in range(n):
             c = Campaign(f"camp_{secrets.token_hex(8)}", f"q{k}", "tiny.toml", "us", k % 100, True, False, (),
                          "queued", now + k, now + k, now + k)
-            tx.insert(c, sched._rank(c.priority, c.queued_at), None)
+            tx.insert(c, c.priority * 86400.0 + c.queued_at, None)
     some = c.id
 
     def pick():
-        with sched.store.tx() as tx:
+        with store.tx() as tx:
             return tx.next_queued(time.time())
 
     def get():
-        with sched.store.tx() as tx:
+        with store.tx() as tx:
             return tx.get(some)
 
     def timed(fn, reps=200):

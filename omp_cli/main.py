@@ -127,15 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    common.add_argument("--scheduler", default=os.environ.get("OMP_SCHEDULER", "127.0.0.1:50051"),
-                        help="scheduler address (default $OMP_SCHEDULER or 127.0.0.1:50051)")
-    common.add_argument("--miner", default=os.environ.get("OMP_MINER", "127.0.0.1:50052"),
-                        help="miner address (default $OMP_MINER or 127.0.0.1:50052)")
+    common.add_argument("--scheduler", default=None, help="scheduler address host:port (default from the settings)")
+    common.add_argument("--miner", default=None, help="miner address host:port (default from the settings)")
     common.add_argument("--timeout", type=float, default=10.0, help="deadline of each call, seconds")
     common.add_argument("--actor", default=os.environ.get("USER", "operator"), help="who is acting (audit trail)")
     common.add_argument("--reason", default="", help="why (required to reorder, disable or remove)")
 
     p = argparse.ArgumentParser(prog="omp", description="OMP: mine trading strategies around the clock")
+    p.add_argument("--config", dest="settings_file", default=None, metavar="OMP_TOML",
+                   help="the services' settings (omp.toml): the commands that talk to the services use its "
+                        "[scheduler] and [miner] addresses (default $OMP_CONFIG, else 127.0.0.1:50051 and :50052)")
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("validate-config", help="check a campaign config (and, with --data, its data)")
@@ -222,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=remote.cmd_events)
 
     up = sub.add_parser("up", help="run the scheduler and the miner locally until Ctrl-C")
-    up.add_argument("--config", default=os.environ.get("OMP_CONFIG"), help="omp.toml (default: built-in defaults)")
+    up.add_argument("--config", default=None, help="omp.toml (default: omp --config, $OMP_CONFIG, else built-in "
+                                                   "defaults)")
     up.add_argument("--demo", action="store_true", help="queue the shipped example campaign and start mining")
     up.add_argument("--demo-config", default="us_daily_momentum.toml", help="config of the demo campaign")
     up.add_argument("--exit-after-run", action="store_true", help="with --demo: stop when its first run ends")
@@ -240,6 +242,14 @@ def main(argv: list[str] | None = None) -> int:
                          args.json)
     if getattr(args, "threads", 1) < 1:
         return _fail(f"--threads must be >= 1, got {args.threads}", EXIT_BAD_INPUT, args.json)
+    if hasattr(args, "scheduler"):      # a remote command: the services' addresses, as they serve them
+        from services.common import settings
+        try:
+            loaded = settings.load(args.settings_file)
+        except ValueError as exc:
+            return _fail(str(exc), EXIT_BAD_INPUT, args.json)
+        args.scheduler = args.scheduler or loaded.endpoint("scheduler").address
+        args.miner = args.miner or loaded.endpoint("miner").address
     return args.func(args)
 
 

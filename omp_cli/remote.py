@@ -8,14 +8,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-import time
 from pathlib import Path
 
 from google.protobuf import field_mask_pb2, json_format
 
-from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
+from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, scheduler_pb2 as spb, scheduler_pb2_grpc
 from services.common import errors
-from services.common.clients import MinerClient, SchedulerClient
+from services.common.clients import Client
+from services.common.clock import SystemClock
+
+STUBS = {"scheduler": scheduler_pb2_grpc.SchedulerServiceStub, "miner": miner_pb2_grpc.MinerServiceStub}
 
 EXIT = {errors.InvalidArgument: 2, errors.NotFound: 2, errors.AlreadyExists: 2, errors.Unavailable: 3,
         errors.DeadlineExceeded: 3, errors.FailedPrecondition: 4}
@@ -37,7 +39,7 @@ def fail(args, message: str, code: int) -> int:
 def call(args, service: str, method: str, request):
     """One RPC; a failure becomes (None, exit code) after a one-line message."""
     target = args.scheduler if service == "scheduler" else args.miner
-    client = (SchedulerClient if service == "scheduler" else MinerClient)(target, timeout=args.timeout)
+    client = Client(STUBS[service], target, timeout=args.timeout)
     try:
         return client.call(method, request), 0
     except errors.OmpError as exc:
@@ -123,7 +125,7 @@ def _campaign_table(campaigns, title):
         t.add_column(col, overflow="fold")
     for c in campaigns:
         state = _enum(pb.CampaignState, c.state, "CAMPAIGN_STATE_")
-        if c.state == pb.CAMPAIGN_STATE_QUEUED and c.not_before.seconds > time.time():
+        if c.state == pb.CAMPAIGN_STATE_QUEUED and c.not_before.seconds > SystemClock().now():
             state += f" until {_when(c.not_before)}"   # a repeat campaign cooling down (UTC)
         t.add_row(c.id, c.name, str(c.priority), state,
                   "yes" if c.enabled else "[yellow]no[/]", "yes" if c.repeat else "no", str(c.attempt),
@@ -273,7 +275,7 @@ def cmd_runs(args) -> int:
 
 
 def _watch_run(args) -> int:
-    client = MinerClient(args.miner, timeout=args.timeout)
+    client = Client(STUBS["miner"], args.miner, timeout=args.timeout)
     last = None
     try:
         if args.json:
@@ -303,7 +305,7 @@ def _watch_run(args) -> int:
 
 # ------------------------------------------------------------------------------------ events
 def cmd_events(args) -> int:
-    client = SchedulerClient(args.scheduler, timeout=args.timeout)
+    client = Client(STUBS["scheduler"], args.scheduler, timeout=args.timeout)
     try:
         for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=args.after, follow=args.follow),
                                timeout=None if args.follow else args.timeout):

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
+from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, scheduler_pb2 as spb, scheduler_pb2_grpc
 from services.common import errors, settings as settings_mod
-from services.common.clients import MinerClient, SchedulerClient
+from services.common.clients import Client
 
 DEMO_CONFIG = "us_daily_momentum.toml"
 
@@ -49,6 +49,7 @@ def _stop(procs: list[subprocess.Popen], grace: float = 20.0) -> None:
 
 
 def cmd_up(args, con) -> int:
+    args.config = args.config or args.settings_file or os.environ.get("OMP_CONFIG")
     try:
         settings = settings_mod.load(args.config)
     except ValueError as exc:
@@ -72,16 +73,16 @@ def cmd_up(args, con) -> int:
                 procs.append(subprocess.Popen(base + ["services.scheduler.app", *conf, "--ready-file", str(s_ready)],
                                               stdout=out, stderr=out))
             s_port, s_metrics = _wait_ready(procs[0], s_ready, "scheduler", s_log)
-            target = f"{settings.scheduler.host}:{s_port}"
+            target = f"{settings.endpoint('scheduler').host}:{s_port}"
             with open(m_log, "ab") as out:
                 procs.append(subprocess.Popen(base + ["services.miner.app", *conf, "--scheduler", target,
                                                       "--ready-file", str(m_ready)], stdout=out, stderr=out))
             m_port, m_metrics = _wait_ready(procs[1], m_ready, "miner", m_log)
             con.print(f"[green]up[/]: scheduler {target} (metrics :{s_metrics}), miner "
-                      f"{settings.miner.host}:{m_port} (metrics :{m_metrics}); database "
+                      f"{settings.endpoint('miner').host}:{m_port} (metrics :{m_metrics}); database "
                       f"{settings.database_url.split('@')[-1]}; logs in {logs}; Ctrl-C stops both")
             if args.demo:
-                return _demo(args, con, target, f"{settings.miner.host}:{m_port}", procs, stop)
+                return _demo(args, con, target, f"{settings.endpoint('miner').host}:{m_port}", procs, stop)
             while not stop["now"] and all(p.poll() is None for p in procs):
                 time.sleep(0.2)
             dead = [p for p in procs if p.poll() is not None]
@@ -96,7 +97,7 @@ def cmd_up(args, con) -> int:
 
 
 def _show_run(con, miner: str, run_id: str) -> None:
-    client = MinerClient(miner, timeout=10.0)
+    client = Client(miner_pb2_grpc.MinerServiceStub, miner, timeout=10.0)
     try:
         run = client.call("GetRun", mpb.GetRunRequest(run_id=run_id))
         con.print(f"      run folder: {run.run_dir}  (candidates: omp runs export {run_id} --miner {miner})",
@@ -108,13 +109,19 @@ def _show_run(con, miner: str, run_id: str) -> None:
 
 
 def _demo(args, con, target: str, miner: str, procs, stop) -> int:
-    client = SchedulerClient(target, timeout=10.0)
+    client = Client(scheduler_pb2_grpc.SchedulerServiceStub, target, timeout=10.0)
     try:
         camp = client.call("AddCampaign", spb.AddCampaignRequest(
             campaign=pb.Campaign(name="demo: us daily momentum", config_path=args.demo_config, market="us",
                                  priority=1, enabled=True, repeat=False, tags=["demo"]),
             actor="omp up", reason="demo", request_id=f"demo-{os.getpid()}-{time.time_ns()}"))
         st = client.call("GetStatus", spb.GetStatusRequest())
+        if st.data_readiness != pb.DATA_READINESS_READY:
+            # a fresh installation mines nothing until someone vouches for the data; the demo's is shipped
+            con.print(f"data was not ready ({st.data_readiness_reason or 'no reason given'}); the demo marks "
+                      "it ready: its data is the shipped examples/data")
+            client.call("SetDataReadiness", spb.SetDataReadinessRequest(
+                readiness=pb.DATA_READINESS_READY, actor="omp up", reason="demo: shipped example data"))
         if st.state != pb.DAEMON_STATE_RUNNING:
             client.call("StartDaemon" if st.state == pb.DAEMON_STATE_OFFLINE else "ResumeDaemon",
                         spb.DaemonRequest(actor="omp up", reason="demo"))

@@ -1,20 +1,18 @@
-"""Clients of the services over the generated stubs: a deadline on every call, and a status turned
-back into the domain exception of services/common/errors.py."""
+"""A client of any OMP service over its generated stub: a deadline on every call, and a status
+turned back into the domain exception of services/common/errors.py. Each caller names the stub of
+the service it talks to (``Client(scheduler_pb2_grpc.SchedulerServiceStub, target)``)."""
 from __future__ import annotations
 
 import grpc
 
-from omp.v1 import common_pb2, miner_pb2, miner_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
 from services.common.errors import from_rpc_error
 
 
-class _Client:
-    stub_class = None
-
-    def __init__(self, target: str, timeout: float = 10.0, channel: grpc.Channel | None = None):
+class Client:
+    def __init__(self, stub_class, target: str, timeout: float = 10.0, channel: grpc.Channel | None = None):
         self.target, self.timeout = target, timeout
         self.channel = channel or grpc.insecure_channel(target)
-        self.stub = self.stub_class(self.channel)
+        self.stub = stub_class(self.channel)
 
     def call(self, method: str, request, timeout: float | None = None):
         try:
@@ -32,15 +30,8 @@ class _Client:
     def close(self) -> None:
         self.channel.close()
 
+    def __enter__(self):
+        return self
 
-class SchedulerClient(_Client):
-    stub_class = scheduler_pb2_grpc.SchedulerServiceStub
-    pb = scheduler_pb2
-
-
-class MinerClient(_Client):
-    stub_class = miner_pb2_grpc.MinerServiceStub
-    pb = miner_pb2
-
-
-__all__ = ["SchedulerClient", "MinerClient", "common_pb2"]
+    def __exit__(self, *exc):
+        self.close()

@@ -1,11 +1,22 @@
-"""Small conversions at the protobuf edge."""
+"""Small conversions at the protobuf edge: timestamps, page tokens, the shared vocabulary's enums,
+run progress."""
 from __future__ import annotations
 
 import base64
+import functools
+import re
+from enum import StrEnum
+from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from omp.v1 import common_pb2 as pb
 from services.common.errors import InvalidArgument
+
+E = TypeVar("E", bound=StrEnum)
+
+#: the fields of a progress report, as the proto declares them (the one list of them)
+PROGRESS_FIELDS: tuple[str, ...] = tuple(f.name for f in pb.RunProgress.DESCRIPTOR.fields)
 
 
 def ts(seconds: float | None) -> Timestamp | None:
@@ -44,3 +55,39 @@ def token(position: int) -> str:
 
 def next_token(offset: int, limit: int, total: int) -> str:
     return token(offset + limit) if offset + limit < total else ""
+
+
+# ------------------------------------------------------------------------------ vocabulary
+@functools.lru_cache(maxsize=None)
+def _prefix(proto_enum) -> str:
+    """``RunStatus`` -> ``RUN_STATUS_``: the proto style guide's value prefix."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", proto_enum.DESCRIPTOR.name).upper() + "_"
+
+
+@functools.lru_cache(maxsize=None)
+def _to_pb(proto_enum, value: StrEnum) -> int:
+    return proto_enum.Value(_prefix(proto_enum) + value.name)
+
+
+def enum_pb(proto_enum, value: StrEnum | str, vocabulary: type[E] | None = None) -> int:
+    """The proto enum's number for a vocabulary word (``pb.RunStatus``, ``RunStatus.FAILED``)."""
+    return _to_pb(proto_enum, vocabulary(value) if vocabulary is not None else value)
+
+
+def enum_from_pb(proto_enum, number: int, vocabulary: type[E], field: str, *, allowed=None) -> E:
+    """The vocabulary word for a number a client sent; UNSPECIFIED, an unknown number or one
+    outside ``allowed`` is INVALID_ARGUMENT naming ``field``."""
+    choices = tuple(allowed or vocabulary)
+    for word in choices:
+        if _to_pb(proto_enum, word) == number:
+            return word
+    names = [_prefix(proto_enum) + w.name for w in choices]
+    raise InvalidArgument(f"{field} must be one of {names}, got {number}")
+
+
+def progress_pb(progress: dict) -> pb.RunProgress:
+    return pb.RunProgress(**{k: progress[k] for k in PROGRESS_FIELDS if k in progress})
+
+
+def progress_dict(msg: pb.RunProgress) -> dict:
+    return {k: getattr(msg, k) for k in PROGRESS_FIELDS}

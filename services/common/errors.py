@@ -1,7 +1,10 @@
 """One family of domain errors and one table mapping them to gRPC status codes.
 
-Domain code raises these; the server interceptor turns them into a status with the message (which
-names the field and the value); clients turn a status back into the same exception type.
+Domain code raises these; the server wrapper turns them into a status with the message (which
+names the field and the value); clients turn a status back into the same exception type. Anything
+else that escapes a servicer is a bug in the server: INTERNAL, with its traceback logged once,
+never blamed on the client (a ValueError from deep inside is not the caller's bad input: the
+domain turns the validation errors it expects into InvalidArgument itself).
 """
 from __future__ import annotations
 
@@ -30,6 +33,18 @@ class FailedPrecondition(OmpError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class Unauthenticated(OmpError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(OmpError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class ResourceExhausted(OmpError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class Unavailable(OmpError):
     code = grpc.StatusCode.UNAVAILABLE
 
@@ -39,8 +54,8 @@ class DeadlineExceeded(OmpError):
 
 
 ERRORS_BY_CODE: dict[grpc.StatusCode, type[OmpError]] = {
-    cls.code: cls for cls in (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, Unavailable,
-                              DeadlineExceeded)
+    cls.code: cls for cls in (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, Unauthenticated,
+                              PermissionDenied, ResourceExhausted, Unavailable, DeadlineExceeded)
 }
 
 
@@ -48,8 +63,6 @@ def to_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status a server answers for an exception; anything unexpected is INTERNAL."""
     if isinstance(exc, OmpError):
         return exc.code, str(exc)
-    if isinstance(exc, ValueError):      # omp_core's validation errors name the field too
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
     return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}"
 
 

@@ -16,20 +16,22 @@ from services.common import logs, settings as settings_mod
 from services.common.server import PortInUse
 
 
-def run_service(name: str, section: str, peer: tuple[str, str], make_app: Callable, argv: list[str] | None) -> int:
+def run_service(name: str, peer: tuple[str, str], make_app: Callable, argv: list[str] | None) -> int:
     """``make_app(settings, peer_address)`` builds an app with ``start()``, ``stop(grace)``,
-    ``service.port`` and ``metrics_port``; ``peer`` is (option, help) of the other service's address."""
+    ``service.port`` and ``metrics_port``; its ``sections`` attribute names the settings sections
+    the service owns (its own, ``[name]``, among them). ``peer`` is (option, help) of the address
+    of the service it talks to."""
     ap = argparse.ArgumentParser(prog=f"omp-{name}", description=f"OMP {name} service")
     ap.add_argument("--config", help="omp.toml (default: $OMP_CONFIG or built-in defaults)")
-    ap.add_argument("--port", type=int, help=f"override {section}.port (0: any free port)")
-    ap.add_argument("--metrics-port", type=int, help=f"override {section}.metrics_port")
+    ap.add_argument("--port", type=int, help=f"override {name}.port (0: any free port)")
+    ap.add_argument("--metrics-port", type=int, help=f"override {name}.metrics_port")
     ap.add_argument(f"--{peer[0]}", dest="peer", help=peer[1])
     ap.add_argument("--ready-file", help="write 'port metrics_port' here once serving")
     args = ap.parse_args(argv)
     log = logs.setup(f"omp.{name}")
     over = {k: v for k, v in (("port", args.port), ("metrics_port", args.metrics_port)) if v is not None}
     try:
-        settings = settings_mod.load(args.config, {section: over} if over else None)
+        settings = settings_mod.load(args.config, {name: over} if over else None, sections=make_app.sections)
         app = make_app(settings, args.peer)
         app.start()
     except (ValueError, PortInUse) as exc:

@@ -48,11 +48,32 @@ class Registration:
     on_loop: bool = False
 
 
+@dataclass(frozen=True)
+class Principal:
+    """Who makes a call, as the authentication hook established it."""
+    name: str
+    role: str = ""
+
+
+ANONYMOUS = Principal("anonymous")
+#: ``authorize(method, metadata) -> Principal``: the one place where every call, unary or stream,
+#: of every service is authenticated and authorized before its servicer runs. ``method`` is the
+#: full name (``/omp.v1.SchedulerService/StopDaemon``), ``metadata`` the call's invocation
+#: metadata; it raises Unauthenticated or PermissionDenied to refuse the call.
+Authorize = Callable[[str, tuple], Principal]
+
+
+def allow_all(method: str, metadata: tuple) -> Principal:
+    """No authentication (loopback development): every caller is anonymous."""
+    return ANONYMOUS
+
+
 class _Context:
     """What a synchronous servicer may ask of its call."""
 
-    def __init__(self, context: grpc.aio.ServicerContext):
+    def __init__(self, context: grpc.aio.ServicerContext, principal: Principal = ANONYMOUS):
         self._context = context
+        self.principal = principal
 
     def is_active(self) -> bool:
         return not self._context.done()
@@ -69,18 +90,19 @@ async def _abort(exc: Exception, method: str, metrics: GrpcMetrics, t0: float, c
     await context.abort(code, msg)
 
 
-def _unary(behavior, method: str, metrics: GrpcMetrics, pool: futures.Executor | None, durable=None):
+def _unary(behavior, method: str, full: str, authorize: Authorize, metrics: GrpcMetrics,
+           pool: futures.Executor | None, durable=None):
     async def handler(request, context):
         t0 = time.perf_counter()
         try:
+            ctx = _Context(context, authorize(full, context.invocation_metadata() or ()))
             if pool is None:
-                response = behavior(request, _Context(context))
+                response = behavior(request, ctx)
                 # its writes may be waiting for a group commit: not answered before they are on disk
                 if durable is not None and (waiting := durable()) is not None:
                     await waiting
             else:
-                response = await asyncio.get_running_loop().run_in_executor(pool, behavior, request,
-                                                                            _Context(context))
+                response = await asyncio.get_running_loop().run_in_executor(pool, behavior, request, ctx)
         except Exception as exc:  # noqa: BLE001 - every exception becomes a status, by the table
             await _abort(exc, method, metrics, t0, context)
         # servicers never abort themselves: they raise, and the table picks the code
@@ -89,12 +111,14 @@ def _unary(behavior, method: str, metrics: GrpcMetrics, pool: futures.Executor |
     return handler
 
 
-def _stream(behavior, method: str, metrics: GrpcMetrics, pool: futures.Executor):
+def _stream(behavior, method: str, full: str, authorize: Authorize, metrics: GrpcMetrics,
+            pool: futures.Executor):
     async def handler(request, context):
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
-        items = behavior(request, _Context(context))     # a generator: each step may block, so on the pool
         try:
+            ctx = _Context(context, authorize(full, context.invocation_metadata() or ()))
+            items = behavior(request, ctx)     # a generator: each step may block, so on the pool
             while (item := await loop.run_in_executor(pool, next, items, _END)) is not _END:
                 yield item
         except Exception as exc:  # noqa: BLE001 - every exception becomes a status, by the table
@@ -103,18 +127,21 @@ def _stream(behavior, method: str, metrics: GrpcMetrics, pool: futures.Executor)
     return handler
 
 
-def _wrapped(reg: Registration, metrics: GrpcMetrics, pool: futures.Executor, durable=None):
-    """The servicer the aio server sees: every method async, with the error table and metrics."""
+def _wrapped(reg: Registration, authorize: Authorize, metrics: GrpcMetrics, pool: futures.Executor,
+             durable=None):
+    """The servicer the aio server sees: every method async, authorized, with the error table and
+    metrics."""
     out = type(f"Async{type(reg.servicer).__name__}", (), {})()
     for m in reg.service.methods:
         behavior = getattr(reg.servicer, m.name)
+        full = f"/{reg.service.full_name}/{m.name}"
         if m.client_streaming:
             raise ValueError(f"{reg.service.full_name}.{m.name}: client streaming is not supported here")
         if m.server_streaming:
-            setattr(out, m.name, _stream(behavior, m.name, metrics, pool))
+            setattr(out, m.name, _stream(behavior, m.name, full, authorize, metrics, pool))
         else:
-            setattr(out, m.name, _unary(behavior, m.name, metrics, None, durable) if reg.on_loop
-                    else _unary(behavior, m.name, metrics, pool))
+            setattr(out, m.name, _unary(behavior, m.name, full, authorize, metrics, None, durable) if reg.on_loop
+                    else _unary(behavior, m.name, full, authorize, metrics, pool))
     return out
 
 
@@ -148,12 +175,13 @@ class Service:
 
 def build_server(host: str, port: int, registrations: Iterable[Registration], metrics: GrpcMetrics,
                  *, stopping: threading.Event | None = None, max_workers: int = 32,
-                 durable: Callable[[], Awaitable | None] | None = None) -> Service:
+                 durable: Callable[[], Awaitable | None] | None = None,
+                 authorize: Authorize = allow_all) -> Service:
     """Build, bind and start a server on its own event-loop thread. ``port=0`` picks a free port; a
     taken port raises PortInUse. ``stopping`` is set when the server begins to drain: streaming
     servicers watch it. ``durable``, asked after each method run on the loop, returns what its
     answer must wait for so that what it wrote is on disk (``Database.pending`` with group
-    commits), or None."""
+    commits), or None. ``authorize`` runs before every call (see Authorize)."""
     registrations = list(registrations)
     pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc")
     loop = asyncio.new_event_loop()
@@ -164,7 +192,7 @@ def build_server(host: str, port: int, registrations: Iterable[Registration], me
         # never share a port silently with another process
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         for reg in registrations:
-            reg.add(_wrapped(reg, metrics, pool, durable), server)
+            reg.add(_wrapped(reg, authorize, metrics, pool, durable), server)
         names = [reg.service.full_name for reg in registrations]
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

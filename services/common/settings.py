@@ -1,25 +1,57 @@
-"""Service settings from ``omp.toml`` (the playbook's ``omp_config.toml``).
+"""Settings from ``omp.toml`` (the playbook's ``omp_config.toml``): what every service shares.
 
-Defaults live here and match the playbook's numbers; the file overrides them; a bad value stops
+Defaults live in code and match the playbook's numbers; the file overrides them; a bad value stops
 start-up with the key path named (``resources.max_cpu_util_pct: must be in (0, 100], got 120``).
+
+Shared here: the environment label, paths, the database, security, the resource budget, and the
+address book (``[scheduler]``, ``[miner]``: each service's host, port and metrics port, which the
+others and the ``omp`` command need to reach it). Everything else in a service's section belongs to
+that service: it declares its section as a subclass of :class:`Endpoint` in its own
+``settings.py`` and hands it to :func:`load`, which binds and checks it. A process that does not
+own a section reads only its address and leaves its other keys to their owner.
 """
 from __future__ import annotations
 
-import functools
-
 import dataclasses
+import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
 
-from omp_core.config import ConfigError, build_table, require as _need
+from omp_core.binding import ConfigError, build_table, require
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
 
-def _check_port(path: str, v: int) -> None:
-    _need(0 <= v <= 65535, path, "must be a port in 0..65535 (0: any free port)", v)
+def check_port(path: str, v: int) -> None:
+    require(0 <= v <= 65535, path, "must be a port in 0..65535 (0: any free port)", v)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a service listens. Service sections extend it with their own keys."""
+    host: str = "127.0.0.1"
+    port: int = 0
+    metrics_port: int = 0
+
+    def check(self, p):
+        require(0 < len(self.host) <= 255, f"{p}.host", "must be a host name or address", self.host)
+        check_port(f"{p}.port", self.port)
+        check_port(f"{p}.metrics_port", self.metrics_port)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+#: every service's address and metrics port by default (DESIGN.md's port table)
+ADDRESS_BOOK: Mapping[str, Endpoint] = MappingProxyType({
+    "scheduler": Endpoint(port=50051, metrics_port=9151),
+    "miner": Endpoint(port=50052, metrics_port=9152),
+})
 
 
 @dataclass(frozen=True)
@@ -37,100 +69,22 @@ class Database:
 
     def check(self, p):
         ok = self.url == "" or self.url.startswith(("sqlite", "postgresql"))
-        _need(ok, f"{p}.url", "must be a sqlite:// or postgresql+psycopg:// URL", self.url)
-
-
-@dataclass(frozen=True)
-class Scheduler:
-    host: str = "127.0.0.1"
-    port: int = 50051
-    metrics_port: int = 9151
-    loop_interval_s: float = 30.0
-    max_concurrent_campaigns: int = 1
-    lease_seconds: float = 120.0
-    aging_hours_per_step: float = 24.0        # a queued campaign gains one priority step per this many hours
-    max_consecutive_failures: int = 3         # then the campaign is quarantined (disabled)
-    rpc_timeout_s: float = 10.0
-    # a completed repeat campaign is admitted again no sooner than this: the same config on the
-    # same data and seeds gives the same run, so an immediate re-run would only spin
-    repeat_cooldown_s: float = 3600.0
-
-    def check(self, p):
-        _check_port(f"{p}.port", self.port)
-        _check_port(f"{p}.metrics_port", self.metrics_port)
-        _need(0.05 <= self.loop_interval_s <= 3600, f"{p}.loop_interval_s", "must be in [0.05, 3600]",
-              self.loop_interval_s)
-        _need(1 <= self.max_concurrent_campaigns <= 64, f"{p}.max_concurrent_campaigns", "must be in 1..64",
-              self.max_concurrent_campaigns)
-        _need(1 <= self.lease_seconds <= 86400, f"{p}.lease_seconds", "must be in [1, 86400]", self.lease_seconds)
-        _need(self.aging_hours_per_step > 0, f"{p}.aging_hours_per_step", "must be > 0", self.aging_hours_per_step)
-        _need(self.max_consecutive_failures >= 1, f"{p}.max_consecutive_failures", "must be >= 1",
-              self.max_consecutive_failures)
-        _need(0 < self.rpc_timeout_s <= 300, f"{p}.rpc_timeout_s", "must be in (0, 300]", self.rpc_timeout_s)
-        _need(0 <= self.repeat_cooldown_s <= 30 * 86400, f"{p}.repeat_cooldown_s", "must be in [0, 2592000]",
-              self.repeat_cooldown_s)
-
-
-@dataclass(frozen=True)
-class Miner:
-    host: str = "127.0.0.1"
-    port: int = 50052
-    metrics_port: int = 9152
-    threads: int = 0                          # evaluation threads per run; 0 = all cores
-    cancel_grace_s: float = 10.0
-    rpc_timeout_s: float = 10.0
-
-    def check(self, p):
-        _check_port(f"{p}.port", self.port)
-        _check_port(f"{p}.metrics_port", self.metrics_port)
-        _need(0 <= self.threads <= 1024, f"{p}.threads", "must be in 0..1024", self.threads)
-        _need(0 < self.cancel_grace_s <= 600, f"{p}.cancel_grace_s", "must be in (0, 600]", self.cancel_grace_s)
-        _need(0 < self.rpc_timeout_s <= 300, f"{p}.rpc_timeout_s", "must be in (0, 300]", self.rpc_timeout_s)
+        require(ok, f"{p}.url", "must be a sqlite:// or postgresql+psycopg:// URL", self.url)
 
 
 @dataclass(frozen=True)
 class Resources:
+    """The resource budget: the scheduler admits nothing outside it."""
     max_cpu_util_pct: float = 85.0
     min_mem_available_mb: float = 400.0
     min_disk_free_gb: float = 1.0
 
     def check(self, p):
-        _need(0 < self.max_cpu_util_pct <= 100, f"{p}.max_cpu_util_pct", "must be in (0, 100]", self.max_cpu_util_pct)
-        _need(self.min_mem_available_mb >= 0, f"{p}.min_mem_available_mb", "must be >= 0", self.min_mem_available_mb)
-        _need(self.min_disk_free_gb >= 0, f"{p}.min_disk_free_gb", "must be >= 0", self.min_disk_free_gb)
-
-
-@dataclass(frozen=True)
-class Watchdog:
-    stuck_run_minutes: float = 10.0
-    disk_warn_gb: float = 2.0
-    disk_critical_gb: float = 1.0
-    error_burst_count: int = 3
-    error_burst_window_minutes: float = 60.0
-
-
-@dataclass(frozen=True)
-class Promotion:
-    min_oos_sharpe_net: float = 0.5
-    max_pbo: float = 0.20
-    min_dsr: float = 0.4
-    max_drawdown_net: float = 0.30
-
-
-@dataclass(frozen=True)
-class AutoReject:
-    oos_sharpe_below: float = 0.2
-    pbo_above: float = 0.40
-    max_drawdown_above: float = 0.50
-    trades_oos_below: int = 10
-
-
-@dataclass(frozen=True)
-class Retention:
-    keep_runs: int = 5
-
-    def check(self, p):
-        _need(self.keep_runs >= 1, f"{p}.keep_runs", "must be >= 1", self.keep_runs)
+        require(0 < self.max_cpu_util_pct <= 100, f"{p}.max_cpu_util_pct", "must be in (0, 100]",
+                self.max_cpu_util_pct)
+        require(self.min_mem_available_mb >= 0, f"{p}.min_mem_available_mb", "must be >= 0",
+                self.min_mem_available_mb)
+        require(self.min_disk_free_gb >= 0, f"{p}.min_disk_free_gb", "must be >= 0", self.min_disk_free_gb)
 
 
 @dataclass(frozen=True)
@@ -140,28 +94,40 @@ class Security:
     token: str = ""
 
     def check(self, p):
-        _need(bool(self.tls_cert) == bool(self.tls_key), p, "set both tls_cert and tls_key, or neither",
-              {"tls_cert": self.tls_cert, "tls_key": self.tls_key})
+        # a setting that silently does nothing is worse than none: until TLS and authentication
+        # are built, asking for them stops start-up instead of serving in the clear
+        for key in ("tls_cert", "tls_key", "token"):
+            require(not getattr(self, key), f"{p}.{key}",
+                    "is not supported yet (TLS and authentication are not built); leave it empty",
+                    getattr(self, key))
 
 
 @dataclass(frozen=True)
-class Settings:
+class _Common:
+    """The keys every process binds and checks."""
     environment: str = "dev"
     paths: Paths = field(default_factory=Paths)
     database: Database = field(default_factory=Database)
-    scheduler: Scheduler = field(default_factory=Scheduler)
-    miner: Miner = field(default_factory=Miner)
     resources: Resources = field(default_factory=Resources)
-    watchdog: Watchdog = field(default_factory=Watchdog)
-    promotion: Promotion = field(default_factory=Promotion)
-    auto_reject: AutoReject = field(default_factory=AutoReject)
-    retention: Retention = field(default_factory=Retention)
     security: Security = field(default_factory=Security)
+
+    def check(self, p=""):
+        require(self.environment in ENVIRONMENTS, "environment", f"must be one of {ENVIRONMENTS}", self.environment)
+
+
+@dataclass(frozen=True)
+class Settings(_Common):
+    #: every service's section: its full settings where this process owns it, its Endpoint otherwise
+    services: Mapping[str, Endpoint] = field(default_factory=dict)
     #: the folder relative paths are resolved from (the settings file's folder, or the cwd)
     base_dir: Path = field(default=Path("."), compare=False)
 
-    def check(self, p=""):
-        _need(self.environment in ENVIRONMENTS, "environment", f"must be one of {ENVIRONMENTS}", self.environment)
+    def section(self, name: str):
+        """The section of service ``name``: what it declared when it loaded these settings."""
+        return self.services[name]
+
+    def endpoint(self, name: str) -> Endpoint:
+        return self.services[name]
 
     def path(self, value: str) -> Path:
         return (self.base_dir / value).resolve()
@@ -187,9 +153,14 @@ class Settings:
         return self.database.url or f"sqlite:///{self.data_dir / 'omp.db'}"
 
 
-def load(path: str | Path | None = None, overrides: dict | None = None) -> Settings:
+def load(path: str | Path | None = None, overrides: dict | None = None,
+         sections: Mapping[str, type[Endpoint]] | None = None) -> Settings:
     """Settings from ``path`` (or ``$OMP_CONFIG``, or defaults), with ``overrides`` merged on top
-    (``{"scheduler": {"port": 0}}``); relative paths resolve from the file's folder."""
+    (``{"scheduler": {"port": 0}}``); relative paths resolve from the file's folder.
+
+    ``sections`` names the service sections this process owns and their classes (the scheduler
+    passes ``{"scheduler": SchedulerSettings}``): those are bound in full, unknown keys refused;
+    of the other services' sections only the address is read."""
     path = path or os.environ.get("OMP_CONFIG")
     raw: dict = {}
     base = Path.cwd()
@@ -203,9 +174,21 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> Setti
             raise ConfigError("settings", f"{p} is not valid TOML ({exc})") from None
         base = p.resolve().parent
     for key, val in (overrides or {}).items():
-        if isinstance(val, dict):
-            raw[key] = {**raw.get(key, {}), **val}
-        else:
-            raw[key] = val
-    settings = build_table(Settings, raw, "")
-    return dataclasses.replace(settings, base_dir=base)
+        raw[key] = {**raw.get(key, {}), **val} if isinstance(val, dict) else val
+    sections = dict(sections or {})
+    unknown = sorted(set(sections) - set(ADDRESS_BOOK))
+    if unknown:
+        raise ValueError(f"no service named {unknown[0]!r} in the address book {sorted(ADDRESS_BOOK)}")
+    services = {}
+    for name, default in ADDRESS_BOOK.items():
+        table = raw.pop(name, {})
+        require(isinstance(table, dict), name, "must be a table", table)
+        cls = sections.get(name)
+        if cls is None:     # another service's section: its address only; its owner checks the rest
+            table = {k: v for k, v in table.items() if k in ("host", "port", "metrics_port")}
+            cls = Endpoint
+        services[name] = build_table(cls, {"port": default.port, "metrics_port": default.metrics_port,
+                                           **table}, name)
+    common = build_table(_Common, raw, "")
+    return Settings(**{f.name: getattr(common, f.name) for f in dataclasses.fields(_Common)},
+                    services=MappingProxyType(services), base_dir=base)

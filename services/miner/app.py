@@ -9,18 +9,19 @@ from prometheus_client import CollectorRegistry
 
 from omp.v1 import miner_pb2, miner_pb2_grpc
 from services.common import settings as settings_mod
-from services.common.clients import SchedulerClient
 from services.common.clock import SystemClock
 from services.common.errors import OmpError
 from services.common.metrics import GrpcMetrics, serve_metrics
 from services.common.runner import run_service
 from services.common.server import Registration, build_server
 from services.common.storage.db import Database
+from services.migrations import migrate
 from services.miner.metrics import MinerMetrics
 from services.miner.reporter import GrpcSchedulerReporter
 from services.miner.repository import MinerStore
 from services.miner.runs import RunManager
 from services.miner.servicer import MinerServicer
+from services.miner.settings import SECTIONS, MinerSettings
 
 SERVICE = miner_pb2.DESCRIPTOR.services_by_name["MinerService"]
 log = logging.getLogger("omp.miner")
@@ -28,15 +29,17 @@ REPORT_RETRY_S = 2.0
 
 
 class MinerApp:
+    sections = SECTIONS
+
     def __init__(self, settings: settings_mod.Settings, scheduler_target: str | None = None):
         self.settings = settings
+        self.cfg: MinerSettings = settings.section("miner")
         self.db = Database(settings.database_url, settings.database.pool_size)
-        self.db.migrate()
+        migrate(self.db)
         self.registry = CollectorRegistry()
-        target = scheduler_target or f"{settings.scheduler.host}:{settings.scheduler.port}"
-        self.scheduler_client = SchedulerClient(target, timeout=settings.miner.rpc_timeout_s)
         settings.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.reporter = GrpcSchedulerReporter(self.scheduler_client)
+        self.reporter = GrpcSchedulerReporter(scheduler_target or settings.endpoint("scheduler").address,
+                                              self.cfg.rpc_timeout_s)
         self.runs = RunManager(MinerStore(self.db), settings, SystemClock(), self.reporter,
                                MinerMetrics(self.registry))
         self.orphans = self.runs.recover()
@@ -45,7 +48,7 @@ class MinerApp:
         self.metrics_server = None
 
     def start(self) -> None:
-        cfg = self.settings.miner
+        cfg = self.cfg
         stopping = threading.Event()
         servicer = MinerServicer(self.runs, stopping)
 
@@ -62,7 +65,7 @@ class MinerApp:
     def _report_loop(self) -> None:
         # announce this miner to the scheduler, and deliver results it has not acknowledged yet (it was
         # down, or this miner restarted); both repeat, so a restarted scheduler learns them again
-        address = f"{self.settings.miner.host}:{self.service.port}"
+        address = f"{self.cfg.host}:{self.service.port}"
         delay = 0.0
         while not self.stop_loop.wait(delay):
             delay = REPORT_RETRY_S
@@ -87,12 +90,12 @@ class MinerApp:
             self.service.stop(grace)
         if self.metrics_server:
             self.metrics_server.shutdown()
-        self.scheduler_client.close()
+        self.reporter.close()
         self.db.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_service("miner", "miner", ('scheduler', 'scheduler address host:port (default from settings)'), MinerApp, argv)
+    return run_service("miner", ("scheduler", "scheduler address host:port (default from settings)"), MinerApp, argv)
 
 
 if __name__ == "__main__":

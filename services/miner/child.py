@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import dataclasses
 import json
 import os
 import signal
@@ -56,10 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     def progress(p):
         if p.generation == p.generations:
             done.add(p.seed)
-        emit({"event": "progress", "seed": p.seed, "generation": p.generation, "generations": p.generations,
-              "best_sharpe": p.best_sharpe, "evaluations": p.evaluations,
-              "evaluations_per_second": p.evaluations_per_second, "seeds_done": len(done),
-              "seeds_total": len(seeds)})
+        # the search's own progress fields, and where the run stands across seeds
+        emit({"event": "progress", **dataclasses.asdict(p), "seeds_done": len(done), "seeds_total": len(seeds)})
 
     try:
         result = run_campaign(args.config, args.out, threads=args.threads, run_salt=args.run_salt,

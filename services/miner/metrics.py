@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-STATUSES = ("running", "completed", "failed", "cancelled")
 
 
 class MinerMetrics:

@@ -1,44 +1,23 @@
-"""The miner's table of runs."""
+"""The miner's storage of runs; rows leave as the domain's ``Run``."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, func, insert, select, update
 
 from services.common.storage.db import Database, Statement
-from services.common.storage.models import RunRow
+from services.common.vocabulary import RunStatus
+from services.miner.entities import RUN_FIELDS, Run
+from services.miner.tables import RunRow
 
-FIELDS = ("run_id", "campaign_id", "attempt", "status", "config_path", "config_hash", "run_dir", "pid",
-          "proc_started", "progress", "started_at", "updated_at", "ended_at", "error", "reported")
-
-
-@dataclass(frozen=True)
-class Run:
-    run_id: str
-    campaign_id: str
-    attempt: int
-    status: str
-    config_path: str
-    config_hash: str
-    run_dir: str
-    pid: int
-    proc_started: float
-    progress: dict = field(default_factory=dict)
-    started_at: float = 0.0
-    updated_at: float = 0.0
-    ended_at: float | None = None
-    error: str = ""
-    reported: bool = False
-
-
+FIELDS = RUN_FIELDS
 RUNS = RunRow.__table__
 _COLS = [RUNS.c[f] for f in FIELDS]
 _INSERT = Statement(insert(RUNS).values({f: bindparam(f) for f in FIELDS}))
 _GET = Statement(select(*_COLS).where(RUNS.c.run_id == bindparam("key")))
 _BY_ATTEMPT = Statement(select(*_COLS).where(RUNS.c.campaign_id == bindparam("key"),
                                              RUNS.c.attempt == bindparam("attempt")))
-_UNREPORTED = Statement(select(*_COLS).where(RUNS.c.reported.is_(False), RUNS.c.status != "running"))
+_UNREPORTED = Statement(select(*_COLS).where(RUNS.c.reported.is_(False), RUNS.c.status != str(RunStatus.RUNNING)))
 
 
 @functools.lru_cache(maxsize=None)

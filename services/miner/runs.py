@@ -18,7 +18,7 @@ import sys
 import threading
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import psutil
 
@@ -28,7 +28,12 @@ from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.notify import Notifier
 from services.common.paths import resolve_under
 from services.common.settings import Settings
-from services.miner.repository import MinerStore, Run
+from services.common.vocabulary import RunStatus
+from services.miner.entities import Run
+from services.miner.settings import MinerSettings
+
+if TYPE_CHECKING:       # handed in by the composition root
+    from services.miner.repository import MinerStore
 
 log = logging.getLogger("omp.miner")
 
@@ -62,9 +67,10 @@ class Spawner:
 
 
 class RunManager:
-    def __init__(self, store: MinerStore, settings: Settings, clock: Clock, reporter: SchedulerReporter,
+    def __init__(self, store: "MinerStore", settings: Settings, clock: Clock, reporter: SchedulerReporter,
                  metrics=None):
         self.store, self.settings, self.clock, self.reporter = store, settings, clock, reporter
+        self.cfg: MinerSettings = settings.section("miner")
         self.metrics = metrics
         self.notifier = Notifier()
         self._procs: dict[str, subprocess.Popen] = {}
@@ -77,18 +83,30 @@ class RunManager:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
 
     def _now(self) -> float:
-        return self.clock.now().timestamp()
+        return self.clock.now()
 
-    def _config(self, config_path: str) -> Path:
+    def _config_file(self, config_path: str) -> Path:
         return resolve_under(self.settings.configs_root, config_path, "config_path")
+
+    def _load_config(self, config_path: str):
+        """The campaign config at ``config_path``; a config that does not validate is the caller's
+        bad input (omp_core's ConfigError names the key)."""
+        path = self._config_file(config_path)
+        try:
+            return path, campaign_config.load(path)
+        except ValueError as exc:
+            raise InvalidArgument(f"config_path {config_path!r}: {exc}") from None
 
     # ------------------------------------------------------------------------------ queries
     def validate(self, config_path: str, check_data: bool) -> dict:
-        cfg = campaign_config.load(self._config(config_path))
+        _, cfg = self._load_config(config_path)
         out = {"config_hash": cfg.config_hash, "campaign_name": cfg.campaign.name}
         if check_data:
-            m = market_data.load_market(cfg.sources(self.settings.data_root), cfg.mandate.universe,
-                                        cfg.data.validation.policy(), min_bars=cfg.data.min_bars)
+            try:
+                m = market_data.load_market(cfg.sources(self.settings.data_root), cfg.mandate.universe,
+                                            cfg.data.validation.policy(), min_bars=cfg.data.min_bars)
+            except (ValueError, FileNotFoundError) as exc:     # the data fails validation: say which row
+                raise InvalidArgument(f"market data of {config_path!r}: {exc}") from None
             out.update(snapshot_id=m.snapshot_id, bars=m.n_bars)
         return out
 
@@ -106,7 +124,7 @@ class RunManager:
         run = self.get(run_id)
         if top < 0:
             raise InvalidArgument(f"top must be >= 0, got {top}")
-        if run.status != "completed" or not run.run_dir:
+        if run.status is not RunStatus.COMPLETED or not run.run_dir:
             raise FailedPrecondition(f"run {run_id} is {run.status}: only a completed run has candidates")
         doc = json.loads((Path(run.run_dir) / "candidates.json").read_text())
         if top:
@@ -122,7 +140,7 @@ class RunManager:
             if run != last:
                 yield run
                 last = run
-            if run.status != "running":
+            if run.status is not RunStatus.RUNNING:
                 return
             seen = self.notifier.wait(seen, timeout=1.0)
 
@@ -136,14 +154,13 @@ class RunManager:
             existing = self.store.by_attempt(campaign_id, attempt)
             if existing is not None:        # the same attempt asked twice: one run
                 return existing
-            path = self._config(config_path)
-            cfg = campaign_config.load(path)
+            path, cfg = self._load_config(config_path)
             if config_hash and cfg.config_hash != config_hash:
                 raise FailedPrecondition(f"config_hash: {config_path} now hashes to {cfg.config_hash[:16]}, "
                                          f"the scheduler admitted {config_hash[:16]}")
             now = self._now()
             run_id = f"run_{secrets.token_hex(8)}"
-            threads = self.settings.miner.threads or (os.cpu_count() or 1)
+            threads = self.cfg.threads or (os.cpu_count() or 1)
             cmd = [sys.executable, "-m", "services.miner.child", "--config", str(path),
                    "--out", str(self.settings.runs_dir), "--threads", str(threads),
                    "--parent-pid", str(os.getpid()), "--run-salt", campaign_id]
@@ -159,7 +176,7 @@ class RunManager:
                 created = psutil.Process(proc.pid).create_time()
             except psutil.Error:
                 created = 0.0
-            run = self.store.insert(Run(run_id, campaign_id, attempt, "running", config_path, cfg.config_hash, "",
+            run = self.store.insert(Run(run_id, campaign_id, attempt, RunStatus.RUNNING, config_path, cfg.config_hash, "",
                                         proc.pid, created, {}, now, now))
             self._procs[run_id] = proc
         t = threading.Thread(target=self._monitor, args=(run, proc), name=f"monitor-{run_id}", daemon=True)
@@ -194,13 +211,13 @@ class RunManager:
             cancelled = run.run_id in self._cancelled
             interrupted = run.run_id in self._interrupted
         if interrupted:
-            status, error = "failed", "interrupted: the miner shut down (checkpoints kept for the next attempt)"
+            status, error = RunStatus.FAILED, "interrupted: the miner shut down (checkpoints kept for the next attempt)"
         elif cancelled:
-            status, error = "cancelled", "cancelled by operator"
+            status, error = RunStatus.CANCELLED, "cancelled by operator"
         elif rc == 0:
-            status, error = "completed", ""
+            status, error = RunStatus.COMPLETED, ""
         else:
-            status, error = "failed", f"exit code {rc}: {self._log_tail(run.run_id)}"
+            status, error = RunStatus.FAILED, f"exit code {rc}: {self._log_tail(run.run_id)}"
         self.store.update(run.run_id, status=status, error=error, run_dir=run_dir, ended_at=self._now(),
                           updated_at=self._now())
         if self.metrics:
@@ -246,7 +263,7 @@ class RunManager:
     # ------------------------------------------------------------------------------ cancel
     def cancel(self, run_id: str, reason: str = "") -> Run:
         run = self.get(run_id)
-        if run.status != "running":
+        if run.status is not RunStatus.RUNNING:
             raise FailedPrecondition(f"run {run_id} is {run.status}, not running")
         with self._lock:
             proc = self._procs.get(run_id)
@@ -255,7 +272,7 @@ class RunManager:
             raise FailedPrecondition(f"run {run_id} has no process in this miner")
         log.info("cancelling run", extra={"run_id": run_id, "reason": reason})
         self._signal_group(proc.pid, signal.SIGTERM)
-        grace = self.settings.miner.cancel_grace_s
+        grace = self.cfg.cancel_grace_s
 
         def escalate():
             try:
@@ -282,7 +299,7 @@ class RunManager:
             self._signal_group(proc.pid, signal.SIGTERM)
         for run_id, proc in procs.items():
             try:
-                proc.wait(timeout=grace or self.settings.miner.cancel_grace_s)
+                proc.wait(timeout=grace or self.cfg.cancel_grace_s)
             except subprocess.TimeoutExpired:
                 self._signal_group(proc.pid, signal.SIGKILL)
                 proc.wait()
@@ -295,7 +312,7 @@ class RunManager:
         it is still there (same pid *and* start time, never a stranger that reused the pid), and they
         are failed as orphaned. Returns their run ids."""
         orphans = []
-        for run in self.store.with_status("running"):
+        for run in self.store.with_status(RunStatus.RUNNING):
             if run.run_id in self._procs:
                 continue
             try:
@@ -304,7 +321,7 @@ class RunManager:
                     self._signal_group(run.pid, signal.SIGKILL)
             except psutil.Error:
                 pass
-            self.store.update(run.run_id, status="failed", ended_at=self._now(), updated_at=self._now(),
+            self.store.update(run.run_id, status=RunStatus.FAILED, ended_at=self._now(), updated_at=self._now(),
                               error="orphaned: the miner restarted while the run was in progress")
             orphans.append(run.run_id)
             log.warning("orphaned run failed", extra={"run_id": run.run_id, "campaign_id": run.campaign_id})

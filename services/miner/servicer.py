@@ -2,23 +2,17 @@
 from __future__ import annotations
 
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
-from services.common.convert import next_token, page, ts
+from services.common.convert import enum_from_pb, enum_pb, next_token, page, progress_pb, ts
 from services.common.errors import InvalidArgument
+from services.common.vocabulary import RunStatus
 from services.miner.runs import RunManager
-
-STATUS = {"running": pb.RUN_STATUS_RUNNING, "completed": pb.RUN_STATUS_COMPLETED, "failed": pb.RUN_STATUS_FAILED,
-          "cancelled": pb.RUN_STATUS_CANCELLED}
-STATUS_NAMES = {v: k for k, v in STATUS.items()}
-PROGRESS = ("seed", "generation", "generations", "best_sharpe", "evaluations", "evaluations_per_second",
-            "seeds_done", "seeds_total")
 
 
 def run_pb(r) -> pb.Run:
-    return pb.Run(run_id=r.run_id, campaign_id=r.campaign_id, attempt=r.attempt, status=STATUS[r.status],
-                  config_path=r.config_path, config_hash=r.config_hash,
-                  progress=pb.RunProgress(**{k: r.progress[k] for k in PROGRESS if k in r.progress}),
-                  started_at=ts(r.started_at), ended_at=ts(r.ended_at), error=r.error, run_dir=r.run_dir,
-                  pid=r.pid)
+    return pb.Run(run_id=r.run_id, campaign_id=r.campaign_id, attempt=r.attempt,
+                  status=enum_pb(pb.RunStatus, r.status), config_path=r.config_path, config_hash=r.config_hash,
+                  progress=progress_pb(r.progress), started_at=ts(r.started_at), ended_at=ts(r.ended_at),
+                  error=r.error, run_dir=r.run_dir, pid=r.pid)
 
 
 class MinerServicer(miner_pb2_grpc.MinerServiceServicer):
@@ -39,8 +33,8 @@ class MinerServicer(miner_pb2_grpc.MinerServiceServicer):
 
     def ListRuns(self, request, context):
         offset, limit = page(request.page_size, request.page_token)
-        runs, total = self.runs.list(campaign_id=request.campaign_id, status=STATUS_NAMES.get(request.status, ""),
-                                     offset=offset, limit=limit)
+        status = enum_from_pb(pb.RunStatus, request.status, RunStatus, "status") if request.status else ""
+        runs, total = self.runs.list(campaign_id=request.campaign_id, status=status, offset=offset, limit=limit)
         return mpb.ListRunsResponse(runs=[run_pb(r) for r in runs], next_page_token=next_token(offset, limit, total))
 
     def CancelRun(self, request, context):

@@ -11,15 +11,18 @@ from omp.v1 import scheduler_pb2, scheduler_pb2_grpc
 from services.common import settings as settings_mod
 from services.common.clock import SystemClock
 from services.common.metrics import GrpcMetrics, serve_metrics
+from services.common.resources import ResourceSampler
 from services.common.runner import run_service
 from services.common.server import Registration, build_server
 from services.common.storage.db import Database
+from services.migrations import migrate
+from services.scheduler.admission import BudgetProbe
 from services.scheduler.metrics import SchedulerMetrics
 from services.scheduler.miner_gateway import GrpcMinerGateway
 from services.scheduler.repository import SchedulerStore
-from services.scheduler.resources import ResourceProbe
 from services.scheduler.scheduler import Scheduler
 from services.scheduler.servicer import SchedulerServicer
+from services.scheduler.settings import SECTIONS, SchedulerSettings
 
 SERVICE = scheduler_pb2.DESCRIPTOR.services_by_name["SchedulerService"]
 log = logging.getLogger("omp.scheduler")
@@ -27,36 +30,39 @@ WAKE_COALESCE_S = 0.1
 
 
 class SchedulerApp:
+    sections = SECTIONS
+
     def __init__(self, settings: settings_mod.Settings, miner_target: str | None = None):
         self.settings = settings
+        self.cfg: SchedulerSettings = settings.section("scheduler")
         self.db = Database(settings.database_url, settings.database.pool_size)
-        self.db.migrate()
+        migrate(self.db)
         self.registry = CollectorRegistry()
         self.metrics = SchedulerMetrics(self.registry)
-        cfg = settings.scheduler
-        target = miner_target or f"{settings.miner.host}:{settings.miner.port}"
-        self.miner_gateway = GrpcMinerGateway(target, cfg.rpc_timeout_s)
-        r = settings.resources
+        clock = SystemClock()
+        self.miner_gateway = GrpcMinerGateway(miner_target or settings.endpoint("miner").address,
+                                              self.cfg.rpc_timeout_s)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        probe = ResourceProbe(settings.data_dir, r.max_cpu_util_pct, r.min_mem_available_mb, r.min_disk_free_gb)
-        self.scheduler = Scheduler(SchedulerStore(self.db), settings, SystemClock(), probe,
+        probe = BudgetProbe(ResourceSampler([settings.data_dir], clock), settings.resources)
+        self.scheduler = Scheduler(SchedulerStore(self.db), self.cfg, settings.configs_root, clock, probe,
                                    self.miner_gateway, metrics=self.metrics)
-        self.scheduler.rerank()
+        self.scheduler.queue.rerank()
         self.metrics.watch(self.scheduler)
         self.stop_loop = threading.Event()
         self.service = None
         self.metrics_server = None
 
     def start(self) -> None:
-        cfg = self.settings.scheduler
+        cfg = self.cfg
         stopping = threading.Event()
         servicer = SchedulerServicer(self.scheduler, stopping, self.settings.environment)
 
         # every queue method is one short database transaction: run them on the server's loop
-        registration = Registration(servicer, scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server, SERVICE, on_loop=True)
+        registration = Registration(servicer, scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server, SERVICE,
+                                    on_loop=True)
         self.service = build_server(cfg.host, cfg.port, [registration], GrpcMetrics(self.registry, "scheduler"),
                                     stopping=stopping, durable=self.db.pending)
-        # on SQLite the writes of one turn of the loop share one COMMIT (see Database.group_commits)
+        # on SQLite the writes of one turn of the loop share one COMMIT (see GroupCommitter)
         self.db.group_commits(self.service.loop, self.service.thread.ident, self.metrics.group_committed)
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)
         self.loop = threading.Thread(target=self._loop, name="scheduler-loop", daemon=True)
@@ -74,10 +80,10 @@ class SchedulerApp:
             if self.stop_loop.is_set():
                 return
             try:
-                delay = self.scheduler.tick()
+                delay = self.scheduler.tick().delay
             except Exception:  # noqa: BLE001 - the loop must outlive one bad tick; it is logged
                 log.exception("tick failed")
-                delay = self.settings.scheduler.loop_interval_s
+                delay = self.cfg.loop_interval_s
 
     def stop(self, grace: float = 5.0) -> None:
         self.stop_loop.set()
@@ -91,7 +97,7 @@ class SchedulerApp:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_service("scheduler", "scheduler", ('miner', 'miner address host:port (default from settings)'), SchedulerApp, argv)
+    return run_service("scheduler", ("miner", "miner address host:port (default from settings)"), SchedulerApp, argv)
 
 
 if __name__ == "__main__":

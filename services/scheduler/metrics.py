@@ -5,8 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-DAEMON_STATES = ("offline", "running", "paused")
-QUEUE_STATES = ("queued", "running")
+from services.common.vocabulary import DaemonState
+from services.scheduler.entities import Tick
 
 
 class SchedulerMetrics:
@@ -38,8 +38,8 @@ class SchedulerMetrics:
         if failed:
             self.commit_failures.inc()
 
-    def tick(self, outcome: str) -> None:
-        self.ticks.labels(outcome.split(":", 1)[0].split(" ", 1)[0]).inc()
+    def tick(self, kind: Tick) -> None:
+        self.ticks.labels(kind.value).inc()
 
     def run_ended(self, status: str) -> None:
         self.runs_ended.labels(status).inc()
@@ -63,13 +63,13 @@ class _StateCollector:
     def collect(self):
         st = self.s.status()
         d = GaugeMetricFamily("omp_daemon_state", "1 for the daemon's current state", labels=["state"])
-        for name in DAEMON_STATES:
-            d.add_metric([name], 1.0 if st["daemon"].state == name else 0.0)
+        for state in DaemonState:
+            d.add_metric([state.value], 1.0 if st.daemon.state == state else 0.0)
         yield d
         q = GaugeMetricFamily("omp_queue_campaigns", "Campaigns in the queue by state", labels=["state"])
-        q.add_metric(["queued"], st["queued"])
-        q.add_metric(["running"], st["running"])
+        q.add_metric(["queued"], st.queued)
+        q.add_metric(["running"], st.running)
         yield q
         r = GaugeMetricFamily("omp_data_ready", "1 when market data is marked ready")
-        r.add_metric([], 1.0 if st["daemon"].data_ready else 0.0)
+        r.add_metric([], 1.0 if st.daemon.data_ready else 0.0)
         yield r

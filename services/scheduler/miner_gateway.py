@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import threading
 
-from omp.v1 import common_pb2 as pb, miner_pb2
-from services.common.clients import MinerClient
+from omp.v1 import common_pb2 as pb, miner_pb2, miner_pb2_grpc
+from services.common.clients import Client
+from services.common.convert import enum_from_pb
 from services.common.errors import InvalidArgument, NotFound
-from services.scheduler.scheduler import RunState
-
-STATUS = {pb.RUN_STATUS_RUNNING: "running", pb.RUN_STATUS_COMPLETED: "completed", pb.RUN_STATUS_FAILED: "failed",
-          pb.RUN_STATUS_CANCELLED: "cancelled"}
+from services.common.vocabulary import RunStatus
+from services.scheduler.entities import RunState
 
 
 class GrpcMinerGateway:
@@ -18,7 +17,10 @@ class GrpcMinerGateway:
     def __init__(self, target: str, timeout: float):
         self.timeout = timeout
         self._lock = threading.Lock()
-        self.client = MinerClient(target, timeout=timeout)
+        self.client = self._client(target)
+
+    def _client(self, target: str) -> Client:
+        return Client(miner_pb2_grpc.MinerServiceStub, target, timeout=self.timeout)
 
     @property
     def target(self) -> str:
@@ -30,7 +32,7 @@ class GrpcMinerGateway:
             raise InvalidArgument(f"address must be host:port, got {address!r}")
         with self._lock:
             if address != self.client.target:
-                old, self.client = self.client, MinerClient(address, timeout=self.timeout)
+                old, self.client = self.client, self._client(address)
                 old.close()
 
     def close(self) -> None:
@@ -46,4 +48,8 @@ class GrpcMinerGateway:
             run = self.client.call("GetRun", miner_pb2.GetRunRequest(campaign_id=campaign_id, attempt=attempt))
         except NotFound:
             return None
-        return RunState(run.run_id, STATUS.get(run.status, "failed"), run.error)
+        try:
+            status = enum_from_pb(pb.RunStatus, run.status, RunStatus, "run.status")
+        except InvalidArgument:     # a status this scheduler does not know: the run is not usable
+            return RunState(run.run_id, RunStatus.FAILED, f"the miner reports an unknown status {run.status}")
+        return RunState(run.run_id, status, run.error)

@@ -1,98 +1,22 @@
-"""The scheduler's tables: campaigns, attempts, queue change log, activity log, daemon state.
+"""The scheduler's storage: campaigns, attempts, queue change log, activity log, daemon state.
 
 Everything happens inside one transaction handed out by :meth:`SchedulerStore.tx`; rows are turned
-into frozen dataclasses before they leave.
+into the domain's types (``entities.py``) before they leave.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
 import json
-from dataclasses import dataclass, field
 
 from sqlalchemy import String, bindparam, cast, func, insert, literal_column, or_, select, true, update
 
+from services.common.storage.base import Base
 from services.common.storage.db import Database, Statement, Tx
-from services.common.storage.models import ActivityRow, AttemptRow, Base, CampaignRow, DaemonRow, QueueChangeRow
-
-CAMPAIGN_FIELDS = ("id", "name", "config_path", "market", "priority", "enabled", "repeat", "tags", "state",
-                   "created_at", "updated_at", "queued_at", "attempt", "consecutive_failures", "last_error",
-                   "config_hash", "last_run_id", "not_before")
-
-
-@dataclass(slots=True)
-class Campaign:
-    """A campaign as stored. Not frozen, unlike the other records: a page of 50 is built on every
-    list call, and a frozen dataclass's __init__ costs 2.7 us against 0.4 us for 17 fields."""
-    id: str
-    name: str
-    config_path: str
-    market: str
-    priority: int
-    enabled: bool
-    repeat: bool
-    tags: tuple[str, ...]
-    state: str
-    created_at: float
-    updated_at: float
-    queued_at: float
-    attempt: int = 0
-    consecutive_failures: int = 0
-    last_error: str = ""
-    config_hash: str = ""
-    last_run_id: str = ""
-    not_before: float | None = None     # a re-queued repeat campaign waits until then
-
-    def public(self) -> dict:
-        """What the change log records before and after a change."""
-        return {"name": self.name, "config_path": self.config_path, "market": self.market,
-                "priority": self.priority, "enabled": self.enabled, "repeat": self.repeat,
-                "tags": list(self.tags), "state": self.state}
-
-
-@dataclass(frozen=True)
-class Attempt:
-    campaign_id: str
-    number: int
-    state: str
-    run_id: str
-    config_hash: str
-    started_at: float
-    lease_expires_at: float
-    ended_at: float | None
-    error: str
-
-
-@dataclass(frozen=True)
-class QueueChange:
-    id: int
-    campaign_id: str
-    action: str
-    actor: str
-    at: float
-    before: dict | None
-    after: dict | None
-    reason: str
-
-
-@dataclass(frozen=True)
-class Event:
-    seq: int
-    at: float
-    kind: str
-    actor: str
-    message: str
-    campaign_id: str = ""
-    detail: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DaemonStatus:
-    state: str
-    data_ready: bool
-    data_reason: str
-    updated_at: float
-
+from services.common.vocabulary import DaemonState
+from services.scheduler.entities import (CAMPAIGN_FIELDS, Attempt, Campaign, DaemonStatus, Event,
+                                         QueueChange)
+from services.scheduler.tables import ActivityRow, AttemptRow, CampaignRow, DaemonRow, QueueChangeRow
 
 CAMPAIGNS = CampaignRow.__table__
 ATTEMPTS = AttemptRow.__table__
@@ -199,18 +123,18 @@ class SchedulerTx:
         self.tx = tx
 
     # ---- daemon
-    def daemon(self, now: float) -> DaemonStatus:
-        """The daemon's state; before the first change it is offline with data ready."""
+    def daemon(self) -> DaemonStatus | None:
+        """The daemon as last saved; None before anyone changed it (the domain decides what that means)."""
         row = self.tx.first(_DAEMON)
         if row is None:
-            return DaemonStatus("offline", True, "", now)
-        return DaemonStatus(*row)
+            return None
+        return DaemonStatus(DaemonState(row[0]), *row[1:])
 
-    def set_daemon(self, now: float, **values) -> None:
-        if self.tx.first(_DAEMON) is None:
-            self.tx.run(_INSERT_DAEMON, id=1, state="offline", data_ready=True, data_reason="", updated_at=now)
-        values["updated_at"] = now
-        self.tx.run(_update("daemon", ("id",), tuple(sorted(values))), key_id=1, **values)
+    def save_daemon(self, d: DaemonStatus) -> None:
+        values = {"state": str(d.state), "data_ready": d.data_ready, "data_reason": d.data_reason,
+                  "updated_at": d.updated_at}
+        if not self.tx.run(_update("daemon", ("id",), tuple(sorted(values))), key_id=1, **values):
+            self.tx.run(_INSERT_DAEMON, id=1, **values)
 
     # ---- campaigns
     def get(self, campaign_id: str, *, include_removed: bool = False) -> Campaign | None:

@@ -4,16 +4,14 @@ from __future__ import annotations
 import json
 
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb, scheduler_pb2_grpc
-from services.common.convert import next_token, page, set_ts, token, ts
+from services.common.convert import (enum_from_pb, enum_pb, next_token, page, progress_dict, set_ts, token,
+                                     ts)
 from services.common.errors import InvalidArgument
-from services.scheduler.scheduler import CampaignSpec, Scheduler
+from services.common.vocabulary import CampaignState, DataReadiness, RunStatus
+from services.scheduler.entities import CampaignSpec
+from services.scheduler.scheduler import Scheduler
 
-STATES = {"queued": pb.CAMPAIGN_STATE_QUEUED, "running": pb.CAMPAIGN_STATE_RUNNING,
-          "completed": pb.CAMPAIGN_STATE_COMPLETED, "failed": pb.CAMPAIGN_STATE_FAILED}
-STATE_NAMES = {v: k for k, v in STATES.items()}
-DAEMON = {"offline": pb.DAEMON_STATE_OFFLINE, "running": pb.DAEMON_STATE_RUNNING, "paused": pb.DAEMON_STATE_PAUSED}
-RUN_STATUS = {pb.RUN_STATUS_COMPLETED: "completed", pb.RUN_STATUS_FAILED: "failed",
-              pb.RUN_STATUS_CANCELLED: "cancelled"}
+ENDED = tuple(s for s in RunStatus if s.ended)
 
 
 def campaign_pb(c, out: pb.Campaign | None = None) -> pb.Campaign:
@@ -23,7 +21,7 @@ def campaign_pb(c, out: pb.Campaign | None = None) -> pb.Campaign:
     if out is None:
         out = pb.Campaign()
     out.id, out.name, out.config_path, out.market = c.id, c.name, c.config_path, c.market
-    out.priority, out.enabled, out.state = c.priority, c.enabled, STATES[c.state]
+    out.priority, out.enabled, out.state = c.priority, c.enabled, enum_pb(pb.CampaignState, c.state, CampaignState)
     if c.repeat:
         out.repeat = True
     if c.tags:
@@ -77,17 +75,17 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
 
     def GetStatus(self, request, context):
         st = self.s.status()
-        d = st["daemon"]
+        d = st.daemon
         return spb.GetStatusResponse(
-            state=DAEMON[d.state],
-            data_readiness=pb.DATA_READINESS_READY if d.data_ready else pb.DATA_READINESS_NOT_READY,
-            data_readiness_reason=d.data_reason, resources=reading_pb(st["reading"]), queued=st["queued"],
-            running=st["running"], max_concurrent_campaigns=self.s.cfg.max_concurrent_campaigns,
-            environment=self.environment, last_tick_at=ts(st["last_tick_at"]),
-            last_tick_outcome=st["last_tick_outcome"])
+            state=enum_pb(pb.DaemonState, d.state),
+            data_readiness=enum_pb(pb.DataReadiness, DataReadiness.READY if d.data_ready else DataReadiness.NOT_READY),
+            data_readiness_reason=d.data_reason, resources=reading_pb(st.reading), queued=st.queued,
+            running=st.running, max_concurrent_campaigns=self.s.cfg.max_concurrent_campaigns,
+            environment=self.environment, last_tick_at=ts(st.last_tick_at),
+            last_tick_outcome=st.last_tick.message if st.last_tick else "")
 
     def _daemon(self, action, request, context):
-        self.s.transition(action, _actor(request.actor), request.reason)
+        self.s.daemon.transition(action, _actor(request.actor), request.reason)
         return self.GetStatus(request, context)
 
     def StartDaemon(self, request, context):
@@ -103,27 +101,27 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         return self._daemon("resume", request, context)
 
     def SetDataReadiness(self, request, context):
-        if request.readiness == pb.DATA_READINESS_UNSPECIFIED:
-            raise InvalidArgument("readiness must be READY or NOT_READY, got UNSPECIFIED")
-        self.s.set_data_ready(request.readiness == pb.DATA_READINESS_READY, _actor(request.actor), request.reason)
+        ready = enum_from_pb(pb.DataReadiness, request.readiness, DataReadiness, "readiness")
+        self.s.daemon.set_data_ready(ready is DataReadiness.READY, _actor(request.actor), request.reason)
         return self.GetStatus(request, context)
 
     def ListCampaigns(self, request, context):
         offset, limit = page(request.page_size, request.page_token)
-        items, total = self.s.list(state=STATE_NAMES.get(request.state, ""), tag=request.tag,
-                                   enabled_only=request.enabled_only, offset=offset, limit=limit)
+        state = enum_from_pb(pb.CampaignState, request.state, CampaignState, "state") if request.state else ""
+        items, total = self.s.queue.list(state=state, tag=request.tag, enabled_only=request.enabled_only,
+                                         offset=offset, limit=limit)
         out = spb.ListCampaignsResponse(total_size=total, next_page_token=next_token(offset, limit, total))
         campaigns_into(out.campaigns, items)
         return out
 
     def GetCampaign(self, request, context):
-        return campaign_pb(self.s.get(request.id))
+        return campaign_pb(self.s.queue.get(request.id))
 
     def AddCampaign(self, request, context):
         c = request.campaign
         spec = CampaignSpec(name=c.name, config_path=c.config_path, market=c.market or "us", priority=c.priority,
                             enabled=c.enabled, repeat=c.repeat, tags=tuple(c.tags), id=c.id)
-        return campaign_pb(self.s.add(spec, _actor(request.actor), request.reason, request.request_id))
+        return campaign_pb(self.s.queue.add(spec, _actor(request.actor), request.reason, request.request_id))
 
     def UpdateCampaign(self, request, context):
         c = request.campaign
@@ -133,30 +131,31 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
                 raise InvalidArgument(f"update_mask: unknown field {path!r}")
             # the domain decides which fields may change (read-only ones are refused there)
             changes[path] = tuple(c.tags) if path == "tags" else getattr(c, path)
-        return campaign_pb(self.s.update(c.id, changes, _actor(request.actor), request.reason))
+        return campaign_pb(self.s.queue.update(c.id, changes, _actor(request.actor), request.reason))
 
     def RemoveCampaign(self, request, context):
-        return spb.RemoveCampaignResponse(campaign=campaign_pb(self.s.remove(request.id, _actor(request.actor),
-                                                                             request.reason)))
+        removed = self.s.queue.remove(request.id, _actor(request.actor), request.reason)
+        return spb.RemoveCampaignResponse(campaign=campaign_pb(removed))
 
     def SetCampaignEnabled(self, request, context):
-        return campaign_pb(self.s.set_enabled(request.id, request.enabled, _actor(request.actor), request.reason))
+        return campaign_pb(self.s.queue.set_enabled(request.id, request.enabled, _actor(request.actor),
+                                                    request.reason))
 
     def ReorderCampaign(self, request, context):
-        return campaign_pb(self.s.reorder(request.id, request.priority, _actor(request.actor), request.reason))
+        return campaign_pb(self.s.queue.reorder(request.id, request.priority, _actor(request.actor), request.reason))
 
     def ImportQueue(self, request, context):
-        added, skipped = self.s.import_queue(request.queue_json, _actor(request.actor), request.reason)
+        added, skipped = self.s.queue_file.import_(request.queue_json, _actor(request.actor), request.reason)
         out = spb.ImportQueueResponse(added=len(added), skipped=skipped)
         campaigns_into(out.campaigns, added)
         return out
 
     def ExportQueue(self, request, context):
-        return spb.ExportQueueResponse(queue_json=self.s.export_queue())
+        return spb.ExportQueueResponse(queue_json=self.s.queue_file.export())
 
     def ListQueueChanges(self, request, context):
         after_id, limit = page(request.page_size, request.page_token, default=100)
-        items = self.s.changes(request.campaign_id, after_id, limit)
+        items = self.s.queue.changes(request.campaign_id, after_id, limit)
         return spb.ListQueueChangesResponse(
             changes=[spb.QueueChange(id=q.id, campaign_id=q.campaign_id, action=q.action, actor=q.actor,
                                      at=ts(q.at), before_json=json.dumps(q.before) if q.before else "",
@@ -165,21 +164,17 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             next_page_token=token(items[-1].id) if len(items) == limit else "")
 
     def RegisterMiner(self, request, context):
-        self.s.register_miner(request.address)
+        self.s.attempts.register_miner(request.address)
         return spb.RegisterMinerResponse()
 
     def ReportProgress(self, request, context):
-        p = request.progress
-        lease = self.s.report_progress(request.campaign_id, request.attempt, request.run_id, {
-            "seed": p.seed, "generation": p.generation, "generations": p.generations, "best_sharpe": p.best_sharpe,
-            "evaluations": p.evaluations, "seeds_done": p.seeds_done, "seeds_total": p.seeds_total})
+        lease = self.s.attempts.report_progress(request.campaign_id, request.attempt, request.run_id,
+                                                progress_dict(request.progress))
         return spb.ReportProgressResponse(lease_expires_at=ts(lease))
 
     def ReportRunResult(self, request, context):
-        status = RUN_STATUS.get(request.status)
-        if status is None:
-            raise InvalidArgument(f"status must be COMPLETED, FAILED or CANCELLED, got {pb.RunStatus.Name(request.status)}")
-        c = self.s.report_result(request.campaign_id, request.attempt, request.run_id, status, request.error)
+        status = enum_from_pb(pb.RunStatus, request.status, RunStatus, "status", allowed=ENDED)
+        c = self.s.attempts.report_result(request.campaign_id, request.attempt, request.run_id, status, request.error)
         return spb.ReportRunResultResponse(campaign=campaign_pb(c))
 
     def WatchEvents(self, request, context):

@@ -4,6 +4,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from helpers_core import FIXTURES, ROOT
 
 TINY = FIXTURES / "campaigns" / "tiny.toml"
@@ -15,6 +17,7 @@ def omp(*args, cwd=ROOT):
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_run_campaign_json(tmp_path):
     r = omp("run-campaign", str(TINY), "--out", str(tmp_path), "--json", "--threads", "2")
     assert r.returncode == 0, r.stderr
@@ -24,6 +27,7 @@ def test_run_campaign_json(tmp_path):
         set(out["candidates"][0])
 
 
+@pytest.mark.slow
 def test_run_campaign_human_output_and_progress(tmp_path):
     r = omp("run-campaign", str(TINY), "--out", str(tmp_path), "--progress")
     assert r.returncode == 0, r.stderr

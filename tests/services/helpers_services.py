@@ -114,3 +114,21 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def scheduler_client(address: str, timeout: float = 10.0, **kw):
+    from omp.v1 import scheduler_pb2_grpc
+    from services.common.clients import Client
+    return Client(scheduler_pb2_grpc.SchedulerServiceStub, address, timeout=timeout, **kw)
+
+
+def miner_client(address: str, timeout: float = 10.0, **kw):
+    from omp.v1 import miner_pb2_grpc
+    from services.common.clients import Client
+    return Client(miner_pb2_grpc.MinerServiceStub, address, timeout=timeout, **kw)
+
+
+def set_data_ready(client) -> None:
+    """A fresh scheduler's data readiness is uncertain (it fails closed): say the data is ready."""
+    from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb
+    client.call("SetDataReadiness", spb.SetDataReadinessRequest(readiness=pb.DATA_READINESS_READY, actor="test"))

@@ -1,5 +1,6 @@
-"""Persistence: SQLAlchemy models, the one session helper, Alembic migrations shipped in the package.
-
-ORM rows never leave this package and the repositories of each service: they return frozen
-dataclasses.
+"""Persistence plumbing every service shares: the declarative base (``base``), statements compiled
+once per dialect (``statements``), the one transaction helper (``db``), SQLite group commit
+(``group_commit``), engines and migrations (``engine``). Each service declares its own tables
+(``services/<service>/tables.py``); rows never leave its repository, which returns the domain's
+dataclasses. The migration history of all tables is ``services/migrations``.
 """

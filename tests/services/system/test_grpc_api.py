@@ -1,5 +1,5 @@
 """The gRPC surface on real servers bound to loopback port 0: health, reflection, status codes that
-name the field, pagination, resumable events, metrics, a port clash that fails loudly."""
+name the field, pagination, resumable events, metrics."""
 from __future__ import annotations
 
 import urllib.request
@@ -9,28 +9,26 @@ import pytest
 from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
-from prometheus_client import CollectorRegistry
 
-from helpers_services import write_settings
+from helpers_services import miner_client, scheduler_client, write_settings
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
 from services.common import settings as settings_mod
-from services.common.clients import MinerClient, SchedulerClient
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.common.metrics import GrpcMetrics
-from services.common.server import PortInUse, build_server
 from services.miner.app import MinerApp
+from services.miner.settings import SECTIONS as MINER
 from services.scheduler.app import SchedulerApp
+from services.scheduler.settings import SECTIONS as SCHEDULER
 
 
 @pytest.fixture
 def apps(tmp_path, database_url):
-    settings = settings_mod.load(write_settings(tmp_path, database_url))
+    settings = settings_mod.load(write_settings(tmp_path, database_url), sections={**SCHEDULER, **MINER})
     sched = SchedulerApp(settings)
     sched.start()
     miner = MinerApp(settings, f"127.0.0.1:{sched.service.port}")
     miner.start()
-    client = SchedulerClient(f"127.0.0.1:{sched.service.port}")
-    mclient = MinerClient(f"127.0.0.1:{miner.service.port}")
+    client = scheduler_client(f"127.0.0.1:{sched.service.port}")
+    mclient = miner_client(f"127.0.0.1:{miner.service.port}")
     yield sched, miner, client, mclient
     client.close()
     mclient.close()
@@ -131,22 +129,3 @@ def test_metrics_endpoint_counts_requests_by_method_and_code(apps):
     assert "omp_grpc_server_request_duration_seconds_bucket" in text
     mtext = urllib.request.urlopen(f"http://127.0.0.1:{miner.metrics_port}/metrics", timeout=5).read().decode()
     assert "omp_miner_runs_active 0.0" in mtext
-
-
-def test_a_taken_port_fails_loudly(apps):
-    sched, *_ = apps
-    with pytest.raises(PortInUse, match=str(sched.service.port)):
-        build_server("127.0.0.1", sched.service.port, [], GrpcMetrics(CollectorRegistry(), "x"))
-
-
-def test_start_run_is_idempotent_per_attempt(apps):
-    sched, miner, client, mclient = apps
-    req = mpb.StartRunRequest(campaign_id="camp_manual", attempt=1, config_path="tiny.toml")
-    a = mclient.call("StartRun", req)
-    b = mclient.call("StartRun", req)
-    assert a.run_id == b.run_id
-    runs = mclient.call("ListRuns", mpb.ListRunsRequest(campaign_id="camp_manual")).runs
-    assert len(runs) == 1
-    with pytest.raises(FailedPrecondition, match="config_hash"):
-        mclient.call("StartRun", mpb.StartRunRequest(campaign_id="camp_manual", attempt=2, config_path="tiny.toml",
-                                                     config_hash="0" * 64))

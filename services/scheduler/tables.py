@@ -1,19 +1,11 @@
-"""Every table of every service (one database may hold them all; each service writes only its own).
-
-Times are UTC epoch seconds (float): the same on SQLite and PostgreSQL, no time zone surprises.
-"""
+"""The scheduler's tables: campaigns, attempts, the queue change log, the activity log, the daemon.
+Only the scheduler's repository reads and writes them."""
 from __future__ import annotations
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint, text)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
 
-
-class Base(DeclarativeBase):
-    pass
-
-
-# ------------------------------------------------------------------------------------- scheduler
+from services.common.storage.base import Base
 
 # the partial-index predicate, spelled as each database renders the admission query's WHERE
 QUEUED_SQLITE = "state = 'queued' AND enabled = 1 AND removed_at IS NULL"
@@ -100,26 +92,3 @@ class DaemonRow(Base):
     data_ready: Mapped[bool] = mapped_column(Boolean)
     data_reason: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[float] = mapped_column(Float)
-
-
-# ----------------------------------------------------------------------------------------- miner
-
-class RunRow(Base):
-    __tablename__ = "runs"
-    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    campaign_id: Mapped[str] = mapped_column(String(64))
-    attempt: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))             # running, completed, failed, cancelled
-    config_path: Mapped[str] = mapped_column(String(1024))
-    config_hash: Mapped[str] = mapped_column(String(64))
-    run_dir: Mapped[str] = mapped_column(String(1024))
-    pid: Mapped[int] = mapped_column(Integer, default=0)
-    proc_started: Mapped[float] = mapped_column(Float, default=0.0)   # process create time: pid reuse guard
-    progress: Mapped[dict] = mapped_column(JSON, default=dict)
-    started_at: Mapped[float] = mapped_column(Float)
-    updated_at: Mapped[float] = mapped_column(Float)
-    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    error: Mapped[str] = mapped_column(Text, default="")
-    reported: Mapped[bool] = mapped_column(Boolean, default=False)     # result delivered to the scheduler
-    __table_args__ = (UniqueConstraint("campaign_id", "attempt", name="uq_runs_attempt"),
-                      Index("ix_runs_status", "status"))

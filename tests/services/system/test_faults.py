@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
-from helpers_services import ROOT, wait_for, write_settings
+from helpers_services import ROOT, miner_client, scheduler_client, set_data_ready, wait_for, write_settings
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
-from services.common.clients import MinerClient, SchedulerClient
 from services.common.errors import OmpError
+
+pytestmark = pytest.mark.slow      # real kills of real service processes
 
 TINY = ROOT / "tests" / "fixtures" / "campaigns" / "tiny.toml"
 
@@ -56,6 +58,7 @@ def add_and_start(client, config_path="long.toml", **kw):
     c = client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
         name="long", config_path=config_path, market="us", priority=1, enabled=True, **kw), actor="t"))
     client.call("StartDaemon", spb.DaemonRequest(actor="t"))
+    set_data_ready(client)
     return c
 
 
@@ -70,7 +73,7 @@ def test_miner_sigkill_mid_run_orphans_the_attempt_and_leaves_no_process(service
     config = write_settings(tmp_path, database_url, paths={"configs_root": str(long_campaign_root(tmp_path))},
                             scheduler={"lease_seconds": 5.0})
     sched, miner = start_pair(services, config)
-    client, mclient = SchedulerClient(sched.address), MinerClient(miner.address)
+    client, mclient = scheduler_client(sched.address), miner_client(miner.address)
     camp = add_and_start(client)
     run = running_run(mclient, camp.id)
     child = run.pid
@@ -78,7 +81,7 @@ def test_miner_sigkill_mid_run_orphans_the_attempt_and_leaves_no_process(service
     miner.kill()                                                     # SIGKILL
     wait_for(lambda: gone(child), timeout=10, what="the run process to die with its miner")
     restarted = services.start("services.miner.app", config, "--scheduler", sched.address)
-    mclient = MinerClient(restarted.address)
+    mclient = miner_client(restarted.address)
     old = mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))
     assert old.status == pb.RUN_STATUS_FAILED and "orphaned" in old.error
 
@@ -101,7 +104,7 @@ def test_cancel_kills_the_process_group_and_disables_the_campaign(services, tmp_
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}",
                             paths={"configs_root": str(long_campaign_root(tmp_path, 2000))})
     sched, miner = start_pair(services, config)
-    client, mclient = SchedulerClient(sched.address), MinerClient(miner.address)
+    client, mclient = scheduler_client(sched.address), miner_client(miner.address)
     camp = add_and_start(client)
     run = running_run(mclient, camp.id)
     watch = subprocess.Popen([sys.executable, "-m", "omp_cli", "runs", "watch", run.run_id, "--json",
@@ -125,7 +128,7 @@ def test_cancel_kills_the_process_group_and_disables_the_campaign(services, tmp_
 def test_sigterm_drains_streams_and_exits_cleanly(services, tmp_path):
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
     sched = services.start("services.scheduler.app", config)
-    client = SchedulerClient(sched.address)
+    client = scheduler_client(sched.address)
     got, ended = [], threading.Event()
 
     def watch():
@@ -137,6 +140,7 @@ def test_sigterm_drains_streams_and_exits_cleanly(services, tmp_path):
         ended.set()
     threading.Thread(target=watch, daemon=True).start()
     client.call("StartDaemon", spb.DaemonRequest(actor="t"))
+    set_data_ready(client)
     wait_for(lambda: "daemon.running" in got, timeout=10, what="the live event")
     t0 = time.monotonic()
     assert sched.terminate(timeout=15) == 0
@@ -173,7 +177,7 @@ def test_scheduler_sigkill_while_clients_add_loses_nothing_and_duplicates_nothin
     stop = threading.Event()
 
     def client_loop(i):
-        c = SchedulerClient(f"127.0.0.1:{port}", timeout=2.0)
+        c = scheduler_client(f"127.0.0.1:{port}", timeout=2.0)
         names = [n for n in todo if n.startswith(f"c{i}-")]
         while names and not stop.is_set():
             name = names[0]
@@ -206,7 +210,7 @@ def test_scheduler_sigkill_while_clients_add_loses_nothing_and_duplicates_nothin
     stop.set()
     assert len(acked) == len(todo), "every add was eventually acknowledged"
     assert failures, "the kills never interrupted a client: the test proved nothing"
-    client = SchedulerClient(f"127.0.0.1:{port}")
+    client = scheduler_client(f"127.0.0.1:{port}")
     campaigns = all_pages(client, "ListCampaigns", spb.ListCampaignsRequest, "campaigns")
     names = [c.name for c in campaigns]
     assert sorted(names) == sorted(todo)                      # each exactly once

@@ -7,9 +7,12 @@ import grpc
 import pytest
 from sqlalchemy import bindparam, insert, select, text, update
 
+from services.migrations import migrate
 from services.common.storage.db import CommitFailed, Database, Statement
-from services.common.storage.models import QueueChangeRow, RunRow
-from services.scheduler.repository import _NEXT_DUE, Campaign, SchedulerTx
+from services.miner.tables import RunRow
+from services.scheduler.tables import QueueChangeRow
+from services.scheduler.entities import Campaign
+from services.scheduler.repository import _NEXT_DUE, SchedulerTx
 
 from helpers_services import ADD_CHILD, COMMIT_CHECKED
 
@@ -35,7 +38,7 @@ def a_run(run_id="r1", **over):
 @pytest.fixture
 def db(database_url):
     d = Database(database_url)
-    d.migrate()
+    migrate(d)
     yield d
     d.dispose()
 
@@ -110,7 +113,7 @@ def test_render_time_parameters_are_refused_when_compiled(db):
 
 def test_a_database_of_the_first_schema_is_upgraded_with_its_rows(database_url):
     old = Database(database_url)
-    old.migrate("0001")                                 # as the first release left it
+    migrate(old, "0001")                                 # as the first release left it
     with old.engine.begin() as conn:
         conn.execute(text("INSERT INTO campaigns (id, name, config_path, market, priority, enabled, repeat, tags, "
                           "state, created_at, updated_at, queued_at, rank_key, attempt, consecutive_failures, "
@@ -118,7 +121,7 @@ def test_a_database_of_the_first_schema_is_upgraded_with_its_rows(database_url):
                           ":t, :f, '[]', 'queued', 1.0, 1.0, 1.0, 1.0, 0, 0, '', '', '')"), {"t": True, "f": False})
     old.dispose()
     new = Database(database_url)
-    new.migrate()
+    migrate(new)
     try:
         with new.tx(write=False) as tx:
             got = SchedulerTx(tx).get("camp_old")
@@ -172,7 +175,7 @@ def test_an_index_for_a_table_the_statement_does_not_read_is_refused(db):
 @pytest.fixture
 def lite(tmp_path):
     d = Database(f"sqlite:///{tmp_path}/group.db")
-    d.migrate()
+    migrate(d)
     COMMIT_CHECKED.create_all(d.engine)
     yield d
     d.dispose()

@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from helpers_services import ROOT, wait_for, write_settings
+
+pytestmark = pytest.mark.slow      # both services and the omp command as processes
 
 
 def omp(sched, miner, *args, timeout=60):
@@ -35,6 +40,10 @@ def test_campaign_runs_end_to_end_through_the_omp_command(services, tmp_path, da
     r = omp(sched, miner, "queue", "add", "tiny once", "tiny.toml", "--priority", "2", "--json")
     once = json.loads(r.stdout)["id"]
     assert omp(sched, miner, "start").returncode == 0
+    # a fresh installation fails closed: nothing is admitted until someone vouches for the data
+    st = json.loads(omp(sched, miner, "status", "--json").stdout)
+    assert st["data_readiness"] == "DATA_READINESS_NOT_READY" and "never confirmed" in st["data_readiness_reason"]
+    assert omp(sched, miner, "data-ready", "yes").returncode == 0
 
     def done():
         kinds = [(e["kind"], e.get("campaign_id")) for e in events(sched)]
@@ -99,3 +108,26 @@ def test_omp_up_demo_runs_the_shipped_example(tmp_path):
     assert "run.completed" in r.stdout and (tmp_path / "var" / "omp.db").exists()
     folder = r.stdout.split("run folder: ")[1].split()[0]
     assert (Path(folder) / "manifest.json").exists() and (tmp_path / "var" / "logs" / "miner.log").exists()
+
+
+def test_the_omp_command_finds_the_services_where_the_settings_say(services, tmp_path):
+    """``omp --config omp.toml ...``: the same file the services read gives the addresses."""
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
+    sched = services.start("services.scheduler.app", config)
+    mine = tmp_path / "mine.toml"
+    mine.write_text(f'[scheduler]\nport = {sched.port}\n[miner]\nport = 1\n')
+    env = {k: v for k, v in os.environ.items() if k != "OMP_CONFIG"}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "omp_cli", *a], capture_output=True, text=True,  # noqa: E731
+                                    cwd=ROOT, timeout=60, env=env)
+    r = run("--config", str(mine), "status", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["state"] == "DAEMON_STATE_OFFLINE"
+    r = run("--config", str(mine), "runs", "list")
+    assert r.returncode == 3 and "miner at 127.0.0.1:1 is unreachable" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "omp_cli", "status"], capture_output=True, text=True, cwd=ROOT,
+                       timeout=60, env={**env, "OMP_CONFIG": str(mine)})
+    assert r.returncode == 0, r.stderr                        # $OMP_CONFIG is the same file
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[scheduler]\nport = 70000\n")
+    r = run("--config", str(bad), "status")
+    assert r.returncode == 2 and "scheduler.port: must be a port in 0..65535" in r.stderr

@@ -9,11 +9,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
-from services.common.errors import NotFound
+from services.common.errors import NotFound, PermissionDenied, Unauthenticated
 from services.common.metrics import GrpcMetrics
-from services.common.server import Registration, build_server
+from services.common.server import ANONYMOUS, Principal, Registration, build_server
+from services.migrations import migrate
 from services.common.storage.db import Database, Statement
-from services.common.storage.models import RunRow
+from services.miner.tables import RunRow
 
 from helpers_services import ADD_CHILD, COMMIT_CHECKED
 
@@ -35,6 +36,7 @@ class Probe(miner_pb2_grpc.MinerServiceServicer):
 
     def GetRun(self, request, context):
         self.threads["GetRun"] = threading.current_thread().name
+        self.principal = context.principal
         if request.run_id == "missing":
             raise NotFound("run_id: no run 'missing'")
         return pb.Run(run_id=request.run_id)
@@ -52,13 +54,13 @@ def serve():
     """``serve(on_loop)`` starts a server with the probe servicer; all are stopped at the end."""
     started = []
 
-    def start(on_loop: bool):
+    def start(on_loop: bool, **kw):
         stopping = threading.Event()
         probe = Probe(stopping)
         registry = CollectorRegistry()
         svc = build_server("127.0.0.1", 0, [Registration(probe, miner_pb2_grpc.add_MinerServiceServicer_to_server,
                                                          SERVICE, on_loop=on_loop)],
-                           GrpcMetrics(registry, "probe"), stopping=stopping)
+                           GrpcMetrics(registry, "probe"), stopping=stopping, **kw)
         channel = grpc.insecure_channel(f"127.0.0.1:{svc.port}")
         started.append((svc, probe, channel))
         return svc, probe, miner_pb2_grpc.MinerServiceStub(channel), channel, registry
@@ -100,6 +102,50 @@ def test_a_domain_error_becomes_its_status_and_is_counted(serve, on_loop):
                                      {"service": "probe", "method": "GetRun", "code": "NOT_FOUND"}) == 1
 
 
+class TokenCheck:
+    """An authentication hook as the security work will plug in: a token in the metadata names the
+    caller; only "reader" may not call GetRun."""
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, method, metadata):
+        self.seen.append(method)
+        token = dict(metadata).get("x-token")
+        if token is None:
+            raise Unauthenticated("no x-token")
+        if token == "reader" and method.endswith("/GetRun"):
+            raise PermissionDenied(f"{token} may not call {method}")
+        return Principal(token, "operator")
+
+
+@pytest.mark.parametrize("on_loop", [False, True])
+def test_the_one_authentication_hook_sees_every_call_before_its_servicer(serve, on_loop):
+    check = TokenCheck()
+    svc, probe, stub, channel, _ = serve(on_loop, authorize=check)
+    for token, code in ((None, grpc.StatusCode.UNAUTHENTICATED), ("reader", grpc.StatusCode.PERMISSION_DENIED)):
+        meta = [("x-token", token)] if token else []
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=5, metadata=meta)
+        assert err.value.code() == code
+    assert "GetRun" not in probe.threads                          # the servicer never ran
+    with pytest.raises(grpc.RpcError) as err:                     # a stream is refused before its first item
+        next(stub.WatchRun(mpb.WatchRunRequest(run_id="w"), timeout=5))
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    reader = stub.WatchRun(mpb.WatchRunRequest(run_id="w"), timeout=5, metadata=[("x-token", "reader")])
+    assert next(reader).run_id == "w-1"                            # the hook decides per method
+    reader.cancel()
+    assert stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=5, metadata=[("x-token", "alice")]).run_id == "r"
+    assert probe.principal == Principal("alice", "operator")      # who called reaches the servicer
+    assert check.seen[0] == "/omp.v1.MinerService/GetRun" and "/omp.v1.MinerService/WatchRun" in check.seen
+
+
+def test_without_a_hook_every_caller_is_anonymous(serve):
+    svc, probe, stub, channel, _ = serve(True)
+    stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=5)
+    assert probe.principal == ANONYMOUS
+
+
 def test_stop_ends_a_live_stream_and_a_second_stop_does_nothing(serve):
     svc, probe, stub, channel, _ = serve(on_loop=True)
     stream = stub.WatchRun(mpb.WatchRunRequest(run_id="w"), timeout=10)
@@ -137,7 +183,7 @@ class Recorder(miner_pb2_grpc.MinerServiceServicer):
 
 def test_calls_on_the_loop_are_answered_only_once_their_group_is_committed(tmp_path):
     db = Database(f"sqlite:///{tmp_path}/g.db")
-    db.migrate()
+    migrate(db)
     COMMIT_CHECKED.create_all(db.engine)
     svc = build_server("127.0.0.1", 0, [Registration(Recorder(db), miner_pb2_grpc.add_MinerServiceServicer_to_server,
                                                      SERVICE, on_loop=True)],

@@ -1,0 +1,45 @@
+"""Reading the machine's resources (psutil): CPU since the previous sample, available memory, free
+disk of the filesystems OMP writes to. A sampler only reads; what a reading means is each
+service's policy (the scheduler's admission budget; the watchdog, later, samples continuously).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+
+@dataclass(frozen=True)
+class Sample:
+    taken_at: float                     # epoch seconds
+    cpu_util_pct: float
+    mem_available_mb: float
+    disk_free_gb: dict[str, float] = field(default_factory=dict)     # path -> free GB
+
+    @property
+    def min_disk_free_gb(self) -> float:
+        return min(self.disk_free_gb.values()) if self.disk_free_gb else float("inf")
+
+
+class ResourceSampler:
+    """Samples CPU, memory and the free disk of ``disk_paths``. The first CPU reading is primed
+    with a short interval; later ones measure the time since the previous sample. Any failure to
+    read raises (a caller that must fail closed treats it as "not within budget")."""
+
+    def __init__(self, disk_paths, clock):
+        self.disk_paths = tuple(Path(p) for p in disk_paths)
+        self.clock = clock
+        self._primed = False
+        self._lock = threading.Lock()
+
+    def sample(self) -> Sample:
+        with self._lock:
+            if not self._primed:
+                psutil.cpu_percent(interval=0.1)
+                self._primed = True
+            cpu = psutil.cpu_percent(interval=None)
+        mem = psutil.virtual_memory().available / 2**20
+        disk = {str(p): psutil.disk_usage(str(p)).free / 2**30 for p in self.disk_paths}
+        return Sample(self.clock.now(), cpu, mem, disk)

@@ -1,0 +1,13 @@
+"""Alembic environment: migrations run on the connection the service hands in (Database.migrate).
+Every service's tables are imported so that autogenerate compares the whole schema."""
+from alembic import context
+
+import services.miner.tables  # noqa: F401 - registers the tables on Base.metadata
+import services.scheduler.tables  # noqa: F401
+from services.common.storage.base import Base
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=Base.metadata,
+                  render_as_batch=connection.dialect.name == "sqlite")
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,154 @@
+"""Attempts: the miner's reports (fenced by attempt number), settling an attempt's end into the
+campaign's next state, reconciling attempts whose lease expired, and handing completed runs on to
+promotion."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.common.clock import iso
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, OmpError
+from services.common.vocabulary import CampaignState, RunStatus
+from services.scheduler.campaign_queue import CampaignQueue
+from services.scheduler.context import SchedulerContext
+from services.scheduler.entities import Attempt, Campaign, RunState
+from services.scheduler.ports import MinerGateway, PromoterGateway
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What an ended attempt does to its campaign."""
+    values: dict            # the campaign's changed columns
+    action: str             # the change log's word: complete, requeue, disable, quarantine
+    message: str
+
+
+def settle(c: Campaign, status: RunStatus, error: str, count_failure: bool, queue: CampaignQueue,
+           now: float) -> Settlement:
+    """The campaign's next state once its attempt ended with ``status``: a completed run is done
+    (a repeat campaign is re-queued after its cooldown); a cancelled one disables the campaign; a
+    failure re-queues it until ``max_consecutive_failures``, then quarantines it. A failure that
+    is not the campaign's fault (``count_failure`` false: the miner refused) does not count."""
+    cfg = queue.ctx.cfg
+    values: dict = {"updated_at": now, "last_error": error}
+    requeue = {"state": CampaignState.QUEUED, "queued_at": now, "rank_key": queue.rank(c.priority, now),
+               "not_before": None}
+    if status is RunStatus.COMPLETED:
+        values.update(consecutive_failures=0)
+        if not c.repeat:
+            values.update(state=CampaignState.COMPLETED)
+            return Settlement(values, "complete", f"campaign {c.name!r} completed")
+        not_before = now + cfg.repeat_cooldown_s if cfg.repeat_cooldown_s else None
+        values.update(requeue, not_before=not_before)
+        return Settlement(values, "requeue", f"campaign {c.name!r} completed and re-queued (repeat)"
+                          + (f", next run not before {iso(not_before)}" if not_before else ""))
+    if status is RunStatus.CANCELLED:
+        values.update(requeue, enabled=False)
+        return Settlement(values, "disable", f"campaign {c.name!r}: run cancelled; campaign disabled until "
+                                             "re-enabled")
+    fails = c.consecutive_failures + (1 if count_failure else 0)
+    values.update(consecutive_failures=fails)
+    if fails >= cfg.max_consecutive_failures:
+        values.update(state=CampaignState.FAILED, enabled=False)
+        return Settlement(values, "quarantine", f"campaign {c.name!r} quarantined after {fails} consecutive "
+                                                f"failures: {error}")
+    values.update(requeue)
+    return Settlement(values, "requeue", f"campaign {c.name!r} failed ({error}); re-queued")
+
+
+class Attempts:
+    def __init__(self, ctx: SchedulerContext, queue: CampaignQueue, miner: MinerGateway,
+                 promoter: PromoterGateway):
+        self.ctx, self.queue, self.miner, self.promoter = ctx, queue, miner, promoter
+
+    @staticmethod
+    def fence(tx, campaign_id: str, attempt: int) -> tuple[Campaign, Attempt]:
+        """The campaign and its attempt, if ``attempt`` is its current, running one; a stale
+        report (a superseded attempt, one already ended) is FAILED_PRECONDITION."""
+        c = tx.get(campaign_id, include_removed=True)
+        if c is None:
+            raise NotFound(f"campaign_id: no campaign {campaign_id!r}")
+        a = tx.attempt(campaign_id, attempt)
+        if a is None or attempt != c.attempt or a.state != RunStatus.RUNNING:
+            raise FailedPrecondition(f"attempt: {attempt} is stale for campaign {campaign_id} "
+                                     f"(current attempt {c.attempt}, {a.state if a else 'unknown'})")
+        return c, a
+
+    def register_miner(self, address: str) -> None:
+        before = self.miner.target
+        self.miner.register(address)
+        if address != before:
+            now = self.ctx.now()
+            with self.ctx.store.tx() as tx:
+                tx.log_event(now, "miner.registered", "miner", f"miner at {address}", detail={"address": address})
+            self.ctx.committed()
+
+    def report_progress(self, campaign_id: str, attempt: int, run_id: str, progress: dict) -> float:
+        """Renew the attempt's lease; a seed that finished is worth an event. Returns the new lease end."""
+        now = self.ctx.now()
+        with self.ctx.store.tx() as tx:
+            self.fence(tx, campaign_id, attempt)
+            lease = now + self.ctx.cfg.lease_seconds
+            tx.update_attempt(campaign_id, attempt, lease_expires_at=lease, run_id=run_id)
+            if progress.get("generation") == progress.get("generations"):
+                tx.log_event(now, "run.progress", "miner",
+                             f"run {run_id}: seed {progress.get('seed')} done, best IS Sharpe "
+                             f"{progress.get('best_sharpe', 0.0):.2f}", campaign_id,
+                             {"attempt": attempt, "run_id": run_id, **progress})
+        self.ctx.committed()
+        return lease
+
+    def report_result(self, campaign_id: str, attempt: int, run_id: str, status: RunStatus, error: str = "",
+                      actor: str = "miner") -> Campaign:
+        if not RunStatus(status).ended:
+            raise InvalidArgument(f"status must be COMPLETED, FAILED or CANCELLED, got {status!r}")
+        return self.end(campaign_id, attempt, RunStatus(status), run_id, error, actor=actor)
+
+    def end(self, campaign_id: str, attempt: int, status: RunStatus, run_id: str, error: str, *,
+            count_failure: bool = True, actor: str = "miner") -> Campaign:
+        """Record how the attempt ended and settle its campaign, in one transaction."""
+        now = self.ctx.now()
+        with self.ctx.store.tx() as tx:
+            c, _ = self.fence(tx, campaign_id, attempt)
+            tx.update_attempt(campaign_id, attempt, state=status, ended_at=now, error=error,
+                              **({"run_id": run_id} if run_id else {}))
+            s = settle(c, status, error, count_failure, self.queue, now)
+            after = tx.update(campaign_id, **s.values)
+            tx.log_change(campaign_id, s.action, actor, now, c.public(), after.public(),
+                          f"attempt {attempt} {status}" + (f": {error}" if error else ""))
+            tx.log_event(now, f"run.{status}", actor, f"run {run_id or '?'} of attempt {attempt} {status}"
+                         + (f": {error}" if error else ""), campaign_id,
+                         {"attempt": attempt, "run_id": run_id, "error": error})
+            tx.log_event(now, f"campaign.{s.action}", "scheduler", s.message, campaign_id)
+            if status is RunStatus.COMPLETED:
+                # the hand-off is recorded with the completion: a restart between the two loses nothing
+                tx.log_event(now, "promotion.pending", "scheduler", f"run {run_id} awaits promotion"
+                             + ("" if self.promoter.configured else " (no promoter configured)"), campaign_id,
+                             {"run_id": run_id})
+        self.ctx.committed(wake=True)
+        if status is RunStatus.COMPLETED:
+            self.ctx.store.on_commit(lambda: self.promoter.hand_off(campaign_id, run_id))
+        if self.ctx.metrics:
+            self.ctx.metrics.run_ended(status)
+        return after
+
+    def reconcile(self) -> None:
+        """Attempts whose lease expired: ask the miner; a run it no longer knows is failed as orphaned."""
+        now = self.ctx.now()
+        with self.ctx.store.read() as tx:
+            expired = [a for a in tx.running_attempts() if a.lease_expires_at < now]
+        for a in expired:
+            try:
+                state = self.miner.get_run(a.campaign_id, a.number)
+            except OmpError as exc:
+                state = RunState(a.run_id, RunStatus.FAILED,
+                                 f"orphaned: lease expired and the miner is unreachable ({exc})")
+            if state is None:
+                state = RunState(a.run_id, RunStatus.FAILED, "orphaned: the miner does not know this run")
+            try:
+                if state.status is RunStatus.RUNNING:
+                    with self.ctx.store.tx() as tx:
+                        tx.update_attempt(a.campaign_id, a.number, lease_expires_at=now + self.ctx.cfg.lease_seconds)
+                    continue
+                self.end(a.campaign_id, a.number, state.status, state.run_id, state.error, actor="scheduler")
+            except FailedPrecondition:
+                continue      # a report arrived meanwhile: it won

@@ -1,0 +1,88 @@
+"""The playbook's ``campaign_queue.json``: export the queue, import one (every entry checked before
+anything is written; ids already present are skipped)."""
+from __future__ import annotations
+
+import json
+
+from services.common.clock import iso
+from services.common.errors import InvalidArgument
+from services.scheduler.campaign_queue import CampaignQueue
+from services.scheduler.context import SchedulerContext
+from services.scheduler.entities import Campaign, CampaignSpec
+
+VERSION = "1.0"
+KEYS = {"id", "name", "config_path", "market", "priority", "enabled", "repeat", "tags", "created_at"}
+
+
+class QueueFile:
+    def __init__(self, ctx: SchedulerContext, queue: CampaignQueue):
+        self.ctx, self.queue = ctx, queue
+
+    def export(self) -> bytes:
+        campaigns, _ = self.queue.list(offset=0, limit=10**9)
+        doc = {"version": VERSION, "updated_at": iso(self.ctx.now(), "auto"), "campaigns": [
+            {"id": c.id, "name": c.name, "config_path": c.config_path, "market": c.market, "priority": c.priority,
+             "enabled": c.enabled, "repeat": c.repeat, "tags": list(c.tags), "created_at": iso(c.created_at, "auto")}
+            for c in campaigns]}
+        return (json.dumps(doc, indent=2) + "\n").encode()
+
+    def parse(self, data: bytes) -> list[CampaignSpec]:
+        try:
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidArgument(f"queue_json is not valid JSON: {exc}") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("campaigns"), list):
+            raise InvalidArgument("queue_json must be an object with a 'campaigns' array")
+        if doc.get("version", VERSION) != VERSION:
+            raise InvalidArgument(f"queue_json.version must be {VERSION!r}, got {doc.get('version')!r}")
+        specs = []
+        for i, e in enumerate(doc["campaigns"]):
+            where = f"queue_json.campaigns[{i}]"
+            if not isinstance(e, dict):
+                raise InvalidArgument(f"{where} must be an object")
+            extra = sorted(set(e) - KEYS)
+            if extra:
+                raise InvalidArgument(f"{where}.{extra[0]}: unknown key")
+            spec = CampaignSpec(id=str(e.get("id", "")), name=str(e.get("name", "")),
+                                config_path=str(e.get("config_path", "")), market=str(e.get("market", "us")),
+                                priority=_int(e.get("priority", 10), f"{where}.priority"),
+                                enabled=_bool(e.get("enabled", True), f"{where}.enabled"),
+                                repeat=_bool(e.get("repeat", False), f"{where}.repeat"),
+                                tags=tuple(_strs(e.get("tags", []), f"{where}.tags")))
+            specs.append(self.queue.check_spec(spec, where))
+        ids = [s.id for s in specs if s.id]
+        if len(ids) != len(set(ids)):
+            raise InvalidArgument("queue_json.campaigns: an id appears twice")
+        return specs
+
+    def import_(self, data: bytes, actor: str, reason: str = "") -> tuple[list[Campaign], int]:
+        specs = self.parse(data)
+        now = self.ctx.now()
+        added, skipped = [], 0
+        with self.ctx.store.tx() as tx:
+            for s in specs:
+                if s.id and tx.get(s.id, include_removed=True) is not None:
+                    skipped += 1
+                    continue
+                added.append(self.queue.insert(tx, s, actor, reason, now, action="import"))
+            tx.log_event(now, "queue.imported", actor, f"queue import: {len(added)} added, {skipped} skipped")
+        self.ctx.committed(wake=True)
+        return added, skipped
+
+
+def _int(v, field):
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise InvalidArgument(f"{field} must be an integer, got {v!r}")
+    return v
+
+
+def _bool(v, field):
+    if not isinstance(v, bool):
+        raise InvalidArgument(f"{field} must be true or false, got {v!r}")
+    return v
+
+
+def _strs(v, field):
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise InvalidArgument(f"{field} must be an array of strings, got {v!r}")
+    return v

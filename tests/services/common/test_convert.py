@@ -1,0 +1,54 @@
+"""The protobuf edge of services/common: timestamps, the shared vocabulary's enums, progress fields."""
+from __future__ import annotations
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from omp.v1 import common_pb2 as pb
+from services.common.convert import PROGRESS_FIELDS, enum_from_pb, enum_pb, progress_dict, progress_pb, set_ts, ts
+from services.common.errors import InvalidArgument
+from services.common.vocabulary import CampaignState, DaemonState, DataReadiness, RunStatus
+
+VOCABULARY = [(RunStatus, pb.RunStatus), (DaemonState, pb.DaemonState), (CampaignState, pb.CampaignState),
+              (DataReadiness, pb.DataReadiness)]
+
+
+@pytest.mark.parametrize("words, proto", VOCABULARY, ids=[w.__name__ for w, _ in VOCABULARY])
+def test_each_word_of_the_vocabulary_is_the_proto_enum_value_of_the_same_name(words, proto):
+    """One definition: the Python words and the proto's values are the same set, both ways."""
+    prefix = {RunStatus: "RUN_STATUS_", DaemonState: "DAEMON_STATE_", CampaignState: "CAMPAIGN_STATE_",
+              DataReadiness: "DATA_READINESS_"}[words]
+    assert {prefix + w.name for w in words} == {n for n in proto.keys() if not n.endswith("_UNSPECIFIED")}
+    for w in words:
+        number = enum_pb(proto, w)
+        assert proto.Name(number) == prefix + w.name
+        assert enum_from_pb(proto, number, words, "f") is w
+
+
+@pytest.mark.parametrize("number", [0, 99, -1])
+def test_an_unknown_or_unspecified_enum_number_is_refused_naming_the_field(number):
+    with pytest.raises(InvalidArgument, match=r"readiness must be one of .*DATA_READINESS_READY.*got " + str(number)):
+        enum_from_pb(pb.DataReadiness, number, DataReadiness, "readiness")
+
+
+def test_an_enum_value_outside_the_allowed_ones_is_refused():
+    ended = [s for s in RunStatus if s.ended]
+    with pytest.raises(InvalidArgument, match="status must be one of"):
+        enum_from_pb(pb.RunStatus, pb.RUN_STATUS_RUNNING, RunStatus, "status", allowed=ended)
+
+
+def test_progress_fields_are_the_protos_and_round_trip():
+    assert PROGRESS_FIELDS == tuple(f.name for f in pb.RunProgress.DESCRIPTOR.fields)
+    d = {"seed": 7, "generation": 3, "generations": 4, "best_sharpe": 1.25, "evaluations": 90,
+         "evaluations_per_second": 12.5, "seeds_done": 1, "seeds_total": 2, "not_a_field": "dropped"}
+    assert progress_dict(progress_pb(d)) == {k: v for k, v in d.items() if k != "not_a_field"}
+
+
+@pytest.mark.parametrize("seconds", [0.0, 1.5, 1_764_000_000.123456789, 1_764_000_000.999999999, -0.25,
+                                     -86_400.000001, 253_402_300_799.0])
+def test_set_ts_matches_from_nanoseconds(seconds):
+    want = Timestamp()
+    want.FromNanoseconds(int(round(seconds * 1e9)))
+    assert set_ts(Timestamp(), seconds) == want
+    assert 0 <= want.nanos < 1_000_000_000
+    assert ts(seconds) == want and ts(None) is None

@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+
+from helpers_services import ROOT
+from omp_core.binding import ConfigError
+from services.common import settings as settings_mod
+from services.miner.settings import SECTIONS as MINER
+from services.scheduler.settings import SECTIONS as SCHEDULER
+
+EXAMPLE = ROOT / "examples" / "omp.toml"
+ALL = {**SCHEDULER, **MINER}
+
+
+def test_the_shipped_settings_file_names_every_key_with_its_default():
+    loaded = settings_mod.load(EXAMPLE, sections=ALL)
+    defaults = settings_mod.load(overrides={}, sections=ALL)
+    assert loaded.services == defaults.services
+    for section in ("resources", "security", "database", "environment"):
+        assert getattr(loaded, section) == getattr(defaults, section), section
+    assert loaded.configs_root == (ROOT / "examples" / "campaigns").resolve()
+    assert loaded.database_url == f"sqlite:///{(ROOT / 'var' / 'omp.db').resolve()}"
+    # and every key of every section is spelled out in it (a key added in code is added there too)
+    text = EXAMPLE.read_text()
+    for name, cls in ALL.items():
+        for key in cls.__dataclass_fields__:
+            assert f"\n{key} = " in text, f"{name}.{key} is not in {EXAMPLE}"
+
+
+def test_playbook_thresholds_are_the_defaults():
+    s = settings_mod.load(overrides={}, sections=ALL)
+    assert (s.resources.max_cpu_util_pct, s.resources.min_mem_available_mb, s.resources.min_disk_free_gb) == (85, 400, 1.0)
+    assert s.section("scheduler").max_concurrent_campaigns == 1 and s.section("scheduler").loop_interval_s == 30
+    assert s.endpoint("scheduler").address == "127.0.0.1:50051" and s.endpoint("miner").address == "127.0.0.1:50052"
+    assert (s.endpoint("scheduler").metrics_port, s.endpoint("miner").metrics_port) == (9151, 9152)
+
+
+@pytest.mark.parametrize("overrides,key", [
+    ({"scheduler": {"port": 70000}}, "scheduler.port"),
+    ({"scheduler": {"loop_interval_s": 0}}, "scheduler.loop_interval_s"),
+    ({"scheduler": {"repeat_cooldown_s": -1}}, "scheduler.repeat_cooldown_s"),
+    ({"miner": {"threads": -1}}, "miner.threads"),
+    ({"resources": {"max_cpu_util_pct": 120}}, "resources.max_cpu_util_pct"),
+    ({"environment": "production"}, "environment"),
+    ({"database": {"url": "mysql://x"}}, "database.url"),
+    ({"scheduler": {"prot": 1}}, "scheduler.prot"),
+    ({"watchdog": {"stuck_run_minutes": 10}}, "watchdog"),      # no such service (yet): not silently ignored
+    ({"security": {"tls_cert": "a.pem"}}, "security.tls_cert"),  # not built yet: refused, never ignored
+    ({"security": {"token": "s3cret"}}, "security.token"),
+])
+def test_bad_values_are_refused_with_the_key(overrides, key):
+    with pytest.raises(ConfigError) as err:
+        settings_mod.load(overrides=overrides, sections=ALL)
+    assert str(err.value).startswith(key)
+
+
+def test_a_process_reads_only_the_address_of_a_section_it_does_not_own():
+    """The miner's own keys are the miner's to check: the scheduler (and the omp command) read its
+    address and leave the rest alone; the miner refuses what is wrong in it."""
+    over = {"miner": {"port": 6000, "threads": -1, "no_such_key": 1}}
+    s = settings_mod.load(overrides=over, sections=SCHEDULER)
+    assert s.endpoint("miner").address == "127.0.0.1:6000"
+    assert settings_mod.load(overrides=over).endpoint("miner").port == 6000
+    with pytest.raises(ConfigError, match=r"^miner\.no_such_key: unknown key"):
+        settings_mod.load(overrides=over, sections=MINER)
+    with pytest.raises(ConfigError, match=r"^miner\.port"):        # but a bad address is everyone's business
+        settings_mod.load(overrides={"miner": {"port": 70000}}, sections=SCHEDULER)
+
+
+def test_missing_or_broken_file(tmp_path: Path):
+    with pytest.raises(ConfigError, match="file not found"):
+        settings_mod.load(tmp_path / "nope.toml")
+    bad = tmp_path / "omp.toml"
+    bad.write_text("[scheduler\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        settings_mod.load(bad)

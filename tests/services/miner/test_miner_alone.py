@@ -1,0 +1,74 @@
+"""The miner on its own (no scheduler: its reports wait, which is what it does when the scheduler is
+down): runs per attempt, and errors that blame the right party."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import grpc
+import pytest
+
+from helpers_services import CONFIGS, miner_client, write_settings
+from omp.v1 import miner_pb2 as mpb
+from services.common import settings as settings_mod
+from services.common.errors import FailedPrecondition, InvalidArgument, OmpError
+from services.miner.app import MinerApp
+from services.miner.settings import SECTIONS
+
+
+@pytest.fixture
+def miner(tmp_path):
+    cfg_root = tmp_path / "configs"
+    cfg_root.mkdir()
+    (cfg_root / "tiny.toml").write_text((CONFIGS / "tiny.toml").read_text().replace(
+        "../../../examples/data/", str(CONFIGS.parents[2] / "examples" / "data") + "/"))
+    path = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", paths={"configs_root": str(cfg_root)})
+    settings = settings_mod.load(path, sections=SECTIONS)
+    app = MinerApp(settings, "127.0.0.1:1")          # nobody there: reports wait and retry
+    app.start()
+    client = miner_client(f"127.0.0.1:{app.service.port}")
+    yield app, client, cfg_root
+    client.close()
+    app.stop(1.0)
+
+
+def test_start_run_is_idempotent_per_attempt(miner):
+    app, client, _ = miner
+    req = mpb.StartRunRequest(campaign_id="camp_manual", attempt=1, config_path="tiny.toml")
+    a = client.call("StartRun", req)
+    b = client.call("StartRun", req)
+    assert a.run_id == b.run_id
+    assert len(client.call("ListRuns", mpb.ListRunsRequest(campaign_id="camp_manual")).runs) == 1
+    with pytest.raises(FailedPrecondition, match="config_hash"):
+        client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_manual", attempt=2, config_path="tiny.toml",
+                                                    config_hash="0" * 64))
+
+
+def test_a_config_that_does_not_validate_is_the_callers_bad_input(miner):
+    app, client, root = miner
+    text = (root / "tiny.toml").read_text()
+    assert re.search(r"\npopulation = \d+", text)
+    (root / "bad.toml").write_text(re.sub(r"\npopulation = \d+", "\npopulation = -3", text))
+    for method, req in (("ValidateConfig", mpb.ValidateConfigRequest(config_path="bad.toml")),
+                        ("StartRun", mpb.StartRunRequest(campaign_id="camp_b", attempt=1, config_path="bad.toml"))):
+        with pytest.raises(InvalidArgument, match=r"config_path 'bad.toml': ga.population: must be in 4..100000, "
+                                                  r"got -3"):
+            client.call(method, req)
+    assert client.call("ListRuns", mpb.ListRunsRequest()).runs == []      # nothing started
+
+
+def test_a_bug_in_the_server_is_internal_and_logged_once_never_the_clients_fault(miner, caplog):
+    """A ValueError from deep inside (here: a run folder whose candidates file is not JSON) is the
+    server's fault: INTERNAL with a generic message, the traceback logged once."""
+    app, client, _ = miner
+    run = client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_x", attempt=1, config_path="tiny.toml"))
+    app.runs.store.update(run.run_id, status="completed", run_dir=str(app.settings.runs_dir))
+    (app.settings.runs_dir / "candidates.json").write_text("{not json")
+    with caplog.at_level(logging.ERROR), pytest.raises(OmpError) as err:
+        client.call("ExportTopCandidates", mpb.ExportTopCandidatesRequest(run_id=run.run_id, top=1))
+    assert err.value.code == grpc.StatusCode.INTERNAL
+    assert str(err.value) == "internal error: JSONDecodeError"
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR and "ExportTopCandidates" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+    json.dumps(str(err.value))      # the message carries no traceback or data

@@ -1,0 +1,446 @@
+"""The scheduler's rules against a real database (SQLite and PostgreSQL), a fake clock, a probe that
+returns chosen readings (the machine's real load cannot be set), and a miner gateway that records
+what it is asked (the real gRPC path is covered by tests/services/test_end_to_end.py)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import pytest
+
+from helpers_services import CONFIGS
+from services.common import settings as settings_mod
+from services.common.clock import FakeClock
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from services.common.settings import Resources
+from services.common.storage.db import Database
+from services.migrations import migrate
+from services.scheduler.admission import Reading, judge
+from services.scheduler.entities import CampaignSpec, RunState, Tick
+from services.scheduler.repository import SchedulerStore
+from services.scheduler.scheduler import Scheduler
+from services.scheduler.settings import SECTIONS
+
+
+class Probe:
+    def __init__(self):
+        self.reading = judge(10.0, 8000.0, 50.0, Resources())
+
+    def read(self):
+        return self.reading
+
+
+class Promoter:
+    """Records the runs handed to it (the promoter service does not exist yet; this is the port's
+    other side)."""
+    configured = True
+
+    def __init__(self):
+        self.handed = []
+
+    def hand_off(self, campaign_id, run_id):
+        self.handed.append((campaign_id, run_id))
+
+
+class Miner:
+    def __init__(self):
+        self.started, self.runs, self.fail_with = [], {}, None
+        self.target = "127.0.0.1:50052"
+
+    def register(self, address):
+        self.target = address
+
+    def start_run(self, campaign_id, attempt, config_path, config_hash):
+        if self.fail_with:
+            raise self.fail_with
+        run_id = f"run_{campaign_id}_{attempt}"
+        self.started.append((campaign_id, attempt, config_hash))
+        self.runs[(campaign_id, attempt)] = RunState(run_id, "running")
+        return run_id
+
+    def get_run(self, campaign_id, attempt):
+        return self.runs.get((campaign_id, attempt))
+
+
+@pytest.fixture
+def env(database_url, tmp_path):
+    settings = settings_mod.load(overrides={
+        "paths": {"configs_root": str(CONFIGS), "data_dir": str(tmp_path)},
+        "database": {"url": database_url},
+        "scheduler": {"max_concurrent_campaigns": 1, "lease_seconds": 60.0, "aging_hours_per_step": 1.0}},
+        sections=SECTIONS)
+    db = Database(database_url)
+    migrate(db)
+    clock, probe, miner = FakeClock(), Probe(), Miner()
+    sched = Scheduler(SchedulerStore(db), settings.section("scheduler"), settings.configs_root, clock, probe, miner,
+                      promoter=Promoter())
+    sched.daemon.set_data_ready(True, "data-eng", "")     # a fresh scheduler fails closed on data readiness
+    yield sched, clock, probe, miner, db
+    db.dispose()
+
+
+def spec(name="c", priority=10, **kw):
+    return CampaignSpec(name=name, config_path="tiny.toml", priority=priority, **kw)
+
+
+def snapshot(sched):
+    """Everything an operator could see change."""
+    campaigns, total = sched.queue.list(offset=0, limit=10_000)
+    return [c.public() for c in campaigns], total, len(sched.queue.changes(limit=10_000)), len(sched.events_after(0))
+
+
+def test_migrations_are_idempotent(env):
+    sched, *_, db = env
+    migrate(db)            # a second service starting on the same database
+    assert sched.status().daemon.state == "offline"
+
+
+def test_queue_order_priority_then_age_with_aging(env):
+    sched, clock, *_ = env
+    a = sched.queue.add(spec("low", 3), "op")
+    clock.advance(60)
+    b = sched.queue.add(spec("high", 1), "op")
+    clock.advance(60)
+    c = sched.queue.add(spec("high-later", 1), "op")
+    order = [x.id for x in sched.queue.list(state="queued")[0]]
+    assert order == [b.id, c.id, a.id]
+    # one priority step per hour of waiting (aging_hours_per_step = 1): "low" has waited 2 min more
+    # than "high"; after 2 hours it is ahead
+    clock.advance(2 * 3600)
+    d = sched.queue.add(spec("new-high", 1), "op")
+    assert [x.id for x in sched.queue.list(state="queued")[0]][-1] == d.id
+
+
+def test_list_filters_by_tag_state_and_enabled_with_pages(env):
+    sched, *_ = env
+    sched.queue.add(spec("a", 1, tags=("a_b",)), "op")
+    b = sched.queue.add(spec("b", 2, tags=("axb", "50%")), "op")
+    c = sched.queue.add(spec("c", 3, tags=("a",), enabled=False), "op")
+    names = lambda **f: [x.name for x in sched.queue.list(**f)[0]]  # noqa: E731
+    # LIKE's own characters in a tag match only themselves; a tag matches whole elements only
+    assert names(tag="a_b") == ["a"]
+    assert names(tag="50%") == ["b"] and names(tag="50") == []
+    assert names(tag="a") == ["c"]
+    assert names(enabled_only=True) == ["a", "b"]
+    sched.queue.remove(b.id, "op", "done with it")
+    assert names(state="queued") == ["a", "c"]
+    page, total = sched.queue.list(offset=1, limit=1)
+    assert [x.id for x in page] == [c.id] and total == 2
+
+
+def test_changes_are_logged_with_actor_and_reason(env):
+    sched, *_ = env
+    c = sched.queue.add(spec(), "alice", "first campaign")
+    sched.queue.reorder(c.id, 2, "bob", "more urgent")
+    sched.queue.set_enabled(c.id, False, "carol", "broken data")
+    sched.queue.update(c.id, {"repeat": True, "tags": ("momentum",)}, "dave")
+    sched.queue.remove(c.id, "erin", "obsolete")
+    log = sched.queue.changes(c.id)
+    assert [(x.action, x.actor, x.reason) for x in log] == [
+        ("add", "alice", "first campaign"), ("reorder", "bob", "more urgent"), ("disable", "carol", "broken data"),
+        ("update", "dave", ""), ("remove", "erin", "obsolete")]
+    assert log[1].before["priority"] == 10 and log[1].after["priority"] == 2
+    assert log[-1].after is None
+    with pytest.raises(NotFound):
+        sched.queue.get(c.id)
+    kinds = [e.kind for e in sched.events_after(0) if e.kind != "data.ready"]
+    assert kinds == ["campaign.added", "campaign.reorder", "campaign.disable", "campaign.updated",
+                     "campaign.removed"]
+
+
+@pytest.mark.parametrize("call,field", [
+    (lambda s, c: s.queue.add(spec(name=""), "op"), "campaign.name"),
+    (lambda s, c: s.queue.add(spec(name="x" * 201), "op"), "campaign.name"),
+    (lambda s, c: s.queue.add(spec(priority=-3), "op"), "campaign.priority"),
+    (lambda s, c: s.queue.add(CampaignSpec("x", "../golden/backtests.json"), "op"), "campaign.config_path"),
+    (lambda s, c: s.queue.add(CampaignSpec("x", "../../../examples/campaigns/us_daily_momentum.toml"), "op"),
+     "campaign.config_path"),
+    (lambda s, c: s.queue.add(CampaignSpec("x", str(CONFIGS / "tiny.toml")), "op"), "campaign.config_path"),
+    (lambda s, c: s.queue.add(CampaignSpec("x", "missing.toml"), "op"), "campaign.config_path"),
+    (lambda s, c: s.queue.add(spec(market="jp"), "op"), "campaign.market"),
+    (lambda s, c: s.queue.update(c.id, {"state": "completed"}, "op"), "update_mask"),
+    (lambda s, c: s.queue.update(c.id, {"priority": -1}, "op", "why"), "campaign.priority"),
+    (lambda s, c: s.queue.reorder(c.id, 1, "op", ""), "reason"),
+    (lambda s, c: s.queue.set_enabled(c.id, False, "op", " "), "reason"),
+    (lambda s, c: s.queue.remove(c.id, "op", ""), "reason"),
+    (lambda s, c: s.queue_file.import_(b"{not json", "op"), "queue_json"),
+    (lambda s, c: s.queue_file.import_(b'{"campaigns": [{"name": "x", "config_path": "tiny.toml", "priority": "1"}]}',
+                                 "op"), "queue_json.campaigns[0].priority"),
+    (lambda s, c: s.queue_file.import_(b'{"campaigns": [{"name": "ok", "config_path": "tiny.toml"}, '
+                                 b'{"name": "x", "config_path": "/etc/passwd"}]}', "op"),
+     "queue_json.campaigns[1].config_path"),
+])
+def test_bad_input_names_the_field_and_changes_nothing(env, call, field):
+    sched, *_ = env
+    c = sched.queue.add(spec(), "op")
+    before = snapshot(sched)
+    with pytest.raises(InvalidArgument) as err:
+        call(sched, c)
+    assert field in str(err.value)
+    assert snapshot(sched) == before
+
+
+def test_symlink_out_of_the_configs_root_is_refused(env, tmp_path):
+    sched, *_ = env
+    link = CONFIGS / f"link-{os.getpid()}.toml"
+    target = tmp_path / "outside.toml"
+    target.write_text((CONFIGS / "tiny.toml").read_text())
+    link.symlink_to(target)
+    try:
+        with pytest.raises(InvalidArgument, match="leaves the root"):
+            sched.queue.add(CampaignSpec("x", link.name), "op")
+    finally:
+        link.unlink()
+
+
+def test_unknown_ids_are_not_found(env):
+    sched, *_ = env
+    for call in (lambda: sched.queue.get("camp_nope"), lambda: sched.queue.reorder("camp_nope", 1, "op", "r"),
+                 lambda: sched.queue.remove("camp_nope", "op", "r"), lambda: sched.queue.update("camp_nope", {"repeat": True}, "op")):
+        with pytest.raises(NotFound, match="camp_nope"):
+            call()
+
+
+def test_daemon_transitions(env):
+    sched, *_ = env
+    with pytest.raises(FailedPrecondition, match="cannot pause while offline"):
+        sched.daemon.transition("pause", "op")
+    assert sched.daemon.transition("start", "op") == "running"
+    with pytest.raises(FailedPrecondition):
+        sched.daemon.transition("start", "op")
+    assert sched.daemon.transition("pause", "op") == "paused"
+    with pytest.raises(FailedPrecondition):
+        sched.daemon.transition("pause", "op")
+    assert sched.daemon.transition("resume", "op") == "running"
+    assert sched.daemon.transition("stop", "op") == "offline"
+
+
+def test_admission_checks_daemon_data_resources_and_concurrency(env):
+    sched, clock, probe, miner, _ = env
+    a = sched.queue.add(spec("a", 1), "op")
+    b = sched.queue.add(spec("b", 2), "op")
+    sched.tick()
+    assert miner.started == []                                  # daemon offline
+    sched.daemon.transition("start", "op")
+    sched.daemon.set_data_ready(False, "data-eng", "vendor feed late")
+    out = sched.tick()
+    assert miner.started == [] and out.kind is Tick.REFUSED and "data readiness" in out.message
+    sched.daemon.set_data_ready(True, "data-eng", "")
+    probe.reading = judge(91.0, 300.0, 50.0, Resources())
+    sched.tick()
+    assert miner.started == []
+    refused = [e for e in sched.events_after(0) if e.kind == "admission.refused"][-1]
+    assert "cpu 91.0% > 85%" in refused.message and "memory available 300 MB < 400 MB" in refused.message
+    assert "cpu 91.0%" in refused.detail["reading"]
+    probe.reading = Reading(error="psutil failed")               # no reading: fail closed
+    out = sched.tick()
+    assert miner.started == [] and out.kind is Tick.REFUSED and "no resource reading" in out.message
+    probe.reading = judge(10.0, 8000.0, 50.0, Resources())
+    sched.tick()
+    assert [s[:2] for s in miner.started] == [(a.id, 1)]
+    assert len(miner.started[0][2]) == 64                       # the config hash is recorded
+    out = sched.tick()
+    assert len(miner.started) == 1 and out.kind is Tick.FULL and out.message.startswith("full")
+    assert sched.queue.get(a.id).state == "running" and sched.queue.get(b.id).state == "queued"
+
+
+def test_stale_reports_are_refused_and_one_result_is_accepted(env):
+    sched, clock, probe, miner, _ = env
+    c = sched.queue.add(spec(repeat=True), "op")
+    sched.daemon.transition("start", "op")
+    sched.tick()
+    sched.attempts.report_progress(c.id, 1, "run_x", {"generation": 1, "generations": 4})
+    with pytest.raises(FailedPrecondition, match="stale"):
+        sched.attempts.report_progress(c.id, 2, "run_x", {})
+    after = sched.attempts.report_result(c.id, 1, "run_x", "completed")
+    assert after.state == "queued" and after.consecutive_failures == 0      # repeat: re-queued
+    with pytest.raises(FailedPrecondition, match="stale"):
+        sched.attempts.report_result(c.id, 1, "run_x", "completed")              # a second result for attempt 1
+    clock.advance(3600)                                                 # its repeat cooldown
+    sched.tick()
+    assert sched.queue.get(c.id).attempt == 2 and sched.queue.get(c.id).state == "running"
+    kinds = [e.kind for e in sched.events_after(0) if e.kind != "data.ready"]
+    assert "run.completed" in kinds and "campaign.requeue" in kinds and "promotion.pending" in kinds
+
+
+def test_repeated_failure_quarantines(env):
+    sched, clock, probe, miner, _ = env
+    c = sched.queue.add(spec(), "op")
+    sched.daemon.transition("start", "op")
+    for n in (1, 2, 3):
+        sched.tick()
+        after = sched.attempts.report_result(c.id, n, f"run_{n}", "failed", "exit code 1: boom")
+    assert after.state == "failed" and not after.enabled and after.consecutive_failures == 3
+    assert sched.queue.changes(c.id)[-1].action == "quarantine"
+    sched.tick()
+    assert len(miner.started) == 3
+
+
+def test_expired_lease_of_an_unknown_run_fails_as_orphaned(env):
+    sched, clock, probe, miner, _ = env
+    c = sched.queue.add(spec(), "op")
+    sched.daemon.transition("start", "op")
+    sched.tick()
+    miner.runs.clear()                        # the miner restarted and does not know the run
+    clock.advance(61)
+    sched.tick()                              # reconcile first, then admit again
+    log = sched.queue.changes(c.id)
+    assert [x.action for x in log][-2:] == ["requeue", "admit"]
+    assert "orphaned" in log[-2].reason
+    assert sched.queue.get(c.id).attempt == 2
+
+
+def test_miner_unavailable_requeues_without_counting_a_failure(env):
+    sched, clock, probe, miner, _ = env
+    c = sched.queue.add(spec(), "op")
+    sched.daemon.transition("start", "op")
+    miner.fail_with = Unavailable("connection refused")
+    sched.tick()
+    got = sched.queue.get(c.id)
+    assert got.state == "queued" and got.consecutive_failures == 0 and "miner did not start" in got.last_error
+
+
+def test_invalid_config_at_admission_quarantines(env, tmp_path):
+    sched, clock, probe, miner, _ = env
+    bad = CONFIGS / f"bad-{os.getpid()}.toml"
+    bad.write_text((CONFIGS / "tiny.toml").read_text().replace("population = 16", "population = -1"))
+    try:
+        c = sched.queue.add(CampaignSpec("bad", bad.name), "op")
+        sched.daemon.transition("start", "op")
+        sched.tick()
+    finally:
+        bad.unlink()
+    got = sched.queue.get(c.id)
+    assert got.state == "failed" and not got.enabled and "ga.population" in got.last_error
+    assert miner.started == []
+
+
+def test_request_id_makes_add_idempotent(env):
+    sched, *_ = env
+    a = sched.queue.add(spec("x"), "op", request_id="req-1")
+    b = sched.queue.add(spec("x"), "op", request_id="req-1")
+    assert a.id == b.id and sched.queue.list()[1] == 1 and len(sched.queue.changes()) == 1
+
+
+def test_import_export_round_trip(env):
+    sched, *_ = env
+    doc = {"version": "1.0", "updated_at": "2026-01-01T00:00:00Z", "campaigns": [
+        {"id": "camp_a", "name": "A", "config_path": "tiny.toml", "market": "br", "priority": 1, "enabled": True,
+         "repeat": True, "tags": ["momentum", "intraday"], "created_at": "2026-01-01T00:00:00Z"},
+        {"id": "camp_b", "name": "B", "config_path": "tiny.toml", "market": "us", "priority": 2, "enabled": False,
+         "repeat": False, "tags": [], "created_at": "2026-01-01T00:00:00Z"}]}
+    added, skipped = sched.queue_file.import_(json.dumps(doc).encode(), "op", "migration")
+    assert (len(added), skipped) == (2, 0)
+    again, skipped = sched.queue_file.import_(json.dumps(doc).encode(), "op")
+    assert (len(again), skipped) == (0, 2)
+    out = json.loads(sched.queue_file.export())
+    assert [(c["id"], c["market"], c["priority"], c["enabled"], c["repeat"], c["tags"]) for c in out["campaigns"]] == [
+        ("camp_a", "br", 1, True, True, ["momentum", "intraday"]), ("camp_b", "us", 2, False, False, [])]
+
+
+def test_a_repeat_campaign_waits_out_its_cooldown_and_enabling_ends_it(env):
+    sched, clock, probe, miner, _ = env
+    rep = sched.queue.add(spec("rep", 1, repeat=True), "op")
+    sched.daemon.transition("start", "op")
+    sched.tick()
+    t_done = clock.now()
+    after = sched.attempts.report_result(rep.id, 1, "run_1", "completed")
+    assert after.state == "queued" and after.not_before == t_done + 3600   # the default cooldown
+    requeue = [e for e in sched.events_after(0) if e.kind == "campaign.requeue"][-1]
+    assert "not before" in requeue.message
+    out = sched.tick()                              # nothing else queued: it waits, and says so
+    assert len(miner.started) == 1 and out.kind is Tick.IDLE and "waits until" in out.message
+    other = sched.queue.add(spec("other", 5), "op")       # a lower priority that is due runs meanwhile
+    sched.tick()
+    assert [s[0] for s in miner.started] == [rep.id, other.id]
+    sched.attempts.report_result(other.id, 1, "run_o", "completed")
+    clock.advance(3599)
+    sched.tick()
+    assert len(miner.started) == 2
+    clock.advance(1)                                # the cooldown is over
+    sched.tick()
+    assert [s[:2] for s in miner.started][-1] == (rep.id, 2)
+    sched.attempts.report_result(rep.id, 2, "run_2", "completed")
+    assert sched.queue.get(rep.id).not_before is not None
+    sched.queue.set_enabled(rep.id, True, "op", "run it now")   # the operator's "go"
+    assert sched.queue.get(rep.id).not_before is None
+    sched.tick()
+    assert [s[:2] for s in miner.started][-1] == (rep.id, 3)
+
+
+def test_a_failed_run_is_requeued_without_a_cooldown(env):
+    sched, clock, probe, miner, _ = env
+    rep = sched.queue.add(spec("rep", 1, repeat=True), "op")
+    sched.daemon.transition("start", "op")
+    sched.tick()
+    after = sched.attempts.report_result(rep.id, 1, "run_1", "failed", "exit 1")
+    assert after.state == "queued" and after.not_before is None
+    sched.tick()
+    assert [s[:2] for s in miner.started][-1] == (rep.id, 2)
+
+
+def test_a_fresh_scheduler_is_offline_and_uncertain_of_its_data_so_it_admits_nothing(database_url, tmp_path):
+    """The domain decides the first-start default (fail closed, DESIGN.md): offline, and data
+    readiness uncertain until an operator vouches for it; starting the daemon alone admits nothing."""
+    settings = settings_mod.load(overrides={"paths": {"configs_root": str(CONFIGS)}}, sections=SECTIONS)
+    db = Database(database_url)
+    migrate(db)
+    miner = Miner()
+    sched = Scheduler(SchedulerStore(db), settings.section("scheduler"), settings.configs_root, FakeClock(),
+                      Probe(), miner)
+    try:
+        d = sched.status().daemon
+        assert (d.state, d.data_ready) == ("offline", False) and "never confirmed" in d.data_reason
+        sched.queue.add(spec(), "op")
+        sched.daemon.transition("start", "op")
+        out = sched.tick()
+        assert out.kind is Tick.REFUSED and "never confirmed" in out.message and miner.started == []
+        sched.daemon.set_data_ready(True, "data-eng", "")
+        assert sched.tick().kind is Tick.ADMITTED and len(miner.started) == 1
+        assert sched.status().daemon.state == "running"      # the data change kept the daemon's state
+    finally:
+        db.dispose()
+
+
+def test_the_tick_says_what_it_did_and_when_the_next_one_is_due(env):
+    sched, clock, probe, miner, _ = env
+    interval = sched.cfg.loop_interval_s
+    out = sched.tick()
+    assert (out.kind, out.delay) == (Tick.IDLE, interval) and out.message == "idle: daemon offline"
+    sched.daemon.transition("start", "op")
+    rep = sched.queue.add(spec("rep", repeat=True), "op")
+    out = sched.tick()
+    assert out.kind is Tick.ADMITTED and out.delay == interval           # max_concurrent_campaigns = 1: full
+    assert sched.tick().kind is Tick.FULL
+    sched.attempts.report_result(rep.id, 1, "run_1", "completed")
+    clock.advance(3600 - 10)                  # the repeat cooldown ends in 10 s: the next tick then, not later
+    out = sched.tick()
+    assert out.kind is Tick.IDLE and out.delay == 10.0
+    clock.advance(10)
+    assert sched.tick().kind is Tick.ADMITTED
+    sched.attempts.report_result(rep.id, 2, "run_2", "failed", "boom")
+    sched.ctx.cfg = dataclasses.replace(sched.ctx.cfg, max_concurrent_campaigns=2)
+    sched.queue.add(spec("other"), "op")
+    out = sched.tick()
+    assert out.kind is Tick.ADMITTED and out.delay == 0.0                # room for one more: look again at once
+    probe.reading = Reading(error="psutil failed")
+    out = sched.tick()
+    assert out.kind is Tick.REFUSED and out.delay == interval
+
+
+def test_a_completed_run_is_handed_to_promotion_after_its_commit_and_a_failed_one_is_not(env):
+    sched, clock, probe, miner, _ = env
+    promoter = sched.attempts.promoter
+    a, b = sched.queue.add(spec("a", 1), "op"), sched.queue.add(spec("b", 2), "op")
+    sched.daemon.transition("start", "op")
+    sched.tick()
+    sched.attempts.report_result(a.id, 1, "run_a", "failed", "boom")
+    assert promoter.handed == []
+    sched.queue.set_enabled(a.id, False, "op", "look at it first")
+    sched.tick()
+    sched.attempts.report_result(b.id, 1, "run_b", "completed")
+    assert promoter.handed == [(b.id, "run_b")]
+    pending = [e for e in sched.events_after(0) if e.kind == "promotion.pending"]
+    assert [e.detail["run_id"] for e in pending] == ["run_b"]
+    assert "no promoter configured" not in pending[0].message
