@@ -7,11 +7,17 @@ import grpc
 
 from services.common.errors import from_rpc_error
 
+#: the largest message a server or client of OMP sends or accepts (gRPC's usual 4 MiB, said out loud):
+#: every answer that grows with the queue is paged or streamed to stay well under it
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+CHANNEL_OPTIONS = (("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES))
+
 
 class Client:
     def __init__(self, stub_class, target: str, timeout: float = 10.0, channel: grpc.Channel | None = None):
         self.target, self.timeout = target, timeout
-        self.channel = channel or grpc.insecure_channel(target)
+        self.channel = channel or grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
         self.stub = stub_class(self.channel)
 
     def call(self, method: str, request, timeout: float | None = None):

@@ -26,7 +26,8 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common.errors import to_status
+from services.common.clients import CHANNEL_OPTIONS
+from services.common.errors import ResourceExhausted, to_status
 from services.common.metrics import GrpcMetrics
 
 log = logging.getLogger(__name__)
@@ -69,14 +70,42 @@ def allow_all(method: str, metadata: tuple) -> Principal:
 
 
 class _Context:
-    """What a synchronous servicer may ask of its call."""
+    """What a synchronous servicer may ask of its call. A stream's call ends when its client
+    cancels or goes away, or the server stops it: ``is_active`` turns false at once and the
+    callbacks given to ``on_end`` run (a Notifier's waiters wake), so the thread that served the
+    stream is free again. grpc.aio cancels the handler's task then, but its context's ``done()``
+    stays false: the flag here is what the servicer can trust."""
 
     def __init__(self, context: grpc.aio.ServicerContext, principal: Principal = ANONYMOUS):
         self._context = context
         self.principal = principal
+        self._ended = threading.Event()
+        self._on_end: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
 
     def is_active(self) -> bool:
-        return not self._context.done()
+        return not self._ended.is_set() and not self._context.done()
+
+    def on_end(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once when the call ends (at once if it has)."""
+        with self._lock:
+            if not self._ended.is_set():
+                if callback not in self._on_end:
+                    self._on_end.append(callback)
+                return
+        callback()
+
+    def end(self) -> None:
+        with self._lock:
+            if self._ended.is_set():
+                return
+            self._ended.set()
+            callbacks, self._on_end = self._on_end, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - one waker must not keep the others from running
+                log.exception("end-of-call callback failed")
 
     def time_remaining(self) -> float | None:
         return self._context.time_remaining()
@@ -100,7 +129,9 @@ def _unary(behavior, method: str, full: str, authorize: Authorize, metrics: Grpc
                 response = behavior(request, ctx)
                 # its writes may be waiting for a group commit: not answered before they are on disk
                 if durable is not None and (waiting := durable()) is not None:
-                    await waiting
+                    # shielded: the group's future is shared by every call in it, and a client that
+                    # cancels must cancel its own wait, never the others' (or the commit's result)
+                    await asyncio.shield(waiting)
             else:
                 response = await asyncio.get_running_loop().run_in_executor(pool, behavior, request, ctx)
         except Exception as exc:  # noqa: BLE001 - every exception becomes a status, by the table
@@ -111,24 +142,66 @@ def _unary(behavior, method: str, full: str, authorize: Authorize, metrics: Grpc
     return handler
 
 
+class StreamLimits:
+    """Bounds on the server streams a server holds: ``per_client`` for one client connection (its
+    peer address), ``total`` for the server (each open stream may hold a thread of the stream
+    pool, which is this size). Past either: RESOURCE_EXHAUSTED, and nothing else is held."""
+
+    def __init__(self, total: int = 64, per_client: int = 16):
+        self.total, self.per_client = total, per_client
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, peer: str) -> None:
+        with self._lock:
+            mine, everyone = self._open.get(peer, 0), sum(self._open.values())
+            if mine >= self.per_client:
+                raise ResourceExhausted(f"streams: at most {self.per_client} open per client, {peer} has {mine}")
+            if everyone >= self.total:
+                raise ResourceExhausted(f"streams: at most {self.total} open on this server; try again later")
+            self._open[peer] = mine + 1
+
+    def release(self, peer: str) -> None:
+        with self._lock:
+            left = self._open.get(peer, 0) - 1
+            if left > 0:
+                self._open[peer] = left
+            else:
+                self._open.pop(peer, None)
+
+    @property
+    def open(self) -> int:
+        with self._lock:
+            return sum(self._open.values())
+
+
 def _stream(behavior, method: str, full: str, authorize: Authorize, metrics: GrpcMetrics,
-            pool: futures.Executor):
+            pool: futures.Executor, limits: StreamLimits):
     async def handler(request, context):
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
+        ctx, peer = None, None
         try:
             ctx = _Context(context, authorize(full, context.invocation_metadata() or ()))
+            limits.acquire(context.peer() or "unknown")
+            peer = context.peer() or "unknown"
             items = behavior(request, ctx)     # a generator: each step may block, so on the pool
             while (item := await loop.run_in_executor(pool, next, items, _END)) is not _END:
                 yield item
         except Exception as exc:  # noqa: BLE001 - every exception becomes a status, by the table
             await _abort(exc, method, metrics, t0, context)
+        finally:
+            # cancelled, gone, aborted or done: release the stream's thread and its slot at once
+            if ctx is not None:
+                ctx.end()
+            if peer is not None:
+                limits.release(peer)
         metrics.observe(method, grpc.StatusCode.OK, time.perf_counter() - t0)
     return handler
 
 
 def _wrapped(reg: Registration, authorize: Authorize, metrics: GrpcMetrics, pool: futures.Executor,
-             durable=None):
+             stream_pool: futures.Executor, limits: StreamLimits, durable=None):
     """The servicer the aio server sees: every method async, authorized, with the error table and
     metrics."""
     out = type(f"Async{type(reg.servicer).__name__}", (), {})()
@@ -138,7 +211,7 @@ def _wrapped(reg: Registration, authorize: Authorize, metrics: GrpcMetrics, pool
         if m.client_streaming:
             raise ValueError(f"{reg.service.full_name}.{m.name}: client streaming is not supported here")
         if m.server_streaming:
-            setattr(out, m.name, _stream(behavior, m.name, full, authorize, metrics, pool))
+            setattr(out, m.name, _stream(behavior, m.name, full, authorize, metrics, stream_pool, limits))
         else:
             setattr(out, m.name, _unary(behavior, m.name, full, authorize, metrics, None, durable) if reg.on_loop
                     else _unary(behavior, m.name, full, authorize, metrics, pool))
@@ -150,9 +223,10 @@ class Service:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, thread: threading.Thread, server: grpc.aio.Server,
                  port: int, health_servicer, service_names: list[str], stopping: threading.Event,
-                 pool: futures.ThreadPoolExecutor):
+                 pools: tuple[futures.ThreadPoolExecutor, ...], limits: StreamLimits):
         self.loop, self.thread, self.server, self.port = loop, thread, server, port
-        self.health, self.service_names, self.stopping, self.pool = health_servicer, service_names, stopping, pool
+        self.health, self.service_names, self.stopping, self.pools = health_servicer, service_names, stopping, pools
+        self.streams = limits
         self._stopped = threading.Lock()
 
     def stop(self, grace: float = 5.0) -> None:
@@ -165,7 +239,8 @@ class Service:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
         self.loop.close()
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        for pool in self.pools:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     async def _stop(self, grace: float) -> None:
         for name in self.service_names + [""]:
@@ -175,24 +250,31 @@ class Service:
 
 def build_server(host: str, port: int, registrations: Iterable[Registration], metrics: GrpcMetrics,
                  *, stopping: threading.Event | None = None, max_workers: int = 32,
+                 streams: StreamLimits | None = None,
                  durable: Callable[[], Awaitable | None] | None = None,
                  authorize: Authorize = allow_all) -> Service:
     """Build, bind and start a server on its own event-loop thread. ``port=0`` picks a free port; a
     taken port raises PortInUse. ``stopping`` is set when the server begins to drain: streaming
     servicers watch it. ``durable``, asked after each method run on the loop, returns what its
     answer must wait for so that what it wrote is on disk (``Database.pending`` with group
-    commits), or None. ``authorize`` runs before every call (see Authorize)."""
+    commits), or None. ``authorize`` runs before every call (see Authorize).
+
+    Unary methods that may block run on a pool of ``max_workers`` threads; server streams on a
+    pool of their own, as large as ``streams.total``, so that open streams never starve a unary
+    call, and a stream past ``streams`` is refused with RESOURCE_EXHAUSTED."""
     registrations = list(registrations)
+    limits = streams or StreamLimits()
     pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc")
+    stream_pool = futures.ThreadPoolExecutor(max_workers=limits.total, thread_name_prefix="grpc-stream")
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="grpc-loop", daemon=True)
     thread.start()
 
     async def start():
         # never share a port silently with another process
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *CHANNEL_OPTIONS])
         for reg in registrations:
-            reg.add(_wrapped(reg, authorize, metrics, pool, durable), server)
+            reg.add(_wrapped(reg, authorize, metrics, pool, stream_pool, limits, durable), server)
         names = [reg.service.full_name for reg in registrations]
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -215,5 +297,7 @@ def build_server(host: str, port: int, registrations: Iterable[Registration], me
         thread.join()
         loop.close()
         pool.shutdown(wait=False)
+        stream_pool.shutdown(wait=False)
         raise
-    return Service(loop, thread, server, bound, health_servicer, names, stopping or threading.Event(), pool)
+    return Service(loop, thread, server, bound, health_servicer, names, stopping or threading.Event(),
+                   (pool, stream_pool), limits)

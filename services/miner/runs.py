@@ -131,18 +131,19 @@ class RunManager:
             doc["candidates"] = doc["candidates"][:top]
         return json.dumps(doc, indent=2, sort_keys=True)
 
-    def watch(self, run_id: str, stopping: threading.Event):
-        """The run now, then after every change, until it ends."""
+    def watch(self, run_id: str, stopping: threading.Event, call=None):
+        """The run now, then after every change, until it ends (or ``call``, the watching stream,
+        ends)."""
         last = None
         seen = self.notifier.version
-        while not stopping.is_set():
+        while not stopping.is_set() and (call is None or call.is_active()):
             run = self.get(run_id)
             if run != last:
                 yield run
                 last = run
             if run.status is not RunStatus.RUNNING:
                 return
-            seen = self.notifier.wait(seen, timeout=1.0)
+            seen = self.notifier.wait(seen, timeout=1.0, call=call)
 
     # ------------------------------------------------------------------------------ start
     def start(self, campaign_id: str, attempt: int, config_path: str, config_hash: str) -> Run:

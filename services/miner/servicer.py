@@ -41,9 +41,7 @@ class MinerServicer(miner_pb2_grpc.MinerServiceServicer):
         return run_pb(self.runs.cancel(request.run_id, request.reason))
 
     def WatchRun(self, request, context):
-        for run in self.runs.watch(request.run_id, self.stopping):
-            if not context.is_active():
-                return
+        for run in self.runs.watch(request.run_id, self.stopping, context):
             yield run_pb(run)
 
     def ExportTopCandidates(self, request, context):

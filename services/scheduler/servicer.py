@@ -190,4 +190,4 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             if not batch:
                 if not request.follow:
                     return
-                seen = self.s.notifier.wait(seen, timeout=1.0)
+                seen = self.s.notifier.wait(seen, timeout=1.0, call=context)

@@ -1,4 +1,5 @@
 """The shared server plumbing with a servicer of its own: where methods run, errors, streams, stop."""
+import logging
 import threading
 import time
 
@@ -208,4 +209,38 @@ def test_calls_on_the_loop_are_answered_only_once_their_group_is_committed(tmp_p
         channel.close()
         svc.stop(1.0)
         reader.dispose()
+        db.dispose()
+
+
+def test_a_call_its_client_cancels_never_affects_the_others_of_its_group(tmp_path, caplog):
+    """Impatient clients (1-4 ms deadlines) beside patient ones: every patient call is answered
+    (its row committed) long before its deadline, and no group's result is ever set twice."""
+    db = Database(f"sqlite:///{tmp_path}/g.db")
+    migrate(db)
+    svc = build_server("127.0.0.1", 0, [Registration(Recorder(db), miner_pb2_grpc.add_MinerServiceServicer_to_server,
+                                                     SERVICE, on_loop=True)],
+                       GrpcMetrics(CollectorRegistry(), "probe"), durable=db.pending)
+    db.group_commits(svc.loop, svc.thread.ident)
+    channel = grpc.insecure_channel(f"127.0.0.1:{svc.port}")
+    try:
+        stub = miner_pb2_grpc.MinerServiceStub(channel)
+        with caplog.at_level(logging.ERROR):
+            for round_ in range(10):
+                impatient = [stub.GetRun.future(mpb.GetRunRequest(run_id=f"i{round_}-{k}"), timeout=0.001 * (1 + k % 4))
+                             for k in range(20)]
+                patient = [stub.GetRun.future(mpb.GetRunRequest(run_id=f"p{round_}-{k}"), timeout=10)
+                           for k in range(10)]
+                t0 = time.monotonic()
+                assert [c.result().run_id for c in patient] == [f"p{round_}-{k}" for k in range(10)]
+                assert time.monotonic() - t0 < 5.0
+                for c in impatient:
+                    c.exception()       # each either answered or DEADLINE_EXCEEDED, its own business
+        with db.tx(write=False) as tx:
+            assert all(tx.first(HAS_RUN, run_id=f"p{r}-{k}") for r in range(10) for k in range(10))
+        bad = [r for r in caplog.records if "InvalidStateError" in r.getMessage() or
+               (r.exc_info and "InvalidStateError" in repr(r.exc_info[1]))]
+        assert bad == []
+    finally:
+        channel.close()
+        svc.stop(1.0)
         db.dispose()
