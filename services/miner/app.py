@@ -78,6 +78,7 @@ class MinerApp:
                 log.exception("report loop failed")
 
     def stop(self, grace: float = 5.0) -> None:
+        self.runs.draining.set()        # from now on no StartRun starts anything
         self.stop_loop.set()
         if self.service:
             self.service.stopping.set()

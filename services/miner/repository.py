@@ -17,6 +17,9 @@ _INSERT = Statement(insert(RUNS).values({f: bindparam(f) for f in FIELDS}))
 _GET = Statement(select(*_COLS).where(RUNS.c.run_id == bindparam("key")))
 _BY_ATTEMPT = Statement(select(*_COLS).where(RUNS.c.campaign_id == bindparam("key"),
                                              RUNS.c.attempt == bindparam("attempt")))
+_RUNNING_OF = Statement(select(*_COLS).where(RUNS.c.campaign_id == bindparam("key"),
+                                             RUNS.c.status == str(RunStatus.RUNNING)))
+_LATEST_ATTEMPT = Statement(select(func.max(RUNS.c.attempt)).where(RUNS.c.campaign_id == bindparam("key")))
 _UNREPORTED = Statement(select(*_COLS).where(RUNS.c.reported.is_(False), RUNS.c.status != str(RunStatus.RUNNING)))
 
 
@@ -71,6 +74,15 @@ class MinerStore:
 
     def with_status(self, status: str) -> list[Run]:
         return self.list(status=status, limit=10**9)[0]
+
+    def running_of(self, campaign_id: str) -> list[Run]:
+        with self.db.tx(write=False) as tx:
+            return [Run(*r) for r in tx.all(_RUNNING_OF, key=campaign_id)]
+
+    def latest_attempt(self, campaign_id: str) -> int:
+        """The highest attempt of the campaign this miner has a run of; 0 if none."""
+        with self.db.tx(write=False) as tx:
+            return tx.scalar(_LATEST_ATTEMPT, key=campaign_id) or 0
 
     def unreported(self) -> list[Run]:
         with self.db.tx(write=False) as tx:

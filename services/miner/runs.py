@@ -18,13 +18,14 @@ import sys
 import threading
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import psutil
 
 from omp_core import config as campaign_config, data as market_data
 from services.common.clock import Clock
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, OmpError
+from services.common.errors import (DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, OmpError,
+                                    Unavailable)
 from services.common.notify import Notifier
 from services.common.paths import resolve_under
 from services.common.settings import Settings
@@ -78,6 +79,7 @@ class RunManager:
         self._interrupted: set[str] = set()
         self._monitors: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self.draining = threading.Event()
         self._spawner = Spawner()
         self.logs_dir = settings.runs_dir / "logs"
         self.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -146,15 +148,33 @@ class RunManager:
             seen = self.notifier.wait(seen, timeout=1.0, call=call)
 
     # ------------------------------------------------------------------------------ start
-    def start(self, campaign_id: str, attempt: int, config_path: str, config_hash: str) -> Run:
-        if not campaign_id:
-            raise InvalidArgument("campaign_id is required")
+    def start(self, campaign_id: str, attempt: int, config_path: str, config_hash: str,
+              time_left: Callable[[], float | None] = lambda: None) -> Run:
+        """Start the run of ``attempt`` of a campaign, once: asked again, the same run. Never two
+        live runs of one campaign: a later attempt first stops the runs of earlier ones (they were
+        superseded while this miner could not hear of it), an earlier attempt than one this miner
+        has seen is refused, and nothing starts once the miner drains or once the caller's deadline
+        (``time_left()``, seconds, None for none) has passed: a StartRun that waited in a stopped
+        miner is stale."""
+        if not campaign_id or len(campaign_id) > 64:
+            raise InvalidArgument(f"campaign_id must be 1..64 characters, got {len(campaign_id)}")
         if attempt < 1:
             raise InvalidArgument(f"attempt must be >= 1, got {attempt}")
         with self._lock:
             existing = self.store.by_attempt(campaign_id, attempt)
             if existing is not None:        # the same attempt asked twice: one run
                 return existing
+        self._check_startable(campaign_id, attempt, time_left)
+        for old in self.store.running_of(campaign_id):
+            if old.attempt < attempt:
+                self.stop_and_wait(old.run_id, f"superseded by attempt {attempt}")
+        with self._lock:
+            existing = self.store.by_attempt(campaign_id, attempt)
+            if existing is not None:        # a twin of this call started it meanwhile
+                return existing
+            self._check_startable(campaign_id, attempt, time_left)
+            if any(r.attempt < attempt for r in self.store.running_of(campaign_id)):
+                raise FailedPrecondition(f"attempt: a run of an earlier attempt of {campaign_id} is still alive")
             path, cfg = self._load_config(config_path)
             if config_hash and cfg.config_hash != config_hash:
                 raise FailedPrecondition(f"config_hash: {config_path} now hashes to {cfg.config_hash[:16]}, "
@@ -189,6 +209,17 @@ class RunManager:
                                        "pid": proc.pid})
         self.notifier.notify()
         return run
+
+    def _check_startable(self, campaign_id: str, attempt: int, time_left: Callable[[], float | None]) -> None:
+        if self.draining.is_set():
+            raise Unavailable("the miner is shutting down: it starts no run")
+        left = time_left()
+        if left is not None and left <= 0:
+            raise DeadlineExceeded(f"StartRun for {campaign_id} attempt {attempt} came after its caller's "
+                                   "deadline: nothing started")
+        latest = self.store.latest_attempt(campaign_id)
+        if latest > attempt:
+            raise FailedPrecondition(f"attempt: {attempt} of {campaign_id} is superseded by attempt {latest}")
 
     def _monitor(self, run: Run, proc: subprocess.Popen) -> None:
         run_dir = ""
@@ -235,6 +266,8 @@ class RunManager:
         return text[-limit:].splitlines()[-1] if text else "no output"
 
     def _report_progress(self, run: Run, prog: dict) -> None:
+        if run.run_id in self._cancelled:       # being stopped: the scheduler no longer counts on it
+            return
         try:
             self.reporter.progress(run.campaign_id, run.attempt, run.run_id, prog)
         except (FailedPrecondition, NotFound) as exc:
@@ -263,14 +296,18 @@ class RunManager:
 
     # ------------------------------------------------------------------------------ cancel
     def cancel(self, run_id: str, reason: str = "") -> Run:
+        """Stop a run: SIGTERM to its process group, SIGKILL after the grace period. Idempotent:
+        cancelling a run that is already being cancelled, or has ended, changes nothing."""
         run = self.get(run_id)
         if run.status is not RunStatus.RUNNING:
-            raise FailedPrecondition(f"run {run_id} is {run.status}, not running")
+            return run
         with self._lock:
             proc = self._procs.get(run_id)
+            if run_id in self._cancelled:
+                return run
+            if proc is None:
+                raise FailedPrecondition(f"run {run_id} has no process in this miner")
             self._cancelled.add(run_id)
-        if proc is None:
-            raise FailedPrecondition(f"run {run_id} has no process in this miner")
         log.info("cancelling run", extra={"run_id": run_id, "reason": reason})
         self._signal_group(proc.pid, signal.SIGTERM)
         grace = self.cfg.cancel_grace_s
@@ -284,6 +321,17 @@ class RunManager:
         threading.Thread(target=escalate, name=f"cancel-{run_id}", daemon=True).start()
         return run
 
+    def stop_and_wait(self, run_id: str, reason: str) -> None:
+        """Cancel a run and wait until its process has exited and its end is recorded."""
+        self.cancel(run_id, reason)
+        with self._lock:
+            proc = self._procs.get(run_id)
+        if proc is not None:
+            proc.wait()                 # the escalation kills it after the grace period
+        deadline = self.clock.monotonic() + 30.0
+        while self.get(run_id).status is RunStatus.RUNNING and self.clock.monotonic() < deadline:
+            self.notifier.wait(self.notifier.version, timeout=0.1)
+
     @staticmethod
     def _signal_group(pgid: int, sig: int) -> None:
         try:
@@ -292,7 +340,9 @@ class RunManager:
             pass  # already gone
 
     def shutdown(self, grace: float | None = None) -> None:
-        """Stop every run (SIGTERM, then SIGKILL): they have checkpoints, the next attempt resumes."""
+        """Stop every run (SIGTERM, then SIGKILL): they have checkpoints, the next attempt resumes.
+        From here on nothing starts."""
+        self.draining.set()
         with self._lock:
             procs = dict(self._procs)
             self._interrupted.update(procs)

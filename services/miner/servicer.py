@@ -24,7 +24,8 @@ class MinerServicer(miner_pb2_grpc.MinerServiceServicer):
         return mpb.ValidateConfigResponse(**out)
 
     def StartRun(self, request, context):
-        return run_pb(self.runs.start(request.campaign_id, request.attempt, request.config_path, request.config_hash))
+        return run_pb(self.runs.start(request.campaign_id, request.attempt, request.config_path, request.config_hash,
+                                      context.time_remaining))
 
     def GetRun(self, request, context):
         if not request.run_id and not request.campaign_id:

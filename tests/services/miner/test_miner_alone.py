@@ -7,12 +7,13 @@ import logging
 import re
 
 import grpc
+import psutil
 import pytest
 
-from helpers_services import CONFIGS, miner_client, write_settings
-from omp.v1 import miner_pb2 as mpb
+from helpers_services import CONFIGS, miner_client, wait_for, write_settings
+from omp.v1 import common_pb2 as pb, miner_pb2 as mpb
 from services.common import settings as settings_mod
-from services.common.errors import FailedPrecondition, InvalidArgument, OmpError
+from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, OmpError, Unavailable
 from services.miner.app import MinerApp
 from services.miner.settings import SECTIONS
 
@@ -21,8 +22,10 @@ from services.miner.settings import SECTIONS
 def miner(tmp_path):
     cfg_root = tmp_path / "configs"
     cfg_root.mkdir()
-    (cfg_root / "tiny.toml").write_text((CONFIGS / "tiny.toml").read_text().replace(
-        "../../../examples/data/", str(CONFIGS.parents[2] / "examples" / "data") + "/"))
+    tiny = (CONFIGS / "tiny.toml").read_text().replace("../../../examples/data/",
+                                                       str(CONFIGS.parents[2] / "examples" / "data") + "/")
+    (cfg_root / "tiny.toml").write_text(tiny)
+    (cfg_root / "long.toml").write_text(re.sub(r"\ngenerations = \d+", "\ngenerations = 100000", tiny))
     path = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", paths={"configs_root": str(cfg_root)})
     settings = settings_mod.load(path, sections=SECTIONS)
     app = MinerApp(settings, "127.0.0.1:1")          # nobody there: reports wait and retry
@@ -72,3 +75,42 @@ def test_a_bug_in_the_server_is_internal_and_logged_once_never_the_clients_fault
     logged = [r for r in caplog.records if r.levelno >= logging.ERROR and "ExportTopCandidates" in r.getMessage()]
     assert len(logged) == 1 and logged[0].exc_info is not None
     json.dumps(str(err.value))      # the message carries no traceback or data
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_a_later_attempt_stops_the_earlier_run_before_it_starts_and_an_earlier_one_is_refused(miner):
+    app, client, _ = miner
+    first = client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_s", attempt=1, config_path="long.toml"))
+    assert _alive(first.pid)
+    second = client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_s", attempt=3, config_path="long.toml"),
+                         timeout=60)
+    assert not _alive(first.pid) and _alive(second.pid)          # never two live runs of one campaign
+    old = client.call("GetRun", mpb.GetRunRequest(run_id=first.run_id))
+    assert old.status == pb.RUN_STATUS_CANCELLED
+    running = client.call("ListRuns", mpb.ListRunsRequest(campaign_id="camp_s", status=pb.RUN_STATUS_RUNNING)).runs
+    assert [r.run_id for r in running] == [second.run_id]
+    with pytest.raises(FailedPrecondition, match="superseded by attempt 3"):
+        client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_s", attempt=2, config_path="long.toml"))
+    # cancel is idempotent: a second cancel, and a cancel of an ended run, change nothing
+    a = client.call("CancelRun", mpb.CancelRunRequest(run_id=second.run_id, reason="done looking"))
+    b = client.call("CancelRun", mpb.CancelRunRequest(run_id=second.run_id, reason="again"))
+    assert a.run_id == b.run_id == second.run_id
+    wait_for(lambda: not _alive(second.pid), timeout=30, what="the cancelled run to exit")
+    c = client.call("CancelRun", mpb.CancelRunRequest(run_id=first.run_id, reason="long gone"))
+    assert c.status == pb.RUN_STATUS_CANCELLED
+
+
+def test_nothing_starts_once_draining_or_after_the_callers_deadline(miner):
+    app, client, _ = miner
+    with pytest.raises(DeadlineExceeded, match="nothing started"):
+        app.runs.start("camp_d", 1, "tiny.toml", "", time_left=lambda: 0.0)
+    app.runs.draining.set()
+    with pytest.raises(Unavailable, match="shutting down"):
+        client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_d", attempt=1, config_path="tiny.toml"))
+    assert client.call("ListRuns", mpb.ListRunsRequest()).runs == []

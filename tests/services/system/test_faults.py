@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -217,3 +218,53 @@ def test_scheduler_sigkill_while_clients_add_loses_nothing_and_duplicates_nothin
     assert {c.name: c.id for c in campaigns} == acked         # the ids clients were told
     changes = all_pages(client, "ListQueueChanges", spb.ListQueueChangesRequest, "changes")
     assert sorted(c.campaign_id for c in changes if c.action == "add") == sorted(acked.values())
+
+
+def _run_children(miner_pid: int) -> list[psutil.Process]:
+    """The miner's live run processes."""
+    out = []
+    for p in psutil.Process(miner_pid).children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE and "services.miner.child" in " ".join(p.cmdline()):
+                out.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def test_a_miner_frozen_past_its_lease_never_runs_two_attempts_of_one_campaign(services, tmp_path):
+    """SIGSTOP the miner longer than the lease: the scheduler fails the attempt as orphaned and
+    admits again while the old run's child keeps computing; StartRuns pile up in the frozen miner.
+    On SIGCONT, at no moment do two runs of the campaign live, and the one left is the current attempt."""
+    root = long_campaign_root(tmp_path, generations=100000)
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", paths={"configs_root": str(root)},
+                            scheduler={"lease_seconds": 2.0, "rpc_timeout_s": 0.5})
+    sched, miner = start_pair(services, config)
+    client, mclient = scheduler_client(sched.address), miner_client(miner.address)
+    c = add_and_start(client)
+    first = running_run(mclient, c.id)
+    miner.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).attempt >= 3, timeout=60,
+                 what="the scheduler to give up on attempt 1 and try again")
+    finally:
+        miner.proc.send_signal(signal.SIGCONT)
+    assert not gone(first.pid), "the frozen miner's run should still be alive here: the test proves nothing"
+    most = 0
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        most = max(most, len(_run_children(miner.proc.pid)))
+        time.sleep(0.02)
+    assert most <= 1, f"{most} runs of one campaign were alive at once"
+    assert gone(first.pid)
+
+    def settled():
+        camp = client.call("GetCampaign", spb.GetCampaignRequest(id=c.id))
+        runs = [r for r in mclient.call("ListRuns", mpb.ListRunsRequest(campaign_id=c.id)).runs
+                if r.status == pb.RUN_STATUS_RUNNING]
+        return camp.state == pb.CAMPAIGN_STATE_RUNNING and len(runs) == 1 and runs[0].attempt == camp.attempt \
+            and runs
+    runs = wait_for(settled, timeout=60, what="one run, of the current attempt")
+    assert [p.pid for p in _run_children(miner.proc.pid)] == [runs[0].pid]
+    client.call("StopDaemon", spb.DaemonRequest(actor="t"))
+    mclient.call("CancelRun", mpb.CancelRunRequest(run_id=runs[0].run_id, reason="test over"))
