@@ -196,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     qr = q.add_parser("reorder", parents=[common])
     qr.add_argument("id")
     qr.add_argument("priority", type=int)
-    q.add_parser("import", parents=[common]).add_argument("file")
+    qi = q.add_parser("import", parents=[common])
+    qi.add_argument("file")
+    qi.add_argument("--request-id", default="", help="idempotency key (default: from the file's content)")
     q.add_parser("export", parents=[common]).add_argument("file", nargs="?")
     qc = q.add_parser("changes", parents=[common])
     qc.add_argument("id", nargs="?")
@@ -250,7 +252,10 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(str(exc), EXIT_BAD_INPUT, args.json)
         args.scheduler = args.scheduler or loaded.endpoint("scheduler").address
         args.miner = args.miner or loaded.endpoint("miner").address
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:       # Ctrl-C: the shell's convention, 128 + SIGINT
+        return 130
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ Exit codes: 0 done; 2 refused as bad input (INVALID_ARGUMENT, NOT_FOUND, ALREADY
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import sys
+import time
 from pathlib import Path
 
 from google.protobuf import field_mask_pb2, json_format
@@ -189,19 +191,34 @@ def cmd_queue(args) -> int:
             data = Path(args.file).read_bytes()
         except OSError as exc:
             return fail(args, f"cannot read {args.file}: {exc.strerror}", 2)
-        r, rc = call(args, "scheduler", "ImportQueue", spb.ImportQueueRequest(queue_json=data, **who))
-        if r is None:
-            return rc
-        return show(args, r, lambda r: _con().print(f"imported {r.added} campaign(s), skipped {r.skipped}"))
+        # the same file imported again adds nothing twice: its content names the request
+        rid = args.request_id or "import-" + hashlib.sha256(data).hexdigest()[:24]
+        added = skipped = 0
+        for k, part in enumerate(_import_parts(data)):
+            r, rc = call(args, "scheduler", "ImportQueue", spb.ImportQueueRequest(
+                queue_json=part, request_id=f"{rid}-{k}", **who))
+            if r is None:
+                return rc
+            added, skipped = added + r.added, skipped + r.skipped
+        return show(args, {"added": added, "skipped": skipped},
+                    lambda r: _con().print(f"imported {r['added']} campaign(s), skipped {r['skipped']}"))
     elif sub == "export":
-        r, rc = call(args, "scheduler", "ExportQueue", spb.ExportQueueRequest())
-        if r is None:
-            return rc
+        doc, token = None, ""
+        while True:         # page by page: a large queue does not fit one answer
+            r, rc = call(args, "scheduler", "ExportQueue", spb.ExportQueueRequest(page_token=token))
+            if r is None:
+                return rc
+            page = json.loads(r.queue_json)
+            doc = page if doc is None else {**doc, "campaigns": doc["campaigns"] + page["campaigns"]}
+            token = r.next_page_token
+            if not token:
+                break
+        text = (json.dumps(doc, indent=2) + "\n").encode()
         if args.file:
             from omp_core.atomic import write_bytes
-            write_bytes(args.file, r.queue_json)
+            write_bytes(args.file, text)
         else:
-            sys.stdout.write(r.queue_json.decode())
+            sys.stdout.write(text.decode())
         return 0
     elif sub == "changes":
         r, rc = call(args, "scheduler", "ListQueueChanges", spb.ListQueueChangesRequest(
@@ -225,6 +242,23 @@ def cmd_queue(args) -> int:
     return show(args, c, lambda c: _con().print(
         f"{c.id} {c.name!r}: priority {c.priority}, {_enum(pb.CampaignState, c.state, 'CAMPAIGN_STATE_')}, "
         f"{'enabled' if c.enabled else 'disabled'}"))
+
+
+IMPORT_PART = 5000      # campaigns per ImportQueue call (the scheduler's bound)
+
+
+def _import_parts(data: bytes) -> list[bytes]:
+    """The queue file in parts the scheduler accepts; a file that is not a queue document goes as
+    it is, for the scheduler to say what is wrong with it."""
+    try:
+        doc = json.loads(data)
+        campaigns = doc["campaigns"]
+        if not isinstance(campaigns, list) or len(campaigns) <= IMPORT_PART:
+            return [data]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return [data]
+    return [json.dumps({**doc, "campaigns": campaigns[i:i + IMPORT_PART]}).encode()
+            for i in range(0, len(campaigns), IMPORT_PART)]
 
 
 # ------------------------------------------------------------------------------------ runs
@@ -304,21 +338,40 @@ def _watch_run(args) -> int:
 
 
 # ------------------------------------------------------------------------------------ events
+#: waits between reconnections of a follow that lost its scheduler, seconds (doubling, capped)
+RECONNECT_FIRST_S, RECONNECT_MAX_S = 0.5, 8.0
+
+
 def cmd_events(args) -> int:
+    """The activity log; with --follow, live events until Ctrl-C (exit 130). A follow that loses
+    its scheduler (a restart, a drain) says so on stderr and reconnects with backoff, resuming
+    after the last event it printed, so nothing is shown twice or skipped."""
     client = Client(STUBS["scheduler"], args.scheduler, timeout=args.timeout)
+    seq, delay = args.after, RECONNECT_FIRST_S
     try:
-        for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=args.after, follow=args.follow),
-                               timeout=None if args.follow else args.timeout):
-            if args.json:
-                print(json.dumps(_dict(e)), flush=True)
-            else:
-                _con().print(f"{e.seq:>6} {_when(e.at)} {e.kind:<22} {e.message}")
-    except errors.OmpError as exc:
-        code = EXIT.get(type(exc), 1)
-        return fail(args, f"scheduler at {args.scheduler} is unreachable ({exc.code.name})" if code == 3 else str(exc),
-                    code)
+        while True:
+            try:
+                for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=seq, follow=args.follow),
+                                       timeout=None if args.follow else args.timeout):
+                    if args.json:
+                        print(json.dumps(_dict(e)), flush=True)
+                    else:
+                        _con().print(f"{e.seq:>6} {_when(e.at)} {e.kind:<22} {e.message}")
+                    seq, delay = e.seq, RECONNECT_FIRST_S
+                if not args.follow:
+                    return 0
+                why = "the stream ended"
+            except errors.OmpError as exc:
+                code = EXIT.get(type(exc), 1)
+                if not args.follow or code != 3:
+                    return fail(args, f"scheduler at {args.scheduler} is unreachable ({exc.code.name})"
+                                if code == 3 else str(exc), code)
+                why = f"{exc.code.name}: {str(exc)[:200]}"
+            _con(stderr=True).print(f"[yellow]lost the scheduler at {args.scheduler} ({why}); reconnecting in "
+                                    f"{delay:g} s, after event {seq}[/]")
+            time.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_S)
     except KeyboardInterrupt:
-        return 0
+        return 130
     finally:
         client.close()
-    return 0

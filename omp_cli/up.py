@@ -80,7 +80,7 @@ def cmd_up(args, con) -> int:
             m_port, m_metrics = _wait_ready(procs[1], m_ready, "miner", m_log)
             con.print(f"[green]up[/]: scheduler {target} (metrics :{s_metrics}), miner "
                       f"{settings.endpoint('miner').host}:{m_port} (metrics :{m_metrics}); database "
-                      f"{settings.database_url.split('@')[-1]}; logs in {logs}; Ctrl-C stops both")
+                      f"{settings_mod.redact_url(settings.database_url)}; logs in {logs}; Ctrl-C stops both")
             if args.demo:
                 return _demo(args, con, target, f"{settings.endpoint('miner').host}:{m_port}", procs, stop)
             while not stop["now"] and all(p.poll() is None for p in procs):

@@ -152,14 +152,16 @@ class ReorderCampaignRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., priority: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ImportQueueRequest(_message.Message):
-    __slots__ = ("queue_json", "actor", "reason")
+    __slots__ = ("queue_json", "actor", "reason", "request_id")
     QUEUE_JSON_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     queue_json: bytes
     actor: str
     reason: str
-    def __init__(self, queue_json: _Optional[bytes] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, queue_json: _Optional[bytes] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ImportQueueResponse(_message.Message):
     __slots__ = ("added", "skipped", "campaigns")
@@ -172,14 +174,22 @@ class ImportQueueResponse(_message.Message):
     def __init__(self, added: _Optional[int] = ..., skipped: _Optional[int] = ..., campaigns: _Optional[_Iterable[_Union[_common_pb2.Campaign, _Mapping]]] = ...) -> None: ...
 
 class ExportQueueRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ExportQueueResponse(_message.Message):
-    __slots__ = ("queue_json",)
+    __slots__ = ("queue_json", "next_page_token", "total_size")
     QUEUE_JSON_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     queue_json: bytes
-    def __init__(self, queue_json: _Optional[bytes] = ...) -> None: ...
+    next_page_token: str
+    total_size: int
+    def __init__(self, queue_json: _Optional[bytes] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class QueueChange(_message.Message):
     __slots__ = ("id", "campaign_id", "action", "actor", "at", "before_json", "after_json", "reason")

@@ -33,6 +33,10 @@ def set_ts(field: Timestamp, seconds: float) -> Timestamp:
     return field
 
 
+#: a page position past this is no position this server gives (and would overflow a 64-bit column)
+MAX_POSITION = 2**53
+
+
 def page(page_size: int, page_token: str, default: int = 50, maximum: int = 1000) -> tuple[int, int]:
     """(offset, limit) from a page size and an opaque page token."""
     if page_size < 0:
@@ -40,13 +44,30 @@ def page(page_size: int, page_token: str, default: int = 50, maximum: int = 1000
     limit = min(page_size or default, maximum)
     if not page_token:
         return 0, limit
+    bad = InvalidArgument(f"page_token is not a token this server gave, got {page_token[:100]!r}")
+    if len(page_token) > 64:
+        raise bad
     try:
         offset = int(base64.urlsafe_b64decode(page_token.encode()).decode())
     except (ValueError, UnicodeDecodeError):
-        raise InvalidArgument(f"page_token is not a token this server gave, got {page_token!r}") from None
-    if offset < 0:
-        raise InvalidArgument(f"page_token is not a token this server gave, got {page_token!r}")
+        raise bad from None
+    if not 0 <= offset <= MAX_POSITION:
+        raise bad
     return offset, limit
+
+
+#: the longest text a client may set in a field, by kind (a bound at the edge: every text a client
+#: sends ends up in a row, a log line or an answer to someone else)
+REASON_CHARS = 2000
+ERROR_CHARS = 10_000
+ID_CHARS = 128
+
+
+def bounded(value: str, field: str, maximum: int) -> str:
+    """``value`` if it is at most ``maximum`` characters, else INVALID_ARGUMENT naming ``field``."""
+    if len(value) > maximum:
+        raise InvalidArgument(f"{field} must be at most {maximum} characters, got {len(value)}")
+    return value
 
 
 def token(position: int) -> str:

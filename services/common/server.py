@@ -47,6 +47,8 @@ class Registration:
     add: Callable[[Any, grpc.aio.Server], None]
     service: ServiceDescriptor
     on_loop: bool = False
+    #: with ``on_loop``, the methods that may still take long (a bulk import): on the pool
+    on_pool: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,8 @@ def _wrapped(reg: Registration, authorize: Authorize, metrics: GrpcMetrics, pool
         if m.server_streaming:
             setattr(out, m.name, _stream(behavior, m.name, full, authorize, metrics, stream_pool, limits))
         else:
-            setattr(out, m.name, _unary(behavior, m.name, full, authorize, metrics, None, durable) if reg.on_loop
+            on_loop = reg.on_loop and m.name not in reg.on_pool
+            setattr(out, m.name, _unary(behavior, m.name, full, authorize, metrics, None, durable) if on_loop
                     else _unary(behavior, m.name, full, authorize, metrics, pool))
     return out
 

@@ -69,7 +69,18 @@ class Database:
 
     def check(self, p):
         ok = self.url == "" or self.url.startswith(("sqlite", "postgresql"))
-        require(ok, f"{p}.url", "must be a sqlite:// or postgresql+psycopg:// URL", self.url)
+        require(ok, f"{p}.url", "must be a sqlite:// or postgresql+psycopg:// URL", redact_url(self.url))
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for a log line or an error: its password replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    auth, at, host = rest.rpartition("@")
+    if not at or ":" not in auth:
+        return url
+    return f"{scheme}://{auth.split(':', 1)[0]}:***@{host}"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
-from services.common.convert import enum_from_pb, enum_pb, next_token, page, progress_pb, ts
+from services.common.convert import REASON_CHARS, bounded, enum_from_pb, enum_pb, next_token, page, progress_pb, ts
 from services.common.errors import InvalidArgument
 from services.common.vocabulary import RunStatus
 from services.miner.runs import RunManager
@@ -39,7 +39,7 @@ class MinerServicer(miner_pb2_grpc.MinerServiceServicer):
         return mpb.ListRunsResponse(runs=[run_pb(r) for r in runs], next_page_token=next_token(offset, limit, total))
 
     def CancelRun(self, request, context):
-        return run_pb(self.runs.cancel(request.run_id, request.reason))
+        return run_pb(self.runs.cancel(request.run_id, bounded(request.reason, "reason", REASON_CHARS)))
 
     def WatchRun(self, request, context):
         for run in self.runs.watch(request.run_id, self.stopping, context):

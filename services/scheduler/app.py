@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from omp.v1 import scheduler_pb2, scheduler_pb2_grpc
 from services.common import settings as settings_mod
+from services.common.settings import redact_url
 from services.common.clock import SystemClock
 from services.common.metrics import GrpcMetrics, serve_metrics
 from services.common.resources import ResourceSampler
@@ -57,18 +58,20 @@ class SchedulerApp:
         stopping = threading.Event()
         servicer = SchedulerServicer(self.scheduler, stopping, self.settings.environment)
 
-        # every queue method is one short database transaction: run them on the server's loop
+        # every queue method is one short database transaction: run them on the server's loop; an
+        # import (up to 5,000 campaigns in one transaction) on the pool, where it holds up nothing
+        # but the writes that wait for it (and they wait at most LOOP_WAIT_S, then UNAVAILABLE)
         registration = Registration(servicer, scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server, SERVICE,
-                                    on_loop=True)
+                                    on_loop=True, on_pool=frozenset({"ImportQueue"}))
         self.service = build_server(cfg.host, cfg.port, [registration], GrpcMetrics(self.registry, "scheduler"),
                                     stopping=stopping, durable=self.db.pending)
         # on SQLite the writes of one turn of the loop share one COMMIT (see GroupCommitter)
-        self.db.group_commits(self.service.loop, self.service.thread.ident, self.metrics.group_committed)
+        self.db.serve_on_loop(self.service.loop, self.service.thread.ident, self.metrics.group_committed)
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)
         self.loop = threading.Thread(target=self._loop, name="scheduler-loop", daemon=True)
         self.loop.start()
         log.info("scheduler serving", extra={"port": self.service.port, "metrics_port": self.metrics_port,
-                                            "database": self.settings.database_url.split("@")[-1]})
+                                            "database": redact_url(self.settings.database_url)})
 
     def _loop(self) -> None:
         delay = 0.0

@@ -2,7 +2,9 @@
 anything is written; ids already present are skipped)."""
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import replace
 
 from services.common.clock import iso
 from services.common.errors import InvalidArgument
@@ -12,27 +14,36 @@ from services.scheduler.entities import Campaign, CampaignSpec
 
 VERSION = "1.0"
 KEYS = {"id", "name", "config_path", "market", "priority", "enabled", "repeat", "tags", "created_at"}
+#: campaigns one import may carry (about 1 MB of JSON): its transaction, and its answer, stay short;
+#: a larger queue is imported in parts (``omp queue import`` splits it)
+MAX_IMPORT = 5000
 
 
 class QueueFile:
     def __init__(self, ctx: SchedulerContext, queue: CampaignQueue):
         self.ctx, self.queue = ctx, queue
 
-    def export(self) -> bytes:
-        campaigns, _ = self.queue.list(offset=0, limit=10**9)
+    def export(self, offset: int = 0, limit: int = 1000) -> tuple[bytes, int]:
+        """One page of the queue, in queue order, as a complete document; and the queue's size."""
+        campaigns, total = self.queue.list(offset=offset, limit=limit)
         doc = {"version": VERSION, "updated_at": iso(self.ctx.now(), "auto"), "campaigns": [
             {"id": c.id, "name": c.name, "config_path": c.config_path, "market": c.market, "priority": c.priority,
              "enabled": c.enabled, "repeat": c.repeat, "tags": list(c.tags), "created_at": iso(c.created_at, "auto")}
             for c in campaigns]}
-        return (json.dumps(doc, indent=2) + "\n").encode()
+        return (json.dumps(doc, indent=2) + "\n").encode(), total
 
     def parse(self, data: bytes) -> list[CampaignSpec]:
         try:
             doc = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidArgument(f"queue_json is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidArgument("queue_json is nested too deeply") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("campaigns"), list):
             raise InvalidArgument("queue_json must be an object with a 'campaigns' array")
+        if len(doc["campaigns"]) > MAX_IMPORT:
+            raise InvalidArgument(f"queue_json.campaigns: at most {MAX_IMPORT} per import, got "
+                                  f"{len(doc['campaigns'])} (import the queue in parts)")
         if doc.get("version", VERSION) != VERSION:
             raise InvalidArgument(f"queue_json.version must be {VERSION!r}, got {doc.get('version')!r}")
         specs = []
@@ -55,8 +66,13 @@ class QueueFile:
             raise InvalidArgument("queue_json.campaigns: an id appears twice")
         return specs
 
-    def import_(self, data: bytes, actor: str, reason: str = "") -> tuple[list[Campaign], int]:
+    def import_(self, data: bytes, actor: str, reason: str = "", request_id: str = "") -> tuple[list[Campaign], int]:
+        """Add every campaign of the document; ids already present are skipped. With a
+        ``request_id``, entries without an id get one derived from it and their place in the
+        document, so a retried import adds nothing twice."""
         specs = self.parse(data)
+        if request_id:
+            specs = [s if s.id else replace(s, id=_derived_id(request_id, i)) for i, s in enumerate(specs)]
         now = self.ctx.now()
         added, skipped = [], 0
         with self.ctx.store.tx() as tx:
@@ -68,6 +84,10 @@ class QueueFile:
             tx.log_event(now, "queue.imported", actor, f"queue import: {len(added)} added, {skipped} skipped")
         self.ctx.committed(wake=True)
         return added, skipped
+
+
+def _derived_id(request_id: str, index: int) -> str:
+    return "camp_" + hashlib.sha256(f"{request_id}\0{index}".encode()).hexdigest()[:16]
 
 
 def _int(v, field):

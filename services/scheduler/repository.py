@@ -231,7 +231,7 @@ class SchedulerStore:
             yield SchedulerTx(tx)
 
     def on_commit(self, callback) -> None:
-        """``callback`` once what the caller wrote is committed (see Database.group_commits)."""
+        """``callback`` once what the caller wrote is committed (see Database.serve_on_loop)."""
         self.db.on_commit(callback)
 
     @contextlib.contextmanager

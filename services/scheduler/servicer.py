@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb, scheduler_pb2_grpc
-from services.common.convert import (enum_from_pb, enum_pb, next_token, page, progress_dict, set_ts, token,
-                                     ts)
-from services.common.errors import InvalidArgument
+from services.common.convert import (ERROR_CHARS, ID_CHARS, REASON_CHARS, bounded, enum_from_pb, enum_pb,
+                                     next_token, page, progress_dict, set_ts, token, ts)
+from services.common.errors import InvalidArgument, Unavailable
 from services.common.vocabulary import CampaignState, DataReadiness, RunStatus
 from services.scheduler.entities import CampaignSpec
 from services.scheduler.scheduler import Scheduler
@@ -62,11 +62,10 @@ def reading_pb(r) -> pb.ResourceReading | None:
                               violations=list(r.violations), error=r.error)
 
 
-def _actor(actor: str) -> str:
-    actor = actor.strip() or "operator"
-    if len(actor) > 200:
-        raise InvalidArgument(f"actor must be at most 200 characters, got {len(actor)}")
-    return actor
+def _who(request) -> tuple[str, str]:
+    """The actor and the reason of a change, bounded."""
+    actor = bounded(request.actor, "actor", 200).strip() or "operator"
+    return actor, bounded(request.reason, "reason", REASON_CHARS)
 
 
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
@@ -85,7 +84,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             last_tick_outcome=st.last_tick.message if st.last_tick else "")
 
     def _daemon(self, action, request, context):
-        self.s.daemon.transition(action, _actor(request.actor), request.reason)
+        self.s.daemon.transition(action, *_who(request))
         return self.GetStatus(request, context)
 
     def StartDaemon(self, request, context):
@@ -102,7 +101,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
 
     def SetDataReadiness(self, request, context):
         ready = enum_from_pb(pb.DataReadiness, request.readiness, DataReadiness, "readiness")
-        self.s.daemon.set_data_ready(ready is DataReadiness.READY, _actor(request.actor), request.reason)
+        self.s.daemon.set_data_ready(ready is DataReadiness.READY, *_who(request))
         return self.GetStatus(request, context)
 
     def ListCampaigns(self, request, context):
@@ -119,9 +118,11 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
 
     def AddCampaign(self, request, context):
         c = request.campaign
-        spec = CampaignSpec(name=c.name, config_path=c.config_path, market=c.market or "us", priority=c.priority,
-                            enabled=c.enabled, repeat=c.repeat, tags=tuple(c.tags), id=c.id)
-        return campaign_pb(self.s.queue.add(spec, _actor(request.actor), request.reason, request.request_id))
+        spec = CampaignSpec(name=bounded(c.name, "campaign.name", 200), config_path=c.config_path,
+                            market=c.market or "us", priority=c.priority,
+                            enabled=c.enabled if c.HasField("enabled") else True, repeat=c.repeat,
+                            tags=tuple(c.tags), id=bounded(c.id, "campaign.id", 64))
+        return campaign_pb(self.s.queue.add(spec, *_who(request), bounded(request.request_id, "request_id", ID_CHARS)))
 
     def UpdateCampaign(self, request, context):
         c = request.campaign
@@ -131,27 +132,30 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
                 raise InvalidArgument(f"update_mask: unknown field {path!r}")
             # the domain decides which fields may change (read-only ones are refused there)
             changes[path] = tuple(c.tags) if path == "tags" else getattr(c, path)
-        return campaign_pb(self.s.queue.update(c.id, changes, _actor(request.actor), request.reason))
+        return campaign_pb(self.s.queue.update(c.id, changes, *_who(request)))
 
     def RemoveCampaign(self, request, context):
-        removed = self.s.queue.remove(request.id, _actor(request.actor), request.reason)
+        removed = self.s.queue.remove(request.id, *_who(request))
         return spb.RemoveCampaignResponse(campaign=campaign_pb(removed))
 
     def SetCampaignEnabled(self, request, context):
-        return campaign_pb(self.s.queue.set_enabled(request.id, request.enabled, _actor(request.actor),
-                                                    request.reason))
+        return campaign_pb(self.s.queue.set_enabled(request.id, request.enabled, *_who(request)))
 
     def ReorderCampaign(self, request, context):
-        return campaign_pb(self.s.queue.reorder(request.id, request.priority, _actor(request.actor), request.reason))
+        return campaign_pb(self.s.queue.reorder(request.id, request.priority, *_who(request)))
 
     def ImportQueue(self, request, context):
-        added, skipped = self.s.queue_file.import_(request.queue_json, _actor(request.actor), request.reason)
+        added, skipped = self.s.queue_file.import_(request.queue_json, *_who(request),
+                                                   request_id=bounded(request.request_id, "request_id", ID_CHARS))
         out = spb.ImportQueueResponse(added=len(added), skipped=skipped)
         campaigns_into(out.campaigns, added)
         return out
 
     def ExportQueue(self, request, context):
-        return spb.ExportQueueResponse(queue_json=self.s.queue_file.export())
+        offset, limit = page(request.page_size, request.page_token, default=1000, maximum=5000)
+        doc, total = self.s.queue_file.export(offset, limit)
+        return spb.ExportQueueResponse(queue_json=doc, total_size=total,
+                                       next_page_token=next_token(offset, limit, total))
 
     def ListQueueChanges(self, request, context):
         after_id, limit = page(request.page_size, request.page_token, default=100)
@@ -164,17 +168,20 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             next_page_token=token(items[-1].id) if len(items) == limit else "")
 
     def RegisterMiner(self, request, context):
-        self.s.attempts.register_miner(request.address)
+        self.s.attempts.register_miner(bounded(request.address, "address", 300))
         return spb.RegisterMinerResponse()
 
     def ReportProgress(self, request, context):
-        lease = self.s.attempts.report_progress(request.campaign_id, request.attempt, request.run_id,
+        lease = self.s.attempts.report_progress(request.campaign_id, request.attempt,
+                                                bounded(request.run_id, "run_id", 64),
                                                 progress_dict(request.progress))
         return spb.ReportProgressResponse(lease_expires_at=ts(lease))
 
     def ReportRunResult(self, request, context):
         status = enum_from_pb(pb.RunStatus, request.status, RunStatus, "status", allowed=ENDED)
-        c = self.s.attempts.report_result(request.campaign_id, request.attempt, request.run_id, status, request.error)
+        c = self.s.attempts.report_result(request.campaign_id, request.attempt, bounded(request.run_id, "run_id", 64),
+                                          status,
+                                          bounded(request.error, "error", ERROR_CHARS))
         return spb.ReportRunResultResponse(campaign=campaign_pb(c))
 
     def WatchEvents(self, request, context):
@@ -182,7 +189,10 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             raise InvalidArgument(f"after_seq must be >= 0, got {request.after_seq}")
         seq = request.after_seq
         seen = self.s.notifier.version
-        while context.is_active() and not self.stopping.is_set():
+        while context.is_active():
+            if self.stopping.is_set():
+                # not a normal end: a follower should reconnect (to this scheduler once it is back)
+                raise Unavailable(f"the scheduler is shutting down; resume after_seq={seq}")
             batch = self.s.events_after(seq)
             for e in batch:
                 yield event_pb(e)

@@ -2,7 +2,8 @@
 
 What it stands on lives beside it: ``statements.py`` (Core statements compiled once per dialect,
 run on the DB-API cursor), ``group_commit.py`` (SQLite's writes of one loop turn share a COMMIT),
-``engine.py`` (engines and migrations).
+``engine.py`` (engines and migrations), ``errors.py`` (what a caller hears when the database
+cannot serve it now).
 """
 from __future__ import annotations
 
@@ -13,19 +14,27 @@ from pathlib import Path
 from typing import Callable
 
 from services.common.storage.engine import make_engine, upgrade
-from services.common.storage.group_commit import CommitFailed, GroupCommitter
+from services.common.storage.errors import CommitFailed, DatabaseBusy
+from services.common.storage.group_commit import GroupCommitter
 from services.common.storage.statements import Statement, Tx
+
+#: how long a transaction on a server's event loop may wait for the database: the loop serves
+#: every other call (health included) and must not stand still behind a lock
+LOOP_WAIT_S = 0.25
 
 
 class Database:
     def __init__(self, url: str, pool_size: int = 5):
         self.url = url
+        self.pool_size = pool_size
         self.engine = make_engine(url, pool_size)
         self.dialect = self.engine.dialect
         self.sqlite = url.startswith("sqlite")
         # SQLite has one writer at a time: queue this process's writers on a lock rather than in
         # SQLite's busy handler, which sleeps in growing steps and ruins tail latency
         self._write_lock = threading.Lock() if self.sqlite else contextlib.nullcontext()
+        self._loop_thread: int | None = None
+        self._loop_engine = None
         self._groups: GroupCommitter | None = None
 
     def tx(self, write: bool = True):
@@ -34,37 +43,58 @@ class Database:
         On SQLite a write transaction takes the write lock up front (BEGIN IMMEDIATE), so a
         read-then-write never fails with "database is locked" halfway; a read-only one stays
         deferred and, in WAL mode, never waits for a writer. On the thread of a loop given to
-        :meth:`group_commits`, see GroupCommitter."""
+        :meth:`serve_on_loop`, see there. A database that cannot serve the transaction (locked
+        past the wait, gone) raises DatabaseBusy: UNAVAILABLE, nothing happened."""
+        on_loop = self._loop_thread is not None and self._loop_thread == threading.get_ident()
         g = self._groups
-        if g is not None and g.owns_thread() and (write or g.joined()):
+        if on_loop and g is not None and (write or g.joined()):
             return g.transaction()
-        return self._single(write)
+        return self._single(write, on_loop)
 
     @contextlib.contextmanager
-    def _single(self, write: bool):
-        with (self._write_lock if write else contextlib.nullcontext()):
-            conn = self.engine.raw_connection()
+    def _single(self, write: bool, on_loop: bool = False):
+        engine = self._loop_engine if on_loop else self.engine
+        lock = self._write_lock if write else contextlib.nullcontext()
+        if on_loop and write and self.sqlite:
+            if not lock.acquire(timeout=LOOP_WAIT_S):
+                raise DatabaseBusy(f"the database is busy: another writer of this process held it over "
+                                   f"{LOOP_WAIT_S:g} s; try again")
+            lock = _Held(lock)
+        with lock:
+            try:
+                conn = engine.raw_connection()
+            except self.dialect.loaded_dbapi.Error as exc:
+                raise DatabaseBusy(f"the database is unavailable: {exc}") from None
             try:
                 cur = conn.cursor()
-                if self.sqlite:
-                    cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
+                    if self.sqlite:
+                        cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                     yield Tx(cur, self.dialect)
+                    conn.commit()       # sqlite3 and psycopg both commit only an open transaction
+                except self.dialect.loaded_dbapi.OperationalError as exc:
+                    with contextlib.suppress(Exception):
+                        conn.rollback()
+                    raise DatabaseBusy(f"the database is busy or failing: {str(exc).strip()[:300]}; try again") \
+                        from None
                 except BaseException:
                     conn.rollback()
                     raise
-                conn.commit()       # sqlite3 and psycopg both commit only an open transaction
                 cur.close()
             finally:
                 conn.close()
 
-    def group_commits(self, loop: asyncio.AbstractEventLoop, thread_id: int,
+    def serve_on_loop(self, loop: asyncio.AbstractEventLoop, thread_id: int,
                       observe: Callable[[int, float, bool], None] | None = None) -> None:
-        """SQLite: the write transactions run on ``loop`` share one COMMIT per turn of the loop
-        (GroupCommitter). PostgreSQL: nothing changes."""
+        """Transactions on ``loop``'s thread (``thread_id``) wait at most LOOP_WAIT_S for the
+        database (a lock held by another writer, inside or outside this process) and then fail
+        with DatabaseBusy, so one slow call never freezes the others. On SQLite their writes also
+        share one COMMIT per turn of the loop (GroupCommitter); ``observe`` hears of each."""
+        self._loop_thread = thread_id
+        self._loop_engine = make_engine(self.url, self.pool_size, wait_s=LOOP_WAIT_S)
         if self.sqlite:
-            self._groups = GroupCommitter(self.engine.raw_connection, self.dialect, self._write_lock, loop,
-                                          thread_id, observe)
+            self._groups = GroupCommitter(self._loop_engine.raw_connection, self.dialect, self._write_lock, loop,
+                                          thread_id, observe, wait_s=LOOP_WAIT_S)
 
     def pending(self) -> "asyncio.Future | None":
         """The commit the running task's writes wait for, or None when it wrote nothing in a group."""
@@ -83,6 +113,21 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._loop_engine is not None:
+            self._loop_engine.dispose()
 
 
-__all__ = ["CommitFailed", "Database", "Statement", "Tx"]
+class _Held:
+    """A lock already acquired (with a timeout), released when the block ends."""
+
+    def __init__(self, lock):
+        self.lock = lock
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.lock.release()
+
+
+__all__ = ["CommitFailed", "Database", "DatabaseBusy", "Statement", "Tx"]

@@ -8,8 +8,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, exc as sa_exc, text
 from sqlalchemy.engine import Engine
+
+from omp_core.binding import ConfigError
+from services.common.settings import redact_url
 
 
 def _json_loads(text: str):
@@ -22,15 +25,24 @@ def _json_loads(text: str):
     return json.loads(text)
 
 
-def make_engine(url: str, pool_size: int = 5) -> Engine:
-    """SQLite gets WAL, FULL sync, a busy timeout and foreign keys; PostgreSQL goes through psycopg 3."""
+def make_engine(url: str, pool_size: int = 5, wait_s: float | None = None) -> Engine:
+    """SQLite gets WAL, FULL sync, a busy timeout and foreign keys; PostgreSQL goes through psycopg 3.
+
+    ``wait_s``: how long a statement may wait for a lock before it fails (SQLite's busy timeout,
+    PostgreSQL's lock_timeout, and a statement_timeout of ten times that): an engine for the
+    thread that must never block for long. None: 30 s, and no statement timeout."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+        args = {}
+        if wait_s is not None:
+            ms = max(1, int(wait_s * 1000))
+            args["options"] = f"-c lock_timeout={ms} -c statement_timeout={ms * 10}"
+        return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True,
+                             connect_args=args)
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, json_deserializer=_json_loads,
-                           connect_args={"check_same_thread": False, "timeout": 30})
+                           connect_args={"check_same_thread": False, "timeout": 30 if wait_s is None else wait_s})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
@@ -42,7 +54,7 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
         # FULL: a commit is on disk before the caller hears "done" (nothing acknowledged is lost)
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(1000 * (30 if wait_s is None else wait_s))}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -55,12 +67,19 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
 def upgrade(engine: Engine, url: str, location: Path, revision: str = "head") -> None:
     """Bring the schema to ``revision`` of the migration history at ``location``, one process at a
     time (a file lock next to a SQLite database, an advisory lock on PostgreSQL)."""
-    with _migration_lock(engine, url):
-        cfg = Config()
-        cfg.set_main_option("script_location", str(location))
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+    try:
+        with _migration_lock(engine, url):
+            cfg = Config()
+            cfg.set_main_option("script_location", str(location))
+            with engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        # the first connection of a starting service: one line naming the setting, no traceback
+        why = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise ConfigError("database.url", f"cannot connect ({why})", redact_url(url)) from None
+    except OSError as exc:          # the SQLite file's lock file cannot be made (a read-only folder)
+        raise ConfigError("database.url", f"cannot open ({exc.strerror})", redact_url(url)) from None
 
 
 @contextlib.contextmanager

@@ -15,14 +15,10 @@ import threading
 import time
 from typing import Callable
 
-from services.common.errors import Unavailable
+from services.common.storage.errors import CommitFailed, DatabaseBusy
 from services.common.storage.statements import Tx
 
 log = logging.getLogger(__name__)
-
-
-class CommitFailed(Unavailable):
-    """A group's COMMIT failed: none of its transactions happened, and the call may be retried."""
 
 
 class _Group:
@@ -62,8 +58,9 @@ class GroupCommitter:
     time is the first sign of a failing or overloaded disk)."""
 
     def __init__(self, connect: Callable, dialect, write_lock: threading.Lock, loop: asyncio.AbstractEventLoop,
-                 thread_id: int, observe: Callable[[int, float, bool], None] | None = None):
+                 thread_id: int, observe: Callable[[int, float, bool], None] | None = None, wait_s: float = 0.25):
         self._connect, self._dialect, self._write_lock = connect, dialect, write_lock
+        self._wait_s = wait_s
         self._loop, self.thread_id, self._observe = loop, thread_id, observe
         self._group: _Group | None = None
 
@@ -113,12 +110,19 @@ class GroupCommitter:
         cur.execute("RELEASE omp_tx")
 
     def _open_group(self) -> _Group:
-        self._write_lock.acquire()      # behind a writer on another thread (the main loop's tick)
+        # behind a writer on another thread (the main loop's tick), but never for long: the loop
+        # serves every other call, health included, while this one waits
+        if not self._write_lock.acquire(timeout=self._wait_s):
+            raise DatabaseBusy(f"the database is busy: another writer of this process held it over "
+                               f"{self._wait_s:g} s; try again")
         try:
-            conn = self._connect()
+            conn = self._connect()      # its busy timeout is the same short wait (another process)
             try:
                 cur = conn.cursor()
                 cur.execute("BEGIN IMMEDIATE")
+            except self._dialect.loaded_dbapi.OperationalError as exc:
+                conn.close()
+                raise DatabaseBusy(f"the database is busy: {exc}; try again") from None
             except BaseException:
                 conn.close()
                 raise
@@ -160,4 +164,4 @@ class GroupCommitter:
                 log.exception("after-commit callback failed")
 
 
-__all__ = ["CommitFailed", "GroupCommitter"]
+__all__ = ["CommitFailed", "DatabaseBusy", "GroupCommitter"]

@@ -189,7 +189,7 @@ def test_calls_on_the_loop_are_answered_only_once_their_group_is_committed(tmp_p
     svc = build_server("127.0.0.1", 0, [Registration(Recorder(db), miner_pb2_grpc.add_MinerServiceServicer_to_server,
                                                      SERVICE, on_loop=True)],
                        GrpcMetrics(CollectorRegistry(), "probe"), durable=db.pending)
-    db.group_commits(svc.loop, svc.thread.ident)
+    db.serve_on_loop(svc.loop, svc.thread.ident)
     reader = Database(f"sqlite:///{tmp_path}/g.db")     # another process's view: only what is committed
     channel = grpc.insecure_channel(f"127.0.0.1:{svc.port}")
     try:
@@ -220,7 +220,7 @@ def test_a_call_its_client_cancels_never_affects_the_others_of_its_group(tmp_pat
     svc = build_server("127.0.0.1", 0, [Registration(Recorder(db), miner_pb2_grpc.add_MinerServiceServicer_to_server,
                                                      SERVICE, on_loop=True)],
                        GrpcMetrics(CollectorRegistry(), "probe"), durable=db.pending)
-    db.group_commits(svc.loop, svc.thread.ident)
+    db.serve_on_loop(svc.loop, svc.thread.ident)
     channel = grpc.insecure_channel(f"127.0.0.1:{svc.port}")
     try:
         stub = miner_pb2_grpc.MinerServiceStub(channel)

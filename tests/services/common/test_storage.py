@@ -186,7 +186,7 @@ def on_loop(db, *calls, observe=None):
     a loop on a thread of its own whose writes are grouped; what each call's ``pending`` gave (the
     number of calls its COMMIT answered), or its exception."""
     async def main():
-        db.group_commits(asyncio.get_running_loop(), threading.get_ident(), observe)
+        db.serve_on_loop(asyncio.get_running_loop(), threading.get_ident(), observe)
 
         async def call(fn):
             fn()

@@ -334,7 +334,7 @@ def test_import_export_round_trip(env):
     assert (len(added), skipped) == (2, 0)
     again, skipped = sched.queue_file.import_(json.dumps(doc).encode(), "op")
     assert (len(again), skipped) == (0, 2)
-    out = json.loads(sched.queue_file.export())
+    out = json.loads(sched.queue_file.export()[0])
     assert [(c["id"], c["market"], c["priority"], c["enabled"], c["repeat"], c["tags"]) for c in out["campaigns"]] == [
         ("camp_a", "br", 1, True, True, ["momentum", "intraday"]), ("camp_b", "us", 2, False, False, [])]
 

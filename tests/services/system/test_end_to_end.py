@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -131,3 +133,30 @@ def test_the_omp_command_finds_the_services_where_the_settings_say(services, tmp
     bad.write_text("[scheduler]\nport = 70000\n")
     r = run("--config", str(bad), "status")
     assert r.returncode == 2 and "scheduler.port: must be a port in 0..65535" in r.stderr
+
+
+def test_omp_events_follow_rides_out_a_scheduler_restart_and_ctrl_c_exits_130(services, tmp_path):
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
+    sched = services.start("services.scheduler.app", config)
+    out = tmp_path / "follow.out"
+    with open(out, "wb") as fh:
+        follower = subprocess.Popen([sys.executable, "-m", "omp_cli", "events", "--follow", "--json",
+                                     "--scheduler", sched.address], stdout=fh, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        assert omp(sched, None, "queue", "add", "before", "tiny.toml").returncode == 0
+        seqs = lambda: [json.loads(x)["seq"] for x in out.read_text().splitlines() if x.strip()]  # noqa: E731
+        wait_for(lambda: len(seqs()) == 1, timeout=20, what="the first event")
+        port = sched.port
+        assert sched.terminate() == 0                      # a drain: the follow hears UNAVAILABLE
+        time.sleep(1.0)
+        assert follower.poll() is None, "the follower gave up when the scheduler stopped"
+        sched = services.start("services.scheduler.app", config, "--port", str(port))
+        assert omp(sched, None, "queue", "add", "after", "tiny.toml").returncode == 0
+        wait_for(lambda: len(seqs()) == 2, timeout=30, what="the event after the restart")
+        assert seqs() == sorted(set(seqs()))               # nothing twice, nothing skipped
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(timeout=20) == 130
+        assert b"reconnecting" in follower.stderr.read()
+    finally:
+        if follower.poll() is None:
+            follower.kill()

@@ -158,6 +158,22 @@ def test_bad_settings_stop_start_up_naming_the_key(tmp_path):
         assert "resources.max_cpu_util_pct: must be in (0, 100], got 120.0" in r.stderr
 
 
+@pytest.mark.parametrize("url, says", [
+    ("mysql://omp:s3cret-pw@db.example/omp", "database.url: must be a sqlite:// or postgresql+psycopg:// URL, "
+                                             "got 'mysql://omp:***@db.example/omp'"),
+    ("postgresql+psycopg://postgres:s3cret-pw@127.0.0.1:1/omp", "database.url: cannot connect (connection failed"),
+])
+def test_a_database_that_cannot_be_used_is_one_line_naming_the_key_and_never_its_password(tmp_path, url, says):
+    config = write_settings(tmp_path, url)
+    for module in ("services.scheduler.app", "services.miner.app"):
+        r = subprocess.run([sys.executable, "-m", module, "--config", str(config)], capture_output=True, text=True,
+                           cwd=ROOT, timeout=60)
+        assert r.returncode == 2, r.stderr
+        assert says in r.stderr and "s3cret-pw" not in r.stderr + r.stdout and "Traceback" not in r.stderr
+        lines = [ln for ln in r.stderr.splitlines() if not ln.startswith('{"ts"')]    # the JSON log aside
+        assert len(lines) == 1 and lines[0].startswith(f"omp-{module.split('.')[1]}: database.url")
+
+
 def test_port_clash_fails_loudly(services, tmp_path):
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
     first = services.start("services.scheduler.app", config)
@@ -239,7 +255,13 @@ def test_a_miner_frozen_past_its_lease_never_runs_two_attempts_of_one_campaign(s
     root = long_campaign_root(tmp_path, generations=100000)
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", paths={"configs_root": str(root)},
                             scheduler={"lease_seconds": 2.0, "rpc_timeout_s": 0.5})
-    sched, miner = start_pair(services, config)
+    # the miner keeps its runs in a SQLite file of its own: frozen inside one of its writes, it would
+    # hold a shared file's write lock, and the scheduler could then not record anything at all
+    (tmp_path / "miner").mkdir()
+    miner_config = write_settings(tmp_path / "miner", f"sqlite:///{tmp_path / 'miner' / 'miner.db'}",
+                                  paths={"configs_root": str(root)})
+    sched = services.start("services.scheduler.app", config)
+    miner = services.start("services.miner.app", miner_config, "--scheduler", sched.address)
     client, mclient = scheduler_client(sched.address), miner_client(miner.address)
     c = add_and_start(client)
     first = running_run(mclient, c.id)

@@ -2,6 +2,9 @@
 name the field, pagination, resumable events, metrics."""
 from __future__ import annotations
 
+import base64
+import json
+import re
 import urllib.request
 
 import grpc
@@ -87,6 +90,69 @@ def test_errors_carry_status_codes_that_name_the_field(apps):
     # after all of that, exactly one campaign exists and one change was logged
     assert client.call("ListCampaigns", spb.ListCampaignsRequest()).total_size == 1
     assert len(client.call("ListQueueChanges", spb.ListQueueChangesRequest()).changes) == 1
+
+
+HUGE_TOKEN = base64.urlsafe_b64encode(str(2**63).encode()).decode()
+
+
+@pytest.mark.parametrize("service, method, request_, field", [
+    ("scheduler", "ListCampaigns", spb.ListCampaignsRequest(page_token=HUGE_TOKEN), "page_token"),
+    ("scheduler", "ListQueueChanges", spb.ListQueueChangesRequest(page_token=HUGE_TOKEN), "page_token"),
+    ("miner", "ListRuns", mpb.ListRunsRequest(page_token=HUGE_TOKEN), "page_token"),
+    ("scheduler", "ExportQueue", spb.ExportQueueRequest(page_token=HUGE_TOKEN), "page_token"),
+    ("scheduler", "ImportQueue", spb.ImportQueueRequest(queue_json=b"[" * 100_000 + b"]" * 100_000), "queue_json"),
+    ("scheduler", "ImportQueue", spb.ImportQueueRequest(queue_json=json.dumps(
+        {"campaigns": [{"name": f"c{i}", "config_path": "tiny.toml"} for i in range(5001)]}).encode()),
+     "queue_json.campaigns: at most 5000"),
+    ("miner", "StartRun", mpb.StartRunRequest(campaign_id="c" * 200_000, attempt=1,
+                                                             config_path="tiny.toml"), "campaign_id"),
+    ("scheduler", "SetDataReadiness", spb.SetDataReadinessRequest(readiness=99), "readiness must be one of"),
+    ("scheduler", "ListCampaigns", spb.ListCampaignsRequest(state=42), "state must be one of"),
+    ("scheduler", "ReorderCampaign", spb.ReorderCampaignRequest(id="camp_x", priority=1, reason="r" * 2001),
+     "reason must be at most 2000"),
+    ("scheduler", "AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(name="x", config_path="tiny.toml"),
+                                                        actor="a" * 201), "actor must be at most 200"),
+    ("scheduler", "AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(name="n" * 300_000,
+                                                                             config_path="tiny.toml")),
+     "campaign.name must be at most 200"),
+    ("scheduler", "ReportRunResult", spb.ReportRunResultRequest(campaign_id="camp_x", attempt=1, run_id="r" * 65,
+                                                                status=pb.RUN_STATUS_FAILED), "run_id must be at most 64"),
+    ("miner", "CancelRun", mpb.CancelRunRequest(run_id="run_x", reason="r" * 2001), "reason must be at most 2000"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_bad_and_huge_input_is_refused_naming_the_field_and_changes_nothing(apps, service, method, request_, field):
+    """Each of these was an INTERNAL error, a crash of the call, or a row too big to read back."""
+    sched, miner, client, mclient = apps
+    before = client.call("ListQueueChanges", spb.ListQueueChangesRequest()).changes
+    with pytest.raises(InvalidArgument, match=re.escape(field)):
+        (client if service == "scheduler" else mclient).call(method, request_)
+    assert client.call("ListQueueChanges", spb.ListQueueChangesRequest()).changes == before
+    assert mclient.call("ListRuns", mpb.ListRunsRequest()).runs == []
+
+
+def test_a_campaign_added_without_saying_enabled_is_enabled(apps):
+    sched, miner, client, mclient = apps
+    c = client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(name="x", config_path="tiny.toml")))
+    assert c.enabled
+    c = client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(name="y", config_path="tiny.toml",
+                                                                                enabled=False)))
+    assert not c.enabled
+
+
+def test_a_retried_import_adds_nothing_twice_and_a_big_queue_exports_in_pages(apps):
+    sched, miner, client, mclient = apps
+    doc = json.dumps({"campaigns": [{"name": f"c{i}", "config_path": "tiny.toml"} for i in range(1500)]}).encode()
+    first = client.call("ImportQueue", spb.ImportQueueRequest(queue_json=doc, request_id="imp-1"))
+    again = client.call("ImportQueue", spb.ImportQueueRequest(queue_json=doc, request_id="imp-1"))
+    assert (first.added, first.skipped, again.added, again.skipped) == (1500, 0, 0, 1500)
+    pages, token = [], ""
+    while True:
+        r = client.call("ExportQueue", spb.ExportQueueRequest(page_size=400, page_token=token))
+        pages.append(json.loads(r.queue_json)["campaigns"])
+        token = r.next_page_token
+        if not token:
+            break
+    assert [len(p) for p in pages] == [400, 400, 400, 300] and r.total_size == 1500
+    assert sorted(c["name"] for p in pages for c in p) == sorted(f"c{i}" for i in range(1500))
 
 
 def test_pagination_walks_the_queue_in_order(apps):
