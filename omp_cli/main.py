@@ -124,6 +124,7 @@ def _print_run(result) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from omp_cli import remote
+    from services.common.vocabulary import CampaignState, RunStatus
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -168,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("queue", help="the campaign queue").add_subparsers(dest="queue_command", required=True)
     ql = q.add_parser("list", parents=[common])
-    ql.add_argument("--state", choices=("queued", "running", "completed", "failed"), default="")
+    ql.add_argument("--state", choices=[s.value for s in CampaignState], default="")
     ql.add_argument("--tag", default="")
     ql.add_argument("--enabled", action="store_true", help="enabled campaigns only")
     ql.add_argument("--page-size", type=int, default=50)
@@ -209,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     rn = sub.add_parser("runs", help="runs on the miner").add_subparsers(dest="runs_command", required=True)
     rl = rn.add_parser("list", parents=[common])
     rl.add_argument("--campaign")
-    rl.add_argument("--status", choices=("running", "completed", "failed", "cancelled"))
+    rl.add_argument("--status", choices=[s.value for s in RunStatus])
     rl.add_argument("--page-size", type=int, default=50)
     for name in ("show", "watch", "cancel"):
         rn.add_parser(name, parents=[common]).add_argument("run_id")
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                          args.json)
     if getattr(args, "threads", 1) < 1:
         return _fail(f"--threads must be >= 1, got {args.threads}", EXIT_BAD_INPUT, args.json)
-    if hasattr(args, "scheduler"):      # a remote command: the services' addresses, as they serve them
+    if hasattr(args, "scheduler") and not (args.scheduler and args.miner):     # the services' addresses
         from services.common import settings
         try:
             loaded = settings.load(args.settings_file)

@@ -18,6 +18,8 @@ from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, scheduler
 from services.common import errors
 from services.common.clients import Client
 from services.common.clock import SystemClock
+from services.common.convert import enum_pb
+from services.common.vocabulary import CampaignState, RunStatus
 
 STUBS = {"scheduler": scheduler_pb2_grpc.SchedulerServiceStub, "miner": miner_pb2_grpc.MinerServiceStub}
 
@@ -139,8 +141,7 @@ def cmd_queue(args) -> int:
     sub = args.queue_command
     who = {"actor": args.actor, "reason": args.reason}
     if sub == "list":
-        state = {"": 0, **{n: v for n, v in pb.CampaignState.items()}}.get(
-            f"CAMPAIGN_STATE_{args.state.upper()}" if args.state else "", 0)
+        state = enum_pb(pb.CampaignState, args.state, CampaignState) if args.state else 0
         items, token = [], ""
         while True:
             resp, rc = call(args, "scheduler", "ListCampaigns", spb.ListCampaignsRequest(
@@ -273,7 +274,7 @@ def _run_line(r) -> str:
 def cmd_runs(args) -> int:
     sub = args.runs_command
     if sub == "list":
-        status = getattr(pb, f"RUN_STATUS_{args.status.upper()}", 0) if args.status else 0
+        status = enum_pb(pb.RunStatus, args.status, RunStatus) if args.status else 0
         r, rc = call(args, "miner", "ListRuns", mpb.ListRunsRequest(
             campaign_id=args.campaign or "", status=status, page_size=args.page_size))
         if r is None:

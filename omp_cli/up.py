@@ -116,12 +116,16 @@ def _demo(args, con, target: str, miner: str, procs, stop) -> int:
                                  priority=1, enabled=True, repeat=False, tags=["demo"]),
             actor="omp up", reason="demo", request_id=f"demo-{os.getpid()}-{time.time_ns()}"))
         st = client.call("GetStatus", spb.GetStatusRequest())
-        if st.data_readiness != pb.DATA_READINESS_READY:
-            # a fresh installation mines nothing until someone vouches for the data; the demo's is shipped
-            con.print(f"data was not ready ({st.data_readiness_reason or 'no reason given'}); the demo marks "
-                      "it ready: its data is the shipped examples/data")
+        if st.data_readiness != pb.DATA_READINESS_READY and st.data_readiness_reason.startswith("never confirmed"):
+            # a fresh installation mines nothing until someone vouches for the data; the demo's is
+            # shipped. An operator's own "not ready" (with its reason) is left as it is.
+            con.print("data readiness was never confirmed; the demo marks it ready: its data is the shipped "
+                      "examples/data")
             client.call("SetDataReadiness", spb.SetDataReadinessRequest(
                 readiness=pb.DATA_READINESS_READY, actor="omp up", reason="demo: shipped example data"))
+        elif st.data_readiness != pb.DATA_READINESS_READY:
+            con.print(f"[yellow]data is marked not ready ({st.data_readiness_reason}): nothing will be admitted "
+                      "until `omp data-ready yes`[/]")
         if st.state != pb.DAEMON_STATE_RUNNING:
             client.call("StartDaemon" if st.state == pb.DAEMON_STATE_OFFLINE else "ResumeDaemon",
                         spb.DaemonRequest(actor="omp up", reason="demo"))

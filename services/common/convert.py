@@ -85,14 +85,19 @@ def _prefix(proto_enum) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", proto_enum.DESCRIPTOR.name).upper() + "_"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=None, typed=True)      # typed: a word and the plain string equal to it differ
 def _to_pb(proto_enum, value: StrEnum) -> int:
     return proto_enum.Value(_prefix(proto_enum) + value.name)
 
 
 def enum_pb(proto_enum, value: StrEnum | str, vocabulary: type[E] | None = None) -> int:
-    """The proto enum's number for a vocabulary word (``pb.RunStatus``, ``RunStatus.FAILED``)."""
-    return _to_pb(proto_enum, vocabulary(value) if vocabulary is not None else value)
+    """The proto enum's number for a vocabulary word (``pb.RunStatus``, ``RunStatus.FAILED``); a
+    plain string needs its ``vocabulary`` to say what it is."""
+    if vocabulary is not None:
+        value = vocabulary(value)
+    elif not isinstance(value, StrEnum):
+        raise TypeError(f"enum_pb needs a vocabulary word or a vocabulary, got {value!r}")
+    return _to_pb(proto_enum, value)
 
 
 def enum_from_pb(proto_enum, number: int, vocabulary: type[E], field: str, *, allowed=None) -> E:

@@ -30,6 +30,8 @@ class ResourceSampler:
 
     def __init__(self, disk_paths, clock):
         self.disk_paths = tuple(Path(p) for p in disk_paths)
+        if not self.disk_paths:     # no path means no disk reading: never "infinitely free"
+            raise ValueError("a resource sampler needs at least one filesystem path to watch")
         self.clock = clock
         self._primed = False
         self._lock = threading.Lock()

@@ -126,15 +126,28 @@ class _Common:
         require(self.environment in ENVIRONMENTS, "environment", f"must be one of {ENVIRONMENTS}", self.environment)
 
 
+#: sections of services that are not built yet: accepted so that an existing omp.toml keeps
+#: starting, and named in a warning at start-up (their keys do nothing yet)
+RESERVED = ("watchdog", "promotion", "auto_reject", "retention")
+
+
 @dataclass(frozen=True)
 class Settings(_Common):
     #: every service's section: its full settings where this process owns it, its Endpoint otherwise
     services: Mapping[str, Endpoint] = field(default_factory=dict)
+    #: the sections this process owns (bound in full)
+    owned: frozenset[str] = frozenset()
+    #: reserved sections the file sets (see RESERVED)
+    unused: tuple[str, ...] = ()
     #: the folder relative paths are resolved from (the settings file's folder, or the cwd)
     base_dir: Path = field(default=Path("."), compare=False)
 
     def section(self, name: str):
-        """The section of service ``name``: what it declared when it loaded these settings."""
+        """The section of service ``name``, which this process must own (declared when it loaded
+        these settings); of another service's, only ``endpoint`` is known."""
+        if name not in self.owned:
+            raise LookupError(f"settings section [{name}] was not loaded for this process (owned: "
+                              f"{sorted(self.owned)}): pass it to settings.load(sections=...)")
         return self.services[name]
 
     def endpoint(self, name: str) -> Endpoint:
@@ -200,6 +213,7 @@ def load(path: str | Path | None = None, overrides: dict | None = None,
             cls = Endpoint
         services[name] = build_table(cls, {"port": default.port, "metrics_port": default.metrics_port,
                                            **table}, name)
+    unused = tuple(name for name in RESERVED if raw.pop(name, None) is not None)
     common = build_table(_Common, raw, "")
     return Settings(**{f.name: getattr(common, f.name) for f in dataclasses.fields(_Common)},
-                    services=MappingProxyType(services), base_dir=base)
+                    services=MappingProxyType(services), owned=frozenset(sections), unused=unused, base_dir=base)

@@ -91,6 +91,7 @@ class MinerApp:
             self.service.stop(grace)
         if self.metrics_server:
             self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         self.reporter.close()
         self.db.dispose()
 

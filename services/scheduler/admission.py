@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from omp_core import config as campaign_config
 from services.common.clock import iso
-from services.common.errors import InvalidArgument, OmpError
+from services.common.errors import DeadlineExceeded, InvalidArgument, OmpError, Unavailable
 from services.common.resources import ResourceSampler
 from services.common.settings import Resources
 from services.common.vocabulary import CampaignState, DaemonState, RunStatus
@@ -64,6 +64,10 @@ class BudgetProbe:
         return judge(s.cpu_util_pct, s.mem_available_mb, s.min_disk_free_gb, self.budget)
 
 
+#: the first wait after the miner did not answer a StartRun, and the longest (doubling in between)
+MINER_BACKOFF_FIRST_S, MINER_BACKOFF_MAX_S = 1.0, 300.0
+
+
 class Admission:
     def __init__(self, ctx: SchedulerContext, daemon: Daemon, queue: CampaignQueue, attempts: Attempts, probe):
         self.ctx, self.daemon, self.queue, self.attempts, self.probe = ctx, daemon, queue, attempts, probe
@@ -71,6 +75,14 @@ class Admission:
         self.last_tick_at: float | None = None
         self.last_outcome: TickOutcome | None = None
         self._lock = threading.Lock()
+        self._miner_failures = 0            # StartRuns in a row the miner did not answer
+        self._miner_not_before = 0.0        # no StartRun before then (epoch seconds)
+
+    def miner_is_back(self) -> bool:
+        """The miner registered (again): its backoff is over. True if it was backing off."""
+        was = self._miner_failures > 0
+        self._miner_failures, self._miner_not_before = 0, 0.0
+        return was
 
     def tick(self) -> TickOutcome:
         """One pass of the main loop; the outcome says what it did and when the next pass is due."""
@@ -98,6 +110,10 @@ class Admission:
         cap = self.ctx.cfg.max_concurrent_campaigns
         if running >= cap:
             return self._outcome(Tick.FULL, f"full: {running} of {cap} campaigns running")
+        if now < self._miner_not_before:
+            return self._outcome(Tick.MINER_REFUSED, f"waiting for the miner until {iso(self._miner_not_before)} "
+                                                     f"({self._miner_failures} StartRun(s) unanswered)",
+                                 min(self.ctx.cfg.loop_interval_s, self._miner_not_before - now))
         reading = self.probe.read()
         self.last_reading = reading
         if self.ctx.metrics:
@@ -136,7 +152,13 @@ class Admission:
                 path = self.queue.check_config_path(c.config_path)
                 chash = campaign_config.load(path).config_hash
             except (InvalidArgument, ValueError) as exc:     # omp_core's ConfigError names the key
-                return self._quarantine(tx, c, now, f"config invalid: {exc}")
+                quarantined = self._quarantine(tx, c, now, f"config invalid: {exc}")
+            else:
+                quarantined = None
+        if quarantined is not None:
+            self.ctx.committed()
+            return quarantined
+        with self.ctx.store.tx() as tx:
             number = c.attempt + 1
             tx.insert_attempt(Attempt(c.id, number, RunStatus.RUNNING, "", chash, now,
                                       now + self.ctx.cfg.lease_seconds, None, ""))
@@ -150,10 +172,21 @@ class Admission:
         # whose lease expires and is reconciled, never a run nobody knows about
         try:
             run_id = self.attempts.miner.start_run(c.id, number, c.config_path, chash)
-        except OmpError as exc:
+        except (Unavailable, DeadlineExceeded) as exc:
+            # the miner is down or too slow: not the campaign's fault, and no reason to hammer it;
+            # back off (doubling, capped) until it registers again or the wait is over
+            self._miner_failures += 1
+            wait = min(MINER_BACKOFF_FIRST_S * 2 ** (self._miner_failures - 1), MINER_BACKOFF_MAX_S)
+            self._miner_not_before = self.ctx.now() + wait
             self.attempts.end(c.id, number, RunStatus.FAILED, "", f"miner did not start the run: {exc}",
-                              count_failure=False)
-            return self._outcome(Tick.MINER_REFUSED, f"admitted {c.id} but the miner refused: {exc}")
+                              count_failure=False, wake=False)
+            return self._outcome(Tick.MINER_REFUSED, f"admitted {c.id} but the miner is unreachable ({exc}); "
+                                                     f"next try in {wait:g} s", wait)
+        except OmpError as exc:
+            # the miner refused this campaign (its config, its data): the campaign's failure
+            self.attempts.end(c.id, number, RunStatus.FAILED, "", f"miner refused the run: {exc}", wake=False)
+            return self._outcome(Tick.MINER_REFUSED, f"admitted {c.id} but the miner refused: {exc}", 0.0)
+        self._miner_failures = 0
         with self.ctx.store.tx() as tx:
             tx.update_attempt(c.id, number, run_id=run_id)
             tx.update(c.id, last_run_id=run_id)
@@ -166,4 +199,4 @@ class Admission:
         after = tx.update(c.id, state=CampaignState.FAILED, enabled=False, last_error=error, updated_at=now)
         tx.log_change(c.id, "quarantine", "scheduler", now, c.public(), after.public(), error)
         tx.log_event(now, "campaign.quarantined", "scheduler", f"campaign {c.name!r} quarantined: {error}", c.id)
-        return self._outcome(Tick.QUARANTINED, f"quarantined {c.id}: {error}")
+        return self._outcome(Tick.QUARANTINED, f"quarantined {c.id}: {error}", 0.0)   # the next may be fine

@@ -44,7 +44,9 @@ class SchedulerApp:
         self.miner_gateway = GrpcMinerGateway(miner_target or settings.endpoint("miner").address,
                                               self.cfg.rpc_timeout_s)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        probe = BudgetProbe(ResourceSampler([settings.data_dir], clock), settings.resources)
+        settings.runs_dir.mkdir(parents=True, exist_ok=True)
+        # the database and the run folders may be on different filesystems: the fuller one counts
+        probe = BudgetProbe(ResourceSampler([settings.data_dir, settings.runs_dir], clock), settings.resources)
         self.scheduler = Scheduler(SchedulerStore(self.db), self.cfg, settings.configs_root, clock, probe,
                                    self.miner_gateway, metrics=self.metrics)
         self.scheduler.queue.rerank()
@@ -95,6 +97,7 @@ class SchedulerApp:
             self.service.stop(grace)
         if self.metrics_server:
             self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         self.miner_gateway.close()
         self.db.dispose()
 

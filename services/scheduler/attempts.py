@@ -3,6 +3,7 @@ campaign's next state, reconciling attempts whose lease expired, and handing com
 promotion."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from services.common.clock import iso
@@ -12,6 +13,8 @@ from services.scheduler.campaign_queue import CampaignQueue
 from services.scheduler.context import SchedulerContext
 from services.scheduler.entities import Attempt, Campaign, RunState
 from services.scheduler.ports import MinerGateway, PromoterGateway
+
+log = logging.getLogger("omp.scheduler")
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,9 @@ class Attempts:
         return self.end(campaign_id, attempt, RunStatus(status), run_id, error, actor=actor)
 
     def end(self, campaign_id: str, attempt: int, status: RunStatus, run_id: str, error: str, *,
-            count_failure: bool = True, actor: str = "miner") -> Campaign:
-        """Record how the attempt ended and settle its campaign, in one transaction."""
+            count_failure: bool = True, actor: str = "miner", wake: bool = True) -> Campaign:
+        """Record how the attempt ended and settle its campaign, in one transaction. ``wake``: tell
+        the main loop admission may have become possible (not when admission itself ended it)."""
         now = self.ctx.now()
         with self.ctx.store.tx() as tx:
             c, _ = self.fence(tx, campaign_id, attempt)
@@ -124,12 +128,21 @@ class Attempts:
                 tx.log_event(now, "promotion.pending", "scheduler", f"run {run_id} awaits promotion"
                              + ("" if self.promoter.configured else " (no promoter configured)"), campaign_id,
                              {"run_id": run_id})
-        self.ctx.committed(wake=True)
+        self.ctx.committed(wake=wake)
         if status is RunStatus.COMPLETED:
-            self.ctx.store.on_commit(lambda: self.promoter.hand_off(campaign_id, run_id))
+            self.ctx.store.on_commit(lambda: self._hand_off(campaign_id, run_id))
         if self.ctx.metrics:
             self.ctx.metrics.run_ended(status)
         return after
+
+    def _hand_off(self, campaign_id: str, run_id: str) -> None:
+        """After the completion is committed: the result is accepted whatever happens here, and the
+        promotion.pending event is the durable record, so a failing gateway is logged, never raised
+        (a gateway must not block either: this may run on the server's loop)."""
+        try:
+            self.promoter.hand_off(campaign_id, run_id)
+        except Exception:  # noqa: BLE001 - see above; the outbox issue makes the hand-off retried
+            log.exception("hand-off to promotion failed", extra={"run_id": run_id, "campaign_id": campaign_id})
 
     def reconcile(self) -> None:
         """Attempts whose lease expired: ask the miner; a run it no longer knows is failed as orphaned."""

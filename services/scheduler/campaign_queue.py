@@ -116,13 +116,15 @@ class CampaignQueue:
             if changes.get("enabled") is False and before.enabled:
                 need_reason(reason, "disable a campaign")
             values = {k: getattr(merged, k) for k in changes}
+            if changes.get("enabled") is True:
+                values["not_before"] = None     # enabling is the operator's "go", however it is said
             if "priority" in values:
                 values["rank_key"] = self.rank(values["priority"], before.queued_at)
             after = tx.update(campaign_id, updated_at=now, **values)
             tx.log_change(campaign_id, "update", actor, now, before.public(), after.public(), reason)
             tx.log_event(now, "campaign.updated", actor, f"campaign {after.name!r} updated: {sorted(changes)}",
                          campaign_id)
-        self.ctx.committed()
+        self.ctx.committed(wake=True)
         return after
 
     def reorder(self, campaign_id: str, priority: int, actor: str, reason: str) -> Campaign:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from services.common.vocabulary import DaemonState, RunStatus
+from services.common.vocabulary import CampaignState, DaemonState, RunStatus
 
 
 @dataclass(slots=True)
@@ -21,7 +21,7 @@ class Campaign:
     enabled: bool
     repeat: bool
     tags: tuple[str, ...]
-    state: str                          # a CampaignState
+    state: CampaignState
     created_at: float
     updated_at: float
     queued_at: float
@@ -62,7 +62,7 @@ class Attempt:
     """One admission of a campaign: its number is the fencing token every miner report carries."""
     campaign_id: str
     number: int
-    state: str                          # a RunStatus
+    state: RunStatus
     run_id: str
     config_hash: str
     started_at: float

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from services.common.vocabulary import DaemonState
+from services.common.vocabulary import CampaignState, DaemonState
 from services.scheduler.entities import Tick
 
 
@@ -67,8 +67,8 @@ class _StateCollector:
             d.add_metric([state.value], 1.0 if st.daemon.state == state else 0.0)
         yield d
         q = GaugeMetricFamily("omp_queue_campaigns", "Campaigns in the queue by state", labels=["state"])
-        q.add_metric(["queued"], st.queued)
-        q.add_metric(["running"], st.running)
+        q.add_metric([CampaignState.QUEUED.value], st.queued)
+        q.add_metric([CampaignState.RUNNING.value], st.running)
         yield q
         r = GaugeMetricFamily("omp_data_ready", "1 when market data is marked ready")
         r.add_metric([], 1.0 if st.daemon.data_ready else 0.0)

@@ -13,7 +13,7 @@ from sqlalchemy import String, bindparam, cast, func, insert, literal_column, or
 
 from services.common.storage.base import Base
 from services.common.storage.db import Database, Statement, Tx
-from services.common.vocabulary import DaemonState
+from services.common.vocabulary import CampaignState, DaemonState, RunStatus
 from services.scheduler.entities import (CAMPAIGN_FIELDS, Attempt, Campaign, DaemonStatus, Event,
                                          QueueChange)
 from services.scheduler.tables import ActivityRow, AttemptRow, CampaignRow, DaemonRow, QueueChangeRow
@@ -60,7 +60,7 @@ _INSERT_ATTEMPT = _insert(ATTEMPTS, *ATTEMPT_FIELDS)
 _ATTEMPT = Statement(select(*(ATTEMPTS.c[f] for f in ATTEMPT_FIELDS))
                      .where(ATTEMPTS.c.campaign_id == _KEY, ATTEMPTS.c.number == bindparam("number")))
 _RUNNING_ATTEMPTS = Statement(select(*(ATTEMPTS.c[f] for f in ATTEMPT_FIELDS))
-                              .where(ATTEMPTS.c.state == "running").order_by(ATTEMPTS.c.started_at))
+                              .where(ATTEMPTS.c.state == str(RunStatus.RUNNING)).order_by(ATTEMPTS.c.started_at))
 _INSERT_CHANGE = _insert(CHANGES, *CHANGE_FIELDS[1:])
 _INSERT_EVENT = _insert(ACTIVITY, *EVENT_FIELDS[1:])
 _EVENTS_AFTER = Statement(select(*(ACTIVITY.c[f] for f in EVENT_FIELDS)).where(ACTIVITY.c.seq > _KEY)
@@ -111,9 +111,19 @@ def _like_element(tag: str) -> str:
 _TAGS = CAMPAIGN_FIELDS.index("tags")
 
 
+_STATE = CAMPAIGN_FIELDS.index("state")
+_STATES = {s.value: s for s in CampaignState}
+
+
 def _campaign(r) -> Campaign:
     """From a row whose first columns are CAMPAIGN_FIELDS, in order."""
-    return Campaign(*r[:_TAGS], tuple(r[_TAGS] or ()), *r[_TAGS + 1:len(CAMPAIGN_FIELDS)])
+    c = Campaign(*r[:_TAGS], tuple(r[_TAGS] or ()), *r[_TAGS + 1:len(CAMPAIGN_FIELDS)])
+    c.state = _STATES[c.state]
+    return c
+
+
+def _attempt(r) -> Attempt:
+    return Attempt(r[0], r[1], RunStatus(r[2]), *r[3:])
 
 
 class SchedulerTx:
@@ -191,7 +201,7 @@ class SchedulerTx:
 
     def attempt(self, campaign_id: str, number: int) -> Attempt | None:
         row = self.tx.first(_ATTEMPT, key=campaign_id, number=number)
-        return Attempt(*row) if row is not None else None
+        return _attempt(row) if row is not None else None
 
     def update_attempt(self, campaign_id: str, number: int, **values) -> Attempt:
         self.tx.run(_update("attempts", ("campaign_id", "number"), tuple(sorted(values))),
@@ -199,7 +209,7 @@ class SchedulerTx:
         return self.attempt(campaign_id, number)
 
     def running_attempts(self) -> list[Attempt]:
-        return [Attempt(*r) for r in self.tx.all(_RUNNING_ATTEMPTS)]
+        return [_attempt(r) for r in self.tx.all(_RUNNING_ATTEMPTS)]
 
     # ---- logs
     def log_change(self, campaign_id: str, action: str, actor: str, at: float, before: dict | None,

@@ -54,6 +54,13 @@ class Scheduler:
     def tick(self) -> TickOutcome:
         return self.admission.tick()
 
+    def register_miner(self, address: str) -> None:
+        """A miner says where it is (at start, then every few seconds): one that did not answer
+        before is back, so admission need not wait out its backoff."""
+        self.attempts.register_miner(address)
+        if self.admission.miner_is_back():
+            self.ctx.wake.set()
+
     def status(self) -> Status:
         now = self.ctx.now()
         with self.ctx.store.read() as tx:

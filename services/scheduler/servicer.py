@@ -168,7 +168,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             next_page_token=token(items[-1].id) if len(items) == limit else "")
 
     def RegisterMiner(self, request, context):
-        self.s.attempts.register_miner(bounded(request.address, "address", 300))
+        self.s.register_miner(bounded(request.address, "address", 300))
         return spb.RegisterMinerResponse()
 
     def ReportProgress(self, request, context):

@@ -37,8 +37,14 @@ def test_an_enum_value_outside_the_allowed_ones_is_refused():
         enum_from_pb(pb.RunStatus, pb.RUN_STATUS_RUNNING, RunStatus, "status", allowed=ended)
 
 
-def test_progress_fields_are_the_protos_and_round_trip():
-    assert PROGRESS_FIELDS == tuple(f.name for f in pb.RunProgress.DESCRIPTOR.fields)
+def test_the_search_reports_exactly_the_progress_fields_the_proto_declares():
+    """The run process sends the search's own Progress plus where it stands across seeds
+    (services/miner/child.py): a field renamed on either side would be dropped without a word."""
+    from omp_core.ga import Progress
+    assert set(Progress.__dataclass_fields__) | {"seeds_done", "seeds_total"} == set(PROGRESS_FIELDS)
+
+
+def test_progress_round_trips_through_its_message():
     d = {"seed": 7, "generation": 3, "generations": 4, "best_sharpe": 1.25, "evaluations": 90,
          "evaluations_per_second": 12.5, "seeds_done": 1, "seeds_total": 2, "not_a_field": "dropped"}
     assert progress_dict(progress_pb(d)) == {k: v for k, v in d.items() if k != "not_a_field"}

@@ -244,3 +244,41 @@ def test_a_call_its_client_cancels_never_affects_the_others_of_its_group(tmp_pat
         channel.close()
         svc.stop(1.0)
         db.dispose()
+
+
+def test_idle_connections_to_the_metrics_port_hold_no_thread_each():
+    """300 clients that connect and say nothing: the endpoint keeps a fixed number of workers, and
+    once they are gone (dropped when idle) a scrape is answered."""
+    import socket as socket_
+    import urllib.request
+    from services.common.metrics import serve_metrics
+    registry = CollectorRegistry()
+    GrpcMetrics(registry, "probe")
+    server, _, port = serve_metrics(registry, "127.0.0.1", 0)
+    before = threading.active_count()
+    idle = []
+    try:
+        for _ in range(300):
+            s = socket_.socket()
+            s.connect(("127.0.0.1", port))
+            idle.append(s)
+        time.sleep(0.5)
+        assert threading.active_count() - before <= 8
+        for s in idle:
+            s.close()
+        idle.clear()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the endpoint never recovered"
+                time.sleep(0.2)
+        assert "omp_grpc_server_requests_total" in text or "omp_grpc_server_request_duration_seconds" in text
+        assert threading.active_count() - before <= 8
+    finally:
+        for s in idle:
+            s.close()
+        server.shutdown()
+        server.server_close()

@@ -1,3 +1,4 @@
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,12 @@ def test_the_shipped_settings_file_names_every_key_with_its_default():
     assert loaded.configs_root == (ROOT / "examples" / "campaigns").resolve()
     assert loaded.database_url == f"sqlite:///{(ROOT / 'var' / 'omp.db').resolve()}"
     # and every key of every section is spelled out in it (a key added in code is added there too)
-    text = EXAMPLE.read_text()
-    for name, cls in ALL.items():
-        for key in cls.__dataclass_fields__:
-            assert f"\n{key} = " in text, f"{name}.{key} is not in {EXAMPLE}"
+    raw = tomllib.loads(EXAMPLE.read_text())
+    tables = {**ALL, "paths": settings_mod.Paths, "database": settings_mod.Database,
+              "resources": settings_mod.Resources, "security": settings_mod.Security}
+    assert set(raw) == set(tables) | {"environment"}
+    for name, cls in tables.items():
+        assert set(raw[name]) == set(cls.__dataclass_fields__), name
 
 
 def test_playbook_thresholds_are_the_defaults():
@@ -44,7 +47,7 @@ def test_playbook_thresholds_are_the_defaults():
     ({"environment": "production"}, "environment"),
     ({"database": {"url": "mysql://x"}}, "database.url"),
     ({"scheduler": {"prot": 1}}, "scheduler.prot"),
-    ({"watchdog": {"stuck_run_minutes": 10}}, "watchdog"),      # no such service (yet): not silently ignored
+    ({"wachdog": {"stuck_run_minutes": 10}}, "wachdog"),        # a misspelt section is refused
     ({"security": {"tls_cert": "a.pem"}}, "security.tls_cert"),  # not built yet: refused, never ignored
     ({"security": {"token": "s3cret"}}, "security.token"),
 ])
@@ -74,3 +77,17 @@ def test_missing_or_broken_file(tmp_path: Path):
     bad.write_text("[scheduler\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         settings_mod.load(bad)
+
+
+def test_sections_of_services_not_built_yet_are_accepted_and_named_never_silently_used():
+    s = settings_mod.load(overrides={"watchdog": {"stuck_run_minutes": 10}, "retention": {"keep_runs": 5}},
+                          sections=SCHEDULER)
+    assert s.unused == ("watchdog", "retention")
+
+
+def test_a_section_this_process_does_not_own_is_refused_clearly():
+    s = settings_mod.load(overrides={}, sections=SCHEDULER)
+    assert s.section("scheduler").loop_interval_s == 30
+    with pytest.raises(LookupError, match=r"\[miner\] was not loaded for this process"):
+        s.section("miner")
+    assert s.endpoint("miner").port == 50052

@@ -5,14 +5,12 @@ import threading
 
 import grpc
 import pytest
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, insert, select, update
 
 from services.migrations import migrate
 from services.common.storage.db import CommitFailed, Database, Statement
 from services.miner.tables import RunRow
 from services.scheduler.tables import QueueChangeRow
-from services.scheduler.entities import Campaign
-from services.scheduler.repository import _NEXT_DUE, SchedulerTx
 
 from helpers_services import ADD_CHILD, COMMIT_CHECKED
 
@@ -109,55 +107,6 @@ def test_render_time_parameters_are_refused_when_compiled(db):
     stmt = Statement(select(RUNS.c.run_id).where(RUNS.c.run_id.in_(bindparam("ids", expanding=True))))
     with pytest.raises(ValueError, match="render-time"), db.tx(write=False) as tx:
         tx.all(stmt, ids=["a"])
-
-
-def test_a_database_of_the_first_schema_is_upgraded_with_its_rows(database_url):
-    old = Database(database_url)
-    migrate(old, "0001")                                 # as the first release left it
-    with old.engine.begin() as conn:
-        conn.execute(text("INSERT INTO campaigns (id, name, config_path, market, priority, enabled, repeat, tags, "
-                          "state, created_at, updated_at, queued_at, rank_key, attempt, consecutive_failures, "
-                          "last_error, config_hash, last_run_id) VALUES ('camp_old', 'old', 'c.toml', 'us', 1, "
-                          ":t, :f, '[]', 'queued', 1.0, 1.0, 1.0, 1.0, 0, 0, '', '', '')"), {"t": True, "f": False})
-    old.dispose()
-    new = Database(database_url)
-    migrate(new)
-    try:
-        with new.tx(write=False) as tx:
-            got = SchedulerTx(tx).get("camp_old")
-            assert got.name == "old" and got.not_before is None
-            assert SchedulerTx(tx).next_queued(2.0).id == "camp_old"
-    finally:
-        new.dispose()
-
-
-def test_the_admission_query_reads_the_partial_index_of_queued_campaigns(db):
-    """Completed campaigns ranked ahead (a long-running queue accumulates them) are not scanned."""
-    with db.tx() as tx:
-        store = SchedulerTx(tx)
-        for k in range(2000):
-            store.insert(Campaign(f"camp_done{k}", f"d{k}", "c.toml", "us", 0, True, False, (), "completed",
-                                  k, k, k), float(k), None)
-        store.insert(Campaign("camp_next", "n", "c.toml", "us", 5, True, False, (), "queued", 1e6, 1e6, 1e6),
-                     1e9, None)
-        assert store.next_queued(2e9).id == "camp_next"
-    compiled = _NEXT_DUE.compiled(db.dialect)
-    params = {"key": 2e9, "param_1": 1, "param_2": 0}
-    raw = db.engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        if db.sqlite:
-            cur.execute("ANALYZE")
-            cur.execute("EXPLAIN QUERY PLAN " + compiled.sql, tuple(params[n] for n in compiled.positional))
-            plan = " ".join(str(r) for r in cur.fetchall())
-        else:
-            cur.execute("ANALYZE campaigns")
-            cur.execute("EXPLAIN " + compiled.sql, params)
-            plan = " ".join(r[0] for r in cur.fetchall())
-        raw.commit()
-    finally:
-        raw.close()
-    assert "ix_campaigns_queue" in plan, plan
 
 
 def test_an_index_for_a_table_the_statement_does_not_read_is_refused(db):

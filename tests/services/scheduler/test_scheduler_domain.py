@@ -301,6 +301,44 @@ def test_miner_unavailable_requeues_without_counting_a_failure(env):
     assert got.state == "queued" and got.consecutive_failures == 0 and "miner did not start" in got.last_error
 
 
+def test_an_unreachable_miner_is_backed_off_without_an_event_storm_and_its_return_ends_the_wait(env):
+    """With the miner down, admission doubles its wait (capped) instead of re-admitting on every
+    wake-up, counts nothing against the campaign, and goes again at once when the miner registers."""
+    sched, clock, probe, miner, _ = env
+    c = sched.queue.add(spec(), "op")
+    sched.daemon.transition("start", "op")
+    miner.fail_with = Unavailable("connection refused")
+    sched.ctx.wake.clear()
+    delays = []
+    for _ in range(12):
+        out = sched.tick()
+        assert not sched.ctx.wake.is_set(), "a refused StartRun must not wake the loop again at once"
+        if out.message.startswith("admitted"):
+            delays.append(out.delay)
+        clock.advance(out.delay)
+    assert delays[:5] == [1.0, 2.0, 4.0, 8.0, 16.0] and max(delays) <= 300.0
+    attempts = sched.queue.get(c.id).attempt
+    assert attempts == len(delays) and sched.queue.get(c.id).consecutive_failures == 0
+    assert sched.tick().delay == 300.0                                 # a new wait starts
+    out = sched.tick()                                                 # inside the wait: no attempt
+    assert out.message.startswith("waiting for the miner") and sched.queue.get(c.id).attempt == attempts + 1
+    miner.fail_with = None
+    sched.register_miner("127.0.0.1:50052")
+    assert sched.ctx.wake.is_set()
+    assert sched.tick().kind is Tick.ADMITTED
+
+
+def test_a_miner_that_refuses_the_campaign_counts_a_failure(env):
+    sched, clock, probe, miner, _ = env
+    c = sched.queue.add(spec(), "op")
+    sched.daemon.transition("start", "op")
+    miner.fail_with = InvalidArgument("config_path 'tiny.toml': no such file under /elsewhere")
+    for _ in range(3):
+        sched.tick()
+    got = sched.queue.get(c.id)
+    assert got.state == "failed" and not got.enabled and "miner refused the run" in got.last_error
+
+
 def test_invalid_config_at_admission_quarantines(env, tmp_path):
     sched, clock, probe, miner, _ = env
     bad = CONFIGS / f"bad-{os.getpid()}.toml"
@@ -429,7 +467,7 @@ def test_the_tick_says_what_it_did_and_when_the_next_one_is_due(env):
     assert out.kind is Tick.REFUSED and out.delay == interval
 
 
-def test_a_completed_run_is_handed_to_promotion_after_its_commit_and_a_failed_one_is_not(env):
+def test_a_completed_run_is_handed_to_promotion_and_a_failed_one_is_not(env):
     sched, clock, probe, miner, _ = env
     promoter = sched.attempts.promoter
     a, b = sched.queue.add(spec("a", 1), "op"), sched.queue.add(spec("b", 2), "op")
