@@ -180,6 +180,19 @@ def bench_pick(name: str, url: str, tmp: Path, quick: bool) -> None:
     # why storage/db.py runs compiled Core statements on the cursor rather than through the ORM
     emit(workload=f"pk_read_{name}", median_us=round(t_get * 1e6, 1), orm_session_median_us=round(t_orm * 1e6, 1),
          ratio_to_orm_session=round(t_get / t_orm, 3))
+
+    # the status's counts with this big a queue, against a primary-key read: kept counts, not a scan
+    def status():
+        with store.read() as tx:
+            return tx.count("queued"), tx.count("running")
+
+    def scan():
+        with store.read() as tx:
+            return tx.list(state="queued", limit=1)[1]
+    status(), scan()
+    t_status, t_scan = timed(status), timed(scan, reps=20)
+    emit(workload=f"status_counts_{name}", queued=n, median_ms=round(t_status * 1e3, 3),
+         scan_median_ms=round(t_scan * 1e3, 3), ratio_to_pk_read=round(t_status / t_get, 2))
     db.dispose()
 
 

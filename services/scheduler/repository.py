@@ -16,13 +16,15 @@ from services.common.storage.db import Database, Statement, Tx
 from services.common.vocabulary import CampaignState, DaemonState, RunStatus
 from services.scheduler.entities import (CAMPAIGN_FIELDS, Attempt, Campaign, DaemonStatus, Event,
                                          QueueChange)
-from services.scheduler.tables import ActivityRow, AttemptRow, CampaignRow, DaemonRow, QueueChangeRow
+from services.scheduler.tables import (ActivityRow, AttemptRow, CampaignCountRow, CampaignRow, DaemonRow,
+                                      QueueChangeRow)
 
 CAMPAIGNS = CampaignRow.__table__
 ATTEMPTS = AttemptRow.__table__
 CHANGES = QueueChangeRow.__table__
 ACTIVITY = ActivityRow.__table__
 DAEMON = DaemonRow.__table__
+COUNTS = CampaignCountRow.__table__
 ATTEMPT_FIELDS = ("campaign_id", "number", "state", "run_id", "config_hash", "started_at", "lease_expires_at",
                   "ended_at", "error")
 CHANGE_FIELDS = ("id", "campaign_id", "action", "actor", "at", "before", "after", "reason")
@@ -48,8 +50,11 @@ _NEXT_DUE = Statement(_QUEUED.where(or_(CAMPAIGNS.c.not_before.is_(None), CAMPAI
                       .order_by(*_ORDER).limit(1), sqlite_index=("campaigns", "ix_campaigns_queue"))
 # the repeat campaign whose cooldown ends first
 _NEXT_COOLING = Statement(_QUEUED.where(CAMPAIGNS.c.not_before > _KEY).order_by(CAMPAIGNS.c.not_before).limit(1))
-_COUNT_STATE = Statement(select(func.count()).select_from(CAMPAIGNS)
-                         .where(CAMPAIGNS.c.state == _KEY, CAMPAIGNS.c.removed_at.is_(None)))
+_COUNT_STATE = Statement(select(COUNTS.c.n).where(COUNTS.c.state == _KEY))
+_BUMP = Statement(update(COUNTS).where(COUNTS.c.state == _KEY).values(n=COUNTS.c.n + bindparam("delta")))
+# the state a change starts from (locked on PostgreSQL, so the counts move with the row)
+_STATE_OF = Statement(select(CAMPAIGNS.c.state, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.id == _KEY)
+                      .with_for_update())
 _INSERT_CAMPAIGN = _insert(CAMPAIGNS, *CAMPAIGN_FIELDS, "rank_key", "request_id", "removed_at")
 _RERANK = Statement(update(CAMPAIGNS).values(rank_key=CAMPAIGNS.c.priority * bindparam("step")
                                              + CAMPAIGNS.c.queued_at))
@@ -160,16 +165,33 @@ class SchedulerTx:
     def insert(self, c: Campaign, rank_key: float, request_id: str | None) -> None:
         self.tx.run(_INSERT_CAMPAIGN, **{**{f: getattr(c, f) for f in CAMPAIGN_FIELDS}, "tags": list(c.tags)},
                     rank_key=rank_key, request_id=request_id, removed_at=None)
+        self._bump(c.state, 1)
 
     def update(self, campaign_id: str, **values) -> Campaign:
         if "tags" in values:
             values["tags"] = list(values["tags"])
+        counted = "state" in values or "removed_at" in values
+        if counted:
+            before = self.tx.first(_STATE_OF, key=campaign_id)
         # the row as it is now, from the UPDATE itself (RETURNING: SQLite 3.35+, PostgreSQL)
         row = self.tx.first(_update("campaigns", ("id",), tuple(sorted(values)), CAMPAIGN_FIELDS),
                             key_id=campaign_id, **values)
         if row is None:
             raise LookupError(f"campaign {campaign_id!r} vanished inside its own transaction")
+        if counted:
+            was = before[0] if before[1] is None else None
+            removed = values.get("removed_at", before[1])
+            now = values.get("state", before[0]) if removed is None else None
+            if was != now:
+                if was is not None:
+                    self._bump(was, -1)
+                if now is not None:
+                    self._bump(now, 1)
         return _campaign(row)
+
+    def _bump(self, state: str, delta: int) -> None:
+        if self.tx.run(_BUMP, key=str(state), delta=delta) != 1:
+            raise LookupError(f"campaign_counts has no row for state {state!r} (migration 0003)")
 
     def list(self, *, state="", tag="", enabled_only=False, offset=0, limit=50) -> tuple[list[Campaign], int]:
         """Queue order: aged priority (rank_key), then age, then id; one page and the total."""
@@ -190,7 +212,7 @@ class SchedulerTx:
         return _campaign(row) if row is not None else None
 
     def count(self, state: str) -> int:
-        return self.tx.scalar(_COUNT_STATE, key=state)
+        return self.tx.scalar(_COUNT_STATE, key=str(state)) or 0
 
     def rerank_all(self, step_seconds: float) -> None:
         self.tx.run(_RERANK, step=step_seconds)

@@ -92,3 +92,12 @@ class DaemonRow(Base):
     data_ready: Mapped[bool] = mapped_column(Boolean)
     data_reason: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class CampaignCountRow(Base):
+    """How many campaigns (not removed) are in each state, kept by the repository in the same
+    transaction as every change of a campaign's state: the status reads it instead of counting a
+    queue that may hold tens of thousands of campaigns."""
+    __tablename__ = "campaign_counts"
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))

@@ -482,3 +482,52 @@ def test_a_completed_run_is_handed_to_promotion_and_a_failed_one_is_not(env):
     pending = [e for e in sched.events_after(0) if e.kind == "promotion.pending"]
     assert [e.detail["run_id"] for e in pending] == ["run_b"]
     assert "no promoter configured" not in pending[0].message
+
+
+def test_the_kept_counts_equal_the_queue_after_every_kind_of_change(env):
+    """The status reads counts kept with each change (it no longer scans the queue): after a random
+    mix of everything that moves a campaign, each count equals a scan of the queue."""
+    import random
+    from services.common.vocabulary import CampaignState
+    sched, clock, probe, miner, _ = env
+    sched.daemon.transition("start", "op")
+    sched.ctx.cfg = dataclasses.replace(sched.ctx.cfg, max_concurrent_campaigns=3, repeat_cooldown_s=0)
+    rng = random.Random(11)
+    ids: list[str] = []
+
+    def check():
+        st = sched.status()
+        for state in CampaignState:
+            scanned = sched.queue.list(state=state, offset=0, limit=100_000)[1]
+            with sched.ctx.store.read() as tx:
+                assert tx.count(state) == scanned, (state, tx.count(state), scanned)
+        assert (st.queued, st.running) == (sched.queue.list(state="queued", limit=1)[1],
+                                           sched.queue.list(state="running", limit=1)[1])
+
+    for step in range(120):
+        op = rng.choice(["add", "add", "tick", "report", "disable", "enable", "remove", "import"])
+        try:
+            if op == "add":
+                ids.append(sched.queue.add(spec(f"c{step}", rng.randint(0, 5), repeat=rng.random() < 0.3), "op").id)
+            elif op == "import":
+                doc = {"campaigns": [{"name": f"i{step}-{k}", "config_path": "tiny.toml"} for k in range(3)]}
+                ids += [c.id for c in sched.queue_file.import_(json.dumps(doc).encode(), "op")[0]]
+            elif op == "tick":
+                sched.tick()
+            elif op == "report":
+                running = sched.queue.list(state="running", limit=100)[0]
+                if running:
+                    c = rng.choice(running)
+                    sched.attempts.report_result(c.id, c.attempt, f"run_{step}",
+                                                 rng.choice(["completed", "failed", "cancelled"]), "x")
+            elif ids:
+                cid = rng.choice(ids)
+                if op == "disable":
+                    sched.queue.set_enabled(cid, False, "op", "pause it")
+                elif op == "enable":
+                    sched.queue.set_enabled(cid, True, "op", "")
+                else:
+                    sched.queue.remove(cid, "op", "gone")
+        except (FailedPrecondition, NotFound):
+            pass                    # a running campaign cannot be removed; a removed one is gone
+        check()
