@@ -51,6 +51,7 @@ _NEXT_DUE = Statement(_QUEUED.where(or_(CAMPAIGNS.c.not_before.is_(None), CAMPAI
 # the repeat campaign whose cooldown ends first
 _NEXT_COOLING = Statement(_QUEUED.where(CAMPAIGNS.c.not_before > _KEY).order_by(CAMPAIGNS.c.not_before).limit(1))
 _COUNT_STATE = Statement(select(COUNTS.c.n).where(COUNTS.c.state == _KEY))
+_COUNT_ALL = Statement(select(func.sum(COUNTS.c.n)))
 _BUMP = Statement(update(COUNTS).where(COUNTS.c.state == _KEY).values(n=COUNTS.c.n + bindparam("delta")))
 # the state a change starts from (locked on PostgreSQL, so the counts move with the row)
 _STATE_OF = Statement(select(CAMPAIGNS.c.state, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.id == _KEY)
@@ -196,7 +197,10 @@ class SchedulerTx:
     def list(self, *, state="", tag="", enabled_only=False, offset=0, limit=50) -> tuple[list[Campaign], int]:
         """Queue order: aged priority (rank_key), then age, then id; one page and the total."""
         params = {"state": state, "tag": _like_element(tag)}
-        total = self.tx.scalar(_listed(True, bool(state), bool(tag), enabled_only), **params)
+        if tag or enabled_only:         # a filter the kept counts do not know: count the matches
+            total = self.tx.scalar(_listed(True, bool(state), bool(tag), enabled_only), **params)
+        else:                           # the whole queue, or one state: the kept counts
+            total = self.count(state) if state else int(self.tx.scalar(_COUNT_ALL) or 0)
         rows = self.tx.all(_listed(False, bool(state), bool(tag), enabled_only), **params, offset=offset,
                            limit=limit)
         return [_campaign(r) for r in rows], total

@@ -18,6 +18,17 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture
+def db(database_url):
+    """A migrated database of each kind."""
+    from services.common.storage.db import Database
+    from services.migrations import migrate
+    d = Database(database_url)
+    migrate(d)
+    yield d
+    d.dispose()
+
+
+@pytest.fixture
 def services(tmp_path):
     """Start services with ``services.start(module, config, *args)``; all are stopped at the end."""
     started: list[ServiceProcess] = []

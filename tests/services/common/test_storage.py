@@ -33,14 +33,6 @@ def a_run(run_id="r1", **over):
     return row
 
 
-@pytest.fixture
-def db(database_url):
-    d = Database(database_url)
-    migrate(d)
-    yield d
-    d.dispose()
-
-
 def test_values_come_back_with_their_python_types(db):
     with db.tx() as tx:
         tx.run(INSERT_RUN, **a_run())

@@ -1,20 +1,11 @@
 """The scheduler's storage on both databases: its migrations keep old rows, its admission query
 reads the partial index of queued campaigns."""
-import pytest
 from sqlalchemy import text
 
 from services.common.storage.db import Database
 from services.migrations import migrate
 from services.scheduler.entities import Campaign
 from services.scheduler.repository import _NEXT_DUE, SchedulerTx
-
-
-@pytest.fixture
-def db(database_url):
-    d = Database(database_url)
-    migrate(d)
-    yield d
-    d.dispose()
 
 
 def test_a_database_of_the_first_schema_is_upgraded_with_its_rows(database_url):
