@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print JSON instead of tables")
     common.add_argument("--scheduler", default=None, help="scheduler address host:port (default from the settings)")
     common.add_argument("--miner", default=None, help="miner address host:port (default from the settings)")
+    common.add_argument("--watchdog", default=None, help="watchdog address host:port (default from the settings)")
     common.add_argument("--timeout", type=float, default=10.0, help="deadline of each call, seconds")
     common.add_argument("--actor", default=os.environ.get("USER", "operator"), help="who is acting (audit trail)")
     common.add_argument("--reason", default="", help="why (required to reorder, disable or remove)")
@@ -225,7 +226,25 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--follow", "-f", action="store_true", help="keep streaming new events")
     ev.set_defaults(func=remote.cmd_events)
 
-    up = sub.add_parser("up", help="run the scheduler and the miner locally until Ctrl-C")
+    inc = sub.add_parser("incidents", help="the watchdog's incidents").add_subparsers(dest="incidents_command",
+                                                                                      required=True)
+    il = inc.add_parser("list", parents=[common], help="incidents, newest first")
+    il.add_argument("--open", action="store_true", help="open incidents only")
+    il.add_argument("--page-size", type=int, default=50, help="how many")
+    inc.add_parser("show", parents=[common], help="one incident as the playbook's Incident Report").add_argument(
+        "id", help="INC-<n>")
+    ir = inc.add_parser("resolve", parents=[common], help="resolve an incident (root cause and resolution required)")
+    ir.add_argument("id", help="INC-<n>")
+    ir.add_argument("--root-cause", required=True, help="what caused it")
+    ir.add_argument("--resolution", required=True, help="what fixed it")
+    ir.add_argument("--prevention", action="append", help="an action item (repeatable)")
+    for ip in inc.choices.values():
+        ip.set_defaults(func=remote.cmd_incidents)
+    rs = sub.add_parser("resources", parents=[common], help="the watchdog's latest resource samples")
+    rs.add_argument("--history", type=int, default=5, help="how many samples before the latest")
+    rs.set_defaults(func=remote.cmd_resources)
+
+    up = sub.add_parser("up", help="run the scheduler, the miner and the watchdog locally until Ctrl-C")
     up.add_argument("--config", default=None, help="omp.toml (default: omp --config, $OMP_CONFIG, else built-in "
                                                    "defaults)")
     up.add_argument("--demo", action="store_true", help="queue the shipped example campaign and start mining")
@@ -245,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                          args.json)
     if getattr(args, "threads", 1) < 1:
         return _fail(f"--threads must be >= 1, got {args.threads}", EXIT_BAD_INPUT, args.json)
-    if hasattr(args, "scheduler") and not (args.scheduler and args.miner):     # the services' addresses
+    if hasattr(args, "scheduler") and not (args.scheduler and args.miner and args.watchdog):  # the addresses
         from services.common import settings
         try:
             loaded = settings.load(args.settings_file)
@@ -253,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(str(exc), EXIT_BAD_INPUT, args.json)
         args.scheduler = args.scheduler or loaded.endpoint("scheduler").address
         args.miner = args.miner or loaded.endpoint("miner").address
+        args.watchdog = args.watchdog or loaded.endpoint("watchdog").address
     try:
         return args.func(args)
     except KeyboardInterrupt:       # Ctrl-C: the shell's convention, 128 + SIGINT

@@ -14,14 +14,16 @@ from pathlib import Path
 
 from google.protobuf import field_mask_pb2, json_format
 
-from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, scheduler_pb2 as spb, scheduler_pb2_grpc
+from omp.v1 import (common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, scheduler_pb2 as spb, scheduler_pb2_grpc,
+                    watchdog_pb2 as wpb, watchdog_pb2_grpc)
 from services.common import errors
 from services.common.clients import Client
 from services.common.clock import SystemClock
 from services.common.convert import enum_pb
 from services.common.vocabulary import CampaignState, RunStatus
 
-STUBS = {"scheduler": scheduler_pb2_grpc.SchedulerServiceStub, "miner": miner_pb2_grpc.MinerServiceStub}
+STUBS = {"scheduler": scheduler_pb2_grpc.SchedulerServiceStub, "miner": miner_pb2_grpc.MinerServiceStub,
+         "watchdog": watchdog_pb2_grpc.WatchdogServiceStub}
 
 EXIT = {errors.InvalidArgument: 2, errors.NotFound: 2, errors.AlreadyExists: 2, errors.Unavailable: 3,
         errors.DeadlineExceeded: 3, errors.FailedPrecondition: 4}
@@ -42,7 +44,7 @@ def fail(args, message: str, code: int) -> int:
 
 def call(args, service: str, method: str, request):
     """One RPC; a failure becomes (None, exit code) after a one-line message."""
-    target = args.scheduler if service == "scheduler" else args.miner
+    target = getattr(args, service)
     client = Client(STUBS[service], target, timeout=args.timeout)
     try:
         return client.call(method, request), 0
@@ -376,3 +378,62 @@ def cmd_events(args) -> int:
         return 130
     finally:
         client.close()
+
+
+# ------------------------------------------------------------------------------------ watchdog
+def _incident_line(i) -> str:
+    sev = wpb.Severity.Name(i.severity).removeprefix("SEVERITY_").replace("SEV", "SEV-")
+    state = "open" if i.open else f"resolved {_when(i.resolved_at)}"
+    return f"{i.id} {sev} {i.kind}{f' [{i.key}]' if i.key else ''} ({state}, x{i.occurrences}): {i.summary}"
+
+
+def cmd_incidents(args) -> int:
+    sub = args.incidents_command
+    if sub == "list":
+        r, rc = call(args, "watchdog", "ListIncidents", wpb.ListIncidentsRequest(open_only=args.open,
+                                                                               page_size=args.page_size))
+        if r is None:
+            return rc
+
+        def human(r):
+            from rich.table import Table
+            t = Table(title="incidents" + (" (open)" if args.open else ""))
+            for col in ("id", "severity", "kind", "key", "state", "detected", "seen", "summary"):
+                t.add_column(col, overflow="fold")
+            for i in r.incidents:
+                t.add_row(i.id, wpb.Severity.Name(i.severity).removeprefix("SEVERITY_"), i.kind, i.key,
+                          "open" if i.open else "resolved", _when(i.detected_at), str(i.occurrences), i.summary)
+            _con().print(t)
+        return show(args, r, human)
+    if sub == "show":
+        if args.json:
+            r, rc = call(args, "watchdog", "GetIncident", wpb.GetIncidentRequest(id=args.id))
+            return rc if r is None else show(args, r, None)
+        r, rc = call(args, "watchdog", "RenderIncident", wpb.RenderIncidentRequest(id=args.id))
+        if r is None:
+            return rc
+        sys.stdout.write(r.markdown)
+        return 0
+    if sub == "resolve":
+        r, rc = call(args, "watchdog", "ResolveIncident", wpb.ResolveIncidentRequest(
+            id=args.id, root_cause=args.root_cause, resolution=args.resolution, prevention=args.prevention or [],
+            actor=args.actor))
+        return rc if r is None else show(args, r, lambda i: _con().print(_incident_line(i)))
+    return fail(args, f"unknown incidents command {sub!r}", 2)
+
+
+def cmd_resources(args) -> int:
+    r, rc = call(args, "watchdog", "GetResources", wpb.GetResourcesRequest(history=args.history))
+    if r is None:
+        return rc
+
+    def human(r):
+        from rich.table import Table
+        t = Table(title="resources (watchdog samples, newest last)")
+        for col in ("taken", "cpu %", "memory available MB", "disk free GB"):
+            t.add_column(col, overflow="fold")
+        for s in [*r.history, r.latest] if r.HasField("latest") else []:
+            t.add_row(_when(s.taken_at), f"{s.cpu_util_pct:.0f}", f"{s.mem_available_mb:.0f}",
+                      ", ".join(f"{d.path}: {d.free_gb:.2f}" for d in s.disks))
+        _con().print(t)
+    return show(args, r, human)

@@ -1,5 +1,5 @@
-"""``omp up``: the scheduler and the miner as child processes on this machine, with the embedded
-defaults (SQLite under ./var, configs under ./examples/campaigns); Ctrl-C stops them both.
+"""``omp up``: the scheduler, the miner and the watchdog as child processes on this machine, with the embedded
+defaults (SQLite under ./var, configs under ./examples/campaigns); Ctrl-C stops them all.
 
 ``--demo`` also queues the shipped example campaign, starts the daemon and prints the events;
 ``--exit-after-run`` stops everything once that campaign's first run has ended.
@@ -78,11 +78,18 @@ def cmd_up(args, con) -> int:
                 procs.append(subprocess.Popen(base + ["services.miner.app", *conf, "--scheduler", target,
                                                       "--ready-file", str(m_ready)], stdout=out, stderr=out))
             m_port, m_metrics = _wait_ready(procs[1], m_ready, "miner", m_log)
-            con.print(f"[green]up[/]: scheduler {target} (metrics :{s_metrics}), miner "
-                      f"{settings.endpoint('miner').host}:{m_port} (metrics :{m_metrics}); database "
-                      f"{settings_mod.redact_url(settings.database_url)}; logs in {logs}; Ctrl-C stops both")
+            miner = f"{settings.endpoint('miner').host}:{m_port}"
+            w_ready, w_log = Path(tmp) / "watchdog", logs / "watchdog.log"
+            with open(w_log, "ab") as out:
+                procs.append(subprocess.Popen(base + ["services.watchdog.app", *conf, "--scheduler", target,
+                                                      "--miner", miner, "--ready-file", str(w_ready)],
+                                              stdout=out, stderr=out))
+            w_port, w_metrics = _wait_ready(procs[2], w_ready, "watchdog", w_log)
+            con.print(f"[green]up[/]: scheduler {target} (metrics :{s_metrics}), miner {miner} (metrics "
+                      f":{m_metrics}), watchdog {settings.endpoint('watchdog').host}:{w_port} (metrics :{w_metrics}); "
+                      f"database {settings_mod.redact_url(settings.database_url)}; logs in {logs}; Ctrl-C stops all")
             if args.demo:
-                return _demo(args, con, target, f"{settings.endpoint('miner').host}:{m_port}", procs, stop)
+                return _demo(args, con, target, miner, procs, stop)
             while not stop["now"] and all(p.poll() is None for p in procs):
                 time.sleep(0.2)
             dead = [p for p in procs if p.poll() is not None]

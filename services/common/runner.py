@@ -16,16 +16,17 @@ from services.common import logs, settings as settings_mod
 from services.common.server import PortInUse
 
 
-def run_service(name: str, peer: tuple[str, str], make_app: Callable, argv: list[str] | None) -> int:
-    """``make_app(settings, peer_address)`` builds an app with ``start()``, ``stop(grace)``,
+def run_service(name: str, peers: tuple[str, ...], make_app: Callable, argv: list[str] | None) -> int:
+    """``make_app(settings, *peer_addresses)`` builds an app with ``start()``, ``stop(grace)``,
     ``service.port`` and ``metrics_port``; its ``sections`` attribute names the settings sections
-    the service owns (its own, ``[name]``, among them). ``peer`` is (option, help) of the address
-    of the service it talks to."""
+    the service owns (its own, ``[name]``, among them). ``peers`` names the services it talks to:
+    each gets an option ``--<peer> host:port`` that overrides the address in the settings."""
     ap = argparse.ArgumentParser(prog=f"omp-{name}", description=f"OMP {name} service")
     ap.add_argument("--config", help="omp.toml (default: $OMP_CONFIG or built-in defaults)")
     ap.add_argument("--port", type=int, help=f"override {name}.port (0: any free port)")
     ap.add_argument("--metrics-port", type=int, help=f"override {name}.metrics_port")
-    ap.add_argument(f"--{peer[0]}", dest="peer", help=peer[1])
+    for peer in peers:
+        ap.add_argument(f"--{peer}", help=f"{peer} address host:port (default from the settings)")
     ap.add_argument("--ready-file", help="write 'port metrics_port' here once serving")
     args = ap.parse_args(argv)
     log = logs.setup(f"omp.{name}")
@@ -35,7 +36,7 @@ def run_service(name: str, peer: tuple[str, str], make_app: Callable, argv: list
         for section in settings.unused:
             log.warning(f"settings section [{section}] is for a service that is not built yet: its keys do "
                         "nothing", extra={"section": section})
-        app = make_app(settings, args.peer)
+        app = make_app(settings, *(getattr(args, peer) for peer in peers))
         app.start()
     except (ValueError, PortInUse) as exc:
         log.error(str(exc))
@@ -59,3 +60,15 @@ def run_service(name: str, peer: tuple[str, str], make_app: Callable, argv: list
     app.stop(grace=5.0)
     logging.getLogger(f"omp.{name}").info(f"{name} stopped")
     return 0
+
+
+def close_all(service, metrics_server, grace: float, *closables) -> None:
+    """The end of every app's stop: drain the gRPC server (``grace`` seconds), close the metrics
+    endpoint, then the clients and the database (anything with ``close()`` or ``dispose()``)."""
+    if service is not None:
+        service.stop(grace)
+    if metrics_server is not None:
+        metrics_server.shutdown()
+        metrics_server.server_close()
+    for c in closables:
+        (getattr(c, "close", None) or c.dispose)()

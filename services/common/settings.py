@@ -51,6 +51,7 @@ class Endpoint:
 ADDRESS_BOOK: Mapping[str, Endpoint] = MappingProxyType({
     "scheduler": Endpoint(port=50051, metrics_port=9151),
     "miner": Endpoint(port=50052, metrics_port=9152),
+    "watchdog": Endpoint(port=50054, metrics_port=9154),
 })
 
 
@@ -128,7 +129,7 @@ class _Common:
 
 #: sections of services that are not built yet: accepted so that an existing omp.toml keeps
 #: starting, and named in a warning at start-up (their keys do nothing yet)
-RESERVED = ("watchdog", "promotion", "auto_reject", "retention")
+RESERVED = ("promotion", "auto_reject", "retention")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from alembic import context
 
 import services.miner.tables  # noqa: F401 - registers the tables on Base.metadata
 import services.scheduler.tables  # noqa: F401
+import services.watchdog.tables  # noqa: F401
 from services.common.storage.base import Base
 
 connection = context.config.attributes["connection"]

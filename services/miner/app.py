@@ -12,7 +12,7 @@ from services.common import settings as settings_mod
 from services.common.clock import SystemClock
 from services.common.errors import OmpError
 from services.common.metrics import GrpcMetrics, serve_metrics
-from services.common.runner import run_service
+from services.common.runner import close_all, run_service
 from services.common.server import Registration, build_server
 from services.common.storage.db import Database
 from services.migrations import migrate
@@ -87,17 +87,11 @@ class MinerApp:
             self.runs.deliver_reports()
         except Exception:  # noqa: BLE001 - best effort at exit; the next start delivers the rest
             log.exception("final report delivery failed")
-        if self.service:
-            self.service.stop(grace)
-        if self.metrics_server:
-            self.metrics_server.shutdown()
-            self.metrics_server.server_close()
-        self.reporter.close()
-        self.db.dispose()
+        close_all(self.service, self.metrics_server, grace, self.reporter, self.db)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_service("miner", ("scheduler", "scheduler address host:port (default from settings)"), MinerApp, argv)
+    return run_service("miner", ("scheduler",), MinerApp, argv)
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ class RunManager:
         self.metrics = metrics
         self.notifier = Notifier()
         self._procs: dict[str, subprocess.Popen] = {}
-        self._cancelled: set[str] = set()
+        self._cancelled: dict[str, tuple[bool, str]] = {}      # run id -> (as a failure, why)
         self._interrupted: set[str] = set()
         self._monitors: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -240,12 +240,14 @@ class RunManager:
         rc = proc.wait()
         with self._lock:
             self._procs.pop(run.run_id, None)
-            cancelled = run.run_id in self._cancelled
+            cancelled = self._cancelled.get(run.run_id)
             interrupted = run.run_id in self._interrupted
         if interrupted:
             status, error = RunStatus.FAILED, "interrupted: the miner shut down (checkpoints kept for the next attempt)"
+        elif cancelled and cancelled[0]:
+            status, error = RunStatus.FAILED, f"killed: {cancelled[1] or 'no reason given'}"
         elif cancelled:
-            status, error = RunStatus.CANCELLED, "cancelled by operator"
+            status, error = RunStatus.CANCELLED, f"cancelled: {cancelled[1] or 'by operator'}"
         elif rc == 0:
             status, error = RunStatus.COMPLETED, ""
         else:
@@ -295,9 +297,11 @@ class RunManager:
         return waiting
 
     # ------------------------------------------------------------------------------ cancel
-    def cancel(self, run_id: str, reason: str = "") -> Run:
-        """Stop a run: SIGTERM to its process group, SIGKILL after the grace period. Idempotent:
-        cancelling a run that is already being cancelled, or has ended, changes nothing."""
+    def cancel(self, run_id: str, reason: str = "", as_failure: bool = False) -> Run:
+        """Stop a run: SIGTERM (and SIGCONT, so a stopped run hears it) to its process group,
+        SIGKILL after the grace period. ``as_failure``: the run ends FAILED (a kill by the
+        watchdog), not CANCELLED. Idempotent: cancelling a run that is already being cancelled,
+        or has ended, changes nothing."""
         run = self.get(run_id)
         if run.status is not RunStatus.RUNNING:
             return run
@@ -307,9 +311,10 @@ class RunManager:
                 return run
             if proc is None:
                 raise FailedPrecondition(f"run {run_id} has no process in this miner")
-            self._cancelled.add(run_id)
-        log.info("cancelling run", extra={"run_id": run_id, "reason": reason})
+            self._cancelled[run_id] = (as_failure, reason)
+        log.info("killing run" if as_failure else "cancelling run", extra={"run_id": run_id, "reason": reason})
         self._signal_group(proc.pid, signal.SIGTERM)
+        self._signal_group(proc.pid, signal.SIGCONT)
         grace = self.cfg.cancel_grace_s
 
         def escalate():

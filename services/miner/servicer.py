@@ -39,7 +39,8 @@ class MinerServicer(miner_pb2_grpc.MinerServiceServicer):
         return mpb.ListRunsResponse(runs=[run_pb(r) for r in runs], next_page_token=next_token(offset, limit, total))
 
     def CancelRun(self, request, context):
-        return run_pb(self.runs.cancel(request.run_id, bounded(request.reason, "reason", REASON_CHARS)))
+        return run_pb(self.runs.cancel(request.run_id, bounded(request.reason, "reason", REASON_CHARS),
+                                       as_failure=request.as_failure))
 
     def WatchRun(self, request, context):
         for run in self.runs.watch(request.run_id, self.stopping, context):

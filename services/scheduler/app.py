@@ -13,7 +13,7 @@ from services.common.settings import redact_url
 from services.common.clock import SystemClock
 from services.common.metrics import GrpcMetrics, serve_metrics
 from services.common.resources import ResourceSampler
-from services.common.runner import run_service
+from services.common.runner import close_all, run_service
 from services.common.server import Registration, build_server
 from services.common.storage.db import Database
 from services.migrations import migrate
@@ -93,17 +93,11 @@ class SchedulerApp:
     def stop(self, grace: float = 5.0) -> None:
         self.stop_loop.set()
         self.scheduler.wake.set()
-        if self.service:
-            self.service.stop(grace)
-        if self.metrics_server:
-            self.metrics_server.shutdown()
-            self.metrics_server.server_close()
-        self.miner_gateway.close()
-        self.db.dispose()
+        close_all(self.service, self.metrics_server, grace, self.miner_gateway, self.db)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_service("scheduler", ("miner", "miner address host:port (default from settings)"), SchedulerApp, argv)
+    return run_service("scheduler", ("miner",), SchedulerApp, argv)
 
 
 if __name__ == "__main__":

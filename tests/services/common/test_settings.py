@@ -8,9 +8,10 @@ from omp_core.binding import ConfigError
 from services.common import settings as settings_mod
 from services.miner.settings import SECTIONS as MINER
 from services.scheduler.settings import SECTIONS as SCHEDULER
+from services.watchdog.settings import SECTIONS as WATCHDOG
 
 EXAMPLE = ROOT / "examples" / "omp.toml"
-ALL = {**SCHEDULER, **MINER}
+ALL = {**SCHEDULER, **MINER, **WATCHDOG}
 
 
 def test_the_shipped_settings_file_names_every_key_with_its_default():
@@ -35,6 +36,10 @@ def test_playbook_thresholds_are_the_defaults():
     assert (s.resources.max_cpu_util_pct, s.resources.min_mem_available_mb, s.resources.min_disk_free_gb) == (85, 400, 1.0)
     assert s.section("scheduler").max_concurrent_campaigns == 1 and s.section("scheduler").loop_interval_s == 30
     assert s.endpoint("scheduler").address == "127.0.0.1:50051" and s.endpoint("miner").address == "127.0.0.1:50052"
+    assert s.endpoint("watchdog").address == "127.0.0.1:50054" and s.endpoint("watchdog").metrics_port == 9154
+    w = s.section("watchdog")
+    assert (w.stuck_run_minutes, w.disk_warn_gb, w.disk_critical_gb, w.error_burst_count,
+            w.error_burst_window_minutes, w.sample_interval_s) == (10, 2, 1, 3, 60, 10)
     assert (s.endpoint("scheduler").metrics_port, s.endpoint("miner").metrics_port) == (9151, 9152)
 
 
@@ -43,6 +48,7 @@ def test_playbook_thresholds_are_the_defaults():
     ({"scheduler": {"loop_interval_s": 0}}, "scheduler.loop_interval_s"),
     ({"scheduler": {"repeat_cooldown_s": -1}}, "scheduler.repeat_cooldown_s"),
     ({"miner": {"threads": -1}}, "miner.threads"),
+    ({"watchdog": {"disk_warn_gb": 0.5}}, "watchdog.disk_warn_gb"),
     ({"resources": {"max_cpu_util_pct": 120}}, "resources.max_cpu_util_pct"),
     ({"environment": "production"}, "environment"),
     ({"database": {"url": "mysql://x"}}, "database.url"),
@@ -80,9 +86,9 @@ def test_missing_or_broken_file(tmp_path: Path):
 
 
 def test_sections_of_services_not_built_yet_are_accepted_and_named_never_silently_used():
-    s = settings_mod.load(overrides={"watchdog": {"stuck_run_minutes": 10}, "retention": {"keep_runs": 5}},
+    s = settings_mod.load(overrides={"promotion": {"max_pbo": 0.2}, "retention": {"keep_runs": 5}},
                           sections=SCHEDULER)
-    assert s.unused == ("watchdog", "retention")
+    assert s.unused == ("promotion", "retention")
 
 
 def test_a_section_this_process_does_not_own_is_refused_clearly():

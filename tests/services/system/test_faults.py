@@ -175,10 +175,10 @@ def test_a_database_that_cannot_be_used_is_one_line_naming_the_key_and_never_its
 
 
 def test_an_old_settings_file_still_starts_and_says_which_keys_do_nothing(services, tmp_path):
-    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", watchdog={"stuck_run_minutes": 10.0})
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", promotion={"max_pbo": 0.2})
     sched = services.start("services.scheduler.app", config)
     assert sched.terminate() == 0
-    assert "settings section [watchdog] is for a service that is not built yet" in sched.log.read_text()
+    assert "settings section [promotion] is for a service that is not built yet" in sched.log.read_text()
 
 
 def test_port_clash_fails_loudly(services, tmp_path):

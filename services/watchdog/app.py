@@ -1,0 +1,87 @@
+"""The watchdog process: the composition root (settings, storage, server, the watch loop, signals)."""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+from prometheus_client import CollectorRegistry
+
+from omp.v1 import watchdog_pb2, watchdog_pb2_grpc
+from services.common import settings as settings_mod
+from services.common.clock import SystemClock
+from services.common.metrics import GrpcMetrics, serve_metrics
+from services.common.resources import ResourceSampler
+from services.common.runner import close_all, run_service
+from services.common.server import Registration, build_server
+from services.common.storage.db import Database
+from services.migrations import migrate
+from services.watchdog.incidents import IncidentBook
+from services.watchdog.metrics import WatchdogMetrics
+from services.watchdog.miner_gateway import GrpcMinerGateway
+from services.watchdog.monitor import Monitor
+from services.watchdog.repository import WatchdogStore
+from services.watchdog.scheduler_gateway import GrpcSchedulerGateway
+from services.watchdog.servicer import WatchdogServicer
+from services.watchdog.settings import SECTIONS, WatchdogSettings
+
+SERVICE = watchdog_pb2.DESCRIPTOR.services_by_name["WatchdogService"]
+log = logging.getLogger("omp.watchdog")
+
+
+class WatchdogApp:
+    sections = SECTIONS
+
+    def __init__(self, settings: settings_mod.Settings, scheduler_target: str | None = None,
+                 miner_target: str | None = None):
+        self.settings = settings
+        self.cfg: WatchdogSettings = settings.section("watchdog")
+        self.db = Database(settings.database_url, settings.database.pool_size)
+        migrate(self.db)
+        self.registry = CollectorRegistry()
+        self.metrics = WatchdogMetrics(self.registry)
+        self.clock = SystemClock()
+        self.store = WatchdogStore(self.db)
+        self.book = IncidentBook(self.store, self.clock, self.metrics)
+        self.metrics.watch(self.store)
+        self.scheduler = GrpcSchedulerGateway(scheduler_target or settings.endpoint("scheduler").address,
+                                              self.cfg.rpc_timeout_s)
+        self.miner = GrpcMinerGateway(miner_target or settings.endpoint("miner").address, self.cfg.rpc_timeout_s)
+        for d in (settings.data_dir, settings.runs_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        sampler = ResourceSampler([settings.data_dir, settings.runs_dir], self.clock)
+        self.monitor = Monitor(self.cfg, sampler, self.store, self.book, self.scheduler, self.miner, self.clock,
+                               self.metrics)
+        self.stop_loop = threading.Event()
+        self.service = None
+        self.metrics_server = None
+
+    def start(self) -> None:
+        servicer = WatchdogServicer(self.book, self.store, self.clock)
+        registration = Registration(servicer, watchdog_pb2_grpc.add_WatchdogServiceServicer_to_server, SERVICE)
+        self.service = build_server(self.cfg.host, self.cfg.port, [registration], GrpcMetrics(self.registry, "watchdog"))
+        self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, self.cfg.host, self.cfg.metrics_port)
+        self.loop = threading.Thread(target=self._loop, name="watchdog-loop", daemon=True)
+        self.loop.start()
+        log.info("watchdog serving", extra={"port": self.service.port, "metrics_port": self.metrics_port})
+
+    def _loop(self) -> None:
+        delay = 0.0
+        while not self.stop_loop.wait(delay):
+            try:
+                delay = self.monitor.tick()
+            except Exception:  # noqa: BLE001 - the watch must outlive one bad pass; it is logged
+                log.exception("watchdog tick failed")
+                delay = self.cfg.sample_interval_s
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.stop_loop.set()
+        close_all(self.service, self.metrics_server, grace, self.scheduler, self.miner, self.db)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_service("watchdog", ("scheduler", "miner"), WatchdogApp, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The watchdog's metrics: open incidents by severity (read at scrape time), actions by kind, and
+the resource gauges of the last sample with its timestamp."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
+
+from services.watchdog.entities import Severity
+
+ACTIONS = ("stop", "pause", "kill")
+
+
+class WatchdogMetrics:
+    def __init__(self, registry: CollectorRegistry):
+        self.actions = Counter("omp_watchdog_actions_total", "Actions taken, by kind", ["action"], registry=registry)
+        self.opened = Counter("omp_watchdog_incidents_opened_total", "Incidents opened, by severity", ["severity"],
+                              registry=registry)
+        for sev in Severity:
+            self.opened.labels(sev.label)
+        for a in ACTIONS:
+            self.actions.labels(a)
+        self.cpu = Gauge("omp_resource_cpu_utilization_ratio", "CPU utilization at the last sample (0-1)",
+                         registry=registry)
+        self.mem = Gauge("omp_resource_memory_available_bytes", "Available memory at the last sample",
+                         registry=registry)
+        self.disk = Gauge("omp_resource_disk_free_bytes", "Free disk at the last sample", ["path"],
+                          registry=registry)
+        self.taken = Gauge("omp_resource_sample_timestamp_seconds", "When the last sample was taken",
+                           registry=registry)
+        self._registry = registry
+
+    def sample(self, s) -> None:
+        self.cpu.set(s.cpu_util_pct / 100.0)
+        self.mem.set(s.mem_available_mb * 2**20)
+        for path, gb in s.disk_free_gb.items():      # the watched paths: a closed set from the settings
+            self.disk.labels(path).set(gb * 2**30)
+        self.taken.set(s.taken_at)
+
+    def action(self, kind: str) -> None:
+        self.actions.labels(kind).inc()
+
+    def incident_opened(self, incident) -> None:
+        self.opened.labels(incident.severity.label).inc()
+
+    def incident_resolved(self, incident) -> None:
+        pass        # the open gauge is read at scrape time
+
+    def watch(self, store) -> None:
+        self._registry.register(_OpenIncidents(store))
+
+
+class _OpenIncidents:
+    def __init__(self, store):
+        self.store = store
+
+    def collect(self):
+        with self.store.read() as tx:
+            counts = tx.open_counts()
+        g = GaugeMetricFamily("omp_watchdog_incidents_open", "Open incidents by severity", labels=["severity"])
+        for sev in Severity:
+            g.add_metric([sev.label], counts.get(sev, 0))
+        yield g

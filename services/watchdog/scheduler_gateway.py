@@ -1,0 +1,40 @@
+"""The watchdog's view of the scheduler, over the generated stubs (protobuf stays here)."""
+from __future__ import annotations
+
+from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb, scheduler_pb2_grpc
+from services.common.clients import Client
+from services.common.convert import enum_from_pb
+from services.common.errors import FailedPrecondition
+from services.common.vocabulary import DaemonState
+from services.watchdog.ports import SchedulerEvent
+
+ACTOR = "watchdog"
+
+
+class GrpcSchedulerGateway:
+    def __init__(self, target: str, timeout: float):
+        self.client = Client(scheduler_pb2_grpc.SchedulerServiceStub, target, timeout=timeout)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def daemon_state(self) -> str:
+        st = self.client.call("GetStatus", spb.GetStatusRequest())
+        return enum_from_pb(pb.DaemonState, st.state, DaemonState, "state")
+
+    def _transition(self, method: str, reason: str) -> None:
+        try:
+            self.client.call(method, spb.DaemonRequest(actor=ACTOR, reason=reason[:2000]))
+        except FailedPrecondition:
+            pass            # already there (stopped, or paused): the same outcome
+
+    def stop(self, reason: str) -> None:
+        self._transition("StopDaemon", reason)
+
+    def pause(self, reason: str) -> None:
+        self._transition("PauseDaemon", reason)
+
+    def events_after(self, seq: int) -> list[SchedulerEvent]:
+        return [SchedulerEvent(e.seq, e.at.seconds + e.at.nanos / 1e9, e.kind, e.campaign_id, e.message)
+                for e in self.client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=seq, follow=False),
+                                            timeout=self.client.timeout)]

@@ -1,0 +1,41 @@
+"""The watchdog's section of ``omp.toml``: ``[watchdog]`` (defaults from the playbook)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omp_core.binding import require
+from services.common.settings import ADDRESS_BOOK, Endpoint
+
+_HOME = ADDRESS_BOOK["watchdog"]
+
+
+@dataclass(frozen=True)
+class WatchdogSettings(Endpoint):
+    port: int = _HOME.port
+    metrics_port: int = _HOME.metrics_port
+    sample_interval_s: float = 10.0           # resources are read this often, whatever the queue does
+    history_samples: int = 8640               # samples kept (a day at 10 s)
+    stuck_run_minutes: float = 10.0           # a run whose generation and evaluations stand still this long
+    disk_warn_gb: float = 2.0                 # below: SEV-2
+    disk_critical_gb: float = 1.0             # below: mining stopped, runs cancelled, SEV-0
+    error_burst_count: int = 3                # this many failed runs ...
+    error_burst_window_minutes: float = 60.0  # ... within this window: mining paused, SEV-1
+    rpc_timeout_s: float = 10.0
+
+    def check(self, p):
+        super().check(p)
+        require(0.05 <= self.sample_interval_s <= 3600, f"{p}.sample_interval_s", "must be in [0.05, 3600]",
+                self.sample_interval_s)
+        require(1 <= self.history_samples <= 1_000_000, f"{p}.history_samples", "must be in 1..1000000",
+                self.history_samples)
+        require(self.stuck_run_minutes > 0, f"{p}.stuck_run_minutes", "must be > 0", self.stuck_run_minutes)
+        require(self.disk_critical_gb >= 0, f"{p}.disk_critical_gb", "must be >= 0", self.disk_critical_gb)
+        require(self.disk_warn_gb >= self.disk_critical_gb, f"{p}.disk_warn_gb",
+                f"must be >= disk_critical_gb ({self.disk_critical_gb:g})", self.disk_warn_gb)
+        require(self.error_burst_count >= 1, f"{p}.error_burst_count", "must be >= 1", self.error_burst_count)
+        require(self.error_burst_window_minutes > 0, f"{p}.error_burst_window_minutes", "must be > 0",
+                self.error_burst_window_minutes)
+        require(0 < self.rpc_timeout_s <= 300, f"{p}.rpc_timeout_s", "must be in (0, 300]", self.rpc_timeout_s)
+
+
+SECTIONS = {"watchdog": WatchdogSettings}

@@ -1,0 +1,149 @@
+"""The watchdog against the real scheduler and miner processes: a frozen run is killed, a burst of
+failing runs pauses mining, a disk below the critical level stops it. The disk thresholds are set
+above the machine's free space (a filesystem of the right size cannot be mounted here)."""
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from helpers_services import ROOT, miner_client, scheduler_client, set_data_ready, wait_for, write_settings
+from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb, watchdog_pb2 as wpb, watchdog_pb2_grpc
+from services.common.clients import Client
+
+pytestmark = pytest.mark.slow      # three services as processes, real runs
+
+TINY = ROOT / "tests" / "fixtures" / "campaigns" / "tiny.toml"
+
+
+def _configs(tmp_path: Path) -> Path:
+    root = tmp_path / "configs"
+    root.mkdir()
+    text = TINY.read_text().replace("../../../examples/data/", f"{ROOT}/examples/data/")
+    (root / "long.toml").write_text(text.replace("generations = 4", "generations = 100000"))
+    (root / "broken.toml").write_text(text.replace(f"{ROOT}/examples/data/us_stocks_2013_2018.csv",
+                                                   "/nonexistent/us_stocks.csv"))
+    return root
+
+
+def _start(services, tmp_path, **watchdog):
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", paths={"configs_root": str(_configs(tmp_path))},
+                            watchdog={"sample_interval_s": 0.5, **watchdog})
+    sched = services.start("services.scheduler.app", config)
+    miner = services.start("services.miner.app", config, "--scheduler", sched.address)
+    dog = services.start("services.watchdog.app", config, "--scheduler", sched.address, "--miner", miner.address)
+    client, mclient = scheduler_client(sched.address), miner_client(miner.address)
+    wclient = Client(watchdog_pb2_grpc.WatchdogServiceStub, dog.address)
+    return sched, miner, dog, client, mclient, wclient
+
+
+def _add(client, config_path, name="c"):
+    return client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
+        name=name, config_path=config_path, priority=1), actor="t"))
+
+
+def _go(client):
+    client.call("StartDaemon", spb.DaemonRequest(actor="t"))
+    set_data_ready(client)
+
+
+def _running(mclient, campaign_id):
+    def find():
+        runs = mclient.call("ListRuns", mpb.ListRunsRequest(campaign_id=campaign_id)).runs
+        return next((r for r in runs if r.status == pb.RUN_STATUS_RUNNING and r.progress.generation >= 2), None)
+    return wait_for(find, timeout=60, what="a run making progress")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_frozen_run_is_killed_within_the_limit_and_its_campaign_runs_again(services, tmp_path):
+    sched, miner, dog, client, mclient, wclient = _start(services, tmp_path, stuck_run_minutes=0.05)   # 3 s
+    c = _add(client, "long.toml")
+    _go(client)
+    run = _running(mclient, c.id)
+    psutil.Process(run.pid).send_signal(signal.SIGSTOP)         # alive, heartbeat and all, but no progress
+    t0 = time.monotonic()
+    ended = wait_for(lambda: (r := mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))).status
+                     != pb.RUN_STATUS_RUNNING and r, timeout=30, what="the frozen run to be killed")
+    delay = time.monotonic() - t0
+    assert ended.status == pb.RUN_STATUS_FAILED and ended.error.startswith("killed: INC-")
+    assert delay < 3.0 + 0.5 + 3.0, f"killed {delay:.1f} s after it froze"     # limit + a sample + the kill
+    assert wait_for(lambda: _gone(run.pid), timeout=10, what="no process of it")
+    (inc,) = wclient.call("ListIncidents", wpb.ListIncidentsRequest(open_only=True)).incidents
+    assert (inc.kind, inc.severity, list(inc.runs)) == ("stuck_run", wpb.SEVERITY_SEV1, [run.run_id])
+    # a failure, not a cancel: the campaign is re-queued by its policy and runs again
+    again = wait_for(lambda: (x := client.call("GetCampaign", spb.GetCampaignRequest(id=c.id))).attempt >= 2 and x,
+                     timeout=30, what="the next attempt")
+    assert again.enabled and again.consecutive_failures == 1
+    client.call("StopDaemon", spb.DaemonRequest(actor="t"))
+    # the operator's side: list, read the report, resolve with a postmortem, look at the resources
+    omp = lambda *a: subprocess.run([sys.executable, "-m", "omp_cli", *a, "--watchdog", dog.address,  # noqa: E731
+                                     "--scheduler", sched.address, "--miner", miner.address],
+                                    capture_output=True, text=True, cwd=ROOT, timeout=60)
+    r = omp("incidents", "list", "--open", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["incidents"][0]["id"] == inc.id
+    r = omp("incidents", "show", inc.id)
+    assert r.returncode == 0 and "## OMP Incident Report" in r.stdout and run.run_id in r.stdout
+    r = omp("incidents", "resolve", inc.id, "--root-cause", "", "--resolution", "restarted")
+    assert r.returncode == 2 and "root_cause is required" in r.stderr
+    r = omp("incidents", "resolve", inc.id, "--root-cause", "frozen by a test", "--resolution", "killed and re-run",
+            "--prevention", "none needed", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["open"] is False
+    r = omp("resources", "--json", "--history", "3")
+    doc = json.loads(r.stdout)
+    assert r.returncode == 0 and len(doc["history"]) == 3 and doc["latest"]["disks"]
+
+
+def test_a_burst_of_failing_runs_pauses_mining(services, tmp_path):
+    sched, miner, dog, client, mclient, wclient = _start(services, tmp_path, error_burst_count=3)
+    time.sleep(1.0)                                     # the watchdog has read the history by now
+    for k in range(3):
+        _add(client, "broken.toml", f"broken {k}")
+    _go(client)
+    wait_for(lambda: client.call("GetStatus", spb.GetStatusRequest()).state == pb.DAEMON_STATE_PAUSED,
+             timeout=60, what="mining to be paused")
+    (inc,) = wclient.call("ListIncidents", wpb.ListIncidentsRequest(open_only=True)).incidents
+    assert inc.kind == "error_burst" and inc.severity == wpb.SEVERITY_SEV1 and len(inc.symptoms) >= 3
+    events = [e for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10)]
+    paused = [e for e in events if e.kind == "daemon.paused"]
+    assert paused and paused[0].actor == "watchdog" and inc.id in paused[0].message
+
+
+def test_disk_critical_stops_mining_and_kills_the_runs_keeping_the_database_intact(services, tmp_path):
+    big = 10.0 ** 7                                     # GB: more than this machine has free
+    sched, miner, dog, client, mclient, wclient = _start(services, tmp_path, sample_interval_s=60.0)
+    c = _add(client, "long.toml")
+    _go(client)
+    run = _running(mclient, c.id)
+    dog.terminate()                                     # the same watchdog, now with thresholds above the disk
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", paths={"configs_root": str(tmp_path / "configs")},
+                            watchdog={"sample_interval_s": 0.5, "disk_warn_gb": big * 2, "disk_critical_gb": big})
+    t0 = time.monotonic()
+    dog = services.start("services.watchdog.app", config, "--scheduler", sched.address, "--miner", miner.address)
+    wait_for(lambda: client.call("GetStatus", spb.GetStatusRequest()).state == pb.DAEMON_STATE_OFFLINE,
+             timeout=30, what="mining to be stopped")
+    delay = time.monotonic() - t0
+    ended = wait_for(lambda: (r := mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))).status
+                     != pb.RUN_STATUS_RUNNING and r, timeout=30, what="the run to be killed")
+    assert ended.status == pb.RUN_STATUS_FAILED and "disk critical" in ended.error
+    assert wait_for(lambda: _gone(run.pid), timeout=10, what="no process of it")
+    incidents = Client(watchdog_pb2_grpc.WatchdogServiceStub, dog.address).call(
+        "ListIncidents", wpb.ListIncidentsRequest(open_only=True)).incidents
+    assert {i.kind for i in incidents} == {"disk_critical"}       # one per filesystem watched
+    assert all(i.severity == wpb.SEVERITY_SEV0 for i in incidents)
+    assert delay < 10.0, f"mining stopped {delay:.1f} s after the watchdog started"
+    conn = sqlite3.connect(tmp_path / "omp.db")
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
