@@ -244,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--history", type=int, default=5, help="how many samples before the latest")
     rs.set_defaults(func=remote.cmd_resources)
 
+    he = sub.add_parser("health", parents=[common], help="every service's health; exit 0 only when all is well")
+    he.add_argument("--max-tick-age", type=float, default=120.0, help="seconds since the scheduler's last tick")
+    he.add_argument("--min-disk-gb", type=float, default=2.0, help="free disk below this is unhealthy")
+    he.set_defaults(func=remote.cmd_health)
+
     up = sub.add_parser("up", help="run the scheduler, the miner and the watchdog locally until Ctrl-C")
     up.add_argument("--config", default=None, help="omp.toml (default: omp --config, $OMP_CONFIG, else built-in "
                                                    "defaults)")

@@ -437,3 +437,57 @@ def cmd_resources(args) -> int:
                       ", ".join(f"{d.path}: {d.free_gb:.2f}" for d in s.disks))
         _con().print(t)
     return show(args, r, human)
+
+
+# ------------------------------------------------------------------------------------ health
+def _serving(address: str, timeout: float) -> str:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    import grpc
+    with grpc.insecure_channel(address) as ch:
+        try:
+            r = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.RpcError as exc:
+            return f"unreachable ({exc.code().name})"
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)
+
+
+def cmd_health(args) -> int:
+    """The playbook's health check: each service's gRPC health, the daemon, the scheduler's last
+    tick, the disk as the watchdog last saw it, open SEV-0 incidents. Exit 0 only when all is well
+    (a timer restarts the services otherwise); the daemon's state is reported, not judged."""
+    checks: dict[str, dict] = {}
+    for service in ("scheduler", "miner", "watchdog"):
+        status = _serving(getattr(args, service), args.timeout)
+        checks[f"{service}"] = {"ok": status == "SERVING", "detail": f"{getattr(args, service)}: {status}"}
+    now = SystemClock().now()
+    if checks["scheduler"]["ok"]:
+        st, _ = call(args, "scheduler", "GetStatus", spb.GetStatusRequest())
+        if st is not None:
+            age = now - (st.last_tick_at.seconds + st.last_tick_at.nanos / 1e9) if st.last_tick_at.seconds else None
+            checks["daemon"] = {"ok": True, "detail": _enum(pb.DaemonState, st.state, "DAEMON_STATE_")
+                                + f", data {_enum(pb.DataReadiness, st.data_readiness, 'DATA_READINESS_')}"}
+            checks["last_tick"] = {"ok": age is not None and age < args.max_tick_age,
+                                   "detail": "never" if age is None else f"{age:.0f} s ago (at most {args.max_tick_age:g})"}
+    if checks["watchdog"]["ok"]:
+        r, _ = call(args, "watchdog", "GetResources", wpb.GetResourcesRequest())
+        if r is not None and r.HasField("latest"):
+            worst = min(r.latest.disks, key=lambda d: d.free_gb)
+            checks["disk"] = {"ok": worst.free_gb >= args.min_disk_gb,
+                              "detail": f"{worst.path}: {worst.free_gb:.1f} GB free (at least {args.min_disk_gb:g})"}
+        incs, _ = call(args, "watchdog", "ListIncidents", wpb.ListIncidentsRequest(open_only=True, page_size=1000))
+        if incs is not None:
+            sev0 = [i.id for i in incs.incidents if i.severity == wpb.SEVERITY_SEV0]
+            checks["incidents"] = {"ok": not sev0, "detail": f"{len(incs.incidents)} open"
+                                   + (f", SEV-0: {', '.join(sev0)}" if sev0 else "")}
+    healthy = all(c["ok"] for c in checks.values())
+    if args.json:
+        print(json.dumps({"healthy": healthy, "checks": checks}))
+    else:
+        from rich.table import Table
+        t = Table(title="OMP health: " + ("[green]healthy[/]" if healthy else "[red]NOT healthy[/]"))
+        for col in ("check", "", "detail"):
+            t.add_column(col, overflow="fold")
+        for name, c in checks.items():
+            t.add_row(name, "[green]ok[/]" if c["ok"] else "[red]FAIL[/]", c["detail"])
+        _con().print(t)
+    return 0 if healthy else 1

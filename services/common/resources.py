@@ -17,6 +17,8 @@ class Sample:
     cpu_util_pct: float
     mem_available_mb: float
     disk_free_gb: dict[str, float] = field(default_factory=dict)     # path -> free GB
+    mem_used_ratio: float = 0.0                                      # 0..1
+    disk_used_ratio: dict[str, float] = field(default_factory=dict)  # path -> 0..1
 
     @property
     def min_disk_free_gb(self) -> float:
@@ -42,6 +44,23 @@ class ResourceSampler:
                 psutil.cpu_percent(interval=0.1)
                 self._primed = True
             cpu = psutil.cpu_percent(interval=None)
-        mem = psutil.virtual_memory().available / 2**20
-        disk = {str(p): psutil.disk_usage(str(p)).free / 2**30 for p in self.disk_paths}
-        return Sample(self.clock.now(), cpu, mem, disk)
+        vm = psutil.virtual_memory()
+        usage = {str(p): psutil.disk_usage(str(p)) for p in self.disk_paths}
+        return Sample(self.clock.now(), cpu, vm.available / 2**20, {p: u.free / 2**30 for p, u in usage.items()},
+                      vm.percent / 100.0, {p: u.percent / 100.0 for p, u in usage.items()})
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, MB (0 when it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20

@@ -2,7 +2,8 @@
 
 It is started by the miner in its own process group and asks the kernel to kill it if the miner
 dies (PR_SET_PDEATHSIG), so a killed miner leaves no run behind. Exit codes: 0 completed,
-1 failed, 2 bad input (config or data).
+1 failed, 2 bad input (the config), 3 bad market data (it fails validation or is missing: the data
+is not fit to mine, whatever the campaign).
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.parent_pid:
         _die_with_parent(args.parent_pid)
     from omp_core import config
+    from omp_core.data import DataValidationError
     from omp_core.run import RuntimeLimitExceeded, run_campaign
 
     try:
@@ -66,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeLimitExceeded as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as exc:
+    except (DataValidationError, FileNotFoundError) as exc:
+        print(f"bad data: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 3
+    except ValueError as exc:
         print(f"bad input: {exc}", file=sys.stderr)
         return 2
     emit({"event": "completed", "run_dir": str(result.run_dir), "core_run_id": result.run_id,

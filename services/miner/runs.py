@@ -251,7 +251,11 @@ class RunManager:
         elif rc == 0:
             status, error = RunStatus.COMPLETED, ""
         else:
-            status, error = RunStatus.FAILED, f"exit code {rc}: {self._log_tail(run.run_id)}"
+            tail = self._log_tail(run.run_id)
+            # the run process's own words first: "bad data: ..." (exit 3) tells the watchdog the
+            # market data, not the campaign, is at fault
+            status, error = RunStatus.FAILED, (tail if rc == 3 and tail.startswith("bad data:")
+                                               else f"exit code {rc}: {tail}")
         self.store.update(run.run_id, status=status, error=error, run_dir=run_dir, ended_at=self._now(),
                           updated_at=self._now())
         if self.metrics:
@@ -260,7 +264,7 @@ class RunManager:
         self.notifier.notify()
         self.deliver_reports()
 
-    def _log_tail(self, run_id: str, limit: int = 400) -> str:
+    def _log_tail(self, run_id: str, limit: int = 2000) -> str:
         try:
             text = (self.logs_dir / f"{run_id}.log").read_text(errors="replace").strip()
         except OSError:

@@ -7,6 +7,10 @@ and acts on what it finds, each condition with its incident (one per ongoing con
 | disk critical | below ``disk_critical_gb`` | stop mining (persisted in the scheduler), kill the runs in flight (their checkpoints stay), SEV-0; stopped again if started while still critical |
 | error burst | ``error_burst_count`` failed runs within ``error_burst_window_minutes`` | pause mining, SEV-1; resume is manual |
 | stuck run | generation and evaluations unchanged for ``stuck_run_minutes`` (a heartbeat is no progress) | kill the run as failed (its campaign is re-queued by policy), SEV-1 |
+| memory runaway | a run's process tree above ``max_run_memory_mb``, or growing while available memory is below the floor | kill it as failed, pause mining, SEV-1; resume once memory is back above the floor |
+| data incident | a run failed on its market data ("bad data: ...") | data readiness set to not ready with the errors, SEV-1 (data-engineer); an operator marks it ready again |
+| unreachable | the scheduler or the miner not answering for ``unreachable_minutes`` | SEV-1 |
+| red flags | failure rate over 30% (24 h, at least 5 runs), more than 3 daemon starts in 24 h, a disk over 80% used, memory over 80% used for 5 minutes | SEV-2 |
 
 A service that cannot be reached is noted and tried again at the next tick; the watchdog never
 stops because another service is down.
@@ -18,7 +22,7 @@ import logging
 from dataclasses import dataclass, field
 
 from services.common.errors import OmpError
-from services.common.resources import ResourceSampler, Sample
+from services.common.resources import ResourceSampler, Sample, tree_rss_mb
 from services.watchdog.entities import Report, Severity
 from services.watchdog.incidents import IncidentBook
 from services.watchdog.ports import MinerPort, SchedulerPort
@@ -43,21 +47,42 @@ class Monitor:
     miner: MinerPort
     clock: object
     metrics: object = None
+    floor_mb: float = 400.0                 # the resource budget's available-memory floor
+    rss: object = tree_rss_mb               # a run's memory (MB) from its pid
     last_sample: Sample | None = None
     _events_seq: int | None = None
     _failures: collections.deque = field(default_factory=collections.deque)
     _progress: dict = field(default_factory=dict)
+    _day: collections.deque = field(default_factory=collections.deque)      # (at, kind) of the last 24 h
+    _rss: dict = field(default_factory=dict)                                # run id -> MB at the last sample
+    _memory_pause: int | None = None        # the incident whose pause this watchdog will lift
+    _down_since: dict = field(default_factory=dict)                         # service -> first failure
+    _mem_high_since: float | None = None
 
     # ------------------------------------------------------------------------------ the loop
     def tick(self) -> float:
         """One pass; returns the seconds until the next."""
-        for step in (self._resources, self._error_burst, self._stuck_runs):
+        for step, service in ((self._resources, ""), (self._scheduler_events, "scheduler"),
+                              (self._runs, "miner"), (self._red_flags, "")):
             try:
                 step()
             except OmpError as exc:         # a service is down or slow: next tick
                 log.warning("watchdog step could not reach a service", extra={"step": step.__name__,
                                                                               "error": str(exc)})
+                if service:
+                    self._unreachable(service, exc)
+            else:
+                if service:
+                    self._down_since.pop(service, None)
         return self.cfg.sample_interval_s
+
+    def _unreachable(self, service: str, exc: Exception) -> None:
+        now = self.clock.now()
+        since = self._down_since.setdefault(service, now)
+        if now - since >= self.cfg.unreachable_minutes * 60:
+            self.book.open(Report(Severity.SEV1, f"{service}_unreachable", f"the {service} has not answered for "
+                                  f"{(now - since) / 60:.1f} minutes", symptoms=(str(exc)[:300],),
+                                  handoffs=("devops-infra",)))
 
     # ------------------------------------------------------------------------------ resources
     def _resources(self) -> None:
@@ -94,8 +119,8 @@ class Monitor:
             self.book.note(inc.id, "watchdog", f"run {run.run_id} of {run.campaign_id} killed (checkpoints kept)")
             self._count("kill")
 
-    # ------------------------------------------------------------------------------ error burst
-    def _error_burst(self) -> None:
+    # ------------------------------------------------------------------------------ scheduler events
+    def _scheduler_events(self) -> None:
         now = self.clock.now()
         if self._events_seq is None:        # start from now: history before the watchdog is not a burst
             events = self.scheduler.events_after(0)
@@ -110,8 +135,28 @@ class Monitor:
                 break
             for e in events:
                 self._events_seq = e.seq
+                if e.kind in ("run.failed", "run.completed", "daemon.running"):
+                    self._day.append((e.at, e.kind))
                 if e.kind == "run.failed":
                     self._failures.append(e)
+                    if e.error.startswith("bad data:"):
+                        self._data_incident(e)
+        while self._day and self._day[0][0] < now - 86400:
+            self._day.popleft()
+        self._error_burst(now)
+
+    def _data_incident(self, e) -> None:
+        """A run failed on its market data: the data, not the campaign, is at fault, so nothing
+        more is mined until someone who knows the data says it is fit (playbook rule 4)."""
+        inc, new = self.book.open(Report(
+            Severity.SEV1, "data_incident", "a run failed on invalid market data: mining waits until an operator "
+            "marks the data ready (omp data-ready yes)", symptoms=(e.error[:1000],),
+            campaigns=(e.campaign_id,) if e.campaign_id else (), handoffs=("data-engineer",)))
+        self.scheduler.data_not_ready(f"{inc.label}: {e.error[:1500]}")
+        self.book.note(inc.id, "watchdog", "data readiness set to not ready")
+        self._count("data_not_ready")
+
+    def _error_burst(self, now: float) -> None:
         window = self.cfg.error_burst_window_minutes * 60
         while self._failures and self._failures[0].at < now - window:
             self._failures.popleft()
@@ -128,13 +173,53 @@ class Monitor:
             self._count("pause")
         self._failures.clear()              # counted once: a new burst needs new failures
 
-    # ------------------------------------------------------------------------------ stuck runs
-    def _stuck_runs(self) -> None:
-        now = self.clock.now()
+    # ------------------------------------------------------------------------------ runs
+    def _runs(self) -> None:
         runs = self.miner.running_runs()
+        self._stuck_runs(runs)
+        self._memory(runs)
+
+    def _memory(self, runs) -> None:
+        s = self.last_sample
+        floor = self.floor_mb
+        if s is not None and self._memory_pause is not None and s.mem_available_mb >= floor:
+            inc_id, self._memory_pause = self._memory_pause, None
+            if self.scheduler.daemon_state() == "paused":
+                self.scheduler.resume(f"INC-{inc_id}: available memory back above {floor:g} MB")
+                self.book.note(inc_id, "watchdog", f"memory recovered ({s.mem_available_mb:.0f} MB available): "
+                                                   "mining resumed")
+                self._count("resume")
+        for r in runs:
+            rss = self.rss(r.pid)
+            before = self._rss.get(r.run_id, rss)
+            self._rss[r.run_id] = rss
+            over_cap = self.cfg.max_run_memory_mb and rss > self.cfg.max_run_memory_mb
+            squeezing = s is not None and s.mem_available_mb < floor and rss > before
+            if not (over_cap or squeezing):
+                continue
+            why = (f"its processes hold {rss:.0f} MB, over the {self.cfg.max_run_memory_mb:g} MB cap" if over_cap
+                   else f"it grew to {rss:.0f} MB while only {s.mem_available_mb:.0f} MB are available "
+                        f"(floor {floor:g} MB)")
+            inc, _ = self.book.open(Report(Severity.SEV1, "memory_runaway", f"run {r.run_id}: {why}: killed",
+                                           key=r.run_id, symptoms=(why,), campaigns=(r.campaign_id,),
+                                           runs=(r.run_id,), handoffs=("devops-infra",)))
+            self.miner.kill(r.run_id, f"{inc.label}: {why}")
+            self.book.note(inc.id, "watchdog", f"run {r.run_id} killed as failed")
+            self._count("kill")
+            self._rss.pop(r.run_id, None)
+            if self.scheduler.daemon_state() == "running":
+                self.scheduler.pause(f"{inc.label}: memory runaway; admission resumes once memory recovers")
+                self.book.note(inc.id, "watchdog", "mining paused until memory recovers")
+                self._memory_pause = inc.id
+                self._count("pause")
+
+    def _stuck_runs(self, runs) -> None:
+        now = self.clock.now()
         alive = {r.run_id for r in runs}
         for gone in set(self._progress) - alive:
             del self._progress[gone]
+        for gone in set(self._rss) - alive:
+            del self._rss[gone]
         limit = self.cfg.stuck_run_minutes * 60
         for r in runs:
             mark = (r.seed, r.generation, r.evaluations)
@@ -154,6 +239,34 @@ class Monitor:
             self.book.note(inc.id, "watchdog", f"run {r.run_id} killed as failed; its campaign is re-queued by policy")
             self._count("kill")
             del self._progress[r.run_id]
+
+    # ------------------------------------------------------------------------------ red flags
+    def _red_flags(self) -> None:
+        """The playbook's red flags that need investigating (SEV-2); each is one incident while it lasts."""
+        now, s = self.clock.now(), self.last_sample
+        ended = [k for _, k in self._day if k in ("run.failed", "run.completed")]
+        failed = ended.count("run.failed")
+        if len(ended) >= 5 and failed / len(ended) > 0.30:
+            self._flag("failure_rate", f"{failed} of {len(ended)} runs failed in 24 h ({failed / len(ended):.0%} > 30%)")
+        starts = sum(1 for _, k in self._day if k == "daemon.running")
+        if starts > 3:
+            self._flag("daemon_restarts", f"the daemon was started or resumed {starts} times in 24 h (> 3)")
+        if s is None:
+            return
+        for path, used in sorted(s.disk_used_ratio.items()):
+            if used > 0.80:
+                self._flag("disk_usage", f"{path} is {used:.0%} used (> 80%)", key=path)
+        if s.mem_used_ratio > 0.80:
+            self._mem_high_since = self._mem_high_since or now
+            if now - self._mem_high_since >= 300:
+                self._flag("memory_usage", f"memory {s.mem_used_ratio:.0%} used for "
+                                           f"{(now - self._mem_high_since) / 60:.0f} minutes (> 80%)")
+        else:
+            self._mem_high_since = None
+
+    def _flag(self, what: str, symptom: str, key: str = "") -> None:
+        self.book.open(Report(Severity.SEV2, f"red_flag_{what}", f"red flag: {symptom}", key=key,
+                              symptoms=(symptom,)))
 
     def _count(self, action: str) -> None:
         if self.metrics:

@@ -1,6 +1,8 @@
 """The watchdog's view of the scheduler, over the generated stubs (protobuf stays here)."""
 from __future__ import annotations
 
+import json
+
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb, scheduler_pb2_grpc
 from services.common.clients import Client
 from services.common.convert import enum_from_pb
@@ -34,7 +36,23 @@ class GrpcSchedulerGateway:
     def pause(self, reason: str) -> None:
         self._transition("PauseDaemon", reason)
 
+    def resume(self, reason: str) -> None:
+        self._transition("ResumeDaemon", reason)
+
+    def data_not_ready(self, reason: str) -> None:
+        self.client.call("SetDataReadiness", spb.SetDataReadinessRequest(
+            readiness=pb.DATA_READINESS_NOT_READY, actor=ACTOR, reason=reason[:2000]))
+
     def events_after(self, seq: int) -> list[SchedulerEvent]:
-        return [SchedulerEvent(e.seq, e.at.seconds + e.at.nanos / 1e9, e.kind, e.campaign_id, e.message)
+        return [SchedulerEvent(e.seq, e.at.seconds + e.at.nanos / 1e9, e.kind, e.campaign_id, e.message,
+                               _error(e.detail_json))
                 for e in self.client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=seq, follow=False),
                                             timeout=self.client.timeout)]
+
+
+def _error(detail_json: str) -> str:
+    try:
+        detail = json.loads(detail_json) if detail_json else {}
+    except ValueError:
+        return ""
+    return str(detail.get("error", "")) if isinstance(detail, dict) else ""

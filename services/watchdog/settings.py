@@ -20,6 +20,8 @@ class WatchdogSettings(Endpoint):
     disk_critical_gb: float = 1.0             # below: mining stopped, runs cancelled, SEV-0
     error_burst_count: int = 3                # this many failed runs ...
     error_burst_window_minutes: float = 60.0  # ... within this window: mining paused, SEV-1
+    max_run_memory_mb: float = 0.0            # a run's process tree above this is killed; 0: no fixed cap
+    unreachable_minutes: float = 3.0          # a scheduler or miner not answering this long: SEV-1
     rpc_timeout_s: float = 10.0
 
     def check(self, p):
@@ -35,6 +37,9 @@ class WatchdogSettings(Endpoint):
         require(self.error_burst_count >= 1, f"{p}.error_burst_count", "must be >= 1", self.error_burst_count)
         require(self.error_burst_window_minutes > 0, f"{p}.error_burst_window_minutes", "must be > 0",
                 self.error_burst_window_minutes)
+        require(self.max_run_memory_mb >= 0, f"{p}.max_run_memory_mb", "must be >= 0 (0: no fixed cap)",
+                self.max_run_memory_mb)
+        require(self.unreachable_minutes > 0, f"{p}.unreachable_minutes", "must be > 0", self.unreachable_minutes)
         require(0 < self.rpc_timeout_s <= 300, f"{p}.rpc_timeout_s", "must be in (0, 300]", self.rpc_timeout_s)
 
 

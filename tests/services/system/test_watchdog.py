@@ -30,6 +30,9 @@ def _configs(tmp_path: Path) -> Path:
     (root / "long.toml").write_text(text.replace("generations = 4", "generations = 100000"))
     (root / "broken.toml").write_text(text.replace(f"{ROOT}/examples/data/us_stocks_2013_2018.csv",
                                                    "/nonexistent/us_stocks.csv"))
+    # fails for itself, not for its data: its time limit runs out at once (exit 1)
+    (root / "hasty.toml").write_text(text.replace("generations = 4", "generations = 100000")
+                                     + "\n[constraints]\nmax_runtime_minutes = 0.001\n")
     return root
 
 
@@ -104,13 +107,22 @@ def test_a_frozen_run_is_killed_within_the_limit_and_its_campaign_runs_again(ser
     r = omp("resources", "--json", "--history", "3")
     doc = json.loads(r.stdout)
     assert r.returncode == 0 and len(doc["history"]) == 3 and doc["latest"]["disks"]
+    r = omp("health", "--json")
+    doc = json.loads(r.stdout)
+    assert r.returncode == 0 and doc["healthy"], doc
+    assert {"scheduler", "miner", "watchdog", "daemon", "last_tick", "disk", "incidents"} <= set(doc["checks"])
+    miner.kill()
+    r = omp("health", "--json")
+    doc = json.loads(r.stdout)
+    assert r.returncode == 1 and not doc["healthy"] and not doc["checks"]["miner"]["ok"]
+    assert "unreachable" in doc["checks"]["miner"]["detail"]
 
 
 def test_a_burst_of_failing_runs_pauses_mining(services, tmp_path):
     sched, miner, dog, client, mclient, wclient = _start(services, tmp_path, error_burst_count=3)
     time.sleep(1.0)                                     # the watchdog has read the history by now
     for k in range(3):
-        _add(client, "broken.toml", f"broken {k}")
+        _add(client, "hasty.toml", f"hasty {k}")
     _go(client)
     wait_for(lambda: client.call("GetStatus", spb.GetStatusRequest()).state == pb.DAEMON_STATE_PAUSED,
              timeout=60, what="mining to be paused")
@@ -119,6 +131,22 @@ def test_a_burst_of_failing_runs_pauses_mining(services, tmp_path):
     events = [e for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10)]
     paused = [e for e in events if e.kind == "daemon.paused"]
     assert paused and paused[0].actor == "watchdog" and inc.id in paused[0].message
+
+
+def test_a_run_that_fails_on_its_data_marks_the_data_not_ready(services, tmp_path):
+    sched, miner, dog, client, mclient, wclient = _start(services, tmp_path)
+    time.sleep(1.0)                                     # the watchdog has read the history by now
+    c = _add(client, "broken.toml")
+    _go(client)
+    st = wait_for(lambda: (x := client.call("GetStatus", spb.GetStatusRequest())).data_readiness
+                  == pb.DATA_READINESS_NOT_READY and x, timeout=60, what="data readiness to be withdrawn")
+    (inc,) = wclient.call("ListIncidents", wpb.ListIncidentsRequest(open_only=True)).incidents
+    assert inc.kind == "data_incident" and inc.severity == wpb.SEVERITY_SEV1 and list(inc.handoffs) == ["data-engineer"]
+    assert st.data_readiness_reason.startswith(inc.id) and "data file not found" in st.data_readiness_reason
+    assert "/nonexistent/us_stocks.csv" in inc.symptoms[0]
+    attempts = client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).attempt
+    time.sleep(2.0)                                     # and nothing more is admitted meanwhile
+    assert client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).attempt == attempts
 
 
 def test_disk_critical_stops_mining_and_kills_the_runs_keeping_the_database_intact(services, tmp_path):

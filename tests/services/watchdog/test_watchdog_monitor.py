@@ -18,9 +18,11 @@ from services.watchdog.settings import WatchdogSettings
 class Sampler:
     def __init__(self, clock):
         self.clock, self.free = clock, {"/data": 50.0, "/runs": 50.0}
+        self.available, self.mem_used, self.disk_used = 8000.0, 0.3, 0.5
 
     def sample(self):
-        return Sample(self.clock.now(), 20.0, 8000.0, dict(self.free))
+        return Sample(self.clock.now(), 20.0, self.available, dict(self.free), self.mem_used,
+                      {p: self.disk_used for p in self.free})
 
 
 class Scheduler:
@@ -37,6 +39,13 @@ class Scheduler:
     def pause(self, reason):
         self.calls.append(("pause", reason))
         self.state = "paused"
+
+    def resume(self, reason):
+        self.calls.append(("resume", reason))
+        self.state = "running"
+
+    def data_not_ready(self, reason):
+        self.calls.append(("data_not_ready", reason))
 
     def events_after(self, seq):
         return [e for e in self.events if e.seq > seq][:500]
@@ -59,7 +68,9 @@ def watch(db):
     clock = FakeClock()
     store = WatchdogStore(db)
     cfg = WatchdogSettings(sample_interval_s=10, stuck_run_minutes=10, history_samples=5)
-    m = Monitor(cfg, Sampler(clock), store, IncidentBook(store, clock), Scheduler(), Miner(), clock)
+    m = Monitor(cfg, Sampler(clock), store, IncidentBook(store, clock), Scheduler(), Miner(), clock, floor_mb=400.0)
+    m.memory = {}                   # pid -> MB: a run's memory as the test sets it
+    m.rss = lambda pid: m.memory.get(pid, 100.0)
     return m, clock
 
 
@@ -159,3 +170,81 @@ def test_a_service_that_does_not_answer_is_tried_again_and_the_watch_goes_on(wat
     assert m.tick() == 10
     with m.store.read() as tx:
         assert len(tx.recent_samples(10)) == 1      # the machine was still sampled
+
+
+def test_a_run_that_fails_on_its_data_withdraws_data_readiness(watch):
+    m, clock = watch
+    m.tick()
+    m.scheduler.events.append(SchedulerEvent(1, clock.now(), "run.failed", "camp_a", "run failed",
+                                             "bad data: 3 rows fail validation: line 7 nan_price"))
+    m.scheduler.events.append(SchedulerEvent(2, clock.now(), "run.failed", "camp_b", "run failed", "exit code 1: x"))
+    m.tick()
+    (inc,) = _open(m)
+    assert (inc.kind, inc.severity, inc.handoffs) == ("data_incident", Severity.SEV1, ("data-engineer",))
+    assert m.scheduler.calls == [("data_not_ready", f"{inc.label}: bad data: 3 rows fail validation: line 7 nan_price")]
+
+
+def test_a_runaway_run_is_killed_and_mining_waits_for_memory_to_come_back(watch):
+    m, clock = watch
+    m.cfg = WatchdogSettings(max_run_memory_mb=1000)
+    m.miner.runs["run_big"] = RunView("run_big", "camp_b", 1, 200, 1, 1, 7)
+    m.miner.runs["run_grow"] = RunView("run_grow", "camp_g", 1, 201, 1, 1, 7)
+    m.memory = {200: 500.0, 201: 300.0}
+    m.tick()
+    assert m.miner.killed == []
+    m.memory[200] = 1500.0                           # over the fixed cap
+    m.tick()
+    assert [k for k, _ in m.miner.killed] == ["run_big"] and m.scheduler.state == "paused"
+    m.tick()                                          # memory is fine: the pause it made is lifted
+    assert m.scheduler.calls[-1][0] == "resume" and m.scheduler.state == "running"
+    m.sampler.available = 300.0                       # below the 400 MB floor ...
+    m.tick()
+    assert [k for k, _ in m.miner.killed] == ["run_big"]          # ... but nothing grows
+    m.memory[201] = 350.0                             # now it grows while memory is short
+    m.tick()
+    assert [k for k, _ in m.miner.killed] == ["run_big", "run_grow"] and m.scheduler.state == "paused"
+    m.tick()
+    assert m.scheduler.state == "paused"              # not back yet
+    m.sampler.available = 2000.0
+    m.tick()
+    assert m.scheduler.state == "running"
+    kinds = sorted(i.kind for i in _open(m))
+    assert kinds == ["memory_runaway", "memory_runaway"]
+
+
+def test_a_service_down_for_minutes_is_an_incident(watch):
+    from services.common.errors import Unavailable
+    m, clock = watch
+
+    def down(*a, **k):
+        raise Unavailable("connection refused")
+    m.miner.running_runs = down
+    for _ in range(18):                               # down for 0..170 s: not yet
+        m.tick()
+        clock.advance(10)
+    assert _open(m) == []
+    m.tick()                                          # 180 s: three minutes
+    clock.advance(10)
+    (inc,) = _open(m)
+    assert inc.kind == "miner_unreachable" and inc.severity is Severity.SEV1
+    m.tick()
+    assert _open(m)[0].occurrences == 2               # the same incident while it lasts
+
+
+def test_red_flags_open_sev2_incidents(watch):
+    m, clock = watch
+    m.tick()
+    ev = m.scheduler.events
+    for k in range(10):
+        ev.append(SchedulerEvent(k + 1, clock.now(), "run.failed" if k < 4 else "run.completed", "c", "x"))
+    for k in range(4):
+        ev.append(SchedulerEvent(20 + k, clock.now(), "daemon.running", "", "daemon offline -> running"))
+    m.sampler.disk_used = 0.85
+    m.sampler.mem_used = 0.9
+    for _ in range(31):                               # memory high for 5 minutes
+        m.tick()
+        clock.advance(10)
+    flags = [i for i in _open(m) if i.kind.startswith("red_flag_")]
+    assert sorted(i.kind for i in flags) == ["red_flag_daemon_restarts", "red_flag_disk_usage", "red_flag_disk_usage",
+                                             "red_flag_failure_rate", "red_flag_memory_usage"]
+    assert all(i.severity is Severity.SEV2 for i in flags)
