@@ -451,34 +451,58 @@ def _serving(address: str, timeout: float) -> str:
     return health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)
 
 
+def _ask(args, service: str, method: str, request):
+    """One RPC for the health check: (answer, None) or (None, why), printing nothing."""
+    client = Client(STUBS[service], getattr(args, service), timeout=args.timeout)
+    try:
+        return client.call(method, request), None
+    except errors.OmpError as exc:
+        return None, f"{method} failed ({exc.code.name}): {str(exc)[:200]}"
+    finally:
+        client.close()
+
+
 def cmd_health(args) -> int:
     """The playbook's health check: each service's gRPC health, the daemon, the scheduler's last
-    tick, the disk as the watchdog last saw it, open SEV-0 incidents. Exit 0 only when all is well
-    (a timer restarts the services otherwise); the daemon's state is reported, not judged."""
+    tick, the disk as the watchdog last saw it (and how old that sample is), open SEV-0 incidents.
+    Exit 0 only when all is well (a timer restarts the services otherwise); a check that could not
+    be made counts as failed. The daemon's state is reported, not judged."""
     checks: dict[str, dict] = {}
     for service in ("scheduler", "miner", "watchdog"):
         status = _serving(getattr(args, service), args.timeout)
-        checks[f"{service}"] = {"ok": status == "SERVING", "detail": f"{getattr(args, service)}: {status}"}
+        checks[service] = {"ok": status == "SERVING", "detail": f"{getattr(args, service)}: {status}"}
     now = SystemClock().now()
-    if checks["scheduler"]["ok"]:
-        st, _ = call(args, "scheduler", "GetStatus", spb.GetStatusRequest())
-        if st is not None:
-            age = now - (st.last_tick_at.seconds + st.last_tick_at.nanos / 1e9) if st.last_tick_at.seconds else None
-            checks["daemon"] = {"ok": True, "detail": _enum(pb.DaemonState, st.state, "DAEMON_STATE_")
-                                + f", data {_enum(pb.DataReadiness, st.data_readiness, 'DATA_READINESS_')}"}
-            checks["last_tick"] = {"ok": age is not None and age < args.max_tick_age,
-                                   "detail": "never" if age is None else f"{age:.0f} s ago (at most {args.max_tick_age:g})"}
-    if checks["watchdog"]["ok"]:
-        r, _ = call(args, "watchdog", "GetResources", wpb.GetResourcesRequest())
-        if r is not None and r.HasField("latest"):
-            worst = min(r.latest.disks, key=lambda d: d.free_gb)
-            checks["disk"] = {"ok": worst.free_gb >= args.min_disk_gb,
-                              "detail": f"{worst.path}: {worst.free_gb:.1f} GB free (at least {args.min_disk_gb:g})"}
-        incs, _ = call(args, "watchdog", "ListIncidents", wpb.ListIncidentsRequest(open_only=True, page_size=1000))
-        if incs is not None:
-            sev0 = [i.id for i in incs.incidents if i.severity == wpb.SEVERITY_SEV0]
-            checks["incidents"] = {"ok": not sev0, "detail": f"{len(incs.incidents)} open"
-                                   + (f", SEV-0: {', '.join(sev0)}" if sev0 else "")}
+    st, why = _ask(args, "scheduler", "GetStatus", spb.GetStatusRequest())
+    if st is None:
+        checks["last_tick"] = {"ok": False, "detail": why}
+    else:
+        age = now - (st.last_tick_at.seconds + st.last_tick_at.nanos / 1e9) if st.last_tick_at.seconds else None
+        checks["daemon"] = {"ok": True, "detail": _enum(pb.DaemonState, st.state, "DAEMON_STATE_")
+                            + f", data {_enum(pb.DataReadiness, st.data_readiness, 'DATA_READINESS_')}"}
+        checks["last_tick"] = {"ok": age is not None and age < args.max_tick_age,
+                               "detail": "never" if age is None else f"{age:.0f} s ago (at most {args.max_tick_age:g})"}
+    r, why = _ask(args, "watchdog", "GetResources", wpb.GetResourcesRequest())
+    if r is None or not r.HasField("latest") or not r.latest.disks:
+        checks["disk"] = {"ok": False, "detail": why or "the watchdog has no sample yet"}
+    else:
+        worst = min(r.latest.disks, key=lambda d: d.free_gb)
+        age = now - (r.latest.taken_at.seconds + r.latest.taken_at.nanos / 1e9)
+        checks["disk"] = {"ok": worst.free_gb >= args.min_disk_gb and age < args.max_tick_age,
+                          "detail": f"{worst.path}: {worst.free_gb:.1f} GB free (at least {args.min_disk_gb:g}), "
+                                    f"sampled {age:.0f} s ago"}
+    sev0, total, token, why = [], 0, "", None
+    while True:
+        page, why = _ask(args, "watchdog", "ListIncidents", wpb.ListIncidentsRequest(open_only=True, page_size=200,
+                                                                                    page_token=token))
+        if page is None:
+            break
+        total += len(page.incidents)
+        sev0 += [i.id for i in page.incidents if i.severity == wpb.SEVERITY_SEV0]
+        token = page.next_page_token
+        if not token:
+            break
+    checks["incidents"] = ({"ok": False, "detail": why} if why else
+                           {"ok": not sev0, "detail": f"{total} open" + (f", SEV-0: {', '.join(sev0)}" if sev0 else "")})
     healthy = all(c["ok"] for c in checks.values())
     if args.json:
         print(json.dumps({"healthy": healthy, "checks": checks}))

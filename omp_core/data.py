@@ -32,6 +32,10 @@ KIND_ACTIONS: dict[str, tuple[str, ...]] = {
 TIMESTAMP_UNITS = ("iso", "s", "ms")
 
 
+class DataMissing(FileNotFoundError):
+    """A data file a config names is not there."""
+
+
 class DataValidationError(ValueError):
     """The data failed validation; ``problems`` lists every offending row."""
 
@@ -140,7 +144,7 @@ class Market:
 
 def _read_table(source: Source) -> tuple[list[str], dict[str, list]]:
     if not source.path.is_file():
-        raise FileNotFoundError(f"data file not found: {source.path}")
+        raise DataMissing(f"data file not found: {source.path}")
     if source.format == "parquet":
         try:
             import pyarrow.parquet as pq

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.parent_pid:
         _die_with_parent(args.parent_pid)
     from omp_core import config
-    from omp_core.data import DataValidationError
+    from omp_core.data import DataMissing, DataValidationError
     from omp_core.run import RuntimeLimitExceeded, run_campaign
 
     try:
@@ -68,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeLimitExceeded as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    except (DataValidationError, FileNotFoundError) as exc:
-        print(f"bad data: {' '.join(str(exc).split())}", file=sys.stderr)
+    except (DataValidationError, DataMissing) as exc:
+        # said on stdout too, whole: the miner takes it from there rather than from a log's tail
+        message = f"bad data: {' '.join(str(exc).split())}"
+        emit({"event": "bad_data", "error": message[:4000]})
+        print(message, file=sys.stderr)
         return 3
     except ValueError as exc:
         print(f"bad input: {exc}", file=sys.stderr)

@@ -222,7 +222,7 @@ class RunManager:
             raise FailedPrecondition(f"attempt: {attempt} of {campaign_id} is superseded by attempt {latest}")
 
     def _monitor(self, run: Run, proc: subprocess.Popen) -> None:
-        run_dir = ""
+        run_dir, bad_data = "", ""
         for raw in proc.stdout:
             try:
                 msg = json.loads(raw)
@@ -237,6 +237,8 @@ class RunManager:
                 self._report_progress(run, prog)
             elif msg.get("event") == "completed":
                 run_dir = msg.get("run_dir", "")
+            elif msg.get("event") == "bad_data":
+                bad_data = str(msg.get("error", ""))[:4000]
         rc = proc.wait()
         with self._lock:
             self._procs.pop(run.run_id, None)
@@ -251,11 +253,10 @@ class RunManager:
         elif rc == 0:
             status, error = RunStatus.COMPLETED, ""
         else:
-            tail = self._log_tail(run.run_id)
-            # the run process's own words first: "bad data: ..." (exit 3) tells the watchdog the
-            # market data, not the campaign, is at fault
-            status, error = RunStatus.FAILED, (tail if rc == 3 and tail.startswith("bad data:")
-                                               else f"exit code {rc}: {tail}")
+            # "bad data: ..." (exit 3, said by the run process) tells the watchdog the market
+            # data, not the campaign, is at fault
+            status, error = RunStatus.FAILED, (bad_data if rc == 3 and bad_data
+                                               else f"exit code {rc}: {self._log_tail(run.run_id)}")
         self.store.update(run.run_id, status=status, error=error, run_dir=run_dir, ended_at=self._now(),
                           updated_at=self._now())
         if self.metrics:

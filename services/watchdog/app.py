@@ -76,6 +76,8 @@ class WatchdogApp:
 
     def stop(self, grace: float = 5.0) -> None:
         self.stop_loop.set()
+        if getattr(self, "loop", None) is not None:
+            self.loop.join(timeout=30)      # let a tick in the middle of a kill finish it
         close_all(self.service, self.metrics_server, grace, self.scheduler, self.miner, self.db)
 
 

@@ -64,8 +64,12 @@ class IncidentBook:
                 tx.update(cur.id, severity=worse, updated_at=now, occurrences=cur.occurrences + 1,
                           symptoms=_merge(cur.symptoms, symptoms), campaigns=_merge(cur.campaigns, campaigns),
                           runs=_merge(cur.runs, runs), handoffs=_merge(cur.handoffs, handoffs))
-                tx.append(cur.id, now, r.actor, f"seen again ({r.severity.label}): {r.summary}"
-                          + (f"; severity raised to {Severity(worse).label}" if worse < cur.severity else ""))
+                n = cur.occurrences + 1
+                # the timeline notes a repeat when it matters (worse) and otherwise at 2, 4, 8, ...
+                # occurrences: a condition that lasts a week at one report per 10 s adds 16 lines
+                if worse < cur.severity or n & (n - 1) == 0:
+                    tx.append(cur.id, now, r.actor, f"seen again ({r.severity.label}, {n} reports): {r.summary}"
+                              + (f"; severity raised to {Severity(worse).label}" if worse < cur.severity else ""))
                 created = False
             got = tx.get(new_id)
         if created and self.metrics:

@@ -54,8 +54,11 @@ class _OpenIncidents:
         self.store = store
 
     def collect(self):
-        with self.store.read() as tx:
-            counts = tx.open_counts()
+        try:
+            with self.store.read() as tx:
+                counts = tx.open_counts()
+        except Exception:  # noqa: BLE001 - a busy database must not fail the scrape of everything else
+            return
         g = GaugeMetricFamily("omp_watchdog_incidents_open", "Open incidents by severity", labels=["severity"])
         for sev in Severity:
             g.add_metric([sev.label], counts.get(sev, 0))

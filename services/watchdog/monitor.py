@@ -21,7 +21,8 @@ import collections
 import logging
 from dataclasses import dataclass, field
 
-from services.common.errors import OmpError
+from services.common.errors import DeadlineExceeded, OmpError, Unavailable
+from services.common.storage.errors import DatabaseBusy
 from services.common.resources import ResourceSampler, Sample, tree_rss_mb
 from services.watchdog.entities import Report, Severity
 from services.watchdog.incidents import IncidentBook
@@ -29,6 +30,14 @@ from services.watchdog.ports import MinerPort, SchedulerPort
 from services.watchdog.settings import WatchdogSettings
 
 log = logging.getLogger("omp.watchdog")
+
+#: failed runs that say nothing about the campaign or its data: the miner did not start it, shut
+#: down under it, or this watchdog killed it (a stuck or runaway run is counted by its incident)
+NOT_THE_CAMPAIGNS_FAULT = ("miner did not start", "interrupted:", "killed: INC-", "orphaned:")
+#: how much a run must grow between samples, while memory is below the floor, to be the culprit
+GROWTH_MB = 50.0
+#: available memory must be this much above the floor before mining resumes (no flapping)
+RESUME_MARGIN = 1.25
 
 
 @dataclass
@@ -58,6 +67,8 @@ class Monitor:
     _memory_pause: int | None = None        # the incident whose pause this watchdog will lift
     _down_since: dict = field(default_factory=dict)                         # service -> first failure
     _mem_high_since: float | None = None
+    _killed: set = field(default_factory=set)                                # run ids killed, until gone
+    _pending_data: list = field(default_factory=list)                       # bad-data failures to act on
 
     # ------------------------------------------------------------------------------ the loop
     def tick(self) -> float:
@@ -66,10 +77,9 @@ class Monitor:
                               (self._runs, "miner"), (self._red_flags, "")):
             try:
                 step()
-            except OmpError as exc:         # a service is down or slow: next tick
-                log.warning("watchdog step could not reach a service", extra={"step": step.__name__,
-                                                                              "error": str(exc)})
-                if service:
+            except OmpError as exc:         # a service is down, slow or refusing: next tick
+                log.warning("watchdog step failed", extra={"step": step.__name__, "error": str(exc)})
+                if service and isinstance(exc, (Unavailable, DeadlineExceeded)) and not isinstance(exc, DatabaseBusy):
                     self._unreachable(service, exc)
             else:
                 if service:
@@ -93,10 +103,10 @@ class Monitor:
                                   symptoms=(f"{type(exc).__name__}: {exc}",), handoffs=("devops-infra",)))
             return
         self.last_sample = s
-        with self.store.tx() as tx:
-            tx.add_sample(s.taken_at, s.cpu_util_pct, s.mem_available_mb, s.disk_free_gb, self.cfg.history_samples)
         if self.metrics:
             self.metrics.sample(s)
+        # the disks first, from the sample in memory: on a full disk every database write fails,
+        # and acting must not wait for one
         for path, free in sorted(s.disk_free_gb.items()):
             reading = f"{path}: {free:.2f} GB free"
             if free < self.cfg.disk_critical_gb:
@@ -104,20 +114,43 @@ class Monitor:
             elif free < self.cfg.disk_warn_gb:
                 self.book.open(Report(Severity.SEV2, "disk_pressure", f"disk below {self.cfg.disk_warn_gb:g} GB on "
                                       f"{path}", key=path, symptoms=(reading,), handoffs=("devops-infra",)))
+        try:
+            with self.store.tx() as tx:
+                tx.add_sample(s.taken_at, s.cpu_util_pct, s.mem_available_mb, s.disk_free_gb,
+                              self.cfg.history_samples)
+        except OmpError as exc:            # the history is best effort; the watch goes on
+            log.warning("resource sample not stored", extra={"error": str(exc)})
 
     def _disk_critical(self, path: str, reading: str) -> None:
-        inc, new = self.book.open(Report(
+        """Act first (kill the runs, stop mining), each on its own; then record: on a full disk
+        the incident's own write may fail, and the actions must not depend on it."""
+        done, why = [], f"disk critical on {path} ({reading}, critical below {self.cfg.disk_critical_gb:g} GB)"
+        try:
+            for run in self.miner.running_runs():
+                if run.run_id in self._killed:
+                    continue                # killed already, in its grace period
+                try:
+                    self.miner.kill(run.run_id, f"{why}; its checkpoints are kept")
+                    self._killed.add(run.run_id)
+                    done.append(f"run {run.run_id} of {run.campaign_id} killed (checkpoints kept)")
+                    self._count("kill")
+                except OmpError as exc:
+                    done.append(f"run {run.run_id} could not be killed: {exc}")
+        except OmpError as exc:
+            done.append(f"runs could not be listed: {exc}")
+        try:
+            if self.scheduler.daemon_state() != "offline":
+                self.scheduler.stop(why)
+                done.append("mining stopped (scheduler StopDaemon)")
+                self._count("stop")
+        except OmpError as exc:
+            done.append(f"mining could not be stopped: {exc}")
+        inc, _ = self.book.open(Report(
             Severity.SEV0, "disk_critical", f"disk below {self.cfg.disk_critical_gb:g} GB on {path}: mining "
             "stopped; start it again only above the warning level", key=path, symptoms=(reading,),
             handoffs=("devops-infra",)))
-        if self.scheduler.daemon_state() != "offline":
-            self.scheduler.stop(f"{inc.label}: {reading} (critical below {self.cfg.disk_critical_gb:g} GB)")
-            self.book.note(inc.id, "watchdog", "mining stopped (scheduler StopDaemon)")
-            self._count("stop")
-        for run in self.miner.running_runs():
-            self.miner.kill(run.run_id, f"{inc.label}: disk critical on {path}; its checkpoints are kept")
-            self.book.note(inc.id, "watchdog", f"run {run.run_id} of {run.campaign_id} killed (checkpoints kept)")
-            self._count("kill")
+        for event in done:
+            self.book.note(inc.id, "watchdog", event)
 
     # ------------------------------------------------------------------------------ scheduler events
     def _scheduler_events(self) -> None:
@@ -135,12 +168,18 @@ class Monitor:
                 break
             for e in events:
                 self._events_seq = e.seq
-                if e.kind in ("run.failed", "run.completed", "daemon.running"):
+                if e.kind == "run.completed" or (e.kind == "run.failed"
+                                                 and not e.error.startswith(NOT_THE_CAMPAIGNS_FAULT)):
                     self._day.append((e.at, e.kind))
-                if e.kind == "run.failed":
+                elif e.kind == "daemon.running" and e.detail_from == "offline":     # a start, not a resume
+                    self._day.append((e.at, e.kind))
+                if e.kind == "run.failed" and not e.error.startswith(NOT_THE_CAMPAIGNS_FAULT):
                     self._failures.append(e)
                     if e.error.startswith("bad data:"):
-                        self._data_incident(e)
+                        self._pending_data.append(e)
+        while self._pending_data:           # retried on the next tick if the scheduler did not hear it
+            self._data_incident(self._pending_data[0])
+            self._pending_data.pop(0)
         while self._day and self._day[0][0] < now - 86400:
             self._day.popleft()
         self._error_burst(now)
@@ -182,20 +221,30 @@ class Monitor:
     def _memory(self, runs) -> None:
         s = self.last_sample
         floor = self.floor_mb
-        if s is not None and self._memory_pause is not None and s.mem_available_mb >= floor:
-            inc_id, self._memory_pause = self._memory_pause, None
-            if self.scheduler.daemon_state() == "paused":
-                self.scheduler.resume(f"INC-{inc_id}: available memory back above {floor:g} MB")
-                self.book.note(inc_id, "watchdog", f"memory recovered ({s.mem_available_mb:.0f} MB available): "
-                                                   "mining resumed")
+        if s is not None and self._memory_pause is not None and s.mem_available_mb >= floor * RESUME_MARGIN:
+            with self.store.read() as tx:       # a burst's pause is an operator's to lift, never this one's
+                burst = tx.open_of("error_burst", "") is not None
+            if not burst and self.scheduler.daemon_state() == "paused":
+                self.scheduler.resume(f"INC-{self._memory_pause}: available memory back above {floor:g} MB")
+                self.book.note(self._memory_pause, "watchdog", f"memory recovered ({s.mem_available_mb:.0f} MB "
+                                                               "available): mining resumed")
                 self._count("resume")
+            self._memory_pause = None           # only once the resume went through (or was not ours to make)
+        growth = {}
         for r in runs:
             rss = self.rss(r.pid)
-            before = self._rss.get(r.run_id, rss)
+            growth[r.run_id] = rss - self._rss.get(r.run_id, rss)
             self._rss[r.run_id] = rss
+        squeezed = s is not None and s.mem_available_mb < floor
+        # under the floor, the one run that grew most (and by a real amount) is the culprit
+        grower = max((r for r in runs if growth[r.run_id] >= GROWTH_MB), key=lambda r: growth[r.run_id],
+                     default=None) if squeezed else None
+        for r in runs:
+            if r.run_id in self._killed:
+                continue
+            rss = self._rss[r.run_id]
             over_cap = self.cfg.max_run_memory_mb and rss > self.cfg.max_run_memory_mb
-            squeezing = s is not None and s.mem_available_mb < floor and rss > before
-            if not (over_cap or squeezing):
+            if not (over_cap or r is grower):
                 continue
             why = (f"its processes hold {rss:.0f} MB, over the {self.cfg.max_run_memory_mb:g} MB cap" if over_cap
                    else f"it grew to {rss:.0f} MB while only {s.mem_available_mb:.0f} MB are available "
@@ -204,9 +253,9 @@ class Monitor:
                                            key=r.run_id, symptoms=(why,), campaigns=(r.campaign_id,),
                                            runs=(r.run_id,), handoffs=("devops-infra",)))
             self.miner.kill(r.run_id, f"{inc.label}: {why}")
+            self._killed.add(r.run_id)
             self.book.note(inc.id, "watchdog", f"run {r.run_id} killed as failed")
             self._count("kill")
-            self._rss.pop(r.run_id, None)
             if self.scheduler.daemon_state() == "running":
                 self.scheduler.pause(f"{inc.label}: memory runaway; admission resumes once memory recovers")
                 self.book.note(inc.id, "watchdog", "mining paused until memory recovers")
@@ -220,6 +269,7 @@ class Monitor:
             del self._progress[gone]
         for gone in set(self._rss) - alive:
             del self._rss[gone]
+        self._killed &= alive
         limit = self.cfg.stuck_run_minutes * 60
         for r in runs:
             mark = (r.seed, r.generation, r.evaluations)
@@ -235,7 +285,12 @@ class Monitor:
                 key=r.run_id, symptoms=(f"seed {r.seed} generation {r.generation}, {r.evaluations} evaluations, "
                                         f"unchanged since {still:.0f} s",),
                 campaigns=(r.campaign_id,), runs=(r.run_id,)))
-            self.miner.kill(r.run_id, f"{inc.label}: no progress for {still:.0f} s")
+            try:
+                self.miner.kill(r.run_id, f"{inc.label}: no progress for {still:.0f} s")
+            except OmpError as exc:             # this run's kill failed: the others still get their look
+                self.book.note(inc.id, "watchdog", f"run {r.run_id} could not be killed: {exc}")
+                continue
+            self._killed.add(r.run_id)
             self.book.note(inc.id, "watchdog", f"run {r.run_id} killed as failed; its campaign is re-queued by policy")
             self._count("kill")
             del self._progress[r.run_id]

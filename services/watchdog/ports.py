@@ -14,6 +14,7 @@ class SchedulerEvent:
     campaign_id: str
     message: str
     error: str = ""             # a failed run's error, as the miner reported it
+    detail_from: str = ""       # a daemon transition's former state
 
 
 @dataclass(frozen=True)

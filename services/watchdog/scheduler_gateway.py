@@ -44,15 +44,20 @@ class GrpcSchedulerGateway:
             readiness=pb.DATA_READINESS_NOT_READY, actor=ACTOR, reason=reason[:2000]))
 
     def events_after(self, seq: int) -> list[SchedulerEvent]:
-        return [SchedulerEvent(e.seq, e.at.seconds + e.at.nanos / 1e9, e.kind, e.campaign_id, e.message,
-                               _error(e.detail_json))
-                for e in self.client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=seq, follow=False),
-                                            timeout=self.client.timeout)]
+        out = []
+        for e in self.client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=seq, follow=False),
+                                    timeout=self.client.timeout):
+            d = _detail(e.detail_json)
+            out.append(SchedulerEvent(e.seq, e.at.seconds + e.at.nanos / 1e9, e.kind, e.campaign_id, e.message,
+                                      str(d.get("error", "")), str(d.get("from", ""))))
+            if len(out) >= 500:     # a page at a time: the caller asks again after the last
+                break
+        return out
 
 
-def _error(detail_json: str) -> str:
+def _detail(detail_json: str) -> dict:
     try:
         detail = json.loads(detail_json) if detail_json else {}
     except ValueError:
-        return ""
-    return str(detail.get("error", "")) if isinstance(detail, dict) else ""
+        return {}
+    return detail if isinstance(detail, dict) else {}

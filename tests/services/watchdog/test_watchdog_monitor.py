@@ -7,7 +7,7 @@ import pytest
 
 from services.common.clock import FakeClock
 from services.common.resources import Sample
-from services.watchdog.entities import Severity
+from services.watchdog.entities import Report, Severity
 from services.watchdog.incidents import IncidentBook
 from services.watchdog.monitor import Monitor
 from services.watchdog.ports import RunView, SchedulerEvent
@@ -103,7 +103,7 @@ def test_disk_pressure_warns_once_and_disk_critical_stops_mining_and_kills_the_r
     m.tick()
     crit = next(i for i in _open(m) if i.kind == "disk_critical")
     assert crit.severity is Severity.SEV0 and m.scheduler.state == "offline"
-    assert m.scheduler.calls[0][0] == "stop" and crit.label in m.scheduler.calls[0][1]
+    assert m.scheduler.calls[0][0] == "stop" and "disk critical on /runs" in m.scheduler.calls[0][1]
     assert [k for k, _ in m.miner.killed] == ["run_a"] and "checkpoints are kept" in m.miner.killed[0][1]
     clock.advance(10)
     m.tick()                                        # still critical, already stopped: nothing more
@@ -189,7 +189,8 @@ def test_a_runaway_run_is_killed_and_mining_waits_for_memory_to_come_back(watch)
     m.cfg = WatchdogSettings(max_run_memory_mb=1000)
     m.miner.runs["run_big"] = RunView("run_big", "camp_b", 1, 200, 1, 1, 7)
     m.miner.runs["run_grow"] = RunView("run_grow", "camp_g", 1, 201, 1, 1, 7)
-    m.memory = {200: 500.0, 201: 300.0}
+    m.miner.runs["run_small"] = RunView("run_small", "camp_s", 1, 202, 1, 1, 7)
+    m.memory = {200: 500.0, 201: 300.0, 202: 100.0}
     m.tick()
     assert m.miner.killed == []
     m.memory[200] = 1500.0                           # over the fixed cap
@@ -198,18 +199,61 @@ def test_a_runaway_run_is_killed_and_mining_waits_for_memory_to_come_back(watch)
     m.tick()                                          # memory is fine: the pause it made is lifted
     assert m.scheduler.calls[-1][0] == "resume" and m.scheduler.state == "running"
     m.sampler.available = 300.0                       # below the 400 MB floor ...
+    m.memory[202] = 101.0                             # ... a run that grows a little is no culprit
     m.tick()
-    assert [k for k, _ in m.miner.killed] == ["run_big"]          # ... but nothing grows
-    m.memory[201] = 350.0                             # now it grows while memory is short
+    assert [k for k, _ in m.miner.killed] == ["run_big"]
+    m.memory[201], m.memory[202] = 800.0, 200.0       # two grow for real: the one that grew most goes
     m.tick()
     assert [k for k, _ in m.miner.killed] == ["run_big", "run_grow"] and m.scheduler.state == "paused"
+    m.sampler.available = 450.0                       # above the floor, but not by the margin
     m.tick()
-    assert m.scheduler.state == "paused"              # not back yet
+    assert m.scheduler.state == "paused"
     m.sampler.available = 2000.0
     m.tick()
     assert m.scheduler.state == "running"
-    kinds = sorted(i.kind for i in _open(m))
-    assert kinds == ["memory_runaway", "memory_runaway"]
+    assert sorted(i.kind for i in _open(m)) == ["memory_runaway", "memory_runaway"]
+
+
+def test_the_watchdog_never_lifts_a_pause_an_error_burst_made(watch):
+    m, clock = watch
+    m.miner.runs["run_grow"] = RunView("run_grow", "camp_g", 1, 201, 1, 1, 7)
+    m.memory = {201: 300.0}
+    m.tick()
+    m.sampler.available = 300.0
+    m.memory[201] = 900.0
+    m.tick()
+    assert m.scheduler.state == "paused"
+    m.book.open(Report(Severity.SEV1, "error_burst", "3 runs failed"))          # an operator's to look at
+    m.sampler.available = 4000.0
+    m.tick()
+    assert m.scheduler.state == "paused" and ("resume", ) not in [c[:1] for c in m.scheduler.calls]
+
+
+def test_on_a_full_disk_the_watchdog_acts_although_it_cannot_write(watch):
+    """Every database write fails on a full disk: the runs are killed and mining stopped all the
+    same, and the incident is recorded once the database takes writes again."""
+    from services.common.storage.errors import DatabaseBusy
+    m, clock = watch
+    m.miner.runs["run_a"] = RunView("run_a", "camp_a", 1, 100, 3, 30, 7)
+    real_open, m.book.open = m.book.open, lambda *a, **k: (_ for _ in ()).throw(DatabaseBusy("database or disk is full"))
+    real_tx, m.store.tx = m.store.tx, lambda: (_ for _ in ()).throw(DatabaseBusy("database or disk is full"))
+    m.sampler.free["/runs"] = 0.1
+    m.tick()
+    assert [k for k, _ in m.miner.killed] == ["run_a"] and m.scheduler.state == "offline"
+    m.book.open, m.store.tx = real_open, real_tx
+    m.tick()
+    (inc,) = [i for i in _open(m) if i.kind == "disk_critical"]
+    assert inc.severity is Severity.SEV0
+
+
+def test_failures_that_are_not_the_campaigns_fault_make_no_burst(watch):
+    m, clock = watch
+    m.tick()
+    for k, error in enumerate(("miner did not start the run: UNAVAILABLE", "interrupted: the miner shut down",
+                               "killed: INC-3: no progress for 600 s", "orphaned: the miner does not know this run")):
+        m.scheduler.events.append(SchedulerEvent(k + 1, clock.now(), "run.failed", f"c{k}", "failed", error))
+    m.tick()
+    assert m.scheduler.calls == [] and _open(m) == []
 
 
 def test_a_service_down_for_minutes_is_an_incident(watch):
@@ -238,7 +282,10 @@ def test_red_flags_open_sev2_incidents(watch):
     for k in range(10):
         ev.append(SchedulerEvent(k + 1, clock.now(), "run.failed" if k < 4 else "run.completed", "c", "x"))
     for k in range(4):
-        ev.append(SchedulerEvent(20 + k, clock.now(), "daemon.running", "", "daemon offline -> running"))
+        ev.append(SchedulerEvent(20 + k, clock.now(), "daemon.running", "", "daemon offline -> running",
+                                 detail_from="offline"))
+    ev.append(SchedulerEvent(30, clock.now(), "daemon.running", "", "daemon paused -> running",
+                             detail_from="paused"))             # a resume is no restart
     m.sampler.disk_used = 0.85
     m.sampler.mem_used = 0.9
     for _ in range(31):                               # memory high for 5 minutes
