@@ -53,6 +53,15 @@ class DeadlineExceeded(OmpError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class DatabaseBusy(Unavailable):
+    """The database did not serve the call in time (another writer holds it, a lock, a slow or
+    full disk) or failed under it; nothing of the call happened, and it may be retried."""
+
+
+class CommitFailed(Unavailable):
+    """A group's COMMIT failed: none of its transactions happened, and the call may be retried."""
+
+
 ERRORS_BY_CODE: dict[grpc.StatusCode, type[OmpError]] = {
     cls.code: cls for cls in (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, Unauthenticated,
                               PermissionDenied, ResourceExhausted, Unavailable, DeadlineExceeded)

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass, field
 
 from services.common.errors import DeadlineExceeded, OmpError, Unavailable
-from services.common.storage.errors import DatabaseBusy
+from services.common.errors import DatabaseBusy
 from services.common.resources import ResourceSampler, Sample, tree_rss_mb
 from services.watchdog.entities import Report, Severity
 from services.watchdog.incidents import IncidentBook

@@ -2,8 +2,8 @@
 
 What it stands on lives beside it: ``statements.py`` (Core statements compiled once per dialect,
 run on the DB-API cursor), ``group_commit.py`` (SQLite's writes of one loop turn share a COMMIT),
-``engine.py`` (engines and migrations), ``errors.py`` (what a caller hears when the database
-cannot serve it now).
+``engine.py`` (engines and migrations). What a caller hears when the database cannot serve it
+now (DatabaseBusy, CommitFailed: UNAVAILABLE) is in services/common/errors.py.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from services.common.storage.engine import make_engine, upgrade
-from services.common.storage.errors import CommitFailed, DatabaseBusy
+from services.common.errors import CommitFailed, DatabaseBusy
 from services.common.storage.group_commit import GroupCommitter
 from services.common.storage.statements import Statement, Tx
 

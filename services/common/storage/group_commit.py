@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Callable
 
-from services.common.storage.errors import CommitFailed, DatabaseBusy
+from services.common.errors import CommitFailed, DatabaseBusy
 from services.common.storage.statements import Tx
 
 log = logging.getLogger(__name__)

@@ -187,3 +187,20 @@ def test_disk_critical_stops_mining_and_kills_the_runs_keeping_the_database_inta
     conn = sqlite3.connect(tmp_path / "omp.db")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
+
+
+def test_with_the_miner_down_the_scheduler_tries_a_bounded_number_of_times_and_one_incident_opens(services, tmp_path):
+    """The miner stopped for 30 s while a campaign waits: admission backs off (1, 2, 4, 8, 16 s:
+    at most 6 attempts, none counted against the campaign), and the watchdog opens one SEV-1 for
+    the whole outage (unreachable_minutes is 0.2 here, 3 by default)."""
+    sched, miner, dog, client, mclient, wclient = _start(services, tmp_path, unreachable_minutes=0.2)
+    miner.terminate()
+    c = _add(client, "long.toml")
+    _go(client)
+    time.sleep(30)
+    camp = client.call("GetCampaign", spb.GetCampaignRequest(id=c.id))
+    assert 1 <= camp.attempt <= 6 and camp.consecutive_failures == 0 and camp.enabled, camp
+    events = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10))
+    assert sum(e.kind == "campaign.admitted" for e in events) == camp.attempt          # no storm
+    (inc,) = _incidents(wclient, "miner_unreachable")
+    assert inc.severity == wpb.SEVERITY_SEV1 and inc.occurrences > 1

@@ -232,7 +232,7 @@ def test_the_watchdog_never_lifts_a_pause_an_error_burst_made(watch):
 def test_on_a_full_disk_the_watchdog_acts_although_it_cannot_write(watch):
     """Every database write fails on a full disk: the runs are killed and mining stopped all the
     same, and the incident is recorded once the database takes writes again."""
-    from services.common.storage.errors import DatabaseBusy
+    from services.common.errors import DatabaseBusy
     m, clock = watch
     m.miner.runs["run_a"] = RunView("run_a", "camp_a", 1, 100, 3, 30, 7)
     real_open, m.book.open = m.book.open, lambda *a, **k: (_ for _ in ()).throw(DatabaseBusy("database or disk is full"))
