@@ -101,6 +101,8 @@ def cmd_status(args) -> int:
             t.add_row("resources", f"cpu {r.cpu_util_pct:.0f}%, mem {r.mem_available_mb:.0f} MB, "
                                    f"disk {r.disk_free_gb:.1f} GB: {ok}")
         t.add_row("last tick", f"{_when(st.last_tick_at)} {st.last_tick_outcome}")
+        if st.HasField("throttled_until"):
+            t.add_row("throttled", f"[yellow]x{st.throttle_factor:g} until {_when(st.throttled_until)}[/]")
         _con().print(t)
     return show(args, st, human)
 

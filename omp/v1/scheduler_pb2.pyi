@@ -16,7 +16,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("state", "data_readiness", "data_readiness_reason", "resources", "queued", "running", "max_concurrent_campaigns", "environment", "last_tick_at", "last_tick_outcome")
+    __slots__ = ("state", "data_readiness", "data_readiness_reason", "resources", "queued", "running", "max_concurrent_campaigns", "environment", "last_tick_at", "last_tick_outcome", "throttled_until", "throttle_factor")
     STATE_FIELD_NUMBER: _ClassVar[int]
     DATA_READINESS_FIELD_NUMBER: _ClassVar[int]
     DATA_READINESS_REASON_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,8 @@ class GetStatusResponse(_message.Message):
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     LAST_TICK_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_TICK_OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    THROTTLED_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    THROTTLE_FACTOR_FIELD_NUMBER: _ClassVar[int]
     state: _common_pb2.DaemonState
     data_readiness: _common_pb2.DataReadiness
     data_readiness_reason: str
@@ -37,7 +39,9 @@ class GetStatusResponse(_message.Message):
     environment: str
     last_tick_at: _timestamp_pb2.Timestamp
     last_tick_outcome: str
-    def __init__(self, state: _Optional[_Union[_common_pb2.DaemonState, str]] = ..., data_readiness: _Optional[_Union[_common_pb2.DataReadiness, str]] = ..., data_readiness_reason: _Optional[str] = ..., resources: _Optional[_Union[_common_pb2.ResourceReading, _Mapping]] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., max_concurrent_campaigns: _Optional[int] = ..., environment: _Optional[str] = ..., last_tick_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_tick_outcome: _Optional[str] = ...) -> None: ...
+    throttled_until: _timestamp_pb2.Timestamp
+    throttle_factor: float
+    def __init__(self, state: _Optional[_Union[_common_pb2.DaemonState, str]] = ..., data_readiness: _Optional[_Union[_common_pb2.DataReadiness, str]] = ..., data_readiness_reason: _Optional[str] = ..., resources: _Optional[_Union[_common_pb2.ResourceReading, _Mapping]] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., max_concurrent_campaigns: _Optional[int] = ..., environment: _Optional[str] = ..., last_tick_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_tick_outcome: _Optional[str] = ..., throttled_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., throttle_factor: _Optional[float] = ...) -> None: ...
 
 class DaemonRequest(_message.Message):
     __slots__ = ("actor", "reason")
@@ -46,6 +50,18 @@ class DaemonRequest(_message.Message):
     actor: str
     reason: str
     def __init__(self, actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ThrottleDaemonRequest(_message.Message):
+    __slots__ = ("factor", "seconds", "actor", "reason")
+    FACTOR_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    factor: float
+    seconds: float
+    actor: str
+    reason: str
+    def __init__(self, factor: _Optional[float] = ..., seconds: _Optional[float] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class SetDataReadinessRequest(_message.Message):
     __slots__ = ("readiness", "actor", "reason")

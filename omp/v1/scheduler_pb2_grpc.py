@@ -65,6 +65,11 @@ class SchedulerServiceStub:
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.SetDataReadinessRequest.SerializeToString,
                 response_deserializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
+        self.ThrottleDaemon = channel.unary_unary(
+                '/omp.v1.SchedulerService/ThrottleDaemon',
+                request_serializer=omp_dot_v1_dot_scheduler__pb2.ThrottleDaemonRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
+                _registered_method=True)
         self.ListCampaigns = channel.unary_unary(
                 '/omp.v1.SchedulerService/ListCampaigns',
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.ListCampaignsRequest.SerializeToString,
@@ -172,6 +177,14 @@ class SchedulerServiceServicer:
 
     def SetDataReadiness(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ThrottleDaemon(self, request, context):
+        """Admit at most once per factor x loop_interval_s for a while (the watchdog's answer to CPU
+        over budget); it ends by itself.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -296,6 +309,11 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
             'SetDataReadiness': grpc.unary_unary_rpc_method_handler(
                     servicer.SetDataReadiness,
                     request_deserializer=omp_dot_v1_dot_scheduler__pb2.SetDataReadinessRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'ThrottleDaemon': grpc.unary_unary_rpc_method_handler(
+                    servicer.ThrottleDaemon,
+                    request_deserializer=omp_dot_v1_dot_scheduler__pb2.ThrottleDaemonRequest.FromString,
                     response_serializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.SerializeToString,
             ),
             'ListCampaigns': grpc.unary_unary_rpc_method_handler(
@@ -530,6 +548,33 @@ class SchedulerService:
             target,
             '/omp.v1.SchedulerService/SetDataReadiness',
             omp_dot_v1_dot_scheduler__pb2.SetDataReadinessRequest.SerializeToString,
+            omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ThrottleDaemon(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omp.v1.SchedulerService/ThrottleDaemon',
+            omp_dot_v1_dot_scheduler__pb2.ThrottleDaemonRequest.SerializeToString,
             omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
             options,
             channel_credentials,

@@ -77,6 +77,15 @@ class Admission:
         self._lock = threading.Lock()
         self._miner_failures = 0            # StartRuns in a row the miner did not answer
         self._miner_not_before = 0.0        # no StartRun before then (epoch seconds)
+        self.throttle_factor, self.throttled_until = 1.0, 0.0
+        self._last_admitted_at = 0.0
+
+    def throttle(self, factor: float, seconds: float) -> None:
+        """Admit at most once per ``factor`` loop intervals for ``seconds``; it ends by itself."""
+        self.throttle_factor, self.throttled_until = factor, self.ctx.now() + seconds
+
+    def _factor(self, now: float) -> float:
+        return self.throttle_factor if now < self.throttled_until else 1.0
 
     def miner_is_back(self) -> bool:
         """The miner registered (again): its backoff is over. True if it was backing off."""
@@ -94,7 +103,8 @@ class Admission:
         return outcome
 
     def _outcome(self, kind: Tick, message: str, delay: float | None = None) -> TickOutcome:
-        return TickOutcome(kind, message, self.ctx.cfg.loop_interval_s if delay is None else delay)
+        factor = self._factor(self.ctx.now())
+        return TickOutcome(kind, message, self.ctx.cfg.loop_interval_s * factor if delay is None else delay)
 
     def _tick(self) -> TickOutcome:
         self.attempts.reconcile()
@@ -110,6 +120,10 @@ class Admission:
         cap = self.ctx.cfg.max_concurrent_campaigns
         if running >= cap:
             return self._outcome(Tick.FULL, f"full: {running} of {cap} campaigns running")
+        spacing = self.ctx.cfg.loop_interval_s * self._factor(now)
+        if self._factor(now) > 1 and now - self._last_admitted_at < spacing:
+            return self._outcome(Tick.IDLE, f"throttled until {iso(self.throttled_until)}: at most one admission "
+                                            f"per {spacing:g} s", min(spacing, self.throttled_until - now))
         if now < self._miner_not_before:
             return self._outcome(Tick.MINER_REFUSED, f"waiting for the miner until {iso(self._miner_not_before)} "
                                                      f"({self._miner_failures} StartRun(s) unanswered)",
@@ -187,6 +201,7 @@ class Admission:
             self.attempts.end(c.id, number, RunStatus.FAILED, "", f"miner refused the run: {exc}", wake=False)
             return self._outcome(Tick.MINER_REFUSED, f"admitted {c.id} but the miner refused: {exc}", 0.0)
         self._miner_failures = 0
+        self._last_admitted_at = self.ctx.now()
         with self.ctx.store.tx() as tx:
             tx.update_attempt(c.id, number, run_id=run_id)
             tx.update(c.id, last_run_id=run_id)

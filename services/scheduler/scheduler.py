@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.clock import Clock
+from services.common.clock import Clock, iso
+from services.common.errors import InvalidArgument
 from services.common.vocabulary import CampaignState
 from services.scheduler.admission import Admission, Reading
 from services.scheduler.attempts import Attempts
@@ -27,6 +28,8 @@ class Status:
     reading: Reading | None
     last_tick_at: float | None
     last_tick: TickOutcome | None
+    throttled_until: float | None = None
+    throttle_factor: float = 1.0
 
 
 class Scheduler:
@@ -54,6 +57,21 @@ class Scheduler:
     def tick(self) -> TickOutcome:
         return self.admission.tick()
 
+    def throttle(self, factor: float, seconds: float, actor: str, reason: str = "") -> None:
+        """Admit at most once per ``factor`` loop intervals for ``seconds`` (it ends by itself),
+        recorded in the activity log."""
+        if not 1.0 <= factor <= 100.0:
+            raise InvalidArgument(f"factor must be in [1, 100], got {factor}")
+        if not 0.0 < seconds <= 86400.0:
+            raise InvalidArgument(f"seconds must be in (0, 86400], got {seconds}")
+        self.admission.throttle(factor, seconds)
+        now = self.ctx.now()
+        with self.ctx.store.tx() as tx:
+            tx.log_event(now, "daemon.throttled", actor, f"admission throttled x{factor:g} until "
+                         f"{iso(now + seconds)}" + (f": {reason}" if reason else ""),
+                         detail={"factor": factor, "seconds": seconds})
+        self.ctx.committed()
+
     def register_miner(self, address: str) -> None:
         """A miner says where it is (at start, then every few seconds): one that did not answer
         before is back, so admission need not wait out its backoff."""
@@ -67,7 +85,9 @@ class Scheduler:
             d = self.daemon.read(tx, now)
             queued, running = tx.count(CampaignState.QUEUED), tx.count(CampaignState.RUNNING)
         a = self.admission
-        return Status(d, queued, running, a.last_reading, a.last_tick_at, a.last_outcome)
+        throttled = now < a.throttled_until
+        return Status(d, queued, running, a.last_reading, a.last_tick_at, a.last_outcome,
+                      a.throttled_until if throttled else None, a.throttle_factor if throttled else 1.0)
 
     def events_after(self, seq: int, limit: int = 500) -> list[Event]:
         """The activity log after ``seq``, oldest first."""

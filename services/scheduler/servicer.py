@@ -81,7 +81,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             data_readiness_reason=d.data_reason, resources=reading_pb(st.reading), queued=st.queued,
             running=st.running, max_concurrent_campaigns=self.s.cfg.max_concurrent_campaigns,
             environment=self.environment, last_tick_at=ts(st.last_tick_at),
-            last_tick_outcome=st.last_tick.message if st.last_tick else "")
+            last_tick_outcome=st.last_tick.message if st.last_tick else "",
+            throttled_until=ts(st.throttled_until), throttle_factor=st.throttle_factor)
 
     def _daemon(self, action, request, context):
         self.s.daemon.transition(action, *_who(request))
@@ -98,6 +99,10 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
 
     def ResumeDaemon(self, request, context):
         return self._daemon("resume", request, context)
+
+    def ThrottleDaemon(self, request, context):
+        self.s.throttle(request.factor, request.seconds, *_who(request))
+        return self.GetStatus(request, context)
 
     def SetDataReadiness(self, request, context):
         ready = enum_from_pb(pb.DataReadiness, request.readiness, DataReadiness, "readiness")

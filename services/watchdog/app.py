@@ -51,7 +51,8 @@ class WatchdogApp:
             d.mkdir(parents=True, exist_ok=True)
         sampler = ResourceSampler([settings.data_dir, settings.runs_dir], self.clock)
         self.monitor = Monitor(self.cfg, sampler, self.store, self.book, self.scheduler, self.miner, self.clock,
-                               self.metrics, floor_mb=settings.resources.min_mem_available_mb)
+                               self.metrics, floor_mb=settings.resources.min_mem_available_mb,
+                               cpu_budget_pct=settings.resources.max_cpu_util_pct)
         self.stop_loop = threading.Event()
         self.service = None
         self.metrics_server = None

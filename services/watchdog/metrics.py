@@ -7,7 +7,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from services.watchdog.entities import Severity
 
-ACTIONS = ("stop", "pause", "resume", "kill", "data_not_ready")
+ACTIONS = ("stop", "pause", "resume", "kill", "data_not_ready", "throttle")
 
 
 class WatchdogMetrics:

@@ -10,6 +10,7 @@ and acts on what it finds, each condition with its incident (one per ongoing con
 | memory runaway | a run's process tree above ``max_run_memory_mb``, or growing while available memory is below the floor | kill it as failed, pause mining, SEV-1; resume once memory is back above the floor |
 | data incident | a run failed on its market data ("bad data: ...") | data readiness set to not ready with the errors, SEV-1 (data-engineer); an operator marks it ready again |
 | unreachable | the scheduler or the miner not answering for ``unreachable_minutes`` | SEV-1 |
+| CPU over budget | above ``resources.max_cpu_util_pct`` for ``cpu_sustained_s`` | throttle admission (``throttle_factor`` for ``throttle_minutes``, then normal by itself), SEV-2 |
 | red flags | failure rate over 30% (24 h, at least 5 runs), more than 3 daemon starts in 24 h, a disk over 80% used, memory over 80% used for 5 minutes | SEV-2 |
 
 A service that cannot be reached is noted and tried again at the next tick; the watchdog never
@@ -57,6 +58,7 @@ class Monitor:
     clock: object
     metrics: object = None
     floor_mb: float = 400.0                 # the resource budget's available-memory floor
+    cpu_budget_pct: float = 85.0            # the resource budget's CPU ceiling
     rss: object = tree_rss_mb               # a run's memory (MB) from its pid
     last_sample: Sample | None = None
     _events_seq: int | None = None
@@ -67,6 +69,8 @@ class Monitor:
     _memory_pause: int | None = None        # the incident whose pause this watchdog will lift
     _down_since: dict = field(default_factory=dict)                         # service -> first failure
     _mem_high_since: float | None = None
+    _cpu_high_since: float | None = None
+    _throttled_until: float = 0.0
     _killed: set = field(default_factory=set)                                # run ids killed, until gone
     _pending_data: list = field(default_factory=list)                       # bad-data failures to act on
 
@@ -107,6 +111,7 @@ class Monitor:
             self.metrics.sample(s)
         # the disks first, from the sample in memory: on a full disk every database write fails,
         # and acting must not wait for one
+        self._cpu(s)
         for path, free in sorted(s.disk_free_gb.items()):
             reading = f"{path}: {free:.2f} GB free"
             if free < self.cfg.disk_critical_gb:
@@ -120,6 +125,28 @@ class Monitor:
                               self.cfg.history_samples)
         except OmpError as exc:            # the history is best effort; the watch goes on
             log.warning("resource sample not stored", extra={"error": str(exc)})
+
+    def _cpu(self, s: Sample) -> None:
+        if s.cpu_util_pct <= self.cpu_budget_pct:
+            self._cpu_high_since = None
+            return
+        self._cpu_high_since = self._cpu_high_since or s.taken_at
+        held = s.taken_at - self._cpu_high_since
+        if held < self.cfg.cpu_sustained_s or s.taken_at < self._throttled_until:
+            return
+        seconds = self.cfg.throttle_minutes * 60
+        inc, _ = self.book.open(Report(Severity.SEV2, "cpu_over_budget", f"CPU over {self.cpu_budget_pct:g}% for "
+                                       f"{held:.0f} s: admission throttled", symptoms=(f"cpu {s.cpu_util_pct:.0f}%",)))
+        try:
+            self.scheduler.throttle(self.cfg.throttle_factor, seconds, f"{inc.label}: CPU {s.cpu_util_pct:.0f}% for "
+                                                                       f"{held:.0f} s")
+        except OmpError as exc:
+            self.book.note(inc.id, "watchdog", f"could not throttle: {exc}")
+            return
+        self._throttled_until = s.taken_at + seconds
+        self.book.note(inc.id, "watchdog", f"admission throttled x{self.cfg.throttle_factor:g} for "
+                                           f"{self.cfg.throttle_minutes:g} minutes")
+        self._count("throttle")
 
     def _disk_critical(self, path: str, reading: str) -> None:
         """Act first (kill the runs, stop mining), each on its own; then record: on a full disk

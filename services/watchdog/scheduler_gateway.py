@@ -39,6 +39,10 @@ class GrpcSchedulerGateway:
     def resume(self, reason: str) -> None:
         self._transition("ResumeDaemon", reason)
 
+    def throttle(self, factor: float, seconds: float, reason: str) -> None:
+        self.client.call("ThrottleDaemon", spb.ThrottleDaemonRequest(factor=factor, seconds=seconds, actor=ACTOR,
+                                                                     reason=reason[:2000]))
+
     def data_not_ready(self, reason: str) -> None:
         self.client.call("SetDataReadiness", spb.SetDataReadinessRequest(
             readiness=pb.DATA_READINESS_NOT_READY, actor=ACTOR, reason=reason[:2000]))

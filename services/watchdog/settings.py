@@ -22,6 +22,9 @@ class WatchdogSettings(Endpoint):
     error_burst_window_minutes: float = 60.0  # ... within this window: mining paused, SEV-1
     max_run_memory_mb: float = 0.0            # a run's process tree above this is killed; 0: no fixed cap
     unreachable_minutes: float = 3.0          # a scheduler or miner not answering this long: SEV-1
+    cpu_sustained_s: float = 60.0             # CPU over resources.max_cpu_util_pct this long: throttle, SEV-2
+    throttle_factor: float = 4.0              # admission at most once per this many loop intervals ...
+    throttle_minutes: float = 5.0             # ... for this long, then back to normal by itself
     rpc_timeout_s: float = 10.0
 
     def check(self, p):
@@ -40,6 +43,10 @@ class WatchdogSettings(Endpoint):
         require(self.max_run_memory_mb >= 0, f"{p}.max_run_memory_mb", "must be >= 0 (0: no fixed cap)",
                 self.max_run_memory_mb)
         require(self.unreachable_minutes > 0, f"{p}.unreachable_minutes", "must be > 0", self.unreachable_minutes)
+        require(self.cpu_sustained_s > 0, f"{p}.cpu_sustained_s", "must be > 0", self.cpu_sustained_s)
+        require(1 < self.throttle_factor <= 100, f"{p}.throttle_factor", "must be in (1, 100]", self.throttle_factor)
+        require(0 < self.throttle_minutes <= 1440, f"{p}.throttle_minutes", "must be in (0, 1440]",
+                self.throttle_minutes)
         require(0 < self.rpc_timeout_s <= 300, f"{p}.rpc_timeout_s", "must be in (0, 300]", self.rpc_timeout_s)
 
 

@@ -534,3 +534,29 @@ def test_the_kept_counts_equal_the_queue_after_every_kind_of_change(env):
         except (FailedPrecondition, NotFound):
             pass                    # a running campaign cannot be removed; a removed one is gone
         check()
+
+
+def test_a_throttle_spaces_admissions_and_ends_by_itself(env):
+    sched, clock, probe, miner, _ = env
+    sched.ctx.cfg = dataclasses.replace(sched.ctx.cfg, max_concurrent_campaigns=3, loop_interval_s=30.0)
+    for k in range(3):
+        sched.queue.add(spec(f"c{k}", k), "op")
+    sched.daemon.transition("start", "op")
+    with pytest.raises(InvalidArgument, match="factor must be in"):
+        sched.throttle(0.5, 60, "watchdog")
+    with pytest.raises(InvalidArgument, match="seconds must be in"):
+        sched.throttle(4, 0, "watchdog")
+    sched.throttle(4, 300, "watchdog", "INC-1: cpu 97% for 60 s")
+    st = sched.status()
+    assert st.throttle_factor == 4 and st.throttled_until == clock.now() + 300
+    assert sched.tick().kind is Tick.ADMITTED
+    out = sched.tick()
+    assert out.kind is Tick.IDLE and out.message.startswith("throttled") and len(miner.started) == 1
+    assert out.delay == 120.0                           # 4 x the 30 s interval
+    clock.advance(120)
+    assert sched.tick().kind is Tick.ADMITTED and len(miner.started) == 2
+    clock.advance(200)                                  # the throttle is over: normal pace again
+    assert sched.tick().kind is Tick.ADMITTED and len(miner.started) == 3
+    assert sched.status().throttled_until is None
+    throttled = [e for e in sched.events_after(0) if e.kind == "daemon.throttled"]
+    assert len(throttled) == 1 and throttled[0].actor == "watchdog" and "INC-1" in throttled[0].message

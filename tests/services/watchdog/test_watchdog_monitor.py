@@ -18,10 +18,10 @@ from services.watchdog.settings import WatchdogSettings
 class Sampler:
     def __init__(self, clock):
         self.clock, self.free = clock, {"/data": 50.0, "/runs": 50.0}
-        self.available, self.mem_used, self.disk_used = 8000.0, 0.3, 0.5
+        self.available, self.mem_used, self.disk_used, self.cpu = 8000.0, 0.3, 0.5, 20.0
 
     def sample(self):
-        return Sample(self.clock.now(), 20.0, self.available, dict(self.free), self.mem_used,
+        return Sample(self.clock.now(), self.cpu, self.available, dict(self.free), self.mem_used,
                       {p: self.disk_used for p in self.free})
 
 
@@ -46,6 +46,9 @@ class Scheduler:
 
     def data_not_ready(self, reason):
         self.calls.append(("data_not_ready", reason))
+
+    def throttle(self, factor, seconds, reason):
+        self.calls.append(("throttle", factor, seconds))
 
     def events_after(self, seq):
         return [e for e in self.events if e.seq > seq][:500]
@@ -295,3 +298,29 @@ def test_red_flags_open_sev2_incidents(watch):
     assert sorted(i.kind for i in flags) == ["red_flag_daemon_restarts", "red_flag_disk_usage", "red_flag_disk_usage",
                                              "red_flag_failure_rate", "red_flag_memory_usage"]
     assert all(i.severity is Severity.SEV2 for i in flags)
+
+
+def test_sustained_cpu_over_budget_throttles_admission_for_a_while(watch):
+    m, clock = watch
+    m.sampler.cpu = 97.0
+    for _ in range(6):                                # 50 s over budget: not yet sustained
+        m.tick()
+        clock.advance(10)
+    assert m.scheduler.calls == []
+    m.tick()                                          # 60 s
+    assert m.scheduler.calls == [("throttle", 4.0, 300.0)]
+    (inc,) = _open(m)
+    assert inc.kind == "cpu_over_budget" and inc.severity is Severity.SEV2
+    for _ in range(20):                               # still hot, but throttled already
+        clock.advance(10)
+        m.tick()
+    assert len(m.scheduler.calls) == 1
+    clock.advance(100)                                # the 5 minutes are over and it is still hot
+    m.tick()
+    assert len(m.scheduler.calls) == 2
+    m.sampler.cpu = 30.0
+    m.tick()
+    clock.advance(400)
+    m.sampler.cpu = 97.0
+    m.tick()                                          # hot again: sustained counts from here
+    assert len(m.scheduler.calls) == 2
