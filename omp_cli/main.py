@@ -244,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--history", type=int, default=5, help="how many samples before the latest")
     rs.set_defaults(func=remote.cmd_resources)
 
+    cl = sub.add_parser("cleanup", parents=[common], help="retention of run folders (the watchdog's)")
+    cl.add_argument("--dry-run", action="store_true", help="print the plan with sizes; change nothing")
+    cl.add_argument("--archives", action="store_true", help="list the compressed run folders")
+    cl.add_argument("--restore", metavar="RUN_FOLDER", help="unpack a compressed run folder (run_<id>)")
+    cl.set_defaults(func=remote.cmd_cleanup)
+
     he = sub.add_parser("health", parents=[common], help="every service's health; exit 0 only when all is well")
     he.add_argument("--max-tick-age", type=float, default=120.0, help="seconds since the scheduler's last tick")
     he.add_argument("--min-disk-gb", type=float, default=2.0, help="free disk below this is unhealthy")

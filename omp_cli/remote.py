@@ -517,3 +517,32 @@ def cmd_health(args) -> int:
             t.add_row(name, "[green]ok[/]" if c["ok"] else "[red]FAIL[/]", c["detail"])
         _con().print(t)
     return 0 if healthy else 1
+
+
+# ------------------------------------------------------------------------------------ retention
+def cmd_cleanup(args) -> int:
+    """Retention of run folders: ``--dry-run`` prints the plan with sizes, without it the plan is
+    carried out; ``--archives`` lists the compressed folders, ``--restore run_<id>`` unpacks one."""
+    if args.archives:
+        r, rc = call(args, "watchdog", "ListArchives", wpb.ListArchivesRequest())
+        return rc if r is None else show(args, r, lambda r: [_con().print(p, soft_wrap=True) for p in r.paths])
+    if args.restore:
+        r, rc = call(args, "watchdog", "RestoreRun", wpb.RestoreRunRequest(run_folder=args.restore, actor=args.actor))
+        return rc if r is None else show(args, r, lambda r: _con().print(f"restored {r.path}", soft_wrap=True))
+    r, rc = call(args, "watchdog", "Cleanup", wpb.CleanupRequest(dry_run=args.dry_run, actor=args.actor))
+    if r is None:
+        return rc
+
+    def human(r):
+        from rich.table import Table
+        t = Table(title="retention plan (nothing done)" if r.dry_run else "retention")
+        for col in ("action", "folder", "campaign", "MB", "age (days)", "why"):
+            t.add_column(col, overflow="fold")
+        for a in r.actions:
+            t.add_row(a.kind + (" [red]FAILED[/]" if a.error else ""), a.path, a.campaign_id, f"{a.bytes / 2**20:.1f}",
+                      f"{a.age_days:.1f}", a.error or a.why)
+        _con().print(t)
+        if not r.dry_run:
+            _con().print(f"freed {r.freed_bytes / 2**30:.2f} GB; compressed {r.compressed_bytes / 2**30:.2f} GB")
+    code = show(args, r, human)
+    return 1 if any(a.error for a in r.actions) else code

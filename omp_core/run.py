@@ -134,8 +134,11 @@ def default_run_id(config_hash: str, snapshot: str, seeds, salt: str = "") -> st
 def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str | Path | None = None,
                  threads: int = 1, run_id: str | None = None, run_salt: str = "",
                  progress: Callable[[ga.Progress], None] | None = None,
+                 started: Callable[[Path], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> RunResult:
-    """Run a campaign end to end and write its run folder; resumes from checkpoints if present."""
+    """Run a campaign end to end and write its run folder; resumes from checkpoints if present.
+    ``started(run_dir)`` hears where the folder is as soon as it exists (a supervisor must know
+    which folder a running run writes)."""
     timings: dict = {}
     t_start = t = clock()
     cfg = config_mod.load(config_path)
@@ -160,6 +163,8 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
     run_dir = Path(out_dir) / f"run_{run_id}"
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     sweep_temporaries(run_dir)        # debris of a run killed mid-write; the files themselves are whole
+    if started is not None:
+        started(run_dir)
     space = ga.SearchSpace(cfg.strategy, bank, split)
     # the search sees the in-sample window only, and only by its id
     evaluator = LocalEvaluator(threads)

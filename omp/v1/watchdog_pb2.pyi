@@ -21,6 +21,68 @@ SEVERITY_SEV0: Severity
 SEVERITY_SEV1: Severity
 SEVERITY_SEV2: Severity
 
+class RetentionAction(_message.Message):
+    __slots__ = ("kind", "path", "campaign_id", "bytes", "age_days", "why", "error")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    AGE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    WHY_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    path: str
+    campaign_id: str
+    bytes: int
+    age_days: float
+    why: str
+    error: str
+    def __init__(self, kind: _Optional[str] = ..., path: _Optional[str] = ..., campaign_id: _Optional[str] = ..., bytes: _Optional[int] = ..., age_days: _Optional[float] = ..., why: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+
+class CleanupRequest(_message.Message):
+    __slots__ = ("dry_run", "actor")
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    dry_run: bool
+    actor: str
+    def __init__(self, dry_run: _Optional[bool] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class CleanupResponse(_message.Message):
+    __slots__ = ("actions", "freed_bytes", "compressed_bytes", "dry_run")
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    FREED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    actions: _containers.RepeatedCompositeFieldContainer[RetentionAction]
+    freed_bytes: int
+    compressed_bytes: int
+    dry_run: bool
+    def __init__(self, actions: _Optional[_Iterable[_Union[RetentionAction, _Mapping]]] = ..., freed_bytes: _Optional[int] = ..., compressed_bytes: _Optional[int] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class ListArchivesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListArchivesResponse(_message.Message):
+    __slots__ = ("paths",)
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    paths: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, paths: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RestoreRunRequest(_message.Message):
+    __slots__ = ("run_folder", "actor")
+    RUN_FOLDER_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    run_folder: str
+    actor: str
+    def __init__(self, run_folder: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class RestoreRunResponse(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
 class TimelineEntry(_message.Message):
     __slots__ = ("at", "actor", "event")
     AT_FIELD_NUMBER: _ClassVar[int]

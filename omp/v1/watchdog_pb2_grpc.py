@@ -64,6 +64,21 @@ class WatchdogServiceStub:
                 request_serializer=omp_dot_v1_dot_watchdog__pb2.GetResourcesRequest.SerializeToString,
                 response_deserializer=omp_dot_v1_dot_watchdog__pb2.GetResourcesResponse.FromString,
                 _registered_method=True)
+        self.Cleanup = channel.unary_unary(
+                '/omp.v1.WatchdogService/Cleanup',
+                request_serializer=omp_dot_v1_dot_watchdog__pb2.CleanupRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_watchdog__pb2.CleanupResponse.FromString,
+                _registered_method=True)
+        self.ListArchives = channel.unary_unary(
+                '/omp.v1.WatchdogService/ListArchives',
+                request_serializer=omp_dot_v1_dot_watchdog__pb2.ListArchivesRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_watchdog__pb2.ListArchivesResponse.FromString,
+                _registered_method=True)
+        self.RestoreRun = channel.unary_unary(
+                '/omp.v1.WatchdogService/RestoreRun',
+                request_serializer=omp_dot_v1_dot_watchdog__pb2.RestoreRunRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_watchdog__pb2.RestoreRunResponse.FromString,
+                _registered_method=True)
 
 
 class WatchdogServiceServicer:
@@ -110,6 +125,26 @@ class WatchdogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Cleanup(self, request, context):
+        """Retention of run folders: the plan (dry_run) or its execution.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListArchives(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreRun(self, request, context):
+        """Unpack a compressed run folder back into the runs folder.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WatchdogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -142,6 +177,21 @@ def add_WatchdogServiceServicer_to_server(servicer, server):
                     servicer.GetResources,
                     request_deserializer=omp_dot_v1_dot_watchdog__pb2.GetResourcesRequest.FromString,
                     response_serializer=omp_dot_v1_dot_watchdog__pb2.GetResourcesResponse.SerializeToString,
+            ),
+            'Cleanup': grpc.unary_unary_rpc_method_handler(
+                    servicer.Cleanup,
+                    request_deserializer=omp_dot_v1_dot_watchdog__pb2.CleanupRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_watchdog__pb2.CleanupResponse.SerializeToString,
+            ),
+            'ListArchives': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListArchives,
+                    request_deserializer=omp_dot_v1_dot_watchdog__pb2.ListArchivesRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_watchdog__pb2.ListArchivesResponse.SerializeToString,
+            ),
+            'RestoreRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreRun,
+                    request_deserializer=omp_dot_v1_dot_watchdog__pb2.RestoreRunRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_watchdog__pb2.RestoreRunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -306,6 +356,87 @@ class WatchdogService:
             '/omp.v1.WatchdogService/GetResources',
             omp_dot_v1_dot_watchdog__pb2.GetResourcesRequest.SerializeToString,
             omp_dot_v1_dot_watchdog__pb2.GetResourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Cleanup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omp.v1.WatchdogService/Cleanup',
+            omp_dot_v1_dot_watchdog__pb2.CleanupRequest.SerializeToString,
+            omp_dot_v1_dot_watchdog__pb2.CleanupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListArchives(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omp.v1.WatchdogService/ListArchives',
+            omp_dot_v1_dot_watchdog__pb2.ListArchivesRequest.SerializeToString,
+            omp_dot_v1_dot_watchdog__pb2.ListArchivesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omp.v1.WatchdogService/RestoreRun',
+            omp_dot_v1_dot_watchdog__pb2.RestoreRunRequest.SerializeToString,
+            omp_dot_v1_dot_watchdog__pb2.RestoreRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

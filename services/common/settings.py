@@ -129,7 +129,10 @@ class _Common:
 
 #: sections of services that are not built yet: accepted so that an existing omp.toml keeps
 #: starting, and named in a warning at start-up (their keys do nothing yet)
-RESERVED = ("promotion", "auto_reject", "retention")
+RESERVED = ("promotion", "auto_reject")
+#: sections that are no service's address but one service's own settings: bound in full by the
+#: process that owns them (passes them in ``sections``), left to it by every other process
+OWNED_ELSEWHERE = {"retention": "watchdog"}
 
 
 @dataclass(frozen=True)
@@ -201,7 +204,7 @@ def load(path: str | Path | None = None, overrides: dict | None = None,
     for key, val in (overrides or {}).items():
         raw[key] = {**raw.get(key, {}), **val} if isinstance(val, dict) else val
     sections = dict(sections or {})
-    unknown = sorted(set(sections) - set(ADDRESS_BOOK))
+    unknown = sorted(set(sections) - set(ADDRESS_BOOK) - set(OWNED_ELSEWHERE))
     if unknown:
         raise ValueError(f"no service named {unknown[0]!r} in the address book {sorted(ADDRESS_BOOK)}")
     services = {}
@@ -214,6 +217,10 @@ def load(path: str | Path | None = None, overrides: dict | None = None,
             cls = Endpoint
         services[name] = build_table(cls, {"port": default.port, "metrics_port": default.metrics_port,
                                            **table}, name)
+    for name in OWNED_ELSEWHERE:
+        table = raw.pop(name, {})
+        if name in sections:
+            services[name] = build_table(sections[name], table, name)
     unused = tuple(name for name in RESERVED if raw.pop(name, None) is not None)
     common = build_table(_Common, raw, "")
     return Settings(**{f.name: getattr(common, f.name) for f in dataclasses.fields(_Common)},

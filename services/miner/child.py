@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = run_campaign(args.config, args.out, threads=args.threads, run_salt=args.run_salt,
-                              data_root=args.data_root or None, progress=progress)
+                              data_root=args.data_root or None, progress=progress,
+                              started=lambda run_dir: emit({"event": "started", "run_dir": str(run_dir)}))
     except RuntimeLimitExceeded as exc:
         print(str(exc), file=sys.stderr)
         return 1

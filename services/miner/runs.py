@@ -235,6 +235,9 @@ class RunManager:
                     self.metrics.progress(prev)
                 self.notifier.notify()
                 self._report_progress(run, prog)
+            elif msg.get("event") == "started":      # its folder, known while it runs (retention)
+                run_dir = msg.get("run_dir", "")
+                self.store.update(run.run_id, run_dir=run_dir, updated_at=self._now())
             elif msg.get("event") == "completed":
                 run_dir = msg.get("run_dir", "")
             elif msg.get("event") == "bad_data":

@@ -16,11 +16,13 @@ from services.common.runner import close_all, run_service
 from services.common.server import Registration, build_server
 from services.common.storage.db import Database
 from services.migrations import migrate
+from services.watchdog.housekeeping import Housekeeping
 from services.watchdog.incidents import IncidentBook
 from services.watchdog.metrics import WatchdogMetrics
 from services.watchdog.miner_gateway import GrpcMinerGateway
 from services.watchdog.monitor import Monitor
 from services.watchdog.repository import WatchdogStore
+from services.watchdog.retention import Retention
 from services.watchdog.scheduler_gateway import GrpcSchedulerGateway
 from services.watchdog.servicer import WatchdogServicer
 from services.watchdog.settings import SECTIONS, WatchdogSettings
@@ -50,15 +52,19 @@ class WatchdogApp:
         for d in (settings.data_dir, settings.runs_dir):
             d.mkdir(parents=True, exist_ok=True)
         sampler = ResourceSampler([settings.data_dir, settings.runs_dir], self.clock)
+        retention = Retention(settings.section("retention"), settings.runs_dir,
+                              settings.path("artifacts/hall_of_fame"), self.clock, self.miner)
+        self.housekeeping = Housekeeping(retention, self.clock, self.metrics)
         self.monitor = Monitor(self.cfg, sampler, self.store, self.book, self.scheduler, self.miner, self.clock,
-                               self.metrics, floor_mb=settings.resources.min_mem_available_mb,
+                               self.metrics, housekeeping=self.housekeeping,
+                               floor_mb=settings.resources.min_mem_available_mb,
                                cpu_budget_pct=settings.resources.max_cpu_util_pct)
         self.stop_loop = threading.Event()
         self.service = None
         self.metrics_server = None
 
     def start(self) -> None:
-        servicer = WatchdogServicer(self.book, self.store, self.clock)
+        servicer = WatchdogServicer(self.book, self.store, self.clock, self.housekeeping)
         registration = Registration(servicer, watchdog_pb2_grpc.add_WatchdogServiceServicer_to_server, SERVICE)
         self.service = build_server(self.cfg.host, self.cfg.port, [registration], GrpcMetrics(self.registry, "watchdog"))
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, self.cfg.host, self.cfg.metrics_port)

@@ -27,7 +27,16 @@ class WatchdogMetrics:
                           registry=registry)
         self.taken = Gauge("omp_resource_sample_timestamp_seconds", "When the last sample was taken",
                            registry=registry)
+        self.freed = Counter("omp_watchdog_retention_freed_bytes_total", "Bytes freed by retention",
+                             registry=registry)
+        self.compressed = Counter("omp_watchdog_retention_compressed_bytes_total",
+                                  "Bytes of run folders compressed by retention (before compression)",
+                                  registry=registry)
         self._registry = registry
+
+    def retention(self, outcome) -> None:
+        self.freed.inc(max(0, outcome.freed_bytes))
+        self.compressed.inc(max(0, outcome.compressed_bytes))
 
     def sample(self, s) -> None:
         self.cpu.set(s.cpu_util_pct / 100.0)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
 from services.common.clients import Client
-from services.watchdog.ports import RunView
+from services.watchdog.ports import RunFolder, RunView
 
 
 class GrpcMinerGateway:
@@ -20,6 +20,15 @@ class GrpcMinerGateway:
                                                                     page_token=token))
             out += [RunView(r.run_id, r.campaign_id, r.attempt, r.pid, r.progress.generation,
                             r.progress.evaluations, r.progress.seed) for r in page.runs]
+            token = page.next_page_token
+            if not token:
+                return out
+
+    def run_folders(self) -> list[RunFolder]:
+        out, token = [], ""
+        while True:
+            page = self.client.call("ListRuns", mpb.ListRunsRequest(page_size=1000, page_token=token))
+            out += [RunFolder(r.run_dir, r.campaign_id, r.status == pb.RUN_STATUS_RUNNING) for r in page.runs]
             token = page.next_page_token
             if not token:
                 return out

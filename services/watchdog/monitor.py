@@ -57,6 +57,7 @@ class Monitor:
     miner: MinerPort
     clock: object
     metrics: object = None
+    housekeeping: object = None             # retention (None: the policy is not run from here)
     floor_mb: float = 400.0                 # the resource budget's available-memory floor
     cpu_budget_pct: float = 85.0            # the resource budget's CPU ceiling
     rss: object = tree_rss_mb               # a run's memory (MB) from its pid
@@ -117,14 +118,31 @@ class Monitor:
             if free < self.cfg.disk_critical_gb:
                 self._disk_critical(path, reading)
             elif free < self.cfg.disk_warn_gb:
-                self.book.open(Report(Severity.SEV2, "disk_pressure", f"disk below {self.cfg.disk_warn_gb:g} GB on "
-                                      f"{path}", key=path, symptoms=(reading,), handoffs=("devops-infra",)))
+                inc, new = self.book.open(Report(Severity.SEV2, "disk_pressure", f"disk below {self.cfg.disk_warn_gb:g} "
+                                                 f"GB on {path}", key=path, symptoms=(reading,),
+                                                 handoffs=("devops-infra",)))
+                if new and self.housekeeping is not None:       # retention at once, not at its hour
+                    self._cleanup(inc.id)
+        if self.housekeeping is not None and self.housekeeping.due():
+            self._cleanup(None)
         try:
             with self.store.tx() as tx:
                 tx.add_sample(s.taken_at, s.cpu_util_pct, s.mem_available_mb, s.disk_free_gb,
                               self.cfg.history_samples)
         except OmpError as exc:            # the history is best effort; the watch goes on
             log.warning("resource sample not stored", extra={"error": str(exc)})
+
+    def _cleanup(self, incident_id: int | None) -> None:
+        try:
+            _, outcome = self.housekeeping.cleanup(False, "watchdog")
+        except Exception as exc:  # noqa: BLE001 - a failed cleanup is noted, the watch goes on
+            log.exception("retention cleanup failed")
+            if incident_id is not None:
+                self.book.note(incident_id, "watchdog", f"retention cleanup failed: {exc}")
+            return
+        if incident_id is not None:
+            self.book.note(incident_id, "watchdog", f"retention cleanup: {len(outcome.done)} actions, "
+                           f"{outcome.freed_bytes / 2**30:.2f} GB freed, {len(outcome.failed)} failed")
 
     def _cpu(self, s: Sample) -> None:
         if s.cpu_util_pct <= self.cpu_budget_pct:

@@ -29,6 +29,14 @@ class RunView:
     seed: int
 
 
+@dataclass(frozen=True)
+class RunFolder:
+    """A run folder as the miner knows it: whose it is, and whether a running run uses it."""
+    run_dir: str
+    campaign_id: str
+    running: bool
+
+
 class SchedulerPort(Protocol):
     def daemon_state(self) -> str: ...
     def stop(self, reason: str) -> None: ...
@@ -43,3 +51,4 @@ class MinerPort(Protocol):
     def running_runs(self) -> list[RunView]: ...
     def kill(self, run_id: str, reason: str) -> None:
         """End the run as failed (its campaign is re-queued, not disabled)."""
+    def run_folders(self) -> list[RunFolder]: ...

@@ -38,9 +38,14 @@ def _actor(request) -> str:
     return bounded(request.actor, "actor", 200).strip() or "operator"
 
 
+def action_pb(a, error: str = "") -> wpb.RetentionAction:
+    return wpb.RetentionAction(kind=a.kind, path=a.path, campaign_id=a.campaign, bytes=a.bytes, age_days=a.age_days,
+                               why=a.why, error=error)
+
+
 class WatchdogServicer(watchdog_pb2_grpc.WatchdogServiceServicer):
-    def __init__(self, book: IncidentBook, store, clock):
-        self.book, self.store, self.clock = book, store, clock
+    def __init__(self, book: IncidentBook, store, clock, housekeeping):
+        self.book, self.store, self.clock, self.housekeeping = book, store, clock, housekeeping
 
     def OpenIncident(self, request, context):
         severity = SEVERITIES.get(request.severity)
@@ -82,3 +87,17 @@ class WatchdogServicer(watchdog_pb2_grpc.WatchdogServiceServicer):
             for s in samples[:-1]:
                 sample_pb(*s, out.history.add())
         return out
+
+    def Cleanup(self, request, context):
+        plan, outcome = self.housekeeping.cleanup(request.dry_run, _actor(request))
+        failed = {a.path: why for a, why in (outcome.failed if outcome else ())}
+        return wpb.CleanupResponse(actions=[action_pb(a, failed.get(a.path, "")) for a in plan],
+                                   freed_bytes=outcome.freed_bytes if outcome else 0,
+                                   compressed_bytes=outcome.compressed_bytes if outcome else 0,
+                                   dry_run=request.dry_run)
+
+    def ListArchives(self, request, context):
+        return wpb.ListArchivesResponse(paths=[str(p) for p in self.housekeeping.retention.archives()])
+
+    def RestoreRun(self, request, context):
+        return wpb.RestoreRunResponse(path=str(self.housekeeping.restore(request.run_folder, _actor(request))))

@@ -50,4 +50,19 @@ class WatchdogSettings(Endpoint):
         require(0 < self.rpc_timeout_s <= 300, f"{p}.rpc_timeout_s", "must be in (0, 300]", self.rpc_timeout_s)
 
 
-SECTIONS = {"watchdog": WatchdogSettings}
+@dataclass(frozen=True)
+class RetentionSettings:
+    """``[retention]``: what the watchdog keeps of the run folders (the playbook's retention policy)."""
+    keep_runs: int = 5                        # the newest run folders kept per campaign; older ones go
+    compress_after_days: float = 7.0          # a kept folder older than this is compressed (zstd)
+    archive_after_days: float = 30.0          # ... older than this moves to cold_dir, when one is set
+    cold_dir: str = ""                        # "" = no cold storage (archives stay in the runs folder)
+
+    def check(self, p):
+        require(self.keep_runs >= 1, f"{p}.keep_runs", "must be >= 1", self.keep_runs)
+        require(self.compress_after_days > 0, f"{p}.compress_after_days", "must be > 0", self.compress_after_days)
+        require(self.archive_after_days >= self.compress_after_days, f"{p}.archive_after_days",
+                f"must be >= compress_after_days ({self.compress_after_days:g})", self.archive_after_days)
+
+
+SECTIONS = {"watchdog": WatchdogSettings, "retention": RetentionSettings}

@@ -86,9 +86,12 @@ def test_missing_or_broken_file(tmp_path: Path):
 
 
 def test_sections_of_services_not_built_yet_are_accepted_and_named_never_silently_used():
-    s = settings_mod.load(overrides={"promotion": {"max_pbo": 0.2}, "retention": {"keep_runs": 5}},
+    s = settings_mod.load(overrides={"promotion": {"max_pbo": 0.2}, "auto_reject": {"pbo_above": 0.4},
+                                     "retention": {"keep_runs": 5, "no_such_key": 1}},
                           sections=SCHEDULER)
-    assert s.unused == ("promotion", "retention")
+    assert s.unused == ("promotion", "auto_reject")       # [retention] is the watchdog's to check
+    with pytest.raises(ConfigError, match=r"^retention\.no_such_key"):
+        settings_mod.load(overrides={"retention": {"no_such_key": 1}}, sections=WATCHDOG)
 
 
 def test_a_section_this_process_does_not_own_is_refused_clearly():

@@ -4,6 +4,7 @@ above the machine's free space (a filesystem of the right size cannot be mounted
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -204,3 +205,31 @@ def test_with_the_miner_down_the_scheduler_tries_a_bounded_number_of_times_and_o
     assert sum(e.kind == "campaign.admitted" for e in events) == camp.attempt          # no storm
     (inc,) = _incidents(wclient, "miner_unreachable")
     assert inc.severity == wpb.SEVERITY_SEV1 and inc.occurrences > 1
+
+
+def test_omp_cleanup_plans_compresses_lists_and_restores_a_real_run_folder(services, tmp_path):
+    sched, miner, dog, client, mclient, wclient = _start(services, tmp_path)
+    (tmp_path / "configs" / "tiny.toml").write_text((tmp_path / "configs" / "long.toml").read_text().replace(
+        "generations = 100000", "generations = 4"))
+    c = _add(client, "tiny.toml")
+    _go(client)
+    done = wait_for(lambda: next((r for r in mclient.call("ListRuns", mpb.ListRunsRequest(campaign_id=c.id)).runs
+                                  if r.status == pb.RUN_STATUS_COMPLETED), None), timeout=120, what="a completed run")
+    folder = Path(done.run_dir)
+    old = time.time() - 10 * 86400
+    for p in [*folder.rglob("*"), folder]:
+        os.utime(p, (old, old))
+    omp = lambda *a: subprocess.run([sys.executable, "-m", "omp_cli", *a, "--watchdog", dog.address,  # noqa: E731
+                                     "--scheduler", sched.address, "--miner", miner.address],
+                                    capture_output=True, text=True, cwd=ROOT, timeout=120)
+    r = omp("cleanup", "--dry-run", "--json")
+    plan = {Path(a["path"]).name: a for a in json.loads(r.stdout)["actions"]}
+    assert r.returncode == 0 and plan[folder.name]["kind"] == "compress" and plan[folder.name]["campaign_id"] == c.id
+    assert folder.is_dir()                                          # a dry run changes nothing
+    r = omp("cleanup", "--json")
+    assert r.returncode == 0 and int(json.loads(r.stdout)["compressed_bytes"]) > 0
+    assert not folder.exists() and folder.with_name(folder.name + ".tar.zst").is_file()
+    r = omp("cleanup", "--archives", "--json")
+    assert [Path(p).name for p in json.loads(r.stdout)["paths"]] == [folder.name + ".tar.zst"]
+    r = omp("cleanup", "--restore", folder.name)
+    assert r.returncode == 0 and (folder / "manifest.json").is_file() and (folder / "candidates.json").is_file()
