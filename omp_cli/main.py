@@ -244,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--history", type=int, default=5, help="how many samples before the latest")
     rs.set_defaults(func=remote.cmd_resources)
 
+    ol = sub.add_parser("ops-log", parents=[common], help="the Mining Daily Ops Log of a day (UTC), from real figures")
+    ol.add_argument("--date", default="", help="YYYY-MM-DD (default: today)")
+    ol.set_defaults(func=remote.cmd_ops_log)
+
     cl = sub.add_parser("cleanup", parents=[common], help="retention of run folders (the watchdog's)")
     cl.add_argument("--dry-run", action="store_true", help="print the plan with sizes; change nothing")
     cl.add_argument("--archives", action="store_true", help="list the compressed run folders")

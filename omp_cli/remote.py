@@ -546,3 +546,16 @@ def cmd_cleanup(args) -> int:
             _con().print(f"freed {r.freed_bytes / 2**30:.2f} GB; compressed {r.compressed_bytes / 2**30:.2f} GB")
     code = show(args, r, human)
     return 1 if any(a.error for a in r.actions) else code
+
+
+def cmd_ops_log(args) -> int:
+    r, rc = call(args, "watchdog", "GetOpsLog", wpb.GetOpsLogRequest(date=args.date))
+    if r is None:
+        return rc
+    if args.json:
+        doc = _dict(r)
+        doc.pop("markdown", None)
+        print(json.dumps(doc))
+        return 0
+    sys.stdout.write(r.markdown)
+    return 0

@@ -25,55 +25,59 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15omp/v1/watchdog.proto\x12\x06omp.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x7f\n\x0fRetentionAction\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\x12\x10\n\x08\x61ge_days\x18\x05 \x01(\x01\x12\x0b\n\x03why\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\"0\n\x0e\x43leanupRequest\x12\x0f\n\x07\x64ry_run\x18\x01 \x01(\x08\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\"{\n\x0f\x43leanupResponse\x12(\n\x07\x61\x63tions\x18\x01 \x03(\x0b\x32\x17.omp.v1.RetentionAction\x12\x13\n\x0b\x66reed_bytes\x18\x02 \x01(\x03\x12\x18\n\x10\x63ompressed_bytes\x18\x03 \x01(\x03\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"\x15\n\x13ListArchivesRequest\"%\n\x14ListArchivesResponse\x12\r\n\x05paths\x18\x01 \x03(\t\"6\n\x11RestoreRunRequest\x12\x12\n\nrun_folder\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\"\"\n\x12RestoreRunResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\"U\n\rTimelineEntry\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\r\n\x05\x65vent\x18\x03 \x01(\t\"\xc2\x03\n\x08Incident\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x08severity\x18\x02 \x01(\x0e\x32\x10.omp.v1.Severity\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0b\n\x03key\x18\x04 \x01(\t\x12\x0c\n\x04open\x18\x05 \x01(\x08\x12/\n\x0b\x64\x65tected_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bresolved_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07summary\x18\x08 \x01(\t\x12\x10\n\x08symptoms\x18\t \x03(\t\x12\x11\n\tcampaigns\x18\n \x03(\t\x12\x0c\n\x04runs\x18\x0b \x03(\t\x12\'\n\x08timeline\x18\x0c \x03(\x0b\x32\x15.omp.v1.TimelineEntry\x12\x12\n\nroot_cause\x18\r \x01(\t\x12\x12\n\nresolution\x18\x0e \x01(\t\x12\x12\n\nprevention\x18\x0f \x03(\t\x12\x10\n\x08handoffs\x18\x10 \x03(\t\x12\x11\n\topened_by\x18\x11 \x01(\t\x12\x13\n\x0boccurrences\x18\x12 \x01(\x05\x12\x18\n\x10\x64uration_seconds\x18\x13 \x01(\x01\"\xb9\x01\n\x13OpenIncidentRequest\x12\"\n\x08severity\x18\x01 \x01(\x0e\x32\x10.omp.v1.Severity\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12\x10\n\x08symptoms\x18\x05 \x03(\t\x12\x11\n\tcampaigns\x18\x06 \x03(\t\x12\x0c\n\x04runs\x18\x07 \x03(\t\x12\x10\n\x08handoffs\x18\x08 \x03(\t\x12\r\n\x05\x61\x63tor\x18\t \x01(\t\" \n\x12GetIncidentRequest\x12\n\n\x02id\x18\x01 \x01(\t\"P\n\x14ListIncidentsRequest\x12\x11\n\topen_only\x18\x01 \x01(\x08\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"U\n\x15ListIncidentsResponse\x12#\n\tincidents\x18\x01 \x03(\x0b\x32\x10.omp.v1.Incident\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"o\n\x16ResolveIncidentRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nroot_cause\x18\x02 \x01(\t\x12\x12\n\nresolution\x18\x03 \x01(\t\x12\x12\n\nprevention\x18\x04 \x03(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\"#\n\x15RenderIncidentRequest\x12\n\n\x02id\x18\x01 \x01(\t\"*\n\x16RenderIncidentResponse\x12\x10\n\x08markdown\x18\x01 \x01(\t\")\n\x08\x44iskFree\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07\x66ree_gb\x18\x02 \x01(\x01\"\x8f\x01\n\x0eResourceSample\x12,\n\x08taken_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63pu_util_pct\x18\x02 \x01(\x01\x12\x18\n\x10mem_available_mb\x18\x03 \x01(\x01\x12\x1f\n\x05\x64isks\x18\x04 \x03(\x0b\x32\x10.omp.v1.DiskFree\"&\n\x13GetResourcesRequest\x12\x0f\n\x07history\x18\x01 \x01(\x05\"g\n\x14GetResourcesResponse\x12&\n\x06latest\x18\x01 \x01(\x0b\x32\x16.omp.v1.ResourceSample\x12\'\n\x07history\x18\x02 \x03(\x0b\x32\x16.omp.v1.ResourceSample*]\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n\rSEVERITY_SEV0\x10\x01\x12\x11\n\rSEVERITY_SEV1\x10\x02\x12\x11\n\rSEVERITY_SEV2\x10\x03\x32\x88\x05\n\x0fWatchdogService\x12=\n\x0cOpenIncident\x12\x1b.omp.v1.OpenIncidentRequest\x1a\x10.omp.v1.Incident\x12;\n\x0bGetIncident\x12\x1a.omp.v1.GetIncidentRequest\x1a\x10.omp.v1.Incident\x12L\n\rListIncidents\x12\x1c.omp.v1.ListIncidentsRequest\x1a\x1d.omp.v1.ListIncidentsResponse\x12\x43\n\x0fResolveIncident\x12\x1e.omp.v1.ResolveIncidentRequest\x1a\x10.omp.v1.Incident\x12O\n\x0eRenderIncident\x12\x1d.omp.v1.RenderIncidentRequest\x1a\x1e.omp.v1.RenderIncidentResponse\x12I\n\x0cGetResources\x12\x1b.omp.v1.GetResourcesRequest\x1a\x1c.omp.v1.GetResourcesResponse\x12:\n\x07\x43leanup\x12\x16.omp.v1.CleanupRequest\x1a\x17.omp.v1.CleanupResponse\x12I\n\x0cListArchives\x12\x1b.omp.v1.ListArchivesRequest\x1a\x1c.omp.v1.ListArchivesResponse\x12\x43\n\nRestoreRun\x12\x19.omp.v1.RestoreRunRequest\x1a\x1a.omp.v1.RestoreRunResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15omp/v1/watchdog.proto\x12\x06omp.v1\x1a\x1fgoogle/protobuf/timestamp.proto\" \n\x10GetOpsLogRequest\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\"\x9b\x02\n\x06OpsLog\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x61\x65mon_state\x18\x02 \x01(\t\x12\x1b\n\x13\x63\x61mpaigns_completed\x18\x03 \x01(\x05\x12\x18\n\x10\x63\x61mpaigns_failed\x18\x04 \x01(\x05\x12\x12\n\npromotions\x18\x05 \x01(\t\x12\x13\n\x0b\x63pu_avg_pct\x18\x06 \x01(\x01\x12\x1b\n\x13memory_used_avg_pct\x18\x07 \x01(\x01\x12#\n\tdisk_free\x18\x08 \x03(\x0b\x32\x10.omp.v1.DiskFree\x12\x11\n\tincidents\x18\t \x03(\t\x12\x15\n\rqueue_changes\x18\n \x03(\t\x12\x0f\n\x07samples\x18\x0b \x01(\x05\x12\x10\n\x08markdown\x18\x0c \x01(\t\"\x7f\n\x0fRetentionAction\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\x12\x10\n\x08\x61ge_days\x18\x05 \x01(\x01\x12\x0b\n\x03why\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\"0\n\x0e\x43leanupRequest\x12\x0f\n\x07\x64ry_run\x18\x01 \x01(\x08\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\"{\n\x0f\x43leanupResponse\x12(\n\x07\x61\x63tions\x18\x01 \x03(\x0b\x32\x17.omp.v1.RetentionAction\x12\x13\n\x0b\x66reed_bytes\x18\x02 \x01(\x03\x12\x18\n\x10\x63ompressed_bytes\x18\x03 \x01(\x03\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"\x15\n\x13ListArchivesRequest\"%\n\x14ListArchivesResponse\x12\r\n\x05paths\x18\x01 \x03(\t\"6\n\x11RestoreRunRequest\x12\x12\n\nrun_folder\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\"\"\n\x12RestoreRunResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\"U\n\rTimelineEntry\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\r\n\x05\x65vent\x18\x03 \x01(\t\"\xc2\x03\n\x08Incident\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x08severity\x18\x02 \x01(\x0e\x32\x10.omp.v1.Severity\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0b\n\x03key\x18\x04 \x01(\t\x12\x0c\n\x04open\x18\x05 \x01(\x08\x12/\n\x0b\x64\x65tected_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bresolved_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07summary\x18\x08 \x01(\t\x12\x10\n\x08symptoms\x18\t \x03(\t\x12\x11\n\tcampaigns\x18\n \x03(\t\x12\x0c\n\x04runs\x18\x0b \x03(\t\x12\'\n\x08timeline\x18\x0c \x03(\x0b\x32\x15.omp.v1.TimelineEntry\x12\x12\n\nroot_cause\x18\r \x01(\t\x12\x12\n\nresolution\x18\x0e \x01(\t\x12\x12\n\nprevention\x18\x0f \x03(\t\x12\x10\n\x08handoffs\x18\x10 \x03(\t\x12\x11\n\topened_by\x18\x11 \x01(\t\x12\x13\n\x0boccurrences\x18\x12 \x01(\x05\x12\x18\n\x10\x64uration_seconds\x18\x13 \x01(\x01\"\xb9\x01\n\x13OpenIncidentRequest\x12\"\n\x08severity\x18\x01 \x01(\x0e\x32\x10.omp.v1.Severity\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12\x10\n\x08symptoms\x18\x05 \x03(\t\x12\x11\n\tcampaigns\x18\x06 \x03(\t\x12\x0c\n\x04runs\x18\x07 \x03(\t\x12\x10\n\x08handoffs\x18\x08 \x03(\t\x12\r\n\x05\x61\x63tor\x18\t \x01(\t\" \n\x12GetIncidentRequest\x12\n\n\x02id\x18\x01 \x01(\t\"P\n\x14ListIncidentsRequest\x12\x11\n\topen_only\x18\x01 \x01(\x08\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"U\n\x15ListIncidentsResponse\x12#\n\tincidents\x18\x01 \x03(\x0b\x32\x10.omp.v1.Incident\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"o\n\x16ResolveIncidentRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nroot_cause\x18\x02 \x01(\t\x12\x12\n\nresolution\x18\x03 \x01(\t\x12\x12\n\nprevention\x18\x04 \x03(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\"#\n\x15RenderIncidentRequest\x12\n\n\x02id\x18\x01 \x01(\t\"*\n\x16RenderIncidentResponse\x12\x10\n\x08markdown\x18\x01 \x01(\t\")\n\x08\x44iskFree\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07\x66ree_gb\x18\x02 \x01(\x01\"\x8f\x01\n\x0eResourceSample\x12,\n\x08taken_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63pu_util_pct\x18\x02 \x01(\x01\x12\x18\n\x10mem_available_mb\x18\x03 \x01(\x01\x12\x1f\n\x05\x64isks\x18\x04 \x03(\x0b\x32\x10.omp.v1.DiskFree\"&\n\x13GetResourcesRequest\x12\x0f\n\x07history\x18\x01 \x01(\x05\"g\n\x14GetResourcesResponse\x12&\n\x06latest\x18\x01 \x01(\x0b\x32\x16.omp.v1.ResourceSample\x12\'\n\x07history\x18\x02 \x03(\x0b\x32\x16.omp.v1.ResourceSample*]\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n\rSEVERITY_SEV0\x10\x01\x12\x11\n\rSEVERITY_SEV1\x10\x02\x12\x11\n\rSEVERITY_SEV2\x10\x03\x32\xbf\x05\n\x0fWatchdogService\x12=\n\x0cOpenIncident\x12\x1b.omp.v1.OpenIncidentRequest\x1a\x10.omp.v1.Incident\x12;\n\x0bGetIncident\x12\x1a.omp.v1.GetIncidentRequest\x1a\x10.omp.v1.Incident\x12L\n\rListIncidents\x12\x1c.omp.v1.ListIncidentsRequest\x1a\x1d.omp.v1.ListIncidentsResponse\x12\x43\n\x0fResolveIncident\x12\x1e.omp.v1.ResolveIncidentRequest\x1a\x10.omp.v1.Incident\x12O\n\x0eRenderIncident\x12\x1d.omp.v1.RenderIncidentRequest\x1a\x1e.omp.v1.RenderIncidentResponse\x12I\n\x0cGetResources\x12\x1b.omp.v1.GetResourcesRequest\x1a\x1c.omp.v1.GetResourcesResponse\x12:\n\x07\x43leanup\x12\x16.omp.v1.CleanupRequest\x1a\x17.omp.v1.CleanupResponse\x12I\n\x0cListArchives\x12\x1b.omp.v1.ListArchivesRequest\x1a\x1c.omp.v1.ListArchivesResponse\x12\x43\n\nRestoreRun\x12\x19.omp.v1.RestoreRunRequest\x1a\x1a.omp.v1.RestoreRunResponse\x12\x35\n\tGetOpsLog\x12\x18.omp.v1.GetOpsLogRequest\x1a\x0e.omp.v1.OpsLogb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'omp.v1.watchdog_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEVERITY']._serialized_start=1983
-  _globals['_SEVERITY']._serialized_end=2076
-  _globals['_RETENTIONACTION']._serialized_start=66
-  _globals['_RETENTIONACTION']._serialized_end=193
-  _globals['_CLEANUPREQUEST']._serialized_start=195
-  _globals['_CLEANUPREQUEST']._serialized_end=243
-  _globals['_CLEANUPRESPONSE']._serialized_start=245
-  _globals['_CLEANUPRESPONSE']._serialized_end=368
-  _globals['_LISTARCHIVESREQUEST']._serialized_start=370
-  _globals['_LISTARCHIVESREQUEST']._serialized_end=391
-  _globals['_LISTARCHIVESRESPONSE']._serialized_start=393
-  _globals['_LISTARCHIVESRESPONSE']._serialized_end=430
-  _globals['_RESTORERUNREQUEST']._serialized_start=432
-  _globals['_RESTORERUNREQUEST']._serialized_end=486
-  _globals['_RESTORERUNRESPONSE']._serialized_start=488
-  _globals['_RESTORERUNRESPONSE']._serialized_end=522
-  _globals['_TIMELINEENTRY']._serialized_start=524
-  _globals['_TIMELINEENTRY']._serialized_end=609
-  _globals['_INCIDENT']._serialized_start=612
-  _globals['_INCIDENT']._serialized_end=1062
-  _globals['_OPENINCIDENTREQUEST']._serialized_start=1065
-  _globals['_OPENINCIDENTREQUEST']._serialized_end=1250
-  _globals['_GETINCIDENTREQUEST']._serialized_start=1252
-  _globals['_GETINCIDENTREQUEST']._serialized_end=1284
-  _globals['_LISTINCIDENTSREQUEST']._serialized_start=1286
-  _globals['_LISTINCIDENTSREQUEST']._serialized_end=1366
-  _globals['_LISTINCIDENTSRESPONSE']._serialized_start=1368
-  _globals['_LISTINCIDENTSRESPONSE']._serialized_end=1453
-  _globals['_RESOLVEINCIDENTREQUEST']._serialized_start=1455
-  _globals['_RESOLVEINCIDENTREQUEST']._serialized_end=1566
-  _globals['_RENDERINCIDENTREQUEST']._serialized_start=1568
-  _globals['_RENDERINCIDENTREQUEST']._serialized_end=1603
-  _globals['_RENDERINCIDENTRESPONSE']._serialized_start=1605
-  _globals['_RENDERINCIDENTRESPONSE']._serialized_end=1647
-  _globals['_DISKFREE']._serialized_start=1649
-  _globals['_DISKFREE']._serialized_end=1690
-  _globals['_RESOURCESAMPLE']._serialized_start=1693
-  _globals['_RESOURCESAMPLE']._serialized_end=1836
-  _globals['_GETRESOURCESREQUEST']._serialized_start=1838
-  _globals['_GETRESOURCESREQUEST']._serialized_end=1876
-  _globals['_GETRESOURCESRESPONSE']._serialized_start=1878
-  _globals['_GETRESOURCESRESPONSE']._serialized_end=1981
-  _globals['_WATCHDOGSERVICE']._serialized_start=2079
-  _globals['_WATCHDOGSERVICE']._serialized_end=2727
+  _globals['_SEVERITY']._serialized_start=2303
+  _globals['_SEVERITY']._serialized_end=2396
+  _globals['_GETOPSLOGREQUEST']._serialized_start=66
+  _globals['_GETOPSLOGREQUEST']._serialized_end=98
+  _globals['_OPSLOG']._serialized_start=101
+  _globals['_OPSLOG']._serialized_end=384
+  _globals['_RETENTIONACTION']._serialized_start=386
+  _globals['_RETENTIONACTION']._serialized_end=513
+  _globals['_CLEANUPREQUEST']._serialized_start=515
+  _globals['_CLEANUPREQUEST']._serialized_end=563
+  _globals['_CLEANUPRESPONSE']._serialized_start=565
+  _globals['_CLEANUPRESPONSE']._serialized_end=688
+  _globals['_LISTARCHIVESREQUEST']._serialized_start=690
+  _globals['_LISTARCHIVESREQUEST']._serialized_end=711
+  _globals['_LISTARCHIVESRESPONSE']._serialized_start=713
+  _globals['_LISTARCHIVESRESPONSE']._serialized_end=750
+  _globals['_RESTORERUNREQUEST']._serialized_start=752
+  _globals['_RESTORERUNREQUEST']._serialized_end=806
+  _globals['_RESTORERUNRESPONSE']._serialized_start=808
+  _globals['_RESTORERUNRESPONSE']._serialized_end=842
+  _globals['_TIMELINEENTRY']._serialized_start=844
+  _globals['_TIMELINEENTRY']._serialized_end=929
+  _globals['_INCIDENT']._serialized_start=932
+  _globals['_INCIDENT']._serialized_end=1382
+  _globals['_OPENINCIDENTREQUEST']._serialized_start=1385
+  _globals['_OPENINCIDENTREQUEST']._serialized_end=1570
+  _globals['_GETINCIDENTREQUEST']._serialized_start=1572
+  _globals['_GETINCIDENTREQUEST']._serialized_end=1604
+  _globals['_LISTINCIDENTSREQUEST']._serialized_start=1606
+  _globals['_LISTINCIDENTSREQUEST']._serialized_end=1686
+  _globals['_LISTINCIDENTSRESPONSE']._serialized_start=1688
+  _globals['_LISTINCIDENTSRESPONSE']._serialized_end=1773
+  _globals['_RESOLVEINCIDENTREQUEST']._serialized_start=1775
+  _globals['_RESOLVEINCIDENTREQUEST']._serialized_end=1886
+  _globals['_RENDERINCIDENTREQUEST']._serialized_start=1888
+  _globals['_RENDERINCIDENTREQUEST']._serialized_end=1923
+  _globals['_RENDERINCIDENTRESPONSE']._serialized_start=1925
+  _globals['_RENDERINCIDENTRESPONSE']._serialized_end=1967
+  _globals['_DISKFREE']._serialized_start=1969
+  _globals['_DISKFREE']._serialized_end=2010
+  _globals['_RESOURCESAMPLE']._serialized_start=2013
+  _globals['_RESOURCESAMPLE']._serialized_end=2156
+  _globals['_GETRESOURCESREQUEST']._serialized_start=2158
+  _globals['_GETRESOURCESREQUEST']._serialized_end=2196
+  _globals['_GETRESOURCESRESPONSE']._serialized_start=2198
+  _globals['_GETRESOURCESRESPONSE']._serialized_end=2301
+  _globals['_WATCHDOGSERVICE']._serialized_start=2399
+  _globals['_WATCHDOGSERVICE']._serialized_end=3102
 # @@protoc_insertion_point(module_scope)

@@ -21,6 +21,40 @@ SEVERITY_SEV0: Severity
 SEVERITY_SEV1: Severity
 SEVERITY_SEV2: Severity
 
+class GetOpsLogRequest(_message.Message):
+    __slots__ = ("date",)
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    def __init__(self, date: _Optional[str] = ...) -> None: ...
+
+class OpsLog(_message.Message):
+    __slots__ = ("date", "daemon_state", "campaigns_completed", "campaigns_failed", "promotions", "cpu_avg_pct", "memory_used_avg_pct", "disk_free", "incidents", "queue_changes", "samples", "markdown")
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    DAEMON_STATE_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGNS_COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGNS_FAILED_FIELD_NUMBER: _ClassVar[int]
+    PROMOTIONS_FIELD_NUMBER: _ClassVar[int]
+    CPU_AVG_PCT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_USED_AVG_PCT_FIELD_NUMBER: _ClassVar[int]
+    DISK_FREE_FIELD_NUMBER: _ClassVar[int]
+    INCIDENTS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    MARKDOWN_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    daemon_state: str
+    campaigns_completed: int
+    campaigns_failed: int
+    promotions: str
+    cpu_avg_pct: float
+    memory_used_avg_pct: float
+    disk_free: _containers.RepeatedCompositeFieldContainer[DiskFree]
+    incidents: _containers.RepeatedScalarFieldContainer[str]
+    queue_changes: _containers.RepeatedScalarFieldContainer[str]
+    samples: int
+    markdown: str
+    def __init__(self, date: _Optional[str] = ..., daemon_state: _Optional[str] = ..., campaigns_completed: _Optional[int] = ..., campaigns_failed: _Optional[int] = ..., promotions: _Optional[str] = ..., cpu_avg_pct: _Optional[float] = ..., memory_used_avg_pct: _Optional[float] = ..., disk_free: _Optional[_Iterable[_Union[DiskFree, _Mapping]]] = ..., incidents: _Optional[_Iterable[str]] = ..., queue_changes: _Optional[_Iterable[str]] = ..., samples: _Optional[int] = ..., markdown: _Optional[str] = ...) -> None: ...
+
 class RetentionAction(_message.Message):
     __slots__ = ("kind", "path", "campaign_id", "bytes", "age_days", "why", "error")
     KIND_FIELD_NUMBER: _ClassVar[int]

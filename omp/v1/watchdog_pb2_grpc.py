@@ -79,6 +79,11 @@ class WatchdogServiceStub:
                 request_serializer=omp_dot_v1_dot_watchdog__pb2.RestoreRunRequest.SerializeToString,
                 response_deserializer=omp_dot_v1_dot_watchdog__pb2.RestoreRunResponse.FromString,
                 _registered_method=True)
+        self.GetOpsLog = channel.unary_unary(
+                '/omp.v1.WatchdogService/GetOpsLog',
+                request_serializer=omp_dot_v1_dot_watchdog__pb2.GetOpsLogRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_watchdog__pb2.OpsLog.FromString,
+                _registered_method=True)
 
 
 class WatchdogServiceServicer:
@@ -145,6 +150,13 @@ class WatchdogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetOpsLog(self, request, context):
+        """The playbook's Mining Daily Ops Log of one UTC day, from the real figures.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WatchdogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +204,11 @@ def add_WatchdogServiceServicer_to_server(servicer, server):
                     servicer.RestoreRun,
                     request_deserializer=omp_dot_v1_dot_watchdog__pb2.RestoreRunRequest.FromString,
                     response_serializer=omp_dot_v1_dot_watchdog__pb2.RestoreRunResponse.SerializeToString,
+            ),
+            'GetOpsLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOpsLog,
+                    request_deserializer=omp_dot_v1_dot_watchdog__pb2.GetOpsLogRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_watchdog__pb2.OpsLog.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -437,6 +454,33 @@ class WatchdogService:
             '/omp.v1.WatchdogService/RestoreRun',
             omp_dot_v1_dot_watchdog__pb2.RestoreRunRequest.SerializeToString,
             omp_dot_v1_dot_watchdog__pb2.RestoreRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOpsLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omp.v1.WatchdogService/GetOpsLog',
+            omp_dot_v1_dot_watchdog__pb2.GetOpsLogRequest.SerializeToString,
+            omp_dot_v1_dot_watchdog__pb2.OpsLog.FromString,
             options,
             channel_credentials,
             insecure,

@@ -21,6 +21,7 @@ from services.watchdog.incidents import IncidentBook
 from services.watchdog.metrics import WatchdogMetrics
 from services.watchdog.miner_gateway import GrpcMinerGateway
 from services.watchdog.monitor import Monitor
+from services.watchdog.ops_log import OpsLog
 from services.watchdog.repository import WatchdogStore
 from services.watchdog.retention import Retention
 from services.watchdog.scheduler_gateway import GrpcSchedulerGateway
@@ -55,8 +56,9 @@ class WatchdogApp:
         retention = Retention(settings.section("retention"), settings.runs_dir,
                               settings.path("artifacts/hall_of_fame"), self.clock, self.miner)
         self.housekeeping = Housekeeping(retention, self.clock, self.metrics)
+        self.ops_log = OpsLog(self.store, self.scheduler, self.clock, settings.data_dir / "ops-log")
         self.monitor = Monitor(self.cfg, sampler, self.store, self.book, self.scheduler, self.miner, self.clock,
-                               self.metrics, housekeeping=self.housekeeping,
+                               self.metrics, housekeeping=self.housekeeping, ops_log=self.ops_log,
                                floor_mb=settings.resources.min_mem_available_mb,
                                cpu_budget_pct=settings.resources.max_cpu_util_pct)
         self.stop_loop = threading.Event()
@@ -64,7 +66,7 @@ class WatchdogApp:
         self.metrics_server = None
 
     def start(self) -> None:
-        servicer = WatchdogServicer(self.book, self.store, self.clock, self.housekeeping)
+        servicer = WatchdogServicer(self.book, self.store, self.clock, self.housekeeping, self.ops_log)
         registration = Registration(servicer, watchdog_pb2_grpc.add_WatchdogServiceServicer_to_server, SERVICE)
         self.service = build_server(self.cfg.host, self.cfg.port, [registration], GrpcMetrics(self.registry, "watchdog"))
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, self.cfg.host, self.cfg.metrics_port)

@@ -58,6 +58,7 @@ class Monitor:
     clock: object
     metrics: object = None
     housekeeping: object = None             # retention (None: the policy is not run from here)
+    ops_log: object = None                  # the daily ops log (None: not written from here)
     floor_mb: float = 400.0                 # the resource budget's available-memory floor
     cpu_budget_pct: float = 85.0            # the resource budget's CPU ceiling
     rss: object = tree_rss_mb               # a run's memory (MB) from its pid
@@ -79,7 +80,7 @@ class Monitor:
     def tick(self) -> float:
         """One pass; returns the seconds until the next."""
         for step, service in ((self._resources, ""), (self._scheduler_events, "scheduler"),
-                              (self._runs, "miner"), (self._red_flags, "")):
+                              (self._runs, "miner"), (self._red_flags, ""), (self._daily, "scheduler")):
             try:
                 step()
             except OmpError as exc:         # a service is down, slow or refusing: next tick
@@ -131,6 +132,12 @@ class Monitor:
                               self.cfg.history_samples)
         except OmpError as exc:            # the history is best effort; the watch goes on
             log.warning("resource sample not stored", extra={"error": str(exc)})
+
+    def _daily(self) -> None:
+        if self.ops_log is not None:
+            written = self.ops_log.write_due()
+            if written is not None:
+                log.info("daily ops log written", extra={"path": str(written)})
 
     def _cleanup(self, incident_id: int | None) -> None:
         try:

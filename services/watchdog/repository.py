@@ -51,6 +51,13 @@ def _listed(open_only: bool) -> Statement:
     return Statement(q.order_by(INCIDENTS.c.id.desc()).limit(bindparam("limit")).offset(bindparam("offset")))
 
 
+_SAMPLES_BETWEEN = Statement(select(SAMPLES.c.taken_at, SAMPLES.c.cpu_util_pct, SAMPLES.c.mem_available_mb,
+                                     SAMPLES.c.disks).where(SAMPLES.c.taken_at >= bindparam("start"),
+                                                            SAMPLES.c.taken_at < bindparam("end"))
+                              .order_by(SAMPLES.c.id))
+_DETECTED_BETWEEN = Statement(select(*_COLS).where(INCIDENTS.c.detected_at >= bindparam("start"),
+                                                   INCIDENTS.c.detected_at < bindparam("end"))
+                              .order_by(INCIDENTS.c.id))
 _COUNT_OPEN = Statement(select(INCIDENTS.c.severity, func.count()).where(INCIDENTS.c.open.is_(True))
                         .group_by(INCIDENTS.c.severity))
 
@@ -109,6 +116,12 @@ class WatchdogTx:
         cut = self.tx.scalar(_NTH_NEWEST_SAMPLE, keep=keep)
         if cut is not None:
             self.tx.run(_DROP_SAMPLES, key=cut)
+
+    def samples_between(self, start: float, end: float) -> list[tuple[float, float, float, dict]]:
+        return [tuple(r) for r in self.tx.all(_SAMPLES_BETWEEN, start=start, end=end)]
+
+    def incidents_detected_between(self, start: float, end: float) -> list[Incident]:
+        return [_incident(r) for r in self.tx.all(_DETECTED_BETWEEN, start=start, end=end)]
 
     def recent_samples(self, limit: int) -> list[tuple[float, float, float, dict]]:
         """The newest ``limit`` samples, oldest first."""

@@ -44,8 +44,8 @@ def action_pb(a, error: str = "") -> wpb.RetentionAction:
 
 
 class WatchdogServicer(watchdog_pb2_grpc.WatchdogServiceServicer):
-    def __init__(self, book: IncidentBook, store, clock, housekeeping):
-        self.book, self.store, self.clock, self.housekeeping = book, store, clock, housekeeping
+    def __init__(self, book: IncidentBook, store, clock, housekeeping, ops_log):
+        self.book, self.store, self.clock, self.housekeeping, self.ops_log = book, store, clock, housekeeping, ops_log
 
     def OpenIncident(self, request, context):
         severity = SEVERITIES.get(request.severity)
@@ -101,3 +101,13 @@ class WatchdogServicer(watchdog_pb2_grpc.WatchdogServiceServicer):
 
     def RestoreRun(self, request, context):
         return wpb.RestoreRunResponse(path=str(self.housekeeping.restore(request.run_folder, _actor(request))))
+
+    def GetOpsLog(self, request, context):
+        d = self.ops_log.build(bounded(request.date, "date", 10))
+        out = wpb.OpsLog(date=d.date, daemon_state=d.daemon_state, campaigns_completed=d.completed,
+                         campaigns_failed=d.failed, promotions=d.promotions, cpu_avg_pct=d.cpu_avg_pct,
+                         memory_used_avg_pct=d.memory_used_avg_pct, incidents=d.incidents,
+                         queue_changes=d.queue_changes, samples=d.samples, markdown=d.markdown())
+        for path, gb in sorted(d.disk_free.items()):
+            out.disk_free.add(path=path, free_gb=gb)
+        return out

@@ -233,3 +233,8 @@ def test_omp_cleanup_plans_compresses_lists_and_restores_a_real_run_folder(servi
     assert [Path(p).name for p in json.loads(r.stdout)["paths"]] == [folder.name + ".tar.zst"]
     r = omp("cleanup", "--restore", folder.name)
     assert r.returncode == 0 and (folder / "manifest.json").is_file() and (folder / "candidates.json").is_file()
+    r = omp("ops-log", "--json")                    # today's log, from the real figures
+    doc = json.loads(r.stdout)
+    assert r.returncode == 0 and doc["campaigns_completed"] >= 1 and doc["samples"] >= 1
+    r = omp("ops-log")
+    assert r.returncode == 0 and "## Mining Daily Ops Log" in r.stdout and "- Campaigns Completed: " in r.stdout
