@@ -7,6 +7,7 @@ from services.common.errors import InvalidArgument
 from services.watchdog.entities import Incident, Report, Severity
 from services.watchdog.incidents import IncidentBook, parse_id
 
+MAX_PAGE = 30
 SEVERITIES = {wpb.SEVERITY_SEV0: Severity.SEV0, wpb.SEVERITY_SEV1: Severity.SEV1, wpb.SEVERITY_SEV2: Severity.SEV2}
 SEVERITY_PB = {v: k for k, v in SEVERITIES.items()}
 
@@ -61,7 +62,9 @@ class WatchdogServicer(watchdog_pb2_grpc.WatchdogServiceServicer):
         return incident_pb(self.book.get(parse_id(request.id)), self.clock.now())
 
     def ListIncidents(self, request, context):
-        offset, limit = page(request.page_size, request.page_token)
+        # an incident may carry up to about 110 KB of text (50 symptoms of 2,000 characters and
+        # its other lists): 30 of them stay well under the 4 MiB a message may hold
+        offset, limit = page(request.page_size, request.page_token, default=20, maximum=MAX_PAGE)
         items = self.book.list(request.open_only, offset, limit + 1)
         now = self.clock.now()
         return wpb.ListIncidentsResponse(incidents=[incident_pb(i, now) for i in items[:limit]],

@@ -85,3 +85,20 @@ def test_an_unknown_incident_is_not_found(book):
     book, _ = book
     with pytest.raises(NotFound, match="INC-7"):
         book.get(7)
+
+
+def test_a_page_of_the_largest_incidents_fits_a_message(book):
+    """Every list an incident carries at its bound: the largest page is still under 4 MiB."""
+    from services.common.clients import MAX_MESSAGE_BYTES
+    from services.watchdog.servicer import MAX_PAGE, WatchdogServicer
+    from omp.v1 import watchdog_pb2 as wpb
+    book, clock = book
+    big = tuple("s" * 2000 for _ in range(50))
+    ids = tuple("r" * 64 for _ in range(50))
+    for k in range(MAX_PAGE + 2):
+        book.open(Report(Severity.SEV2, "disk_pressure", "x" * 2000, key=f"/fs{k}" + "k" * 200, symptoms=big,
+                         campaigns=ids, runs=ids, handoffs=ids))
+    servicer = WatchdogServicer(book, book.store, clock, None, None)
+    page = servicer.ListIncidents(wpb.ListIncidentsRequest(page_size=1000), None)
+    assert len(page.incidents) == MAX_PAGE and page.next_page_token
+    assert page.ByteSize() < MAX_MESSAGE_BYTES * 0.9
