@@ -5,14 +5,13 @@ into the domain's types (``entities.py``) before they leave.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 
 from sqlalchemy import String, bindparam, cast, func, insert, literal_column, or_, select, true, update
 
 from services.common.storage.base import Base
-from services.common.storage.db import Database, Statement, Tx
+from services.common.storage.db import Statement, Store, Tx
 from services.common.vocabulary import CampaignState, DaemonState, RunStatus
 from services.scheduler.entities import (CAMPAIGN_FIELDS, Attempt, Campaign, DaemonStatus, Event,
                                          QueueChange)
@@ -256,22 +255,5 @@ class SchedulerTx:
         return [Event(*r[:6], r[6] or {}) for r in self.tx.all(_EVENTS_AFTER, key=seq, limit=limit)]
 
 
-class SchedulerStore:
-    def __init__(self, db: Database):
-        self.db = db
-
-    @contextlib.contextmanager
-    def tx(self):
-        """A read-write transaction."""
-        with self.db.tx() as tx:
-            yield SchedulerTx(tx)
-
-    def on_commit(self, callback) -> None:
-        """``callback`` once what the caller wrote is committed (see Database.serve_on_loop)."""
-        self.db.on_commit(callback)
-
-    @contextlib.contextmanager
-    def read(self):
-        """A read-only transaction: on SQLite it does not take the write lock."""
-        with self.db.tx(write=False) as tx:
-            yield SchedulerTx(tx)
+class SchedulerStore(Store):
+    queries = SchedulerTx

@@ -2,12 +2,11 @@
 domain's types (``entities.py``)."""
 from __future__ import annotations
 
-import contextlib
 import functools
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from services.common.storage.db import Database, Statement, Tx
+from services.common.storage.db import Statement, Store, Tx
 from services.watchdog.entities import INCIDENT_FIELDS, Incident, Severity, TimelineEntry
 from services.watchdog.tables import IncidentEventRow, IncidentRow, ResourceSampleRow
 
@@ -128,16 +127,5 @@ class WatchdogTx:
         return [tuple(r) for r in reversed(self.tx.all(_RECENT_SAMPLES, limit=limit))]
 
 
-class WatchdogStore:
-    def __init__(self, db: Database):
-        self.db = db
-
-    @contextlib.contextmanager
-    def tx(self):
-        with self.db.tx() as tx:
-            yield WatchdogTx(tx)
-
-    @contextlib.contextmanager
-    def read(self):
-        with self.db.tx(write=False) as tx:
-            yield WatchdogTx(tx)
+class WatchdogStore(Store):
+    queries = WatchdogTx

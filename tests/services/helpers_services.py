@@ -133,3 +133,22 @@ def set_data_ready(client) -> None:
     """A fresh scheduler's data readiness is uncertain (it fails closed): say the data is ready."""
     from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb
     client.call("SetDataReadiness", spb.SetDataReadinessRequest(readiness=pb.DATA_READINESS_READY, actor="test"))
+
+
+def gone(pid: int) -> bool:
+    """No live process has this pid (a zombie awaiting its parent counts as gone)."""
+    import psutil
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def running_run(mclient, campaign_id: str, timeout: float = 60.0):
+    """The campaign's run once it is running and has made progress (generation 2 or later)."""
+    from omp.v1 import common_pb2 as pb, miner_pb2 as mpb
+
+    def find():
+        runs = mclient.call("ListRuns", mpb.ListRunsRequest(campaign_id=campaign_id)).runs
+        return next((r for r in runs if r.status == pb.RUN_STATUS_RUNNING and r.progress.generation >= 2), None)
+    return wait_for(find, timeout=timeout, what="a run making progress")

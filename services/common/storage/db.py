@@ -117,6 +117,31 @@ class Database:
             self._loop_engine.dispose()
 
 
+class Store:
+    """A service's storage: each transaction hands out the service's own queries (``queries``,
+    a class taking the Tx)."""
+    queries: type
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    @contextlib.contextmanager
+    def tx(self):
+        """A read-write transaction."""
+        with self.db.tx() as tx:
+            yield self.queries(tx)
+
+    @contextlib.contextmanager
+    def read(self):
+        """A read-only transaction: on SQLite it does not take the write lock."""
+        with self.db.tx(write=False) as tx:
+            yield self.queries(tx)
+
+    def on_commit(self, callback) -> None:
+        """``callback`` once what the caller wrote is committed (see Database.serve_on_loop)."""
+        self.db.on_commit(callback)
+
+
 class _Held:
     """A lock already acquired (with a timeout), released when the block ends."""
 
@@ -130,4 +155,4 @@ class _Held:
         self.lock.release()
 
 
-__all__ = ["CommitFailed", "Database", "DatabaseBusy", "Statement", "Tx"]
+__all__ = ["CommitFailed", "Database", "DatabaseBusy", "Statement", "Store", "Tx"]

@@ -14,7 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from helpers_services import ROOT, miner_client, scheduler_client, set_data_ready, wait_for, write_settings
+from helpers_services import (ROOT, gone, miner_client, running_run, scheduler_client, set_data_ready, wait_for,
+                              write_settings)
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
 from services.common.errors import OmpError
 
@@ -42,13 +43,6 @@ def all_pages(client, method, request_type, field):
             return items
 
 
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 def start_pair(services, config):
     sched = services.start("services.scheduler.app", config)
     miner = services.start("services.miner.app", config, "--scheduler", sched.address)
@@ -61,13 +55,6 @@ def add_and_start(client, config_path="long.toml", **kw):
     client.call("StartDaemon", spb.DaemonRequest(actor="t"))
     set_data_ready(client)
     return c
-
-
-def running_run(mclient, campaign_id):
-    def find():
-        runs = mclient.call("ListRuns", mpb.ListRunsRequest(campaign_id=campaign_id)).runs
-        return next((r for r in runs if r.status == pb.RUN_STATUS_RUNNING and r.progress.generation >= 2), None)
-    return wait_for(find, timeout=60, what="a run with progress")
 
 
 def test_miner_sigkill_mid_run_orphans_the_attempt_and_leaves_no_process(services, tmp_path, database_url):
