@@ -58,6 +58,11 @@ class DatabaseBusy(Unavailable):
     full disk) or failed under it; nothing of the call happened, and it may be retried."""
 
 
+class DatabaseUnavailable(DatabaseBusy):
+    """The database cannot be reached at all (no connection can be made, or it broke): mining
+    cannot go on until it is back (the watchdog's "database unreachable")."""
+
+
 class CommitFailed(Unavailable):
     """A group's COMMIT failed: none of its transactions happened, and the call may be retried."""
 

@@ -67,8 +67,10 @@ class Paths:
 class Database:
     url: str = ""                             # "" = sqlite:///<data_dir>/omp.db (WAL)
     pool_size: int = 5
+    unreachable_s: float = 30.0               # not reachable this long: SEV-0, mining paused until it is back
 
     def check(self, p):
+        require(0 < self.unreachable_s <= 3600, f"{p}.unreachable_s", "must be in (0, 3600]", self.unreachable_s)
         ok = self.url == "" or self.url.startswith(("sqlite", "postgresql"))
         require(ok, f"{p}.url", "must be a sqlite:// or postgresql+psycopg:// URL", redact_url(self.url))
 

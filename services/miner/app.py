@@ -12,6 +12,7 @@ from services.common import settings as settings_mod
 from services.common.clock import SystemClock
 from services.common.errors import OmpError
 from services.common.metrics import GrpcMetrics, serve_metrics
+from services.common.incident_reporter import IncidentReporter
 from services.common.runner import close_all, run_service
 from services.common.server import Registration, build_server
 from services.common.storage.db import Database
@@ -31,7 +32,8 @@ REPORT_RETRY_S = 2.0
 class MinerApp:
     sections = SECTIONS
 
-    def __init__(self, settings: settings_mod.Settings, scheduler_target: str | None = None):
+    def __init__(self, settings: settings_mod.Settings, scheduler_target: str | None = None,
+                 watchdog_target: str | None = None):
         self.settings = settings
         self.cfg: MinerSettings = settings.section("miner")
         self.db = Database(settings.database_url, settings.database.pool_size)
@@ -40,8 +42,9 @@ class MinerApp:
         settings.runs_dir.mkdir(parents=True, exist_ok=True)
         self.reporter = GrpcSchedulerReporter(scheduler_target or settings.endpoint("scheduler").address,
                                               self.cfg.rpc_timeout_s)
+        self.incidents = IncidentReporter(watchdog_target or settings.endpoint("watchdog").address, "miner")
         self.runs = RunManager(MinerStore(self.db), settings, SystemClock(), self.reporter,
-                               MinerMetrics(self.registry))
+                               MinerMetrics(self.registry), incidents=self.incidents.report)
         self.orphans = self.runs.recover()
         self.stop_loop = threading.Event()
         self.service = None
@@ -87,11 +90,11 @@ class MinerApp:
             self.runs.deliver_reports()
         except Exception:  # noqa: BLE001 - best effort at exit; the next start delivers the rest
             log.exception("final report delivery failed")
-        close_all(self.service, self.metrics_server, grace, self.reporter, self.db)
+        close_all(self.service, self.metrics_server, grace, self.reporter, self.incidents, self.db)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_service("miner", ("scheduler",), MinerApp, argv)
+    return run_service("miner", ("scheduler", "watchdog"), MinerApp, argv)
 
 
 if __name__ == "__main__":

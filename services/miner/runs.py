@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Callable, Protocol
 import psutil
 
 from omp_core import config as campaign_config, data as market_data
-from services.common.clock import Clock
+from services.common.clock import Clock, iso
+from services.common.findings import Finding
 from services.common.errors import (DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, OmpError,
                                     Unavailable)
 from services.common.notify import Notifier
@@ -69,8 +71,9 @@ class Spawner:
 
 class RunManager:
     def __init__(self, store: "MinerStore", settings: Settings, clock: Clock, reporter: SchedulerReporter,
-                 metrics=None):
+                 metrics=None, incidents: Callable[[Finding], None] = lambda finding: None):
         self.store, self.settings, self.clock, self.reporter = store, settings, clock, reporter
+        self.incidents = incidents          # the miner's own detections, to the watchdog
         self.cfg: MinerSettings = settings.section("miner")
         self.metrics = metrics
         self.notifier = Notifier()
@@ -260,6 +263,11 @@ class RunManager:
             # data, not the campaign, is at fault
             status, error = RunStatus.FAILED, (bad_data if rc == 3 and bad_data
                                                else f"exit code {rc}: {self._log_tail(run.run_id)}")
+            if rc == 3 and bad_data:
+                self.incidents(Finding(1, "data_incident", "a run failed on invalid market data: mining waits until "
+                                       "an operator marks the data ready (omp data-ready yes)",
+                                       symptoms=(bad_data[:1000],), campaigns=(run.campaign_id,), runs=(run.run_id,),
+                                       handoffs=("data-engineer",)))
         self.store.update(run.run_id, status=status, error=error, run_dir=run_dir, ended_at=self._now(),
                           updated_at=self._now())
         if self.metrics:
@@ -331,6 +339,8 @@ class RunManager:
             except subprocess.TimeoutExpired:
                 log.warning("run ignored SIGTERM, killing", extra={"run_id": run_id})
                 self._signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+            self._sweep_group(run, proc.pid)
         threading.Thread(target=escalate, name=f"cancel-{run_id}", daemon=True).start()
         return run
 
@@ -344,6 +354,23 @@ class RunManager:
         deadline = self.clock.monotonic() + 30.0
         while self.get(run_id).status is RunStatus.RUNNING and self.clock.monotonic() < deadline:
             self.notifier.wait(self.notifier.version, timeout=0.1)
+
+    def _sweep_group(self, run: Run, pgid: int) -> None:
+        """Nothing of a stopped run may survive it: a process it started that is still in its
+        group is killed; one that outlives even that is reported (SEV-1)."""
+        for _ in range(10):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                return                      # the whole group is gone
+            time.sleep(0.1)
+        left = [p.pid for p in psutil.process_iter() if _pgid(p.pid) == pgid]
+        if not left:
+            return
+        log.error("processes of a stopped run survive SIGKILL", extra={"run_id": run.run_id, "pids": left})
+        self.incidents(Finding(1, "run_survivors", f"run {run.run_id}: {len(left)} process(es) of its group survive "
+                               "SIGKILL", key=run.run_id, symptoms=(f"process group {pgid}: pids {left[:20]}",),
+                               campaigns=(run.campaign_id,), runs=(run.run_id,), handoffs=("devops-infra",)))
 
     @staticmethod
     def _signal_group(pgid: int, sig: int) -> None:
@@ -391,4 +418,14 @@ class RunManager:
             log.warning("orphaned run failed", extra={"run_id": run.run_id, "campaign_id": run.campaign_id})
         if orphans:
             self.notifier.notify()
+            self.incidents(Finding(2, "orphaned_runs", f"the miner restarted while {len(orphans)} run(s) were in "
+                                   "progress: they were failed as orphaned and their campaigns re-queued",
+                                   key=f"restart {iso(self._now())[:19]}", runs=tuple(orphans[:50])))
         return orphans
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from omp_core import config as campaign_config
 from services.common.clock import iso
 from services.common.errors import DeadlineExceeded, InvalidArgument, OmpError, Unavailable
+from services.common.findings import Finding
 from services.common.resources import ResourceSampler
 from services.common.settings import Resources
 from services.common.vocabulary import CampaignState, DaemonState, RunStatus
@@ -77,6 +78,8 @@ class Admission:
         self._lock = threading.Lock()
         self._miner_failures = 0            # StartRuns in a row the miner did not answer
         self._miner_not_before = 0.0        # no StartRun before then (epoch seconds)
+        self._miner_down_since: float | None = None
+        self._miner_reported = False
         self.throttle_factor, self.throttled_until = 1.0, 0.0
         self._last_admitted_at = 0.0
 
@@ -91,6 +94,7 @@ class Admission:
         """The miner registered (again): its backoff is over. True if it was backing off."""
         was = self._miner_failures > 0
         self._miner_failures, self._miner_not_before = 0, 0.0
+        self._miner_down_since, self._miner_reported = None, False
         return was
 
     def tick(self) -> TickOutcome:
@@ -194,13 +198,14 @@ class Admission:
             self._miner_not_before = self.ctx.now() + wait
             self.attempts.end(c.id, number, RunStatus.FAILED, "", f"miner did not start the run: {exc}",
                               count_failure=False, wake=False)
+            self._miner_unreachable(exc)
             return self._outcome(Tick.MINER_REFUSED, f"admitted {c.id} but the miner is unreachable ({exc}); "
                                                      f"next try in {wait:g} s", wait)
         except OmpError as exc:
             # the miner refused this campaign (its config, its data): the campaign's failure
             self.attempts.end(c.id, number, RunStatus.FAILED, "", f"miner refused the run: {exc}", wake=False)
             return self._outcome(Tick.MINER_REFUSED, f"admitted {c.id} but the miner refused: {exc}", 0.0)
-        self._miner_failures = 0
+        self._miner_failures, self._miner_down_since, self._miner_reported = 0, None, False
         self._last_admitted_at = self.ctx.now()
         with self.ctx.store.tx() as tx:
             tx.update_attempt(c.id, number, run_id=run_id)
@@ -209,6 +214,18 @@ class Admission:
                          {"attempt": number, "run_id": run_id})
         self.ctx.committed()
         return self._outcome(Tick.ADMITTED, f"admitted {c.id} attempt {number} as run {run_id}")
+
+    def _miner_unreachable(self, exc: Exception) -> None:
+        """After ``miner_unreachable_minutes`` of unanswered StartRuns: one SEV-1, through the watchdog."""
+        now = self.ctx.now()
+        self._miner_down_since = self._miner_down_since or now
+        lasted = now - self._miner_down_since
+        if self._miner_reported or lasted < self.ctx.cfg.miner_unreachable_minutes * 60:
+            return
+        self._miner_reported = True
+        self.ctx.report(Finding(1, "miner_unreachable", f"the miner has not answered StartRun for {lasted / 60:.1f} "
+                                f"minutes ({self._miner_failures} tries, backing off up to {MINER_BACKOFF_MAX_S:g} s)",
+                                symptoms=(str(exc)[:500],), handoffs=("devops-infra",)))
 
     def _quarantine(self, tx, c, now: float, error: str) -> TickOutcome:
         after = tx.update(c.id, state=CampaignState.FAILED, enabled=False, last_error=error, updated_at=now)

@@ -11,6 +11,9 @@ from omp.v1 import scheduler_pb2, scheduler_pb2_grpc
 from services.common import settings as settings_mod
 from services.common.settings import redact_url
 from services.common.clock import SystemClock
+from services.common.database_watch import DatabaseWatch
+from services.common.errors import DatabaseBusy
+from services.common.incident_reporter import IncidentReporter
 from services.common.metrics import GrpcMetrics, serve_metrics
 from services.common.resources import ResourceSampler
 from services.common.runner import close_all, run_service
@@ -33,7 +36,8 @@ WAKE_COALESCE_S = 0.1
 class SchedulerApp:
     sections = SECTIONS
 
-    def __init__(self, settings: settings_mod.Settings, miner_target: str | None = None):
+    def __init__(self, settings: settings_mod.Settings, miner_target: str | None = None,
+                 watchdog_target: str | None = None):
         self.settings = settings
         self.cfg: SchedulerSettings = settings.section("scheduler")
         self.db = Database(settings.database_url, settings.database.pool_size)
@@ -49,6 +53,11 @@ class SchedulerApp:
         probe = BudgetProbe(ResourceSampler([settings.data_dir, settings.runs_dir], clock), settings.resources)
         self.scheduler = Scheduler(SchedulerStore(self.db), self.cfg, settings.configs_root, clock, probe,
                                    self.miner_gateway, metrics=self.metrics)
+        self.reporter = IncidentReporter(watchdog_target or settings.endpoint("watchdog").address, "scheduler")
+        self.scheduler.ctx.report = self.reporter.report
+        # its database out of reach: nothing is admitted (a tick needs it), and the watchdog hears
+        self.database = DatabaseWatch("scheduler", settings.database.unreachable_s, clock, self.reporter.report)
+        self.metrics.watch_database(self.database)
         self.scheduler.queue.rerank()
         self.metrics.watch(self.scheduler)
         self.stop_loop = threading.Event()
@@ -86,18 +95,24 @@ class SchedulerApp:
                 return
             try:
                 delay = self.scheduler.tick().delay
+            except DatabaseBusy as exc:
+                if not self.database.failed(exc):
+                    log.warning("tick failed: the database is busy", extra={"error": str(exc)})
+                delay = self.cfg.loop_interval_s
             except Exception:  # noqa: BLE001 - the loop must outlive one bad tick; it is logged
                 log.exception("tick failed")
                 delay = self.cfg.loop_interval_s
+            else:
+                self.database.ok()
 
     def stop(self, grace: float = 5.0) -> None:
         self.stop_loop.set()
         self.scheduler.wake.set()
-        close_all(self.service, self.metrics_server, grace, self.miner_gateway, self.db)
+        close_all(self.service, self.metrics_server, grace, self.miner_gateway, self.reporter, self.db)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_service("scheduler", ("miner",), SchedulerApp, argv)
+    return run_service("scheduler", ("miner", "watchdog"), SchedulerApp, argv)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from services.common.clock import Clock
+from services.common.findings import Finding
 from services.common.notify import Notifier
 from services.common.vocabulary import DaemonState
 from services.scheduler.settings import SchedulerSettings
@@ -29,6 +30,8 @@ class SchedulerContext:
     wake: threading.Event = field(default_factory=threading.Event)
     #: the daemon's state as last seen; only a daemon that is not offline is worth waking
     daemon_state: DaemonState | None = None
+    #: the scheduler's own detections go to the watchdog through this (it returns at once)
+    report: Callable[[Finding], None] = lambda finding: None
 
     def now(self) -> float:
         return self.clock.now()

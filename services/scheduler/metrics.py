@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from services.common.errors import OmpError
 from services.common.vocabulary import CampaignState, DaemonState
 from services.scheduler.entities import Tick
 
@@ -55,13 +56,20 @@ class SchedulerMetrics:
         """Register the scrape-time collector of daemon state and queue depth."""
         self._registry.register(_StateCollector(scheduler))
 
+    def watch_database(self, watch) -> None:
+        Gauge("omp_database_up", "1 while the main loop reaches the database", registry=self._registry
+              ).set_function(lambda: 1.0 if watch.up else 0.0)
+
 
 class _StateCollector:
     def __init__(self, scheduler):
         self.s = scheduler
 
     def collect(self):
-        st = self.s.status()
+        try:
+            st = self.s.status()
+        except OmpError:        # the database is out of reach: the rest of the scrape still answers
+            return
         d = GaugeMetricFamily("omp_daemon_state", "1 for the daemon's current state", labels=["state"])
         for state in DaemonState:
             d.add_metric([state.value], 1.0 if st.daemon.state == state else 0.0)

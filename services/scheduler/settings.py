@@ -22,6 +22,7 @@ class SchedulerSettings(Endpoint):
     # a completed repeat campaign is admitted again no sooner than this: the same config on the
     # same data and seeds gives the same run, so an immediate re-run would only spin
     repeat_cooldown_s: float = 3600.0
+    miner_unreachable_minutes: float = 3.0    # StartRun unanswered this long: SEV-1 (through the watchdog)
 
     def check(self, p):
         super().check(p)
@@ -34,6 +35,8 @@ class SchedulerSettings(Endpoint):
         require(self.max_consecutive_failures >= 1, f"{p}.max_consecutive_failures", "must be >= 1",
                 self.max_consecutive_failures)
         require(0 < self.rpc_timeout_s <= 300, f"{p}.rpc_timeout_s", "must be in (0, 300]", self.rpc_timeout_s)
+        require(self.miner_unreachable_minutes > 0, f"{p}.miner_unreachable_minutes", "must be > 0",
+                self.miner_unreachable_minutes)
         require(0 <= self.repeat_cooldown_s <= 30 * 86400, f"{p}.repeat_cooldown_s", "must be in [0, 2592000]",
                 self.repeat_cooldown_s)
 

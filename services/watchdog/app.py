@@ -60,6 +60,7 @@ class WatchdogApp:
         self.monitor = Monitor(self.cfg, sampler, self.store, self.book, self.scheduler, self.miner, self.clock,
                                self.metrics, housekeeping=self.housekeeping, ops_log=self.ops_log,
                                floor_mb=settings.resources.min_mem_available_mb,
+                               db_unreachable_s=settings.database.unreachable_s,
                                cpu_budget_pct=settings.resources.max_cpu_util_pct)
         self.stop_loop = threading.Event()
         self.service = None

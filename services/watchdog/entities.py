@@ -1,8 +1,10 @@
 """The watchdog's domain types: incidents and resource samples."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
+
+from services.common.findings import Finding
 
 
 class Severity(IntEnum):
@@ -57,15 +59,6 @@ INCIDENT_FIELDS = tuple(f for f in Incident.__dataclass_fields__ if f != "timeli
 
 
 @dataclass(frozen=True)
-class Report:
-    """What a detector (or another service) says it saw."""
-    severity: Severity
-    kind: str
-    summary: str
-    key: str = ""
-    symptoms: tuple[str, ...] = ()
-    campaigns: tuple[str, ...] = ()
-    runs: tuple[str, ...] = ()
-    handoffs: tuple[str, ...] = ()
+class Report(Finding):
+    """What a detector (or another service, ``actor``) says it saw; ``severity`` is a Severity."""
     actor: str = "watchdog"
-    extra: dict = field(default_factory=dict)

@@ -10,6 +10,7 @@ and acts on what it finds, each condition with its incident (one per ongoing con
 | memory runaway | a run's process tree above ``max_run_memory_mb``, or growing while available memory is below the floor | kill it as failed, pause mining, SEV-1; resume once memory is back above the floor |
 | data incident | a run failed on its market data ("bad data: ...") | data readiness set to not ready with the errors, SEV-1 (data-engineer); an operator marks it ready again |
 | unreachable | the scheduler or the miner not answering for ``unreachable_minutes`` | SEV-1 |
+| database unreachable | the watchdog's database out of reach for ``[database] unreachable_s`` (the scheduler reports its own) | pause mining, SEV-0 (written once the database is back), resume when it is back |
 | CPU over budget | above ``resources.max_cpu_util_pct`` for ``cpu_sustained_s`` | throttle admission (``throttle_factor`` for ``throttle_minutes``, then normal by itself), SEV-2 |
 | red flags | failure rate over 30% (24 h, at least 5 runs), more than 3 daemon starts in 24 h, a disk over 80% used, memory over 80% used for 5 minutes | SEV-2 |
 
@@ -23,6 +24,7 @@ import logging
 from dataclasses import dataclass, field
 
 from services.common.errors import DeadlineExceeded, OmpError, Unavailable
+from services.common.database_watch import DatabaseWatch
 from services.common.errors import DatabaseBusy
 from services.common.resources import ResourceSampler, Sample, tree_rss_mb
 from services.watchdog.entities import Report, Severity
@@ -60,13 +62,15 @@ class Monitor:
     housekeeping: object = None             # retention (None: the policy is not run from here)
     ops_log: object = None                  # the daily ops log (None: not written from here)
     floor_mb: float = 400.0                 # the resource budget's available-memory floor
+    db_unreachable_s: float = 30.0          # [database] unreachable_s
     cpu_budget_pct: float = 85.0            # the resource budget's CPU ceiling
     rss: object = tree_rss_mb               # a run's memory (MB) from its pid
     last_sample: Sample | None = None
     _events_seq: int | None = None
+    _burst_seq: int = 0                     # failures up to this event were counted in a burst already
     _failures: collections.deque = field(default_factory=collections.deque)
     _progress: dict = field(default_factory=dict)
-    _day: collections.deque = field(default_factory=collections.deque)      # (at, kind) of the last 24 h
+    _day: collections.deque = field(default_factory=collections.deque)      # (at, kind, seq) of the last 24 h
     _rss: dict = field(default_factory=dict)                                # run id -> MB at the last sample
     _memory_pause: int | None = None        # the incident whose pause this watchdog will lift
     _down_since: dict = field(default_factory=dict)                         # service -> first failure
@@ -75,6 +79,13 @@ class Monitor:
     _throttled_until: float = 0.0
     _killed: set = field(default_factory=set)                                # run ids killed, until gone
     _pending_data: list = field(default_factory=list)                       # bad-data failures to act on
+    _held: list = field(default_factory=list)       # findings and notes made while the database was away
+    _db_pause: str = ""                     # why this watchdog paused mining for its database ("" = it did not)
+    _db_pause_wanted: str = ""              # a pause that could not be made yet (tried again each pass)
+
+    def __post_init__(self):
+        self.database = DatabaseWatch("watchdog", self.db_unreachable_s, self.clock, self._held.append,
+                                      on_down=self._database_down, on_back=self._database_back)
 
     # ------------------------------------------------------------------------------ the loop
     def tick(self) -> float:
@@ -130,8 +141,62 @@ class Monitor:
             with self.store.tx() as tx:
                 tx.add_sample(s.taken_at, s.cpu_util_pct, s.mem_available_mb, s.disk_free_gb,
                               self.cfg.history_samples)
-        except OmpError as exc:            # the history is best effort; the watch goes on
+        except DatabaseBusy as exc:         # the history is best effort; its database is watched
+            if not self.database.failed(exc):
+                log.warning("resource sample not stored", extra={"error": str(exc)})
+            elif self._db_pause_wanted:
+                self._database_down(self._db_pause_wanted)
+        except OmpError as exc:
             log.warning("resource sample not stored", extra={"error": str(exc)})
+        else:
+            self.database.ok()
+            self._write_held()
+
+    # ------------------------------------------------------------------------------ its database
+    def _database_down(self, why: str) -> None:
+        """Pause mining while the database is away (the scheduler keeps the pause in its own
+        database, which may be another one); tried again each pass until it goes through."""
+        try:
+            if self.scheduler.daemon_state() == "running":
+                self.scheduler.pause(f"{why}")
+                self._db_pause = why
+                self._held.append(f"mining paused (scheduler PauseDaemon): {why}")
+                self._count("pause")
+            self._db_pause_wanted = ""
+        except OmpError as exc:
+            self._db_pause_wanted = why
+            log.warning("could not pause mining for the database", extra={"error": str(exc)})
+
+    def _database_back(self, why: str) -> None:
+        self._db_pause_wanted = ""
+        if self._db_pause and self._resume_if_ours(why):
+            self._held.append(f"mining resumed: {why}")
+        self._db_pause = ""
+
+    def _write_held(self) -> None:
+        """What happened while the database was away, written now that it is back: the incident
+        (SEV-0) and, on its timeline, the actions taken."""
+        inc = None
+        while self._held:
+            item = self._held[0]
+            if isinstance(item, str):
+                if inc is not None:
+                    self.book.note(inc.id, "watchdog", item)
+            else:
+                inc, _ = self.book.open(Report(Severity(item.severity), item.kind, item.summary, key=item.key,
+                                               symptoms=item.symptoms, handoffs=item.handoffs))
+            self._held.pop(0)
+
+    def _resume_if_ours(self, why: str) -> bool:
+        """Resume a pause this watchdog made, unless an error burst's pause (an operator's to lift)
+        stands, or the daemon is no longer paused."""
+        with self.store.read() as tx:
+            burst = tx.open_of("error_burst", "") is not None
+        if burst or self.scheduler.daemon_state() != "paused":
+            return False
+        self.scheduler.resume(why)
+        self._count("resume")
+        return True
 
     def _daily(self) -> None:
         if self.ops_log is not None:
@@ -207,34 +272,71 @@ class Monitor:
     # ------------------------------------------------------------------------------ scheduler events
     def _scheduler_events(self) -> None:
         now = self.clock.now()
-        if self._events_seq is None:        # start from now: history before the watchdog is not a burst
-            events = self.scheduler.events_after(0)
-            while events:
-                self._events_seq = events[-1].seq
-                events = self.scheduler.events_after(self._events_seq)
-            self._events_seq = self._events_seq or 0
-            return
+        if self._events_seq is None:
+            self._resume_cursor()
+        before = (self._events_seq, self._burst_seq)
         while True:
             events = self.scheduler.events_after(self._events_seq)
             if not events:
                 break
             for e in events:
-                self._events_seq = e.seq
-                if e.kind == "run.completed" or (e.kind == "run.failed"
-                                                 and not e.error.startswith(NOT_THE_CAMPAIGNS_FAULT)):
-                    self._day.append((e.at, e.kind))
-                elif e.kind == "daemon.running" and e.detail_from == "offline":     # a start, not a resume
-                    self._day.append((e.at, e.kind))
-                if e.kind == "run.failed" and not e.error.startswith(NOT_THE_CAMPAIGNS_FAULT):
-                    self._failures.append(e)
-                    if e.error.startswith("bad data:"):
-                        self._pending_data.append(e)
+                self._take(e, act=True)
         while self._pending_data:           # retried on the next tick if the scheduler did not hear it
             self._data_incident(self._pending_data[0])
             self._pending_data.pop(0)
         while self._day and self._day[0][0] < now - 86400:
             self._day.popleft()
         self._error_burst(now)
+        if (self._events_seq, self._burst_seq) != before:
+            self._save_cursor(now)
+
+    def _take(self, e, act: bool) -> None:
+        """Count one event of the scheduler's log into the windows; ``act``: and act on it (a
+        replay after a restart only rebuilds the windows)."""
+        self._events_seq = max(self._events_seq or 0, e.seq)
+        campaigns_fault = e.kind == "run.failed" and not e.error.startswith(NOT_THE_CAMPAIGNS_FAULT)
+        if e.kind == "run.completed" or campaigns_fault:
+            self._day.append((e.at, e.kind, e.seq))
+        elif e.kind == "daemon.running" and e.detail_from == "offline":     # a start, not a resume
+            self._day.append((e.at, e.kind, e.seq))
+        if campaigns_fault and e.seq > self._burst_seq:    # a burst already acted on is not counted again
+            self._failures.append(e)
+        if campaigns_fault and act and e.error.startswith("bad data:"):
+            self._pending_data.append(e)
+
+    def _resume_cursor(self) -> None:
+        """Where this watchdog was in the scheduler's event log before it restarted: the windows
+        (24 h of runs and starts, the error burst's) are rebuilt from the events still in them,
+        and what came after is acted on. With no saved place, it starts from now: history before
+        the watchdog is not a burst."""
+        with self.store.read() as tx:
+            saved = tx.state("events")
+        if not saved:
+            seq, events = 0, self.scheduler.events_after(0)
+            while events:
+                seq = events[-1].seq
+                events = self.scheduler.events_after(seq)
+            self._events_seq = seq
+            return
+        self._burst_seq = int(saved.get("burst_seq", 0))
+        self._events_seq = int(saved.get("window_seq", saved["seq"]))
+        until = int(saved["seq"])
+        while self._events_seq < until:
+            events = [e for e in self.scheduler.events_after(self._events_seq) if e.seq <= until]
+            if not events:
+                break
+            for e in events:
+                self._take(e, act=False)
+        self._events_seq = until
+
+    def _save_cursor(self, now: float) -> None:
+        window = self._day[0][2] - 1 if self._day else self._events_seq
+        try:
+            with self.store.tx() as tx:
+                tx.put_state("events", {"seq": self._events_seq, "window_seq": window, "burst_seq": self._burst_seq},
+                             now)
+        except OmpError as exc:         # saved again at the next change
+            log.warning("event cursor not saved", extra={"error": str(exc)})
 
     def _data_incident(self, e) -> None:
         """A run failed on its market data: the data, not the campaign, is at fault, so nothing
@@ -263,6 +365,7 @@ class Monitor:
             self.book.note(inc.id, "watchdog", "mining paused (scheduler PauseDaemon)")
             self._count("pause")
         self._failures.clear()              # counted once: a new burst needs new failures
+        self._burst_seq = self._events_seq or 0
 
     # ------------------------------------------------------------------------------ runs
     def _runs(self) -> None:
@@ -274,13 +377,9 @@ class Monitor:
         s = self.last_sample
         floor = self.floor_mb
         if s is not None and self._memory_pause is not None and s.mem_available_mb >= floor * RESUME_MARGIN:
-            with self.store.read() as tx:       # a burst's pause is an operator's to lift, never this one's
-                burst = tx.open_of("error_burst", "") is not None
-            if not burst and self.scheduler.daemon_state() == "paused":
-                self.scheduler.resume(f"INC-{self._memory_pause}: available memory back above {floor:g} MB")
+            if self._resume_if_ours(f"INC-{self._memory_pause}: available memory back above {floor:g} MB"):
                 self.book.note(self._memory_pause, "watchdog", f"memory recovered ({s.mem_available_mb:.0f} MB "
                                                                "available): mining resumed")
-                self._count("resume")
             self._memory_pause = None           # only once the resume went through (or was not ours to make)
         growth = {}
         for r in runs:
@@ -351,11 +450,11 @@ class Monitor:
     def _red_flags(self) -> None:
         """The playbook's red flags that need investigating (SEV-2); each is one incident while it lasts."""
         now, s = self.clock.now(), self.last_sample
-        ended = [k for _, k in self._day if k in ("run.failed", "run.completed")]
+        ended = [k for _, k, _ in self._day if k in ("run.failed", "run.completed")]
         failed = ended.count("run.failed")
         if len(ended) >= 5 and failed / len(ended) > 0.30:
             self._flag("failure_rate", f"{failed} of {len(ended)} runs failed in 24 h ({failed / len(ended):.0%} > 30%)")
-        starts = sum(1 for _, k in self._day if k == "daemon.running")
+        starts = sum(1 for _, k, _ in self._day if k == "daemon.running")
         if starts > 3:
             self._flag("daemon_restarts", f"the daemon was started or resumed {starts} times in 24 h (> 3)")
         if s is None:

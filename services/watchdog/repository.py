@@ -8,11 +8,12 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from services.common.storage.db import Statement, Store, Tx
 from services.watchdog.entities import INCIDENT_FIELDS, Incident, Severity, TimelineEntry
-from services.watchdog.tables import IncidentEventRow, IncidentRow, ResourceSampleRow
+from services.watchdog.tables import IncidentEventRow, IncidentRow, ResourceSampleRow, WatchdogStateRow
 
 INCIDENTS = IncidentRow.__table__
 EVENTS = IncidentEventRow.__table__
 SAMPLES = ResourceSampleRow.__table__
+STATE = WatchdogStateRow.__table__
 _COLS = [INCIDENTS.c[f] for f in INCIDENT_FIELDS]
 _LISTS = {"symptoms", "campaigns", "runs", "prevention", "handoffs"}
 _KEY = bindparam("key")
@@ -35,6 +36,9 @@ _RECENT_SAMPLES = Statement(select(SAMPLES.c.taken_at, SAMPLES.c.cpu_util_pct, S
 _NTH_NEWEST_SAMPLE = Statement(select(SAMPLES.c.id).order_by(SAMPLES.c.id.desc()).offset(bindparam("keep"))
                                .limit(1))
 _DROP_SAMPLES = Statement(delete(SAMPLES).where(SAMPLES.c.id <= _KEY))
+_GET_STATE = Statement(select(STATE.c.value).where(STATE.c.name == _KEY))
+_DROP_STATE = Statement(delete(STATE).where(STATE.c.name == _KEY))
+_PUT_STATE = Statement(insert(STATE).values(name=_KEY, value=bindparam("value"), updated_at=bindparam("at")))
 
 
 @functools.lru_cache(maxsize=None)
@@ -125,6 +129,15 @@ class WatchdogTx:
     def recent_samples(self, limit: int) -> list[tuple[float, float, float, dict]]:
         """The newest ``limit`` samples, oldest first."""
         return [tuple(r) for r in reversed(self.tx.all(_RECENT_SAMPLES, limit=limit))]
+
+
+    # ---- the loop's state
+    def state(self, name: str) -> dict | None:
+        return self.tx.scalar(_GET_STATE, key=name)
+
+    def put_state(self, name: str, value: dict, at: float) -> None:
+        self.tx.run(_DROP_STATE, key=name)
+        self.tx.run(_PUT_STATE, key=name, value=value, at=at)
 
 
 class WatchdogStore(Store):

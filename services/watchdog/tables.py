@@ -54,3 +54,12 @@ class ResourceSampleRow(Base):
     cpu_util_pct: Mapped[float] = mapped_column(Float)
     mem_available_mb: Mapped[float] = mapped_column(Float)
     disks: Mapped[dict] = mapped_column(JSON, default=dict)     # path -> free GB
+
+
+class WatchdogStateRow(Base):
+    """What the watchdog's loop must remember across its restarts (where it is in the scheduler's
+    event log, and the windows it counts over), one JSON value per name."""
+    __tablename__ = "watchdog_state"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import selectors
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,8 +43,9 @@ def _pg_drop(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def write_settings(tmp_path: Path, database_url: str, **sections) -> Path:
-    """An omp.toml for a test: free ports, the test campaigns as configs root, a fast loop."""
+def write_settings(tmp_path: Path, database_url: str, name: str = "omp.toml", **sections) -> Path:
+    """An omp.toml for a test (``name`` in ``tmp_path``): free ports, the test campaigns as configs
+    root, a fast loop."""
     base = {
         "paths": {"data_dir": str(tmp_path / "var"), "configs_root": str(CONFIGS),
                   "runs_dir": str(tmp_path / "var" / "runs")},
@@ -60,7 +64,7 @@ def write_settings(tmp_path: Path, database_url: str, **sections) -> Path:
     for sec, vals in base.items():
         lines.append(f"[{sec}]")
         lines += [f"{k} = {toml(v)}" for k, v in vals.items()]
-    path = tmp_path / "omp.toml"
+    path = tmp_path / name
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -152,3 +156,81 @@ def running_run(mclient, campaign_id: str, timeout: float = 60.0):
         runs = mclient.call("ListRuns", mpb.ListRunsRequest(campaign_id=campaign_id)).runs
         return next((r for r in runs if r.status == pb.RUN_STATUS_RUNNING and r.progress.generation >= 2), None)
     return wait_for(find, timeout=timeout, what="a run making progress")
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for a service others must know before it starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class CuttableLink:
+    """A TCP relay between a service and a real server (PostgreSQL) that a test can cut, as a
+    network or a server going away would: ``cut()`` closes every connection through it and
+    refuses new ones until ``restore()``. The server itself is real and is never touched."""
+
+    def __init__(self, upstream: tuple[str, int]):
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._cut = threading.Event()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self._cut.is_set():
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open.update((client, server))
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+
+    def _pump(self, a: socket.socket, b: socket.socket) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(a, selectors.EVENT_READ, b)
+        sel.register(b, selectors.EVENT_READ, a)
+        try:
+            while not self._cut.is_set():
+                for key, _ in sel.select(timeout=0.2):
+                    data = key.fileobj.recv(65536)
+                    if not data:
+                        return
+                    key.data.sendall(data)
+        except OSError:
+            return
+        finally:
+            sel.close()
+            for s in (a, b):
+                with self._lock:
+                    self._open.discard(s)
+                s.close()
+
+    def cut(self) -> None:
+        self._cut.set()
+        with self._lock:
+            for s in list(self._open):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def restore(self) -> None:
+        self._cut.clear()
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut()
+        self.listener.close()

@@ -13,8 +13,10 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from sqlalchemy import exc as sa_exc
+
 from services.common.storage.engine import make_engine, upgrade
-from services.common.errors import CommitFailed, DatabaseBusy
+from services.common.errors import CommitFailed, DatabaseBusy, DatabaseUnavailable
 from services.common.storage.group_commit import GroupCommitter
 from services.common.storage.statements import Statement, Tx
 
@@ -63,8 +65,8 @@ class Database:
         with lock:
             try:
                 conn = engine.raw_connection()
-            except self.dialect.loaded_dbapi.Error as exc:
-                raise DatabaseBusy(f"the database is unavailable: {exc}") from None
+            except (self.dialect.loaded_dbapi.Error, sa_exc.DBAPIError) as exc:
+                raise DatabaseUnavailable(f"the database is unavailable: {str(exc).strip()[:300]}") from None
             try:
                 cur = conn.cursor()
                 try:
@@ -75,6 +77,8 @@ class Database:
                 except self.dialect.loaded_dbapi.OperationalError as exc:
                     with contextlib.suppress(Exception):
                         conn.rollback()
+                    if getattr(conn.dbapi_connection, "broken", False):     # psycopg: the server went away
+                        raise DatabaseUnavailable(f"the database is unavailable: {str(exc).strip()[:300]}") from None
                     raise DatabaseBusy(f"the database is busy or failing: {str(exc).strip()[:300]}; try again") \
                         from None
                 except BaseException:
@@ -155,4 +159,4 @@ class _Held:
         self.lock.release()
 
 
-__all__ = ["CommitFailed", "Database", "DatabaseBusy", "Statement", "Store", "Tx"]
+__all__ = ["CommitFailed", "Database", "DatabaseBusy", "DatabaseUnavailable", "Statement", "Store", "Tx"]

@@ -32,7 +32,7 @@ def make_engine(url: str, pool_size: int = 5, wait_s: float | None = None) -> En
     PostgreSQL's lock_timeout, and a statement_timeout of ten times that): an engine for the
     thread that must never block for long. None: 30 s, and no statement timeout."""
     if not url.startswith("sqlite"):
-        args = {}
+        args = {"connect_timeout": 5}         # a server that does not answer is unreachable, not slow
         if wait_s is not None:
             ms = max(1, int(wait_s * 1000))
             args["options"] = f"-c lock_timeout={ms} -c statement_timeout={ms * 10}"

@@ -1,6 +1,7 @@
-"""The watchdog against the real scheduler and miner processes: a frozen run is killed, a burst of
-failing runs pauses mining, a disk below the critical level stops it. The disk thresholds are set
-above the machine's free space (a filesystem of the right size cannot be mounted here)."""
+"""The watchdog against the real scheduler and miner processes: a frozen run is killed, so is one
+that grows past its memory limit, a burst of failing runs pauses mining, a small real filesystem
+filling up warns and then stops mining (and, where no filesystem can be mounted, thresholds set
+above the machine's free space stand in)."""
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from helpers_services import (ROOT, gone, miner_client, running_run, scheduler_client, set_data_ready, wait_for,
+from helpers_services import (ROOT, free_port, gone, miner_client, running_run, scheduler_client, set_data_ready, wait_for,
                               write_settings)
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb, watchdog_pb2 as wpb, watchdog_pb2_grpc
 from services.common.clients import Client
@@ -38,12 +39,14 @@ def _configs(tmp_path: Path) -> Path:
     return root
 
 
-def _start(services, tmp_path, **watchdog):
+def _start(services, tmp_path, scheduler=None, **watchdog):
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", paths={"configs_root": str(_configs(tmp_path))},
-                            watchdog={"sample_interval_s": 0.5, **watchdog})
-    sched = services.start("services.scheduler.app", config)
-    miner = services.start("services.miner.app", config, "--scheduler", sched.address)
-    dog = services.start("services.watchdog.app", config, "--scheduler", sched.address, "--miner", miner.address)
+                            watchdog={"sample_interval_s": 0.5, **watchdog}, scheduler=scheduler or {})
+    port = free_port()          # the scheduler and the miner report their own findings to the watchdog
+    sched = services.start("services.scheduler.app", config, "--watchdog", f"127.0.0.1:{port}")
+    miner = services.start("services.miner.app", config, "--scheduler", sched.address, "--watchdog", f"127.0.0.1:{port}")
+    dog = services.start("services.watchdog.app", config, "--port", str(port), "--scheduler", sched.address,
+                         "--miner", miner.address)
     client, mclient = scheduler_client(sched.address), miner_client(miner.address)
     wclient = Client(watchdog_pb2_grpc.WatchdogServiceStub, dog.address)
     return sched, miner, dog, client, mclient, wclient
@@ -118,6 +121,21 @@ def test_a_frozen_run_is_killed_within_the_limit_and_its_campaign_runs_again(ser
     assert "unreachable" in doc["checks"]["miner"]["detail"]
 
 
+def test_a_run_that_grows_past_its_memory_limit_is_killed(services, tmp_path):
+    """A real run's process tree (the interpreter, numpy, the engine and its data: about 100 MB)
+    grows past a 40 MB cap as it starts: killed as failed, nothing of it left, SEV-1."""
+    sched, miner, dog, client, mclient, wclient = _start(services, tmp_path, max_run_memory_mb=40)
+    c = _add(client, "long.toml")
+    _go(client)
+    inc = wait_for(lambda: _incidents(wclient, "memory_runaway"), timeout=60, what="the memory incident")[0]
+    assert inc.severity == wpb.SEVERITY_SEV1 and "over the 40 MB cap" in inc.summary
+    run_id = inc.runs[0]
+    ended = wait_for(lambda: (r := mclient.call("GetRun", mpb.GetRunRequest(run_id=run_id))).status
+                     != pb.RUN_STATUS_RUNNING and r, timeout=30, what="the run to be killed")
+    assert ended.status == pb.RUN_STATUS_FAILED and ended.error.startswith(f"killed: {inc.id}")
+    assert ended.campaign_id == c.id and wait_for(lambda: gone(ended.pid), timeout=10, what="no process of it")
+
+
 def test_a_burst_of_failing_runs_pauses_mining(services, tmp_path):
     sched, miner, dog, client, mclient, wclient = _start(services, tmp_path, error_burst_count=3)
     _watching(wclient)
@@ -144,6 +162,8 @@ def test_a_run_that_fails_on_its_data_marks_the_data_not_ready(services, tmp_pat
     assert inc.severity == wpb.SEVERITY_SEV1 and list(inc.handoffs) == ["data-engineer"]
     assert st.data_readiness_reason.startswith(inc.id) and "data file not found" in st.data_readiness_reason
     assert "/nonexistent/us_stocks.csv" in inc.symptoms[0]
+    full = wclient.call("GetIncident", wpb.GetIncidentRequest(id=inc.id))       # the miner reported it too
+    assert {"miner", "watchdog"} <= {t.actor for t in full.timeline}, full.timeline
     attempts = client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).attempt
     time.sleep(2.0)                                     # and nothing more is admitted meanwhile
     assert client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).attempt == attempts
@@ -177,24 +197,92 @@ def test_disk_critical_stops_mining_and_kills_the_runs_keeping_the_database_inta
     conn.close()
 
 
+@pytest.fixture
+def small_fs(tmp_path):
+    """A real 64 MiB filesystem (tmpfs), mounted for the test; where mounting is refused (not
+    root, no CAP_SYS_ADMIN) the test above, with thresholds set over the free space, stands in."""
+    where = tmp_path / "small"
+    where.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(where)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"a tmpfs cannot be mounted here ({r.stderr.strip()})")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _fill_to(fs: Path, name: str, free_mib: float) -> None:
+    """Write ballast until ``fs`` has about ``free_mib`` MiB free."""
+    excess = os.statvfs(fs).f_bavail * os.statvfs(fs).f_frsize - int(free_mib * 2**20)
+    with open(fs / name, "wb") as fh:
+        while excess > 0:
+            n = min(excess, 2**20)
+            fh.write(b"\0" * n)
+            excess -= n
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def test_a_small_real_filesystem_filling_up_warns_cleans_up_then_stops_mining_losing_nothing(services, tmp_path,
+                                                                                             small_fs):
+    configs = _configs(tmp_path)
+    mib = 1 / 1024                                      # in GB
+    config = write_settings(tmp_path, f"sqlite:///{small_fs / 'omp.db'}", paths={
+        "configs_root": str(configs), "data_dir": str(small_fs / "var"), "runs_dir": str(small_fs / "runs")},
+        watchdog={"sample_interval_s": 0.5, "disk_warn_gb": 40 * mib, "disk_critical_gb": 20 * mib},
+        resources={"min_disk_free_gb": 5 * mib})
+    sched = services.start("services.scheduler.app", config)
+    miner = services.start("services.miner.app", config, "--scheduler", sched.address)
+    dog = services.start("services.watchdog.app", config, "--scheduler", sched.address, "--miner", miner.address)
+    client, mclient = scheduler_client(sched.address), miner_client(miner.address)
+    wclient = Client(watchdog_pb2_grpc.WatchdogServiceStub, dog.address)
+    c = _add(client, "long.toml")
+    _go(client)
+    run = running_run(mclient, c.id)
+    acked = {c.id} | {_add(client, "long.toml", f"waiting {k}").id for k in range(20)}
+
+    _fill_to(small_fs, "ballast-1", 30)                 # below the warning, above the critical level
+    warn = wait_for(lambda: _incidents(wclient, "disk_pressure"), timeout=30, what="the disk warning")[0]
+    assert warn.severity == wpb.SEVERITY_SEV2
+    timeline = lambda: [t.event for t in wclient.call("GetIncident", wpb.GetIncidentRequest(id=warn.id)).timeline]  # noqa: E731
+    wait_for(lambda: any(e.startswith("retention cleanup:") for e in timeline()), timeout=30, what="a cleanup")
+    assert client.call("GetStatus", spb.GetStatusRequest()).state == pb.DAEMON_STATE_RUNNING    # a warning only
+
+    _fill_to(small_fs, "ballast-2", 12)                 # below the critical level
+    wait_for(lambda: client.call("GetStatus", spb.GetStatusRequest()).state == pb.DAEMON_STATE_OFFLINE,
+             timeout=30, what="mining to be stopped")
+    ended = wait_for(lambda: (r := mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))).status
+                     != pb.RUN_STATUS_RUNNING and r, timeout=30, what="the run to be killed")
+    assert ended.status == pb.RUN_STATUS_FAILED and "disk critical" in ended.error
+    assert wait_for(lambda: gone(run.pid), timeout=10, what="no process of it")
+    assert all(i.severity == wpb.SEVERITY_SEV0 for i in _incidents(wclient, "disk_critical"))
+    for sp in (dog, miner, sched):
+        assert sp.terminate() == 0
+    conn = sqlite3.connect(small_fs / "omp.db")
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert {r[0] for r in conn.execute("SELECT id FROM campaigns")} == acked        # nothing acknowledged lost
+    conn.close()
+
+
 def test_with_the_miner_down_the_scheduler_tries_a_bounded_number_of_times_and_one_incident_opens(services, tmp_path):
     """The miner stopped while a campaign waits: admission backs off (1, 2, 4, 8, 16 s: at most 6
-    attempts in the first minute, none counted against the campaign), and the watchdog opens one
-    SEV-1 for the whole outage (unreachable_minutes is 0.2 here, 3 by default)."""
-    sched, miner, dog, client, mclient, wclient = _start(services, tmp_path, unreachable_minutes=0.2)
+    attempts in the first minute, none counted against the campaign), and one SEV-1 opens for the
+    whole outage: the scheduler's own finding, sent through the watchdog (miner_unreachable_minutes
+    is 0.2 here, 3 by default; the watchdog's own probe of the miner waits 10 minutes here, its
+    report is tested in test_watchdog_monitor)."""
+    sched, miner, dog, client, mclient, wclient = _start(services, tmp_path, {"miner_unreachable_minutes": 0.2},
+                                                         unreachable_minutes=10)
     miner.terminate()
     c = _add(client, "long.toml")
     _go(client)
     t0 = time.monotonic()
-    wait_for(lambda: any(i.occurrences > 1 for i in _incidents(wclient, "miner_unreachable")), timeout=60,
-             what="the outage's incident, reported again")
+    wait_for(lambda: _incidents(wclient, "miner_unreachable"), timeout=60, what="the outage's incident")
     assert time.monotonic() - t0 < 60           # so the backoff allows at most 6 attempts by now
     camp = client.call("GetCampaign", spb.GetCampaignRequest(id=c.id))
     assert 1 <= camp.attempt <= 6 and camp.consecutive_failures == 0 and camp.enabled, camp
     events = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10))
     assert sum(e.kind == "campaign.admitted" for e in events) == camp.attempt          # no storm
     (inc,) = _incidents(wclient, "miner_unreachable")
-    assert inc.severity == wpb.SEVERITY_SEV1 and inc.occurrences > 1
+    assert inc.severity == wpb.SEVERITY_SEV1 and inc.opened_by == "scheduler" and "StartRun" in inc.summary
 
 
 def test_omp_cleanup_plans_compresses_lists_and_restores_a_real_run_folder(services, tmp_path):

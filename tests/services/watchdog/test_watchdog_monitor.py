@@ -324,3 +324,39 @@ def test_sustained_cpu_over_budget_throttles_admission_for_a_while(watch):
     m.sampler.cpu = 97.0
     m.tick()                                          # hot again: sustained counts from here
     assert len(m.scheduler.calls) == 2
+
+
+def _restarted(m, clock):
+    """A new watchdog on the same database, scheduler and miner (its process restarted)."""
+    again = Monitor(m.cfg, m.sampler, m.store, IncidentBook(m.store, clock), m.scheduler, m.miner, clock, floor_mb=400.0)
+    again.rss = m.rss
+    return again
+
+
+def test_a_restart_keeps_its_place_in_the_event_log_and_the_windows_it_counts(watch):
+    m, clock = watch
+    ev = m.scheduler.events
+
+    def fail(seq, campaign, error=""):
+        ev.append(SchedulerEvent(seq, clock.now(), "run.failed", campaign, f"run of {campaign} failed", error))
+    fail(1, "camp_old")
+    m.tick()                                        # the very first start: history is not counted
+    fail(2, "camp_a")
+    fail(3, "camp_b")
+    m.tick()
+    assert m.scheduler.calls == []
+    m = _restarted(m, clock)                        # two failures in the window survive the restart
+    fail(4, "camp_c", "bad data: /data/x.csv: 3 rows out of order")      # while it was down
+    clock.advance(10)
+    m.tick()
+    kinds = [c[0] for c in m.scheduler.calls]
+    assert kinds.count("pause") == 1 and kinds.count("data_not_ready") == 1     # three failures; the data acted on
+    burst = next(i for i in _open(m) if i.kind == "error_burst")
+    assert set(burst.campaigns) == {"camp_a", "camp_b", "camp_c"}
+    m.scheduler.state = "running"                   # an operator resumed
+    m = _restarted(m, clock)                        # the burst acted on is not counted again, nor the data
+    fail(5, "camp_d")
+    clock.advance(10)
+    m.tick()
+    assert [c[0] for c in m.scheduler.calls].count("pause") == 1
+    assert [c[0] for c in m.scheduler.calls].count("data_not_ready") == 1
