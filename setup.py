@@ -4,11 +4,14 @@
 ``-O0 -g``) so a kernel that indexes out of range raises instead of corrupting memory.
 """
 import glob
+import json
 import os
+import subprocess
 
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 DEBUG = os.environ.get("OMP_CYTHON_DEBUG", "") not in ("", "0")
 
@@ -33,4 +36,28 @@ extensions = [
     for path in sorted(glob.glob(os.path.join("omp_core", "_*.pyx")))
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives, quiet=True))
+def _git(*args):
+    return subprocess.run(["git", *args], capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+
+
+class StampedBuildPy(build_py):
+    """Stamp the commit this package is built from (and whether tracked files differed from it)
+    into ``omp_core/_build_commit.json``: an installed package has no checkout to ask, and a run's
+    manifest must name the code that made it. Built from no checkout, no stamp: its runs record
+    an unknown code version and are never promoted."""
+
+    def run(self):
+        super().run()
+        try:
+            stamp = {"commit": _git("rev-parse", "HEAD"),
+                     "dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}
+        except (OSError, subprocess.SubprocessError):
+            return
+        target = os.path.join(self.build_lib, "omp_core", "_build_commit.json")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w") as fh:
+            json.dump(stamp, fh)
+
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives, quiet=True),
+      cmdclass={"build_py": StampedBuildPy})

@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config", type=Path)
     r.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     r.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="evaluation threads")
-    r.add_argument("--run-id", default=None, help="run id (default: derived from config, data and seeds)")
+    r.add_argument("--run-id", default=None, help="run id, run_<...> (default: derived from config, data and seeds)")
     r.add_argument("--data-root", type=Path, default=None, help="refuse data files outside this folder")
     r.add_argument("--json", action="store_true")
     r.add_argument("--progress", action="store_true", help="show progress bars even when not a terminal")

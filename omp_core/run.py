@@ -22,6 +22,8 @@ import json
 import math
 import os
 import platform
+import re
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -51,17 +53,38 @@ class RunResult:
     candidates: dict
 
 
-def git_sha() -> str:
-    """``OMP_GIT_SHA`` if set, else the commit of the checkout this code runs from, else "unknown"."""
-    env = os.environ.get("OMP_GIT_SHA")
-    if env:
-        return env
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: written into the installed package by the build (setup.py) from the checkout it was built from
+BUILD_STAMP = "_build_commit.json"
+RUN_ID_RE = re.compile(r"^run_[0-9A-Za-z][0-9A-Za-z_-]{0,63}$")
+
+
+def _git(where: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=10,
+                          check=True).stdout.strip()
+
+
+def code_version(package_dir: Path = PACKAGE_DIR) -> dict:
+    """The code a run ran: the commit of the checkout this package runs from (with ``dirty`` when
+    tracked files differ from it), else the commit stamped into the package when it was built,
+    else unknown (and a run without a known code version is never promoted)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5, check=True)
-        return out.stdout.strip() or "unknown"
+        if Path(_git(package_dir, "rev-parse", "--show-toplevel")).resolve() == package_dir.parent:
+            return {"commit": _git(package_dir, "rev-parse", "HEAD"),
+                    "dirty": bool(_git(package_dir, "status", "--porcelain", "--untracked-files=no")),
+                    "source": "checkout"}
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        pass
+    try:
+        stamp = json.loads((package_dir / BUILD_STAMP).read_text())
+        return {"commit": str(stamp["commit"]), "dirty": bool(stamp["dirty"]), "source": "build"}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"commit": "unknown", "dirty": None, "source": "unknown"}
+
+
+def git_sha() -> str:
+    """The commit of :func:`code_version` ("unknown" when it is not known)."""
+    return code_version()["commit"]
 
 
 def _clean(obj):
@@ -125,20 +148,52 @@ def _trades_csv(rows) -> str:
 
 
 def default_run_id(config_hash: str, snapshot: str, seeds, salt: str = "") -> str:
-    """Content-addressed: the same config, data, seeds and code version (and ``salt``, e.g. the
-    campaign a service runs it for) give the same run id, hence the same folder, hence a resume."""
+    """Content-addressed: the same config, data, seeds and code version (and ``salt``) give the
+    same run id, hence the same folder, hence a resume (a local ``omp run-campaign``; the miner
+    names each run itself and hands the checkpoints on)."""
     key = f"{config_hash}|{snapshot}|{list(seeds)}|{__version__}" + (f"|{salt}" if salt else "")
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+    return "run_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _take_checkpoints(source: Path, run_dir: Path, snapshot_id: str, config_hash: str) -> list[str]:
+    """Move the checkpoints of an earlier, unfinished run of the same campaign into ``run_dir``,
+    each only if it was made on the same data and config and ``run_dir`` has none of its own for
+    that seed: the new run resumes where that one stopped. Returns the files taken."""
+    taken = []
+    src = source / "checkpoints"
+    if not src.is_dir() or source.resolve() == run_dir.resolve():
+        return taken
+    for state in sorted(src.glob("seed_*.json")):
+        try:
+            st = json.loads(state.read_text())
+        except (OSError, ValueError):
+            continue
+        if (st.get("snapshot_id"), st.get("config_hash")) != (snapshot_id, config_hash):
+            continue
+        target = run_dir / "checkpoints" / state.name
+        if target.exists():
+            continue
+        journal = state.with_name(state.stem + ".cache.jsonl")
+        if journal.exists():            # the journal first: a state without its journal is refused
+            shutil.move(str(journal), str(target.with_name(journal.name)))
+        shutil.move(str(state), str(target))
+        taken.append(state.name)
+    return taken
 
 
 def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str | Path | None = None,
                  threads: int = 1, run_id: str | None = None, run_salt: str = "",
                  progress: Callable[[ga.Progress], None] | None = None,
                  started: Callable[[Path], None] | None = None,
+                 resume_from: str | Path | None = None, provenance: dict | None = None,
                  clock: Callable[[], float] = time.monotonic) -> RunResult:
-    """Run a campaign end to end and write its run folder; resumes from checkpoints if present.
-    ``started(run_dir)`` hears where the folder is as soon as it exists (a supervisor must know
-    which folder a running run writes)."""
+    """Run a campaign end to end and write its run folder ``<out_dir>/<run_id>``; resumes from
+    checkpoints if present, or from those of ``resume_from`` (an earlier run's folder) when they
+    fit this config and data. ``started(run_dir)`` hears where the folder is as soon as it exists
+    (a supervisor must know which folder a running run writes). ``provenance`` (campaign_id,
+    attempt, environment) goes into the manifest as it is."""
+    if run_id is not None and not RUN_ID_RE.match(run_id):
+        raise config_mod.ConfigError("run_id", "must look like run_<letters, digits, _ or ->", run_id)
     timings: dict = {}
     t_start = t = clock()
     cfg = config_mod.load(config_path)
@@ -160,9 +215,10 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
     costs = backtest.Costs(cfg.costs.fee_bps, cfg.costs.slippage_bps)
     chash = cfg.config_hash
     run_id = run_id or default_run_id(chash, market.snapshot_id, cfg.seeds, run_salt)
-    run_dir = Path(out_dir) / f"run_{run_id}"
+    run_dir = Path(out_dir) / run_id
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     sweep_temporaries(run_dir)        # debris of a run killed mid-write; the files themselves are whole
+    resumed = _take_checkpoints(Path(resume_from), run_dir, market.snapshot_id, chash) if resume_from else []
     if started is not None:
         started(run_dir)
     space = ga.SearchSpace(cfg.strategy, bank, split)
@@ -192,7 +248,9 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
         evals += search.evaluated_here
         timings[f"search_seed_{seed}_s"], t = clock() - t, clock()
 
-    result = _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories)
+    result = _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories,
+                     {**(provenance or {}), **({"resumed_from": str(Path(resume_from).name), "resumed_checkpoints": resumed}
+                                                if resumed else {})})
     timings["report_s"] = clock() - t
     timings["total_s"] = clock() - t_start
     timings["evaluations_this_session"] = evals
@@ -203,7 +261,7 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
     return result
 
 
-def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories) -> RunResult:
+def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories, provenance) -> RunResult:
     n_bars = market.n_bars
     # every distinct genome evaluated by any seed is a trial for the deflated Sharpe
     trials: dict[str, tuple[Genome, tuple, list]] = {}
@@ -248,10 +306,12 @@ def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histo
         "trials_sharpe_variance_per_period": trials_var, "pbo": pbo_block,
         "sharpe_variance": variance, "candidates": out_candidates,
     }
+    code = code_version()
     manifest = {
         "format": MANIFEST_FORMAT, "run_id": run_id, "status": "completed",
         "campaign": cfg.campaign.name, "config_hash": cfg.config_hash, "config": cfg.canonical(),
-        "git_sha": git_sha(), "snapshot_id": market.snapshot_id, "symbols": list(market.symbols),
+        "git_sha": code["commit"], "git_dirty": code["dirty"], "code_version": code,
+        "snapshot_id": market.snapshot_id, "symbols": list(market.symbols),
         "seeds": list(cfg.seeds), "periods_per_year": ppy,
         "split": {"bars": n_bars, "in_sample_bars": split, "out_of_sample_bars": n_bars - split,
                   "in_sample": [str(market.timestamps[0]), str(market.timestamps[split - 1])],
@@ -259,6 +319,9 @@ def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histo
         "data": market.report, "versions": _versions(),
         "search": {str(s): h[-1] if h else None for s, h in histories.items()},
         "distinct_genomes_evaluated": n_trials, "candidates_reported": len(out_candidates),
+        "campaign_id": provenance.get("campaign_id", ""), "attempt": provenance.get("attempt", 0),
+        "environment": provenance.get("environment", ""),
+        **{k: v for k, v in provenance.items() if k not in ("campaign_id", "attempt", "environment")},
     }
     write_text(run_dir / "candidates.json", dumps(candidates))
     write_text(run_dir / "manifest.json", dumps(manifest))   # last: its presence means complete

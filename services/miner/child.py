@@ -40,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data-root", default="")
     ap.add_argument("--parent-pid", type=int, default=0)
-    ap.add_argument("--run-salt", default="", help="mixed into the run id (the campaign id)")
+    ap.add_argument("--run-id", required=True, help="the run's id, which names its folder (run_<...>)")
+    ap.add_argument("--resume-from", default="", help="an earlier unfinished run's folder: its checkpoints go on")
+    ap.add_argument("--campaign-id", default="")
+    ap.add_argument("--attempt", type=int, default=0)
+    ap.add_argument("--environment", default="")
     args = ap.parse_args(argv)
     if args.parent_pid:
         _die_with_parent(args.parent_pid)
@@ -63,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         emit({"event": "progress", **dataclasses.asdict(p), "seeds_done": len(done), "seeds_total": len(seeds)})
 
     try:
-        result = run_campaign(args.config, args.out, threads=args.threads, run_salt=args.run_salt,
+        result = run_campaign(args.config, args.out, threads=args.threads, run_id=args.run_id,
+                              resume_from=args.resume_from or None,
+                              provenance={"campaign_id": args.campaign_id, "attempt": args.attempt,
+                                          "environment": args.environment},
                               data_root=args.data_root or None, progress=progress,
                               started=lambda run_dir: emit({"event": "started", "run_dir": str(run_dir)}))
     except RuntimeLimitExceeded as exc:
@@ -78,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"bad input: {exc}", file=sys.stderr)
         return 2
-    emit({"event": "completed", "run_dir": str(result.run_dir), "core_run_id": result.run_id,
+    emit({"event": "completed", "run_dir": str(result.run_dir), "run_id": result.run_id,
           "candidates": len(result.candidates["candidates"])})
     return 0
 

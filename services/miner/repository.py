@@ -20,6 +20,8 @@ _BY_ATTEMPT = Statement(select(*_COLS).where(RUNS.c.campaign_id == bindparam("ke
 _RUNNING_OF = Statement(select(*_COLS).where(RUNS.c.campaign_id == bindparam("key"),
                                              RUNS.c.status == str(RunStatus.RUNNING)))
 _LATEST_ATTEMPT = Statement(select(func.max(RUNS.c.attempt)).where(RUNS.c.campaign_id == bindparam("key")))
+_LATEST_FOLDER = Statement(select(RUNS.c.run_dir, RUNS.c.status).where(RUNS.c.campaign_id == bindparam("key"))
+                           .order_by(RUNS.c.attempt.desc(), RUNS.c.started_at.desc()).limit(1))
 _UNREPORTED = Statement(select(*_COLS).where(RUNS.c.reported.is_(False), RUNS.c.status != str(RunStatus.RUNNING)))
 
 
@@ -83,6 +85,12 @@ class MinerStore:
         """The highest attempt of the campaign this miner has a run of; 0 if none."""
         with self.db.tx(write=False) as tx:
             return tx.scalar(_LATEST_ATTEMPT, key=campaign_id) or 0
+
+    def unfinished_folder(self, campaign_id: str) -> str:
+        """The folder of the campaign's latest run if it did not complete ("" if none)."""
+        with self.db.tx(write=False) as tx:
+            row = tx.first(_LATEST_FOLDER, key=campaign_id)
+        return row[0] if row is not None and row[0] and row[1] != str(RunStatus.COMPLETED) else ""
 
     def unreported(self) -> list[Run]:
         with self.db.tx(write=False) as tx:

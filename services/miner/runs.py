@@ -183,11 +183,15 @@ class RunManager:
                 raise FailedPrecondition(f"config_hash: {config_path} now hashes to {cfg.config_hash[:16]}, "
                                          f"the scheduler admitted {config_hash[:16]}")
             now = self._now()
-            run_id = f"run_{secrets.token_hex(8)}"
+            run_id = f"run_{secrets.token_hex(8)}"     # the folder's name, the manifest's, everyone's
             threads = self.cfg.threads or (os.cpu_count() or 1)
             cmd = [sys.executable, "-m", "services.miner.child", "--config", str(path),
                    "--out", str(self.settings.runs_dir), "--threads", str(threads),
-                   "--parent-pid", str(os.getpid()), "--run-salt", campaign_id]
+                   "--parent-pid", str(os.getpid()), "--run-id", run_id, "--campaign-id", campaign_id,
+                   "--attempt", str(attempt), "--environment", self.settings.environment]
+            earlier = self.store.unfinished_folder(campaign_id)
+            if earlier:                 # an interrupted or failed attempt's search goes on from its checkpoints
+                cmd += ["--resume-from", earlier]
             if self.settings.data_root:
                 cmd += ["--data-root", str(self.settings.data_root)]
             stderr = open(self.logs_dir / f"{run_id}.log", "wb")

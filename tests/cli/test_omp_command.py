@@ -22,7 +22,7 @@ def test_run_campaign_json(tmp_path):
     r = omp("run-campaign", str(TINY), "--out", str(tmp_path), "--json", "--threads", "2")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["ok"] and (tmp_path / f"run_{out['run_id']}" / "manifest.json").exists()
+    assert out["ok"] and (tmp_path / out["run_id"] / "manifest.json").exists()
     assert out["candidates"] and {"rank", "genome_hash", "is_sharpe", "oos_sharpe", "dsr", "stress"} <= \
         set(out["candidates"][0])
 

@@ -31,6 +31,10 @@ def test_run_folder_has_what_a_quant_needs(tiny_run):
     m = json.loads((d / "manifest.json").read_text())
     for key in ("run_id", "config_hash", "git_sha", "snapshot_id", "seeds", "versions", "data", "split"):
         assert m[key], key
+    assert d.name == m["run_id"] == c_run_id(d) and m["run_id"].startswith("run_")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=FIXTURES).stdout.strip()
+    assert m["code_version"]["source"] == "checkout" and m["git_sha"] == m["code_version"]["commit"] == head
+    assert isinstance(m["git_dirty"], bool)
     assert m["seeds"] == [7, 11] and m["status"] == "completed"
     assert "actions" in m["data"]
     c = json.loads((d / "candidates.json").read_text())
@@ -49,6 +53,12 @@ def test_run_folder_has_what_a_quant_needs(tiny_run):
         assert cand["stress"]["total"] == 4 and cand["stress"]["summary"].endswith("of 4 passed")
         assert 0.0 <= cand["dsr"] <= 1.0
     assert json.loads((d / "timings.json").read_text())["total_s"] > 0
+
+
+def c_run_id(run_dir: Path) -> str:
+    c = json.loads((run_dir / "candidates.json").read_text())
+    assert all(x["candidate_id"].startswith(c["run_id"] + "-c") for x in c["candidates"])
+    return c["run_id"]
 
 
 def test_same_config_data_and_seed_give_the_same_bytes(tiny_run, tmp_path):
@@ -73,14 +83,14 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
     child = subprocess.Popen([sys.executable, "-m", "omp_cli", "run-campaign", str(cfg), "--out", str(out),
                               "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
-    ck = out / f"run_{clean.run_id}" / "checkpoints" / "seed_7.json"
+    ck = out / clean.run_id / "checkpoints" / "seed_7.json"
     deadline = time.monotonic() + 60
     while not ck.exists() and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     os.killpg(child.pid, signal.SIGKILL)
     child.wait()
     assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert not (out / f"run_{clean.run_id}" / "manifest.json").exists()
+    assert not (out / clean.run_id / "manifest.json").exists()
     resumed = run_campaign(cfg, out)
     assert json.loads((resumed.run_dir / "timings.json").read_text())["evaluations_this_session"] < \
         json.loads((clean.run_dir / "timings.json").read_text())["evaluations_this_session"]
@@ -94,3 +104,64 @@ def test_run_time_limit_stops_with_a_resumable_checkpoint(tmp_path):
     with pytest.raises(RuntimeLimitExceeded, match="max_runtime_minutes"):
         run_campaign(cfg, tmp_path / "o", clock=lambda: next(ticks) * 600.0)   # 10 minutes a tick
     assert list((tmp_path / "o").rglob("seed_7.json"))
+
+
+def _git(where: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=where, check=True,
+                   capture_output=True)
+
+
+def test_the_code_version_is_the_checkouts_commit_with_a_dirty_flag_or_the_build_stamp(tmp_path):
+    from omp_core.run import BUILD_STAMP, code_version
+    repo, pkg = tmp_path / "repo", tmp_path / "repo" / "omp_core"
+    pkg.mkdir(parents=True)
+    (pkg / "run.py").write_text("x = 1\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "one")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert code_version(pkg) == {"commit": head, "dirty": False, "source": "checkout"}
+    (pkg / "run.py").write_text("x = 2\n")                 # a tracked file changed: dirty
+    assert code_version(pkg) == {"commit": head, "dirty": True, "source": "checkout"}
+    installed = tmp_path / "site" / "omp_core"              # no checkout: the build's stamp, else unknown
+    installed.mkdir(parents=True)
+    assert code_version(installed) == {"commit": "unknown", "dirty": None, "source": "unknown"}
+    (installed / BUILD_STAMP).write_text(json.dumps({"commit": head, "dirty": False}))
+    assert code_version(installed) == {"commit": head, "dirty": False, "source": "build"}
+
+
+def test_a_named_run_resumes_from_an_earlier_runs_checkpoints_and_records_its_provenance(tmp_path):
+    from omp_core.run import RuntimeLimitExceeded
+    cfg = _long_config(tmp_path)
+    clean = run_campaign(cfg, tmp_path / "clean")
+    ticks = iter(range(10**6))
+    with pytest.raises(RuntimeLimitExceeded):
+        run_campaign(cfg, tmp_path / "o", run_id="run_first", clock=lambda: next(ticks) * 600.0)
+    assert (tmp_path / "o" / "run_first" / "checkpoints" / "seed_7.json").exists()
+    second = run_campaign(cfg, tmp_path / "o", run_id="run_second", resume_from=tmp_path / "o" / "run_first",
+                          provenance={"campaign_id": "camp_1", "attempt": 2, "environment": "dev"})
+    m = second.manifest
+    assert second.run_dir == tmp_path / "o" / "run_second" and m["run_id"] == "run_second"
+    assert (m["campaign_id"], m["attempt"], m["environment"]) == ("camp_1", 2, "dev")
+    assert m["resumed_from"] == "run_first" and "seed_7.json" in m["resumed_checkpoints"]
+    assert not (tmp_path / "o" / "run_first" / "checkpoints" / "seed_7.json").exists()      # handed on
+    assert json.loads((second.run_dir / "timings.json").read_text())["evaluations_this_session"] < \
+        json.loads((clean.run_dir / "timings.json").read_text())["evaluations_this_session"]
+    strip = lambda c: [{k: v for k, v in x.items() if k != "candidate_id"} for x in c["candidates"]]  # noqa: E731
+    assert strip(second.candidates) == strip(clean.candidates)          # the same search, resumed exactly
+
+
+def test_checkpoints_of_other_data_or_config_are_not_taken_and_a_bad_run_id_is_refused(tmp_path):
+    from omp_core.run import RuntimeLimitExceeded
+    cfg = _long_config(tmp_path)
+    ticks = iter(range(10**6))
+    with pytest.raises(RuntimeLimitExceeded):
+        run_campaign(cfg, tmp_path / "o", run_id="run_first", clock=lambda: next(ticks) * 600.0)
+    other = tmp_path / "other.toml"
+    other.write_text(cfg.read_text().replace("generations = 40", "generations = 3"))
+    r = run_campaign(other, tmp_path / "o", run_id="run_other", resume_from=tmp_path / "o" / "run_first")
+    assert "resumed_from" not in r.manifest
+    assert (tmp_path / "o" / "run_first" / "checkpoints" / "seed_7.json").exists()             # left alone
+    for bad in ("first", "run_", "run_../x", "run_a/b"):
+        with pytest.raises(ValueError, match="run_id"):
+            run_campaign(cfg, tmp_path / "o", run_id=bad)

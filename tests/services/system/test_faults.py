@@ -84,6 +84,12 @@ def test_miner_sigkill_mid_run_orphans_the_attempt_and_leaves_no_process(service
     assert done.attempt == 2
     final = mclient.call("GetRun", mpb.GetRunRequest(campaign_id=camp.id, attempt=2))
     assert final.status == pb.RUN_STATUS_COMPLETED and (Path(final.run_dir) / "manifest.json").exists()
+    # one run id end to end: the miner's, the folder's, the manifest's, the scheduler's; and the
+    # search went on from the orphaned run's checkpoints, handed on to the new folder
+    manifest = json.loads((Path(final.run_dir) / "manifest.json").read_text())
+    assert Path(final.run_dir).name == final.run_id == manifest["run_id"] == done.last_run_id
+    assert (manifest["campaign_id"], manifest["attempt"]) == (camp.id, 2)
+    assert manifest["resumed_from"] == run.run_id and manifest["resumed_checkpoints"]
     assert not [p for p in psutil.process_iter(["cmdline"]) if "services.miner.child" in " ".join(p.info["cmdline"] or [])
                 and p.status() != psutil.STATUS_ZOMBIE and p.ppid() in (restarted.proc.pid, miner.proc.pid)]
 
