@@ -124,13 +124,14 @@ def _print_run(result) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from omp_cli import remote
-    from services.common.vocabulary import CampaignState, RunStatus
+    from services.common.vocabulary import CampaignState, EntryState, RunStatus
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON instead of tables")
     common.add_argument("--scheduler", default=None, help="scheduler address host:port (default from the settings)")
     common.add_argument("--miner", default=None, help="miner address host:port (default from the settings)")
     common.add_argument("--watchdog", default=None, help="watchdog address host:port (default from the settings)")
+    common.add_argument("--promoter", default=None, help="promoter address host:port (default from the settings)")
     common.add_argument("--timeout", type=float, default=10.0, help="deadline of each call, seconds")
     common.add_argument("--actor", default=os.environ.get("USER", "operator"), help="who is acting (audit trail)")
     common.add_argument("--reason", default="", help="why (required to reorder, disable or remove)")
@@ -254,17 +255,40 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--restore", metavar="RUN_FOLDER", help="unpack a compressed run folder (run_<id>)")
     cl.set_defaults(func=remote.cmd_cleanup)
 
+    for name, what in (("promote-check", "every promotion gate for a run, with values and thresholds; writes "
+                                         "nothing (exit 0 when it would promote, 1 otherwise)"),
+                       ("promote", "judge a completed run and enter what passes into the Hall of Fame "
+                                   "(idempotent: asked again, the stored decision)")):
+        pc = sub.add_parser(name, parents=[common], help=what)
+        pc.add_argument("run_id", help="run_<...>")
+        pc.set_defaults(func=remote.cmd_promote)
+    hof = sub.add_parser("hof", help="the Hall of Fame (the promoter's)").add_subparsers(dest="hof_command",
+                                                                                         required=True)
+    hl = hof.add_parser("list", parents=[common], help="entries, newest first")
+    hl.add_argument("--state", choices=[s.value for s in EntryState], help="only entries in this state")
+    hl.add_argument("--page-size", type=int, default=50, help="how many")
+    hof.add_parser("show", parents=[common], help="one entry with its provenance and history").add_argument(
+        "genome_hash", help="the entry's genome_hash")
+    hof.add_parser("packet", parents=[common], help="one entry's Promotion Packet (markdown)").add_argument(
+        "genome_hash", help="the entry's genome_hash")
+    hs = hof.add_parser("set-state", parents=[common], help="change an entry's state (--reason required; kept as "
+                                                            "its history)")
+    hs.add_argument("genome_hash", help="the entry's genome_hash")
+    hs.add_argument("state", choices=[s.value for s in EntryState], help="the new state")
+    for hp in hof.choices.values():
+        hp.set_defaults(func=remote.cmd_hof)
+
     he = sub.add_parser("health", parents=[common], help="every service's health; exit 0 only when all is well")
     he.add_argument("--max-tick-age", type=float, default=120.0, help="seconds since the scheduler's last tick")
     he.add_argument("--min-disk-gb", type=float, default=2.0, help="free disk below this is unhealthy")
     he.set_defaults(func=remote.cmd_health)
 
-    up = sub.add_parser("up", help="run the scheduler, the miner and the watchdog locally until Ctrl-C")
+    up = sub.add_parser("up", help="run the promoter, the scheduler, the miner and the watchdog locally until Ctrl-C")
     up.add_argument("--config", default=None, help="omp.toml (default: omp --config, $OMP_CONFIG, else built-in "
                                                    "defaults)")
     up.add_argument("--demo", action="store_true", help="queue the shipped example campaign and start mining")
     up.add_argument("--demo-config", default="us_daily_momentum.toml", help="config of the demo campaign")
-    up.add_argument("--exit-after-run", action="store_true", help="with --demo: stop when its first run ends")
+    up.add_argument("--exit-after-run", action="store_true", help="with --demo: stop once its first run has ended and been judged")
     up.add_argument("--json", action="store_true")
     up.set_defaults(func=lambda a: __import__("omp_cli.up", fromlist=["cmd_up"]).cmd_up(a, _console()))
     return p
@@ -279,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                          args.json)
     if getattr(args, "threads", 1) < 1:
         return _fail(f"--threads must be >= 1, got {args.threads}", EXIT_BAD_INPUT, args.json)
-    if hasattr(args, "scheduler") and not (args.scheduler and args.miner and args.watchdog):  # the addresses
+    if hasattr(args, "scheduler") and not (args.scheduler and args.miner and args.watchdog
+                                           and args.promoter):  # the addresses
         from services.common import settings
         try:
             loaded = settings.load(args.settings_file)
@@ -288,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         args.scheduler = args.scheduler or loaded.endpoint("scheduler").address
         args.miner = args.miner or loaded.endpoint("miner").address
         args.watchdog = args.watchdog or loaded.endpoint("watchdog").address
+        args.promoter = args.promoter or loaded.endpoint("promoter").address
     try:
         return args.func(args)
     except KeyboardInterrupt:       # Ctrl-C: the shell's convention, 128 + SIGINT

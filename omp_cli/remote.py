@@ -14,16 +14,16 @@ from pathlib import Path
 
 from google.protobuf import field_mask_pb2, json_format
 
-from omp.v1 import (common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, scheduler_pb2 as spb, scheduler_pb2_grpc,
-                    watchdog_pb2 as wpb, watchdog_pb2_grpc)
+from omp.v1 import (common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, promoter_pb2 as ppb, promoter_pb2_grpc,
+                    scheduler_pb2 as spb, scheduler_pb2_grpc, watchdog_pb2 as wpb, watchdog_pb2_grpc)
 from services.common import errors
 from services.common.clients import Client
 from services.common.clock import SystemClock
 from services.common.convert import enum_pb
-from services.common.vocabulary import CampaignState, RunStatus
+from services.common.vocabulary import CampaignState, EntryState, RunStatus
 
 STUBS = {"scheduler": scheduler_pb2_grpc.SchedulerServiceStub, "miner": miner_pb2_grpc.MinerServiceStub,
-         "watchdog": watchdog_pb2_grpc.WatchdogServiceStub}
+         "watchdog": watchdog_pb2_grpc.WatchdogServiceStub, "promoter": promoter_pb2_grpc.PromoterServiceStub}
 
 EXIT = {errors.InvalidArgument: 2, errors.NotFound: 2, errors.AlreadyExists: 2, errors.Unavailable: 3,
         errors.DeadlineExceeded: 3, errors.FailedPrecondition: 4}
@@ -382,6 +382,103 @@ def cmd_events(args) -> int:
         client.close()
 
 
+# ------------------------------------------------------------------------------------ promoter
+def _word(enum, number: int) -> str:
+    return enum.Name(number).split("_", 2)[-1].lower() if number else "-"
+
+
+def _gate_rows(gates):
+    for g in gates:
+        yield ("pass" if g.passed else "FAIL", g.gate, g.detail)
+
+
+def cmd_promote(args) -> int:
+    """promote-check RUN (writes nothing; exit 0 when it would promote) and promote RUN."""
+    check = args.command == "promote-check"
+    request = ppb.PromoteCheckRequest(run_id=args.run_id) if check else ppb.PromoteRunRequest(
+        run_id=args.run_id, actor=args.actor)
+    r, rc = call(args, "promoter", "PromoteCheck" if check else "PromoteRun", request)
+    if r is None:
+        return rc
+
+    def human(d):
+        from rich.table import Table
+        con = _con()
+        con.print(f"run {d.run_id} of {d.campaign_id or '?'} ({d.environment}): "
+                  f"[bold]{_word(ppb.PromotionOutcome, d.outcome)}[/]" + ("" if d.stored else " (check only: nothing "
+                                                                                      "written)"), soft_wrap=True)
+        t = Table(title="run gates")
+        for col in ("", "gate", "detail"):
+            t.add_column(col, overflow="fold")
+        for row in _gate_rows(d.run_gates):
+            t.add_row(*row)
+        con.print(t)
+        for c in d.candidates:
+            failed = [g for g in c.gates if not g.passed]
+            verdict = _word(ppb.PromotionOutcome, c.outcome) + (
+                f" ({_word(ppb.EntryState, c.entry_state)})" if c.entry_state else "") + (
+                " (already in the Hall of Fame: this run is linked as evidence)" if c.already_in else "")
+            con.print(f"  {c.candidate_id} {c.genome_hash[:12]}: {verdict}", soft_wrap=True)
+            for g in failed:
+                con.print(f"      FAIL {g.gate}: {g.detail}", soft_wrap=True)
+    out = show(args, r, human)
+    return (0 if r.outcome == ppb.PROMOTION_OUTCOME_PROMOTED else 1) if check else out
+
+
+def cmd_hof(args) -> int:
+    sub = args.hof_command
+    if sub == "list":
+        state = enum_pb(ppb.EntryState, EntryState(args.state)) if args.state else 0
+        r, rc = call(args, "promoter", "ListEntries", ppb.ListEntriesRequest(state=state, page_size=args.page_size))
+        if r is None:
+            return rc
+        if args.json:       # a JSON array of entries with their provenance fields
+            print(json.dumps([_dict(e) for e in r.entries], indent=2))
+            return 0
+        from rich.table import Table
+        t = Table(title=f"Hall of Fame ({r.total} entries)")
+        for col in ("genome_hash", "state", "OOS Sharpe", "PBO", "DSR", "max DD", "run", "campaign", "promoted",
+                    "rule"):
+            t.add_column(col, overflow="fold")
+        for e in r.entries:
+            t.add_row(e.genome_hash[:12], _word(ppb.EntryState, e.state), f"{e.oos_sharpe:.2f}", f"{e.pbo:.2f}",
+                      f"{e.dsr:.2f}", f"{e.max_drawdown:.1%}", e.run_id, e.campaign_id, _when(e.promoted_at), e.rule)
+        _con().print(t)
+        return 0
+    if sub == "show":
+        r, rc = call(args, "promoter", "GetEntry", ppb.GetEntryRequest(genome_hash=args.genome_hash))
+        if r is None:
+            return rc
+
+        def human(e):
+            con = _con()
+            con.print(f"{e.genome_hash} [bold]{_word(ppb.EntryState, e.state)}[/]: {e.rule}", soft_wrap=True)
+            for k in ("candidate_id", "run_id", "campaign_id", "config_hash", "git_sha", "snapshot_id", "environment",
+                      "artifact_dir"):
+                con.print(f"  {k}: {getattr(e, k)}", soft_wrap=True)
+            con.print(f"  seeds: {list(e.seeds)}  promoted: {_when(e.promoted_at)}  evidence runs: "
+                      f"{list(e.evidence_runs) or '-'}", soft_wrap=True)
+            for h in e.history:
+                con.print(f"  {_when(h.at)} {h.actor}: {_word(ppb.EntryState, h.from_state)} -> "
+                          f"{_word(ppb.EntryState, h.to_state)}: {h.reason}", soft_wrap=True)
+        return show(args, r, human)
+    if sub == "packet":
+        r, rc = call(args, "promoter", "RenderPacket", ppb.RenderPacketRequest(genome_hash=args.genome_hash))
+        if r is None:
+            return rc
+        if args.json:
+            return show(args, r, None)
+        sys.stdout.write(r.markdown)
+        return 0
+    if sub == "set-state":
+        r, rc = call(args, "promoter", "SetEntryState", ppb.SetEntryStateRequest(
+            genome_hash=args.genome_hash, state=enum_pb(ppb.EntryState, EntryState(args.state)), actor=args.actor,
+            reason=args.reason))
+        return rc if r is None else show(args, r, lambda e: _con().print(
+            f"{e.genome_hash[:12]} is now {_word(ppb.EntryState, e.state)}"))
+    return fail(args, f"unknown hof command {sub!r}", 2)
+
+
 # ------------------------------------------------------------------------------------ watchdog
 def _incident_line(i) -> str:
     sev = wpb.Severity.Name(i.severity).removeprefix("SEVERITY_").replace("SEV", "SEV-")
@@ -470,7 +567,7 @@ def cmd_health(args) -> int:
     Exit 0 only when all is well (a timer restarts the services otherwise); a check that could not
     be made counts as failed. The daemon's state is reported, not judged."""
     checks: dict[str, dict] = {}
-    for service in ("scheduler", "miner", "watchdog"):
+    for service in ("scheduler", "miner", "watchdog", "promoter"):
         status = _serving(getattr(args, service), args.timeout)
         checks[service] = {"ok": status == "SERVING", "detail": f"{getattr(args, service)}: {status}"}
     now = SystemClock().now()

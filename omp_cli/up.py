@@ -1,4 +1,4 @@
-"""``omp up``: the scheduler, the miner and the watchdog as child processes on this machine, with the embedded
+"""``omp up``: the promoter, the scheduler, the miner and the watchdog as child processes on this machine, with the embedded
 defaults (SQLite under ./var, configs under ./examples/campaigns); Ctrl-C stops them all.
 
 ``--demo`` also queues the shipped example campaign, starts the daemon and prints the events;
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,15 @@ from services.common import errors, settings as settings_mod
 from services.common.clients import Client
 
 DEMO_CONFIG = "us_daily_momentum.toml"
+#: the services in the order they start, each with the peers it is told about
+SERVICES = (("promoter", ("watchdog",)), ("scheduler", ("miner", "watchdog", "promoter")),
+            ("miner", ("scheduler", "watchdog")), ("watchdog", ("scheduler", "miner")))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _wait_ready(proc: subprocess.Popen, ready: Path, name: str, log: Path, timeout: float = 60.0) -> tuple[int, int]:
@@ -65,29 +75,27 @@ def cmd_up(args, con) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    s_log, m_log = logs / "scheduler.log", logs / "miner.log"
+    # every address is known before anything starts (a port of 0 becomes a free one now), so each
+    # service is told where its peers are whatever the order
+    address = {name: f"{settings.endpoint(name).host}:{settings.endpoint(name).port or _free_port()}"
+               for name, _ in SERVICES}
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            s_ready, m_ready = Path(tmp) / "scheduler", Path(tmp) / "miner"
-            with open(s_log, "ab") as out:
-                procs.append(subprocess.Popen(base + ["services.scheduler.app", *conf, "--ready-file", str(s_ready)],
-                                              stdout=out, stderr=out))
-            s_port, s_metrics = _wait_ready(procs[0], s_ready, "scheduler", s_log)
-            target = f"{settings.endpoint('scheduler').host}:{s_port}"
-            with open(m_log, "ab") as out:
-                procs.append(subprocess.Popen(base + ["services.miner.app", *conf, "--scheduler", target,
-                                                      "--ready-file", str(m_ready)], stdout=out, stderr=out))
-            m_port, m_metrics = _wait_ready(procs[1], m_ready, "miner", m_log)
-            miner = f"{settings.endpoint('miner').host}:{m_port}"
-            w_ready, w_log = Path(tmp) / "watchdog", logs / "watchdog.log"
-            with open(w_log, "ab") as out:
-                procs.append(subprocess.Popen(base + ["services.watchdog.app", *conf, "--scheduler", target,
-                                                      "--miner", miner, "--ready-file", str(w_ready)],
-                                              stdout=out, stderr=out))
-            w_port, w_metrics = _wait_ready(procs[2], w_ready, "watchdog", w_log)
-            con.print(f"[green]up[/]: scheduler {target} (metrics :{s_metrics}), miner {miner} (metrics "
-                      f":{m_metrics}), watchdog {settings.endpoint('watchdog').host}:{w_port} (metrics :{w_metrics}); "
-                      f"database {settings_mod.redact_url(settings.database_url)}; logs in {logs}; Ctrl-C stops all")
+            metrics = {}
+            for name, peers in SERVICES:
+                ready, log = Path(tmp) / name, logs / f"{name}.log"
+                cmd = base + [f"services.{name}.app", *conf, "--port", address[name].rsplit(":", 1)[1],
+                              "--ready-file", str(ready)]
+                for peer in peers:
+                    cmd += [f"--{peer}", address[peer]]
+                with open(log, "ab") as out:
+                    procs.append(subprocess.Popen(cmd, stdout=out, stderr=out))
+                _, metrics[name] = _wait_ready(procs[-1], ready, name, log)
+            target, miner = address["scheduler"], address["miner"]
+            con.print("[green]up[/]: " + ", ".join(f"{name} {address[name]} (metrics :{metrics[name]})"
+                                                   for name, _ in SERVICES)
+                      + f"; database {settings_mod.redact_url(settings.database_url)}; logs in {logs}; "
+                        "Ctrl-C stops all", soft_wrap=True)
             if args.demo:
                 return _demo(args, con, target, miner, procs, stop)
             while not stop["now"] and all(p.poll() is None for p in procs):
@@ -143,9 +151,9 @@ def _demo(args, con, target: str, miner: str, procs, stop) -> int:
                 _show_run(con, miner, json.loads(e.detail_json).get("run_id", ""))
             if stop["now"] or any(p.poll() is not None for p in procs):
                 break
-            if args.exit_after_run and e.campaign_id == camp.id and e.kind in ("run.completed", "run.failed",
+            if args.exit_after_run and e.campaign_id == camp.id and e.kind in ("promotion.judged", "run.failed",
                                                                                "campaign.quarantine"):
-                return 0 if e.kind == "run.completed" else 1
+                return 0 if e.kind == "promotion.judged" else 1
         return 0
     except errors.OmpError as exc:
         con.print(f"[bold red]error:[/] {exc}")

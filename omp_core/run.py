@@ -20,7 +20,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import platform
 import re
 import shutil

@@ -33,9 +33,6 @@ def run_service(name: str, peers: tuple[str, ...], make_app: Callable, argv: lis
     over = {k: v for k, v in (("port", args.port), ("metrics_port", args.metrics_port)) if v is not None}
     try:
         settings = settings_mod.load(args.config, {name: over} if over else None, sections=make_app.sections)
-        for section in settings.unused:
-            log.warning(f"settings section [{section}] is for a service that is not built yet: its keys do "
-                        "nothing", extra={"section": section})
         app = make_app(settings, *(getattr(args, peer) for peer in peers))
         app.start()
     except (ValueError, PortInUse) as exc:

@@ -51,6 +51,7 @@ class Endpoint:
 ADDRESS_BOOK: Mapping[str, Endpoint] = MappingProxyType({
     "scheduler": Endpoint(port=50051, metrics_port=9151),
     "miner": Endpoint(port=50052, metrics_port=9152),
+    "promoter": Endpoint(port=50053, metrics_port=9153),
     "watchdog": Endpoint(port=50054, metrics_port=9154),
 })
 
@@ -129,12 +130,9 @@ class _Common:
         require(self.environment in ENVIRONMENTS, "environment", f"must be one of {ENVIRONMENTS}", self.environment)
 
 
-#: sections of services that are not built yet: accepted so that an existing omp.toml keeps
-#: starting, and named in a warning at start-up (their keys do nothing yet)
-RESERVED = ("promotion", "auto_reject")
 #: sections that are no service's address but one service's own settings: bound in full by the
 #: process that owns them (passes them in ``sections``), left to it by every other process
-OWNED_ELSEWHERE = {"retention": "watchdog"}
+OWNED_ELSEWHERE = {"retention": "watchdog", "promotion": "promoter", "auto_reject": "promoter"}
 
 
 @dataclass(frozen=True)
@@ -143,8 +141,6 @@ class Settings(_Common):
     services: Mapping[str, Endpoint] = field(default_factory=dict)
     #: the sections this process owns (bound in full)
     owned: frozenset[str] = frozenset()
-    #: reserved sections the file sets (see RESERVED)
-    unused: tuple[str, ...] = ()
     #: the folder relative paths are resolved from (the settings file's folder, or the cwd)
     base_dir: Path = field(default=Path("."), compare=False)
 
@@ -223,7 +219,6 @@ def load(path: str | Path | None = None, overrides: dict | None = None,
         table = raw.pop(name, {})
         if name in sections:
             services[name] = build_table(sections[name], table, name)
-    unused = tuple(name for name in RESERVED if raw.pop(name, None) is not None)
     common = build_table(_Common, raw, "")
     return Settings(**{f.name: getattr(common, f.name) for f in dataclasses.fields(_Common)},
-                    services=MappingProxyType(services), owned=frozenset(sections), unused=unused, base_dir=base)
+                    services=MappingProxyType(services), owned=frozenset(sections), base_dir=base)

@@ -35,3 +35,19 @@ class CampaignState(StrEnum):
 class DataReadiness(StrEnum):
     READY = "ready"
     NOT_READY = "not_ready"
+
+
+class PromotionOutcome(StrEnum):
+    PROMOTED = "promoted"
+    REJECTED = "rejected"
+    BLOCKED = "blocked"
+    INCOMPLETE = "incomplete"
+
+
+class EntryState(StrEnum):
+    ACTIVE = "active"
+    PENDING_EXECUTION_REVIEW = "pending_execution_review"
+    FLAGGED = "flagged"
+    RESEARCH = "research"
+    QUARANTINED = "quarantined"
+    REMOVED = "removed"

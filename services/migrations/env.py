@@ -3,6 +3,7 @@ Every service's tables are imported so that autogenerate compares the whole sche
 from alembic import context
 
 import services.miner.tables  # noqa: F401 - registers the tables on Base.metadata
+import services.promoter.tables  # noqa: F401
 import services.scheduler.tables  # noqa: F401
 import services.watchdog.tables  # noqa: F401
 from services.common.storage.base import Base

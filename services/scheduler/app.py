@@ -23,6 +23,7 @@ from services.migrations import migrate
 from services.scheduler.admission import BudgetProbe
 from services.scheduler.metrics import SchedulerMetrics
 from services.scheduler.miner_gateway import GrpcMinerGateway
+from services.scheduler.promoter_gateway import GrpcPromoterGateway
 from services.scheduler.repository import SchedulerStore
 from services.scheduler.scheduler import Scheduler
 from services.scheduler.servicer import SchedulerServicer
@@ -31,13 +32,14 @@ from services.scheduler.settings import SECTIONS, SchedulerSettings
 SERVICE = scheduler_pb2.DESCRIPTOR.services_by_name["SchedulerService"]
 log = logging.getLogger("omp.scheduler")
 WAKE_COALESCE_S = 0.1
+HANDOFF_POLL_S = 5.0
 
 
 class SchedulerApp:
     sections = SECTIONS
 
     def __init__(self, settings: settings_mod.Settings, miner_target: str | None = None,
-                 watchdog_target: str | None = None):
+                 watchdog_target: str | None = None, promoter_target: str | None = None):
         self.settings = settings
         self.cfg: SchedulerSettings = settings.section("scheduler")
         self.db = Database(settings.database_url, settings.database.pool_size)
@@ -51,8 +53,10 @@ class SchedulerApp:
         settings.runs_dir.mkdir(parents=True, exist_ok=True)
         # the database and the run folders may be on different filesystems: the fuller one counts
         probe = BudgetProbe(ResourceSampler([settings.data_dir, settings.runs_dir], clock), settings.resources)
+        self.promoter_gateway = GrpcPromoterGateway(promoter_target or settings.endpoint("promoter").address,
+                                                    self.cfg.rpc_timeout_s)
         self.scheduler = Scheduler(SchedulerStore(self.db), self.cfg, settings.configs_root, clock, probe,
-                                   self.miner_gateway, metrics=self.metrics)
+                                   self.miner_gateway, self.promoter_gateway, metrics=self.metrics)
         self.reporter = IncidentReporter(watchdog_target or settings.endpoint("watchdog").address, "scheduler")
         self.scheduler.ctx.report = self.reporter.report
         # its database out of reach: nothing is admitted (a tick needs it), and the watchdog hears
@@ -81,6 +85,8 @@ class SchedulerApp:
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)
         self.loop = threading.Thread(target=self._loop, name="scheduler-loop", daemon=True)
         self.loop.start()
+        self.handoffs = threading.Thread(target=self._handoff_loop, name="promotion-handoffs", daemon=True)
+        self.handoffs.start()
         log.info("scheduler serving", extra={"port": self.service.port, "metrics_port": self.metrics_port,
                                             "database": redact_url(self.settings.database_url)})
 
@@ -105,14 +111,30 @@ class SchedulerApp:
             else:
                 self.database.ok()
 
+    def _handoff_loop(self) -> None:
+        """Completed runs to the promoter: at once when one completes, and every HANDOFF_POLL_S for
+        those waiting on a retry (the outbox is in the database: a restart picks them up)."""
+        wake = self.scheduler.attempts.handoff_wake
+        while not self.stop_loop.is_set():
+            wake.wait(HANDOFF_POLL_S)
+            wake.clear()
+            if self.stop_loop.is_set():
+                return
+            try:
+                self.scheduler.attempts.deliver_handoffs()
+            except Exception:  # noqa: BLE001 - the sender must outlive one failure; it is logged
+                log.exception("promotion hand-off round failed")
+
     def stop(self, grace: float = 5.0) -> None:
         self.stop_loop.set()
         self.scheduler.wake.set()
-        close_all(self.service, self.metrics_server, grace, self.miner_gateway, self.reporter, self.db)
+        self.scheduler.attempts.handoff_wake.set()
+        close_all(self.service, self.metrics_server, grace, self.miner_gateway, self.promoter_gateway, self.reporter,
+                  self.db)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_service("scheduler", ("miner", "watchdog"), SchedulerApp, argv)
+    return run_service("scheduler", ("miner", "watchdog", "promoter"), SchedulerApp, argv)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ promotion."""
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 from services.common.clock import iso
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, OmpError
+from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, OmpError, Unavailable
 from services.common.vocabulary import CampaignState, RunStatus
 from services.scheduler.campaign_queue import CampaignQueue
 from services.scheduler.context import SchedulerContext
@@ -15,6 +16,8 @@ from services.scheduler.entities import Attempt, Campaign, RunState
 from services.scheduler.ports import MinerGateway, PromoterGateway
 
 log = logging.getLogger("omp.scheduler")
+#: the first wait after PromoteRun failed, and the longest (doubling in between)
+HANDOFF_FIRST_S, HANDOFF_MAX_S = 1.0, 600.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class Attempts:
     def __init__(self, ctx: SchedulerContext, queue: CampaignQueue, miner: MinerGateway,
                  promoter: PromoterGateway):
         self.ctx, self.queue, self.miner, self.promoter = ctx, queue, miner, promoter
+        #: set when a completed run joined the outbox: its sender delivers at once
+        self.handoff_wake = threading.Event()
 
     @staticmethod
     def fence(tx, campaign_id: str, attempt: int) -> tuple[Campaign, Attempt]:
@@ -123,26 +128,48 @@ class Attempts:
                          + (f": {error}" if error else ""), campaign_id,
                          {"attempt": attempt, "run_id": run_id, "error": error})
             tx.log_event(now, f"campaign.{s.action}", "scheduler", s.message, campaign_id)
-            if status is RunStatus.COMPLETED:
-                # the hand-off is recorded with the completion: a restart between the two loses nothing
+            if status is RunStatus.COMPLETED and run_id:
+                # the hand-off is recorded with the completion (the outbox row): a restart of either
+                # service between the two loses nothing; it is delivered until the promoter answers
+                tx.add_handoff(run_id, campaign_id, now)
                 tx.log_event(now, "promotion.pending", "scheduler", f"run {run_id} awaits promotion"
                              + ("" if self.promoter.configured else " (no promoter configured)"), campaign_id,
                              {"run_id": run_id})
         self.ctx.committed(wake=wake)
-        if status is RunStatus.COMPLETED:
-            self.ctx.store.on_commit(lambda: self._hand_off(campaign_id, run_id))
+        if status is RunStatus.COMPLETED and run_id:
+            self.ctx.store.on_commit(self.handoff_wake.set)
         if self.ctx.metrics:
             self.ctx.metrics.run_ended(status)
         return after
 
-    def _hand_off(self, campaign_id: str, run_id: str) -> None:
-        """After the completion is committed: the result is accepted whatever happens here, and the
-        promotion.pending event is the durable record, so a failing gateway is logged, never raised
-        (a gateway must not block either: this may run on the server's loop)."""
-        try:
-            self.promoter.hand_off(campaign_id, run_id)
-        except Exception:  # noqa: BLE001 - see above; the outbox issue makes the hand-off retried
-            log.exception("hand-off to promotion failed", extra={"run_id": run_id, "campaign_id": campaign_id})
+    def deliver_handoffs(self, limit: int = 20) -> int:
+        """Hand the completed runs whose turn has come to the promoter (PromoteRun is idempotent by
+        run id): acknowledged ones leave the outbox with a ``promotion.judged`` event, the others
+        wait longer each time (HANDOFF_FIRST_S doubling to HANDOFF_MAX_S). Returns how many are left."""
+        if not self.promoter.configured:
+            return 0
+        now = self.ctx.now()
+        with self.ctx.store.read() as tx:
+            due = tx.due_handoffs(now, limit)
+        for run_id, campaign_id, tries in due:
+            try:
+                outcome = self.promoter.promote(campaign_id, run_id)
+            except OmpError as exc:
+                wait = min(HANDOFF_FIRST_S * 2 ** tries, HANDOFF_MAX_S)
+                with self.ctx.store.tx() as tx:
+                    tx.retry_handoff(run_id, tries + 1, self.ctx.now() + wait, f"{type(exc).__name__}: {exc}")
+                log.warning("hand-off to the promoter failed; tried again later",
+                            extra={"run_id": run_id, "error": str(exc), "retry_in_s": wait})
+                if isinstance(exc, (Unavailable, DeadlineExceeded)):
+                    break           # the promoter is away: the rest wait for the next round
+                continue
+            with self.ctx.store.tx() as tx:
+                tx.drop_handoff(run_id)
+                tx.log_event(self.ctx.now(), "promotion.judged", "promoter", f"run {run_id} judged: {outcome}",
+                             campaign_id, {"run_id": run_id, "outcome": outcome})
+            self.ctx.committed()
+        with self.ctx.store.read() as tx:
+            return tx.pending_handoffs()
 
     def reconcile(self) -> None:
         """Attempts whose lease expired: ask the miner; a run it no longer knows is failed as orphaned."""

@@ -2,12 +2,9 @@
 implementations live at the edge (``miner_gateway.py``); tests may hand in their own."""
 from __future__ import annotations
 
-import logging
 from typing import Protocol
 
 from services.scheduler.entities import RunState
-
-log = logging.getLogger("omp.scheduler")
 
 
 class MinerGateway(Protocol):
@@ -22,17 +19,17 @@ class MinerGateway(Protocol):
 
 class PromoterGateway(Protocol):
     """Where a completed run goes to be judged. The scheduler records the hand-off in the same
-    transaction that completes the attempt (the ``promotion.pending`` event) and then hands the
-    run over; ``configured`` says whether anyone is there to take it."""
+    transaction that completes the attempt (an outbox row) and delivers it until the promoter
+    answers; ``configured`` says whether anyone is there to take it."""
     configured: bool
 
-    def hand_off(self, campaign_id: str, run_id: str) -> None: ...
+    def promote(self, campaign_id: str, run_id: str) -> str:
+        """Judge the run (idempotent by run id); returns the outcome's word."""
 
 
 class NoPromoter:
-    """No promoter service yet: completed runs wait, and their ``promotion.pending`` event says so."""
+    """No promoter: completed runs wait in the outbox, and their ``promotion.pending`` event says so."""
     configured = False
 
-    def hand_off(self, campaign_id: str, run_id: str) -> None:
-        log.info("run awaits promotion (no promoter configured)", extra={"run_id": run_id,
-                                                                        "campaign_id": campaign_id})
+    def promote(self, campaign_id: str, run_id: str) -> str:
+        raise AssertionError("NoPromoter is never asked: it is not configured")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import json
 
-from sqlalchemy import String, bindparam, cast, func, insert, literal_column, or_, select, true, update
+from sqlalchemy import String, bindparam, cast, delete, func, insert, literal_column, or_, select, true, update
 
 from services.common.storage.base import Base
 from services.common.storage.db import Statement, Store, Tx
@@ -16,7 +16,7 @@ from services.common.vocabulary import CampaignState, DaemonState, RunStatus
 from services.scheduler.entities import (CAMPAIGN_FIELDS, Attempt, Campaign, DaemonStatus, Event,
                                          QueueChange)
 from services.scheduler.tables import (ActivityRow, AttemptRow, CampaignCountRow, CampaignRow, DaemonRow,
-                                      QueueChangeRow)
+                                      PromotionHandoffRow, QueueChangeRow)
 
 CAMPAIGNS = CampaignRow.__table__
 ATTEMPTS = AttemptRow.__table__
@@ -24,6 +24,7 @@ CHANGES = QueueChangeRow.__table__
 ACTIVITY = ActivityRow.__table__
 DAEMON = DaemonRow.__table__
 COUNTS = CampaignCountRow.__table__
+HANDOFFS = PromotionHandoffRow.__table__
 ATTEMPT_FIELDS = ("campaign_id", "number", "state", "run_id", "config_hash", "started_at", "lease_expires_at",
                   "ended_at", "error")
 CHANGE_FIELDS = ("id", "campaign_id", "action", "actor", "at", "before", "after", "reason")
@@ -56,6 +57,15 @@ _BUMP = Statement(update(COUNTS).where(COUNTS.c.state == _KEY).values(n=COUNTS.c
 _STATE_OF = Statement(select(CAMPAIGNS.c.state, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.id == _KEY)
                       .with_for_update())
 _INSERT_CAMPAIGN = _insert(CAMPAIGNS, *CAMPAIGN_FIELDS, "rank_key", "request_id", "removed_at")
+_HANDOFF_OF = Statement(select(HANDOFFS.c.run_id).where(HANDOFFS.c.run_id == _KEY))
+_ADD_HANDOFF = _insert(HANDOFFS, "run_id", "campaign_id", "created_at", "tries", "next_try_at", "last_error")
+_DUE_HANDOFFS = Statement(select(HANDOFFS.c.run_id, HANDOFFS.c.campaign_id, HANDOFFS.c.tries)
+                          .where(HANDOFFS.c.next_try_at <= _KEY).order_by(HANDOFFS.c.next_try_at, HANDOFFS.c.run_id)
+                          .limit(bindparam("limit")))
+_DROP_HANDOFF = Statement(delete(HANDOFFS).where(HANDOFFS.c.run_id == _KEY))
+_RETRY_HANDOFF = Statement(update(HANDOFFS).where(HANDOFFS.c.run_id == _KEY).values(
+    tries=bindparam("tries"), next_try_at=bindparam("next_try_at"), last_error=bindparam("last_error")))
+_COUNT_HANDOFFS = Statement(select(func.count()).select_from(HANDOFFS))
 _RERANK = Statement(update(CAMPAIGNS).values(rank_key=CAMPAIGNS.c.priority * bindparam("step")
                                              + CAMPAIGNS.c.queued_at))
 _DAEMON = Statement(select(DAEMON.c.state, DAEMON.c.data_ready, DAEMON.c.data_reason, DAEMON.c.updated_at)
@@ -245,6 +255,25 @@ class SchedulerTx:
     def changes(self, campaign_id: str = "", after_id: int = 0, limit: int = 100) -> list[QueueChange]:
         rows = self.tx.all(_changes(bool(campaign_id)), after=after_id, campaign_id=campaign_id, limit=limit)
         return [QueueChange(*r) for r in rows]
+
+    # ---- the promotion outbox
+    def add_handoff(self, run_id: str, campaign_id: str, at: float) -> None:
+        """A completed run to hand to the promoter (once per run)."""
+        if self.tx.scalar(_HANDOFF_OF, key=run_id) is None:
+            self.tx.run(_ADD_HANDOFF, run_id=run_id, campaign_id=campaign_id, created_at=at, tries=0, next_try_at=at,
+                        last_error="")
+
+    def due_handoffs(self, now: float, limit: int = 20) -> list[tuple[str, str, int]]:
+        return [tuple(r) for r in self.tx.all(_DUE_HANDOFFS, key=now, limit=limit)]
+
+    def drop_handoff(self, run_id: str) -> None:
+        self.tx.run(_DROP_HANDOFF, key=run_id)
+
+    def retry_handoff(self, run_id: str, tries: int, next_try_at: float, error: str) -> None:
+        self.tx.run(_RETRY_HANDOFF, key=run_id, tries=tries, next_try_at=next_try_at, last_error=error[:2000])
+
+    def pending_handoffs(self) -> int:
+        return self.tx.scalar(_COUNT_HANDOFFS) or 0
 
     def log_event(self, at: float, kind: str, actor: str, message: str, campaign_id: str = "",
                   detail: dict | None = None) -> None:

@@ -101,3 +101,15 @@ class CampaignCountRow(Base):
     __tablename__ = "campaign_counts"
     state: Mapped[str] = mapped_column(String(16), primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+
+
+class PromotionHandoffRow(Base):
+    """A completed run not yet acknowledged by the promoter: written in the transaction that
+    completes its attempt, deleted when PromoteRun answers, tried again until then."""
+    __tablename__ = "promotion_handoffs"
+    run_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[float] = mapped_column(Float)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[float] = mapped_column(Float, index=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")

@@ -10,6 +10,7 @@ resume from its checkpoints); its age is its newest modification.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tarfile
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import zstandard
 
-from services.common.errors import InvalidArgument, NotFound
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.watchdog.settings import RetentionSettings
 
 ARCHIVE = ".tar.zst"
@@ -117,6 +118,23 @@ class Retention:
     def _cold(self) -> Path | None:
         return Path(self.cfg.cold_dir).resolve() if self.cfg.cold_dir else None
 
+    def hof_runs(self) -> set[str]:
+        """The runs the Hall of Fame's entries point to (each entry's provenance.json names its
+        run): never deleted, compressed or moved. An entry whose provenance cannot be read keeps
+        every run of the plan (nothing is judged safe to remove on a guess)."""
+        runs: set[str] = set()
+        if not self.hof_dir.is_dir():
+            return runs
+        for entry in self.hof_dir.iterdir():
+            if entry.name.startswith("."):
+                continue
+            try:
+                runs.add(str(json.loads((entry / "provenance.json").read_text())["run_id"]))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise FailedPrecondition(f"Hall of Fame entry {entry.name}: provenance unreadable ({exc}); "
+                                   "retention will not guess which runs it needs") from None
+        return runs
+
     def plan(self) -> list[Action]:
         """What a cleanup would do now, folder by folder, with sizes."""
         now = self.clock.now()
@@ -133,6 +151,7 @@ class Retention:
         if not self.runs_dir.is_dir():
             return out
         hof = self.hof_dir.resolve()
+        in_hof = self.hof_runs()
         for p in sorted(self.runs_dir.iterdir()):
             name = p.name[:-len(ARCHIVE)] if p.name.endswith(ARCHIVE) else p.name
             if not name.startswith("run_") or p.name.startswith("."):
@@ -152,6 +171,8 @@ class Retention:
                 days, size = age / DAY, _size(p)
                 if name in running:
                     out.append(Action("keep", str(p), campaign, size, days, "a running run uses it"))
+                elif name in in_hof:
+                    out.append(Action("keep", str(p), campaign, size, days, "a Hall of Fame entry points to it"))
                 elif age < RECENT_S:
                     out.append(Action("keep", str(p), campaign, size, days, "written in the last hour"))
                 elif rank >= self.cfg.keep_runs:

@@ -4,20 +4,23 @@ from __future__ import annotations
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from omp.v1 import common_pb2 as pb
+from omp.v1 import common_pb2 as pb, promoter_pb2 as ppb
 from services.common.convert import PROGRESS_FIELDS, enum_from_pb, enum_pb, progress_dict, progress_pb, set_ts, ts
 from services.common.errors import InvalidArgument
-from services.common.vocabulary import CampaignState, DaemonState, DataReadiness, RunStatus
+from services.common.vocabulary import (CampaignState, DaemonState, DataReadiness, EntryState, PromotionOutcome,
+                                        RunStatus)
 
 VOCABULARY = [(RunStatus, pb.RunStatus), (DaemonState, pb.DaemonState), (CampaignState, pb.CampaignState),
-              (DataReadiness, pb.DataReadiness)]
+              (DataReadiness, pb.DataReadiness), (PromotionOutcome, ppb.PromotionOutcome),
+              (EntryState, ppb.EntryState)]
 
 
 @pytest.mark.parametrize("words, proto", VOCABULARY, ids=[w.__name__ for w, _ in VOCABULARY])
 def test_each_word_of_the_vocabulary_is_the_proto_enum_value_of_the_same_name(words, proto):
     """One definition: the Python words and the proto's values are the same set, both ways."""
     prefix = {RunStatus: "RUN_STATUS_", DaemonState: "DAEMON_STATE_", CampaignState: "CAMPAIGN_STATE_",
-              DataReadiness: "DATA_READINESS_"}[words]
+              DataReadiness: "DATA_READINESS_", PromotionOutcome: "PROMOTION_OUTCOME_",
+              EntryState: "ENTRY_STATE_"}[words]
     assert {prefix + w.name for w in words} == {n for n in proto.keys() if not n.endswith("_UNSPECIFIED")}
     for w in words:
         number = enum_pb(proto, w)

@@ -85,13 +85,16 @@ def test_missing_or_broken_file(tmp_path: Path):
         settings_mod.load(bad)
 
 
-def test_sections_of_services_not_built_yet_are_accepted_and_named_never_silently_used():
-    s = settings_mod.load(overrides={"promotion": {"max_pbo": 0.2}, "auto_reject": {"pbo_above": 0.4},
+def test_a_section_another_process_owns_is_left_to_it_and_checked_by_it():
+    s = settings_mod.load(overrides={"promotion": {"no_such_key": 0.2}, "auto_reject": {"no_such_key": 0.4},
                                      "retention": {"keep_runs": 5, "no_such_key": 1}},
                           sections=SCHEDULER)
-    assert s.unused == ("promotion", "auto_reject")       # [retention] is the watchdog's to check
+    assert s.owned == {"scheduler"}                        # [retention] is the watchdog's to check, ...
     with pytest.raises(ConfigError, match=r"^retention\.no_such_key"):
         settings_mod.load(overrides={"retention": {"no_such_key": 1}}, sections=WATCHDOG)
+    from services.promoter.settings import SECTIONS as PROMOTER          # ... [promotion] the promoter's
+    with pytest.raises(ConfigError, match=r"^promotion\.no_such_key"):
+        settings_mod.load(overrides={"promotion": {"no_such_key": 1}}, sections=PROMOTER)
 
 
 def test_a_section_this_process_does_not_own_is_refused_clearly():

@@ -33,15 +33,19 @@ class Probe:
 
 
 class Promoter:
-    """Records the runs handed to it (the promoter service does not exist yet; this is the port's
-    other side)."""
+    """Records the runs handed to it, or is away (``down``): the port's other side (the real one:
+    tests/services/system/test_promotion.py)."""
     configured = True
 
     def __init__(self):
-        self.handed = []
+        self.handed, self.down = [], False
 
-    def hand_off(self, campaign_id, run_id):
+    def promote(self, campaign_id, run_id):
+        if self.down:
+            from services.common.errors import Unavailable
+            raise Unavailable("promoter at 127.0.0.1:50053 is not answering")
         self.handed.append((campaign_id, run_id))
+        return "rejected"
 
 
 class Miner:
@@ -478,11 +482,20 @@ def test_a_completed_run_is_handed_to_promotion_and_a_failed_one_is_not(env):
     assert promoter.handed == []
     sched.queue.set_enabled(a.id, False, "op", "look at it first")
     sched.tick()
+    promoter.down = True
     sched.attempts.report_result(b.id, 1, "run_b", "completed")
-    assert promoter.handed == [(b.id, "run_b")]
+    assert sched.attempts.handoff_wake.is_set()                     # the sender is told at once
+    assert sched.attempts.deliver_handoffs() == 1 and promoter.handed == []     # away: kept in the outbox
+    promoter.down = False
+    assert sched.attempts.deliver_handoffs() == 1 and promoter.handed == []     # its retry is not due yet
+    clock.advance(1.0)
+    assert sched.attempts.deliver_handoffs() == 0 and promoter.handed == [(b.id, "run_b")]
+    assert sched.attempts.deliver_handoffs() == 0 and promoter.handed == [(b.id, "run_b")]     # once
     pending = [e for e in sched.events_after(0) if e.kind == "promotion.pending"]
     assert [e.detail["run_id"] for e in pending] == ["run_b"]
     assert "no promoter configured" not in pending[0].message
+    judged = [e for e in sched.events_after(0) if e.kind == "promotion.judged"]
+    assert [(e.detail["run_id"], e.detail["outcome"]) for e in judged] == [("run_b", "rejected")]
 
 
 def test_the_kept_counts_equal_the_queue_after_every_kind_of_change(env):

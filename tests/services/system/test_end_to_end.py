@@ -102,12 +102,14 @@ def test_cli_exit_codes_say_what_happened(services, tmp_path):
 
 
 def test_omp_up_demo_runs_the_shipped_example(tmp_path):
-    """The README's main command: both services on the embedded SQLite, the example campaign mined."""
+    """The README's main command: the four services on the embedded SQLite, the example campaign mined
+    and its run judged by the promoter."""
     config = write_settings(tmp_path, "", paths={"configs_root": str(ROOT / "examples" / "campaigns")})
     r = subprocess.run([sys.executable, "-m", "omp_cli", "up", "--config", str(config), "--demo", "--exit-after-run"],
                        capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "run.completed" in r.stdout and (tmp_path / "var" / "omp.db").exists()
+    assert "promotion.judged" in r.stdout and "promoter 127.0.0.1:" in r.stdout
     folder = r.stdout.split("run folder: ")[1].split()[0]
     assert (Path(folder) / "manifest.json").exists() and (tmp_path / "var" / "logs" / "miner.log").exists()
 

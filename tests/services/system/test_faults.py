@@ -167,11 +167,15 @@ def test_a_database_that_cannot_be_used_is_one_line_naming_the_key_and_never_its
         assert len(lines) == 1 and lines[0].startswith(f"omp-{module.split('.')[1]}: database.url")
 
 
-def test_an_old_settings_file_still_starts_and_says_which_keys_do_nothing(services, tmp_path):
-    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", promotion={"max_pbo": 0.2})
+def test_the_promoters_sections_are_the_promoters_to_check(services, tmp_path):
+    """[promotion] and [auto_reject] are the promoter's: the scheduler starts with them whatever
+    they hold; the promoter refuses a bad key at start (exit 2), naming it."""
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", promotion={"max_pbo": 0.2, "max_pdo": 1})
     sched = services.start("services.scheduler.app", config)
     assert sched.terminate() == 0
-    assert "settings section [promotion] is for a service that is not built yet" in sched.log.read_text()
+    r = subprocess.run([sys.executable, "-m", "services.promoter.app", "--config", str(config)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 2 and "promotion.max_pdo" in r.stderr
 
 
 def test_port_clash_fails_loudly(services, tmp_path):

@@ -42,8 +42,11 @@ def _configs(tmp_path: Path) -> Path:
 def _start(services, tmp_path, scheduler=None, **watchdog):
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", paths={"configs_root": str(_configs(tmp_path))},
                             watchdog={"sample_interval_s": 0.5, **watchdog}, scheduler=scheduler or {})
-    port = free_port()          # the scheduler and the miner report their own findings to the watchdog
-    sched = services.start("services.scheduler.app", config, "--watchdog", f"127.0.0.1:{port}")
+    port, pport = free_port(), free_port()      # the scheduler and the miner report to the watchdog
+    services.start("services.promoter.app", config, "--port", str(pport), "--watchdog", f"127.0.0.1:{port}")
+    sched = services.start("services.scheduler.app", config, "--watchdog", f"127.0.0.1:{port}", "--promoter",
+                           f"127.0.0.1:{pport}")
+    sched.promoter = f"127.0.0.1:{pport}"
     miner = services.start("services.miner.app", config, "--scheduler", sched.address, "--watchdog", f"127.0.0.1:{port}")
     dog = services.start("services.watchdog.app", config, "--port", str(port), "--scheduler", sched.address,
                          "--miner", miner.address)
@@ -96,8 +99,9 @@ def test_a_frozen_run_is_killed_within_the_limit_and_its_campaign_runs_again(ser
     client.call("StopDaemon", spb.DaemonRequest(actor="t"))
     # the operator's side: list, read the report, resolve with a postmortem, look at the resources
     omp = lambda *a: subprocess.run([sys.executable, "-m", "omp_cli", *a, "--watchdog", dog.address,  # noqa: E731
-                                     "--scheduler", sched.address, "--miner", miner.address],
-                                    capture_output=True, text=True, cwd=ROOT, timeout=60)
+                                     "--scheduler", sched.address, "--miner", miner.address,
+                                     "--promoter", sched.promoter], capture_output=True, text=True, cwd=ROOT,
+                                    timeout=60)
     r = omp("incidents", "list", "--open", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["incidents"][0]["id"] == inc.id
     r = omp("incidents", "show", inc.id)
@@ -113,7 +117,7 @@ def test_a_frozen_run_is_killed_within_the_limit_and_its_campaign_runs_again(ser
     r = omp("health", "--json")
     doc = json.loads(r.stdout)
     assert r.returncode == 0 and doc["healthy"], doc
-    assert {"scheduler", "miner", "watchdog", "daemon", "last_tick", "disk", "incidents"} <= set(doc["checks"])
+    assert {"scheduler", "miner", "watchdog", "promoter", "daemon", "last_tick", "disk", "incidents"} <= set(doc["checks"])
     miner.kill()
     r = omp("health", "--json")
     doc = json.loads(r.stdout)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.common.clock import SystemClock
-from services.common.errors import InvalidArgument, NotFound
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.watchdog.ports import RunFolder
 from services.watchdog.retention import ARCHIVE, Retention, compress, restore
 from services.watchdog.settings import RetentionSettings
@@ -127,3 +127,22 @@ def test_restore_refuses_an_archive_that_would_write_outside(tmp_path):
     with pytest.raises(tarfile.TarError):
         restore(evil, tmp_path / "runs")
     assert not (tmp_path.parent / "outside.txt").exists()
+
+
+def test_a_run_a_hall_of_fame_entry_points_to_is_never_touched(shelf):
+    """The runs the entries' provenance.json name are kept whatever their age or rank; an entry
+    whose provenance cannot be read stops the plan rather than risk removing its run."""
+    import json
+    ret, runs, tmp = shelf
+    from omp_core.atomic import write_folder
+    write_folder(ret.hof_dir / ("a" * 64), {"provenance.json": json.dumps({"run_id": "run_a5"}).encode()},
+                 read_only=True)
+    write_folder(ret.hof_dir / ("b" * 64), {"provenance.json": json.dumps({"run_id": "run_b1"}).encode()})
+    plan = {Path(a.path).name: a for a in ret.plan()}
+    assert plan["run_a5"].kind == plan["run_b1"].kind == "keep"
+    assert plan["run_a5"].why == "a Hall of Fame entry points to it"
+    outcome = ret.apply(ret.plan())
+    assert (runs / "run_a5").is_dir() and (runs / "run_b1").is_dir() and not outcome.failed
+    (ret.hof_dir / ("c" * 64)).mkdir()                      # no provenance: nothing is judged safe
+    with pytest.raises(FailedPrecondition, match="provenance unreadable"):
+        ret.plan()

@@ -1,0 +1,117 @@
+"""The gates a run and its candidates pass through, in order (the playbook's promotion criteria and
+auto-reject floors, its variance sanity gate and provenance requirements). Pure: a run folder's
+manifest and candidates in, a Decision with every value and threshold out; nothing is written.
+
+Run gates: provenance (every field present, the code version known and clean), environment (never
+across environments), variance sanity (Sharpe across the candidates not collapsed: else the whole
+run is blocked). Candidate gates: auto-reject floors, then the promotion thresholds (OOS Sharpe
+net, PBO, DSR, OOS max drawdown net, stress tests passed); a candidate that passes and trades more
+than ``max_turnover_per_year`` enters pending execution review (rule 14)."""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from services.common.vocabulary import EntryState, PromotionOutcome
+from services.promoter.entities import CandidateVerdict, Decision, Gate
+from services.promoter.settings import AutoRejectSettings, PromotionSettings
+
+RUN_FIELDS = ("run_id", "campaign_id", "config_hash", "git_sha", "snapshot_id", "seeds")
+CANDIDATE_FIELDS = ("candidate_id", "genome_hash", "found_by_seeds")
+
+
+def _num(x) -> float:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else math.nan
+
+
+def _at_least(gate: str, value: float, threshold: float, what: str) -> Gate:
+    ok = not math.isnan(value) and value >= threshold
+    return Gate(gate, ok, value, threshold, f"{what} {value:.4g} {'>=' if ok else '<'} {threshold:g}"
+                if not math.isnan(value) else f"{what} unknown: needs >= {threshold:g}")
+
+
+def _at_most(gate: str, value: float, threshold: float, what: str) -> Gate:
+    ok = not math.isnan(value) and value <= threshold
+    return Gate(gate, ok, value, threshold, f"{what} {value:.4g} {'<=' if ok else '>'} {threshold:g}"
+                if not math.isnan(value) else f"{what} unknown: needs <= {threshold:g}")
+
+
+def run_gates(manifest: dict, candidates: dict, run_id: str, environment: str,
+              cfg: PromotionSettings) -> tuple[list[Gate], PromotionOutcome | None]:
+    """The gates of the whole run; the outcome they force (INCOMPLETE, BLOCKED) or None."""
+    gates = []
+    missing = [f for f in RUN_FIELDS if not manifest.get(f) or manifest.get(f) == "unknown"]
+    if manifest.get("run_id") and manifest.get("run_id") != run_id:
+        missing.append(f"run_id (the manifest says {manifest.get('run_id')!r})")
+    gates.append(Gate("provenance", not missing, detail="complete" if not missing else
+                      f"missing or unknown: {', '.join(missing)}"))
+    dirty = manifest.get("git_dirty")
+    clean = dirty is False or (dirty is True and cfg.allow_dirty_code)
+    gates.append(Gate("code_version", clean, detail=(
+        f"commit {str(manifest.get('git_sha'))[:12]}" + (" with uncommitted changes (allowed by "
+                                                          "promotion.allow_dirty_code)" if dirty else ", clean"))
+        if clean else "the code had uncommitted changes (git_dirty): not reproducible" if dirty
+        else "the code version is unknown: install from a git checkout (see the README)"))
+    same_env = manifest.get("environment") == environment
+    gates.append(Gate("environment", same_env, detail=f"run made in {manifest.get('environment')!r}, promoter in "
+                                                      f"{environment!r}" + ("" if same_env else ": never across")))
+    if not all(g.passed for g in gates):
+        return gates, PromotionOutcome.INCOMPLETE
+    var = candidates.get("sharpe_variance") or {}
+    n = len(candidates.get("candidates") or [])
+    values = [(k, _num(var.get(k))) for k in ("in_sample", "out_of_sample")]
+    collapsed = [(k, v) for k, v in values if not math.isnan(v) and v < cfg.variance_floor]
+    if n < 2:
+        gates.append(Gate("variance_sanity", True, detail=f"{n} candidate(s): no spread to judge"))
+    else:
+        worst = min((v for _, v in values if not math.isnan(v)), default=math.nan)
+        gates.append(Gate("variance_sanity", not collapsed, worst, cfg.variance_floor,
+                          "Sharpe variance across the candidates: " + ", ".join(
+                              f"{k} {v:.3g}" for k, v in values if not math.isnan(v))
+                          + (f" < {cfg.variance_floor:g}: metrics collapsed (a bug or bad data)" if collapsed else "")))
+    return gates, (PromotionOutcome.BLOCKED if collapsed else None)
+
+
+def candidate_gates(c: dict, pbo: float, cfg: PromotionSettings, floor: AutoRejectSettings) -> list[Gate]:
+    oos = c.get("out_of_sample") or {}
+    missing = [f for f in CANDIDATE_FIELDS if not c.get(f)]
+    gates = [Gate("candidate_provenance", not missing, detail="complete" if not missing else
+                  f"missing: {', '.join(missing)}")]
+    sharpe, dd, trades = _num(oos.get("sharpe")), _num(oos.get("max_drawdown")), _num(oos.get("trades"))
+    gates += [_at_least("auto_reject_oos_sharpe", sharpe, floor.min_oos_sharpe, "OOS Sharpe"),
+              _at_most("auto_reject_pbo", pbo, floor.max_pbo, "PBO"),
+              _at_most("auto_reject_max_drawdown", dd, floor.max_drawdown, "OOS max drawdown"),
+              _at_least("auto_reject_oos_trades", trades, floor.min_oos_trades, "OOS trades")]
+    stress = c.get("stress") or {}
+    gates += [_at_least("oos_sharpe", sharpe, cfg.min_oos_sharpe, "OOS Sharpe net of costs"),
+              _at_most("pbo", pbo, cfg.max_pbo, "PBO"),
+              _at_least("dsr", _num(c.get("dsr")), cfg.min_dsr, "DSR"),
+              _at_most("max_drawdown", dd, cfg.max_drawdown, "OOS max drawdown net"),
+              _at_least("stress", _num(stress.get("passed")), cfg.min_stress_passed,
+                        f"stress tests passed (of {stress.get('total', '?')})")]
+    return gates
+
+
+def judge(manifest: dict, candidates: dict, run_id: str, environment: str, cfg: PromotionSettings,
+          floor: AutoRejectSettings, in_hof: Callable[[str], bool], now: float) -> Decision:
+    """Every gate for the run and each of its candidates; ``in_hof(genome_hash)`` says whether a
+    genome already has an entry (it gets none more: the run is linked to it as evidence)."""
+    gates, forced = run_gates(manifest, candidates, run_id, environment, cfg)
+    campaign = str(manifest.get("campaign_id", ""))
+    verdicts = []
+    if forced is None:
+        pbo = _num((candidates.get("pbo") or {}).get("pbo"))
+        for c in candidates.get("candidates") or []:
+            cg = candidate_gates(c, pbo, cfg, floor)
+            ok = all(g.passed for g in cg)
+            state = None
+            if ok:
+                turnover = _num((c.get("out_of_sample") or {}).get("turnover_per_year"))
+                state = (EntryState.PENDING_EXECUTION_REVIEW if not math.isnan(turnover)
+                         and turnover > cfg.max_turnover_per_year else EntryState.ACTIVE)
+            verdicts.append(CandidateVerdict(str(c.get("candidate_id", "")), str(c.get("genome_hash", "")),
+                                             PromotionOutcome.PROMOTED if ok else PromotionOutcome.REJECTED,
+                                             tuple(cg), state, ok and in_hof(str(c.get("genome_hash", "")))))
+    outcome = forced or (PromotionOutcome.PROMOTED if any(v.outcome is PromotionOutcome.PROMOTED for v in verdicts)
+                         else PromotionOutcome.REJECTED)
+    return Decision(run_id, campaign, outcome, tuple(gates), tuple(verdicts), now, environment)

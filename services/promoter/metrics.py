@@ -1,0 +1,52 @@
+"""The promoter's metrics: decisions by outcome, rejections by gate, entries by state and the time
+of the last promotion (read at scrape time)."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
+
+from services.common.vocabulary import EntryState, PromotionOutcome
+
+
+class PromoterMetrics:
+    def __init__(self, registry: CollectorRegistry):
+        self.decisions = Counter("omp_promoter_decisions_total", "Runs judged, by outcome", ["outcome"],
+                                 registry=registry)
+        self.rejections = Counter("omp_promoter_gate_failures_total", "Gates failed, by gate (a run or candidate "
+                                  "can fail several)", ["gate"], registry=registry)
+        self.state_changes = Counter("omp_promoter_entry_state_changes_total", "Hall of Fame state changes",
+                                     registry=registry)
+        for o in PromotionOutcome:
+            self.decisions.labels(str(o))
+        self._registry = registry
+
+    def decided(self, d) -> None:
+        self.decisions.labels(str(d.outcome)).inc()
+        for gate in d.failed():
+            self.rejections.labels(gate).inc()
+
+    def state_changed(self) -> None:
+        self.state_changes.inc()
+
+    def watch(self, store) -> None:
+        self._registry.register(_HallOfFame(store))
+
+
+class _HallOfFame:
+    def __init__(self, store):
+        self.store = store
+
+    def collect(self):
+        try:
+            with self.store.read() as tx:
+                counts, last = tx.counts(), tx.last_promoted_at()
+        except Exception:  # noqa: BLE001 - a busy database must not fail the scrape of everything else
+            return
+        g = GaugeMetricFamily("omp_hof_entries", "Hall of Fame entries by state", labels=["state"])
+        for s in EntryState:
+            g.add_metric([str(s)], counts.get(s, 0))
+        yield g
+        t = GaugeMetricFamily("omp_hof_last_promotion_timestamp_seconds", "When the last entry was promoted "
+                              "(0: never)")
+        t.add_metric([], last or 0.0)
+        yield t

@@ -1,0 +1,167 @@
+"""The promoter's domain: judge a completed run (``gates.py``), write the entries that pass into the
+Hall of Fame, keep every decision.
+
+A promotion, in the order that survives a kill at any point: the decision is computed (nothing
+written); each new entry's artifact folder is written whole (``write_folder``: all or nothing,
+never over an existing one); then one transaction stores the decision, the entries and their
+first history line. Killed before that transaction, the run is judged again on the retry (the
+scheduler retries until PromoteRun answers), the folders already written stay, and the rows
+appear once. Asked again after it, the stored decision is the answer and nothing changes."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Callable
+
+from omp_core.atomic import sweep_folders
+from omp_core.run import RUN_ID_RE
+from services.common.clock import Clock
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.common.findings import Finding
+from services.common.vocabulary import EntryState, PromotionOutcome
+from services.promoter import artifacts
+from services.promoter.entities import Decision, Entry
+from services.promoter.gates import judge
+from services.promoter.settings import AutoRejectSettings, PromotionSettings
+
+log = logging.getLogger("omp.promoter")
+MAX_REASON = 2000
+
+
+class Promoter:
+    def __init__(self, store, runs_dir: Path, hof_dir: Path, cfg: PromotionSettings, floor: AutoRejectSettings,
+                 environment: str, clock: Clock, report: Callable[[Finding], None] = lambda f: None, metrics=None):
+        self.store, self.runs_dir, self.hof_dir = store, runs_dir, hof_dir
+        self.cfg, self.floor, self.environment, self.clock = cfg, floor, environment, clock
+        self.report, self.metrics = report, metrics
+        hof_dir.mkdir(parents=True, exist_ok=True)
+        for debris in sweep_folders(hof_dir):       # a write killed mid-way: never visible, now gone
+            log.warning("partial Hall of Fame folder removed", extra={"path": str(debris)})
+
+    # ------------------------------------------------------------------------------ the run
+    def _load(self, run_id: str) -> tuple[Path, dict, dict]:
+        if not RUN_ID_RE.match(run_id or ""):
+            raise InvalidArgument(f"run_id must look like run_<letters, digits, _ or ->, got {run_id[:100]!r}")
+        run_dir = self.runs_dir / run_id
+        if not run_dir.is_dir():
+            raise NotFound(f"run_id: no run folder {run_id} under {self.runs_dir}")
+        try:
+            manifest = json.loads((run_dir / "manifest.json").read_text())
+            candidates = json.loads((run_dir / "candidates.json").read_text())
+        except FileNotFoundError:
+            raise FailedPrecondition(f"run_id: run {run_id} did not complete (it has no manifest.json and "
+                                     "candidates.json): only a completed run is judged") from None
+        except ValueError as exc:
+            raise FailedPrecondition(f"run_id: run {run_id}'s manifest or candidates cannot be read ({exc})") from None
+        if manifest.get("status") != "completed":
+            raise FailedPrecondition(f"run_id: run {run_id} is {manifest.get('status')!r}, not completed")
+        return run_dir, manifest, candidates
+
+    def _in_hof(self, genome_hash: str) -> bool:
+        with self.store.read() as tx:
+            return tx.entry(genome_hash, with_history=False) is not None
+
+    def check(self, run_id: str) -> Decision:
+        """Every gate, with values and thresholds; writes nothing."""
+        _, manifest, candidates = self._load(run_id)
+        return judge(manifest, candidates, run_id, self.environment, self.cfg, self.floor, self._in_hof,
+                     self.clock.now())
+
+    def decision(self, run_id: str) -> Decision:
+        with self.store.read() as tx:
+            d = tx.decision(run_id)
+        if d is None:
+            raise NotFound(f"run_id: no decision for run {run_id[:128]!r}")
+        return d
+
+    def promote(self, run_id: str, campaign_id: str, actor: str) -> Decision:
+        """Judge the run and enter what passes; idempotent by run id."""
+        with self.store.read() as tx:
+            done = tx.decision(run_id)
+        if done is not None:
+            return done
+        run_dir, manifest, candidates = self._load(run_id)
+        if campaign_id and manifest.get("campaign_id") and manifest["campaign_id"] != campaign_id:
+            raise FailedPrecondition(f"campaign_id: run {run_id} belongs to {manifest['campaign_id']!r}, "
+                                     f"not {campaign_id!r}")
+        d = judge(manifest, candidates, run_id, self.environment, self.cfg, self.floor, self._in_hof,
+                  self.clock.now())
+        by_hash = {c.get("genome_hash"): c for c in candidates.get("candidates") or []}
+        new = [v for v in d.candidates if v.outcome is PromotionOutcome.PROMOTED and not v.already_in]
+        for v in new:           # the folders first: a row never points to a folder that is not whole
+            c = by_hash[v.genome_hash]
+            artifacts.write_entry(self.hof_dir, v.genome_hash,
+                                  artifacts.entry_files(run_dir, manifest, candidates, c, v, d))
+        with self.store.tx() as tx:
+            twin = tx.decision(run_id)
+            if twin is not None:            # a concurrent call stored it first: that one stands
+                return twin
+            tx.put_decision(d, actor)
+            for v in d.candidates:
+                if v.outcome is not PromotionOutcome.PROMOTED:
+                    continue
+                if tx.entry(v.genome_hash, with_history=False) is not None:
+                    tx.add_evidence(v.genome_hash, run_id, d.decided_at)        # no second entry
+                    continue
+                tx.put_entry(self._entry(v, by_hash[v.genome_hash], manifest, d), actor,
+                             f"promoted from run {run_id}: every gate passed")
+        stored = Decision(**{**d.__dict__, "stored": True})
+        if self.metrics:
+            self.metrics.decided(stored)
+        if d.outcome is PromotionOutcome.BLOCKED:
+            gate = next(g for g in d.run_gates if g.gate == "variance_sanity")
+            self.report(Finding(0, "variance_gate", f"run {run_id}: the candidates' Sharpe ratios collapsed "
+                                f"({gate.detail}); promotion blocked: look for a bug or bad data",
+                                key=run_id, symptoms=(gate.detail,), campaigns=(d.campaign_id,) if d.campaign_id else (),
+                                runs=(run_id,)))
+        log.info("run judged", extra={"run_id": run_id, "outcome": str(d.outcome), "entered": len(new)})
+        return stored
+
+    def _entry(self, v, c: dict, manifest: dict, d: Decision) -> Entry:
+        oos = c.get("out_of_sample") or {}
+        metrics = {"oos_sharpe": oos.get("sharpe"), "pbo": next((g.value for g in v.gates if g.gate == "pbo"), None),
+                   "dsr": c.get("dsr"), "max_drawdown": oos.get("max_drawdown"),
+                   "turnover_per_year": oos.get("turnover_per_year"), "oos_trades": oos.get("trades"),
+                   "is_sharpe": (c.get("in_sample") or {}).get("sharpe")}
+        return Entry(v.genome_hash, v.entry_state or EntryState.ACTIVE, v.candidate_id, d.run_id,
+                     str(manifest.get("campaign_id", "")), str(manifest.get("config_hash", "")),
+                     str(manifest.get("git_sha", "")), str(manifest.get("snapshot_id", "")),
+                     tuple(c.get("found_by_seeds") or ()), d.environment, d.decided_at, str(c.get("rule", "")),
+                     metrics, str(self.hof_dir / v.genome_hash))
+
+    # ------------------------------------------------------------------------------ the Hall of Fame
+    def entry(self, genome_hash: str) -> Entry:
+        with self.store.read() as tx:
+            e = tx.entry(genome_hash)
+        if e is None:
+            raise NotFound(f"genome_hash: no Hall of Fame entry {genome_hash[:64]!r}")
+        return e
+
+    def entries(self, state: EntryState | None, offset: int, limit: int) -> tuple[list[Entry], int]:
+        with self.store.read() as tx:
+            return tx.entries(state, offset, limit)
+
+    def set_state(self, genome_hash: str, state: EntryState, actor: str, reason: str) -> Entry:
+        if not reason.strip():
+            raise InvalidArgument("reason is required to change a Hall of Fame entry's state")
+        if len(reason) > MAX_REASON:
+            raise InvalidArgument(f"reason must be at most {MAX_REASON} characters, got {len(reason)}")
+        with self.store.tx() as tx:
+            e = tx.entry(genome_hash, with_history=False)
+            if e is None:
+                raise NotFound(f"genome_hash: no Hall of Fame entry {genome_hash[:64]!r}")
+            if e.state is state:
+                raise FailedPrecondition(f"state: entry {genome_hash[:12]} is {state} already")
+            tx.set_state(genome_hash, e.state, state, self.clock.now(), actor, reason)
+            got = tx.entry(genome_hash)
+        if self.metrics:
+            self.metrics.state_changed()
+        return got
+
+    def packet(self, genome_hash: str) -> str:
+        e = self.entry(genome_hash)
+        try:
+            return (Path(e.artifact_dir) / "packet.md").read_text()
+        except OSError as exc:
+            raise FailedPrecondition(f"genome_hash: the packet of {genome_hash[:12]} cannot be read ({exc})") from None

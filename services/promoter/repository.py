@@ -1,0 +1,110 @@
+"""The promoter's storage: decisions, Hall of Fame entries and their history. Rows leave as the
+domain's types (``entities.py``); nothing is ever deleted."""
+from __future__ import annotations
+
+from sqlalchemy import bindparam, func, insert, select, update
+
+from services.common.storage.db import Statement, Store, Tx
+from services.common.vocabulary import EntryState
+from services.promoter.entities import Decision, Entry, EntryChange
+from services.promoter.tables import HofEntryRow, HofHistoryRow, PromotionDecisionRow
+
+DECISIONS = PromotionDecisionRow.__table__
+ENTRIES = HofEntryRow.__table__
+HISTORY = HofHistoryRow.__table__
+_KEY = bindparam("key")
+_ENTRY_COLS = [c for c in ENTRIES.c if c.name != "updated_at"]
+
+_GET_DECISION = Statement(select(DECISIONS.c.decision).where(DECISIONS.c.run_id == _KEY))
+_PUT_DECISION = Statement(insert(DECISIONS).values(run_id=_KEY, campaign_id=bindparam("campaign_id"),
+                                                   outcome=bindparam("outcome"), decided_at=bindparam("at"),
+                                                   actor=bindparam("actor"), decision=bindparam("decision")))
+_GET_ENTRY = Statement(select(*_ENTRY_COLS).where(ENTRIES.c.genome_hash == _KEY))
+_PUT_ENTRY = Statement(insert(ENTRIES).values({c.name: bindparam(c.name) for c in ENTRIES.c}))
+_SET_STATE = Statement(update(ENTRIES).where(ENTRIES.c.genome_hash == _KEY)
+                       .values(state=bindparam("state"), updated_at=bindparam("at")))
+_SET_EVIDENCE = Statement(update(ENTRIES).where(ENTRIES.c.genome_hash == _KEY)
+                          .values(evidence_runs=bindparam("runs"), updated_at=bindparam("at")))
+_HISTORY = Statement(select(HISTORY.c.at, HISTORY.c.actor, HISTORY.c.from_state, HISTORY.c.to_state,
+                            HISTORY.c.reason).where(HISTORY.c.genome_hash == _KEY).order_by(HISTORY.c.id))
+_ADD_HISTORY = Statement(insert(HISTORY).values(genome_hash=_KEY, at=bindparam("at"), actor=bindparam("actor"),
+                                                from_state=bindparam("from_state"), to_state=bindparam("to_state"),
+                                                reason=bindparam("reason")))
+_COUNT_BY_STATE = Statement(select(ENTRIES.c.state, func.count()).group_by(ENTRIES.c.state))
+_LAST_PROMOTED = Statement(select(func.max(ENTRIES.c.promoted_at)))
+
+
+def _listed(by_state: bool, count: bool) -> Statement:
+    q = select(func.count()).select_from(ENTRIES) if count else select(*_ENTRY_COLS)
+    if by_state:
+        q = q.where(ENTRIES.c.state == bindparam("state"))
+    if not count:
+        q = q.order_by(ENTRIES.c.promoted_at.desc(), ENTRIES.c.genome_hash).limit(bindparam("limit")) \
+            .offset(bindparam("offset"))
+    return Statement(q)
+
+
+def _entry(row, history=()) -> Entry:
+    d = dict(zip((c.name for c in _ENTRY_COLS), row))
+    return Entry(d["genome_hash"], EntryState(d["state"]), d["candidate_id"], d["run_id"], d["campaign_id"],
+                 d["config_hash"], d["git_sha"], d["snapshot_id"], tuple(d["seeds"] or ()), d["environment"],
+                 d["promoted_at"], d["rule"], d["metrics"] or {}, d["artifact_dir"], tuple(d["evidence_runs"] or ()),
+                 tuple(history))
+
+
+class PromoterTx:
+    def __init__(self, tx: Tx):
+        self.tx = tx
+
+    def decision(self, run_id: str) -> Decision | None:
+        d = self.tx.scalar(_GET_DECISION, key=run_id)
+        return Decision.from_dict(d) if d is not None else None
+
+    def put_decision(self, d: Decision, actor: str) -> None:
+        self.tx.run(_PUT_DECISION, key=d.run_id, campaign_id=d.campaign_id, outcome=str(d.outcome), at=d.decided_at,
+                    actor=actor, decision=d.to_dict())
+
+    def entry(self, genome_hash: str, with_history: bool = True) -> Entry | None:
+        row = self.tx.first(_GET_ENTRY, key=genome_hash)
+        if row is None:
+            return None
+        history = [EntryChange(at, actor, EntryState(f) if f else None, EntryState(t), reason)
+                   for at, actor, f, t, reason in self.tx.all(_HISTORY, key=genome_hash)] if with_history else ()
+        return _entry(row, history)
+
+    def put_entry(self, e: Entry, actor: str, reason: str) -> None:
+        self.tx.run(_PUT_ENTRY, genome_hash=e.genome_hash, state=str(e.state), candidate_id=e.candidate_id,
+                    run_id=e.run_id, campaign_id=e.campaign_id, config_hash=e.config_hash, git_sha=e.git_sha,
+                    snapshot_id=e.snapshot_id, seeds=list(e.seeds), environment=e.environment,
+                    promoted_at=e.promoted_at, rule=e.rule, metrics=e.metrics, artifact_dir=e.artifact_dir,
+                    evidence_runs=list(e.evidence_runs), updated_at=e.promoted_at)
+        self.tx.run(_ADD_HISTORY, key=e.genome_hash, at=e.promoted_at, actor=actor, from_state="",
+                    to_state=str(e.state), reason=reason)
+
+    def set_state(self, genome_hash: str, old: EntryState, new: EntryState, at: float, actor: str,
+                  reason: str) -> None:
+        self.tx.run(_SET_STATE, key=genome_hash, state=str(new), at=at)
+        self.tx.run(_ADD_HISTORY, key=genome_hash, at=at, actor=actor, from_state=str(old), to_state=str(new),
+                    reason=reason)
+
+    def add_evidence(self, genome_hash: str, run_id: str, at: float) -> None:
+        e = self.entry(genome_hash, with_history=False)
+        if e is not None and run_id != e.run_id and run_id not in e.evidence_runs:
+            self.tx.run(_SET_EVIDENCE, key=genome_hash, runs=[*e.evidence_runs, run_id], at=at)
+
+    def entries(self, state: EntryState | None, offset: int, limit: int) -> tuple[list[Entry], int]:
+        by = state is not None
+        args = {"state": str(state)} if by else {}
+        total = self.tx.scalar(_listed(by, True), **args)
+        rows = self.tx.all(_listed(by, False), offset=offset, limit=limit, **args)
+        return [_entry(r) for r in rows], total
+
+    def counts(self) -> dict[EntryState, int]:
+        return {EntryState(s): n for s, n in self.tx.all(_COUNT_BY_STATE)}
+
+    def last_promoted_at(self) -> float | None:
+        return self.tx.scalar(_LAST_PROMOTED)
+
+
+class PromoterStore(Store):
+    queries = PromoterTx

@@ -1,0 +1,87 @@
+"""PromoterService over gRPC: proto to domain, call, domain to proto."""
+from __future__ import annotations
+
+from omp.v1 import promoter_pb2 as ppb, promoter_pb2_grpc
+from services.common.convert import REASON_CHARS, bounded, enum_from_pb, enum_pb, next_token, page, set_ts
+from services.common.vocabulary import EntryState
+from services.promoter.entities import Decision, Entry, Gate
+from services.promoter.promoter import Promoter
+
+MAX_PAGE = 500
+
+
+def _gate_pb(g: Gate, out) -> None:
+    out.add(gate=g.gate, passed=g.passed, value=g.value, threshold=g.threshold, detail=g.detail)
+
+
+def decision_pb(d: Decision) -> ppb.PromotionDecision:
+    out = ppb.PromotionDecision(run_id=d.run_id, campaign_id=d.campaign_id,
+                                outcome=enum_pb(ppb.PromotionOutcome, d.outcome), stored=d.stored,
+                                environment=d.environment)
+    set_ts(out.decided_at, d.decided_at)
+    for g in d.run_gates:
+        _gate_pb(g, out.run_gates)
+    for c in d.candidates:
+        cd = out.candidates.add(candidate_id=c.candidate_id, genome_hash=c.genome_hash,
+                                outcome=enum_pb(ppb.PromotionOutcome, c.outcome), already_in=c.already_in)
+        if c.entry_state is not None:
+            cd.entry_state = enum_pb(ppb.EntryState, c.entry_state)
+        for g in c.gates:
+            _gate_pb(g, cd.gates)
+    return out
+
+
+def entry_pb(e: Entry) -> ppb.HofEntry:
+    m = e.metrics
+    num = lambda k: float(m[k]) if isinstance(m.get(k), (int, float)) else float("nan")  # noqa: E731
+    out = ppb.HofEntry(genome_hash=e.genome_hash, state=enum_pb(ppb.EntryState, e.state), candidate_id=e.candidate_id,
+                       run_id=e.run_id, campaign_id=e.campaign_id, config_hash=e.config_hash, git_sha=e.git_sha,
+                       snapshot_id=e.snapshot_id, seeds=list(e.seeds), environment=e.environment, rule=e.rule,
+                       oos_sharpe=num("oos_sharpe"), pbo=num("pbo"), dsr=num("dsr"), max_drawdown=num("max_drawdown"),
+                       turnover_per_year=num("turnover_per_year"), artifact_dir=e.artifact_dir,
+                       evidence_runs=list(e.evidence_runs))
+    set_ts(out.promoted_at, e.promoted_at)
+    for h in e.history:
+        ch = out.history.add(actor=h.actor, to_state=enum_pb(ppb.EntryState, h.to_state), reason=h.reason)
+        if h.from_state is not None:
+            ch.from_state = enum_pb(ppb.EntryState, h.from_state)
+        set_ts(ch.at, h.at)
+    return out
+
+
+def _actor(request) -> str:
+    return bounded(request.actor, "actor", 200).strip() or "operator"
+
+
+class PromoterServicer(promoter_pb2_grpc.PromoterServiceServicer):
+    def __init__(self, promoter: Promoter):
+        self.p = promoter
+
+    def PromoteRun(self, request, context):
+        return decision_pb(self.p.promote(bounded(request.run_id, "run_id", 128),
+                                          bounded(request.campaign_id, "campaign_id", 128), _actor(request)))
+
+    def PromoteCheck(self, request, context):
+        return decision_pb(self.p.check(bounded(request.run_id, "run_id", 128)))
+
+    def GetDecision(self, request, context):
+        return decision_pb(self.p.decision(bounded(request.run_id, "run_id", 128)))
+
+    def ListEntries(self, request, context):
+        offset, limit = page(request.page_size, request.page_token, maximum=MAX_PAGE)
+        state = enum_from_pb(ppb.EntryState, request.state, EntryState, "state") if request.state else None
+        entries, total = self.p.entries(state, offset, limit)
+        return ppb.ListEntriesResponse(entries=[entry_pb(e) for e in entries], total=total,
+                                       next_page_token=next_token(offset, limit, total))
+
+    def GetEntry(self, request, context):
+        return entry_pb(self.p.entry(bounded(request.genome_hash, "genome_hash", 64)))
+
+    def SetEntryState(self, request, context):
+        state = enum_from_pb(ppb.EntryState, request.state, EntryState, "state")
+        return entry_pb(self.p.set_state(bounded(request.genome_hash, "genome_hash", 64), state, _actor(request),
+                                         bounded(request.reason, "reason", REASON_CHARS)))
+
+    def RenderPacket(self, request, context):
+        return ppb.RenderPacketResponse(markdown=self.p.packet(bounded(request.genome_hash, "genome_hash", 64)))
+

@@ -1,0 +1,59 @@
+"""The promoter's sections of ``omp.toml``: ``[promoter]`` (where it listens), ``[promotion]`` (the
+thresholds a candidate must meet, from the playbook) and ``[auto_reject]`` (the floors below which
+it is rejected out of hand)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omp_core.binding import require
+from services.common.settings import ADDRESS_BOOK, Endpoint
+
+_HOME = ADDRESS_BOOK["promoter"]
+
+
+@dataclass(frozen=True)
+class PromoterSettings(Endpoint):
+    port: int = _HOME.port
+    metrics_port: int = _HOME.metrics_port
+    rpc_timeout_s: float = 10.0
+
+    def check(self, p):
+        super().check(p)
+        require(0 < self.rpc_timeout_s <= 300, f"{p}.rpc_timeout_s", "must be in (0, 300]", self.rpc_timeout_s)
+
+
+@dataclass(frozen=True)
+class PromotionSettings:
+    min_oos_sharpe: float = 0.5               # out of sample, net of costs (annualized)
+    max_pbo: float = 0.20
+    min_dsr: float = 0.4
+    max_drawdown: float = 0.30                # out of sample, net of costs (a fraction)
+    min_stress_passed: int = 3                # of the run's stress tests (4)
+    variance_floor: float = 1e-6              # Sharpe variance across the run's candidates below: blocked, SEV-0
+    max_turnover_per_year: float = 52.0       # round trips per year per sleeve above: pending execution review
+    allow_dirty_code: bool = False            # a run made by code with uncommitted changes is not reproducible
+
+    def check(self, p):
+        require(self.max_pbo >= 0, f"{p}.max_pbo", "must be >= 0", self.max_pbo)
+        require(0 <= self.min_dsr <= 1, f"{p}.min_dsr", "must be in [0, 1]", self.min_dsr)
+        require(0 < self.max_drawdown <= 1, f"{p}.max_drawdown", "must be in (0, 1]", self.max_drawdown)
+        require(self.min_stress_passed >= 0, f"{p}.min_stress_passed", "must be >= 0", self.min_stress_passed)
+        require(self.variance_floor >= 0, f"{p}.variance_floor", "must be >= 0", self.variance_floor)
+        require(self.max_turnover_per_year > 0, f"{p}.max_turnover_per_year", "must be > 0",
+                self.max_turnover_per_year)
+
+
+@dataclass(frozen=True)
+class AutoRejectSettings:
+    min_oos_sharpe: float = 0.2
+    max_pbo: float = 0.40
+    max_drawdown: float = 0.50
+    min_oos_trades: int = 10
+
+    def check(self, p):
+        require(self.max_pbo >= 0, f"{p}.max_pbo", "must be >= 0", self.max_pbo)
+        require(0 < self.max_drawdown <= 1, f"{p}.max_drawdown", "must be in (0, 1]", self.max_drawdown)
+        require(self.min_oos_trades >= 0, f"{p}.min_oos_trades", "must be >= 0", self.min_oos_trades)
+
+
+SECTIONS = {"promoter": PromoterSettings, "promotion": PromotionSettings, "auto_reject": AutoRejectSettings}

@@ -1,0 +1,53 @@
+"""The promoter's tables: every decision with its inputs, the Hall of Fame entries (one per
+genome_hash, never deleted) and every change of their state. Only the promoter's repository
+reads and writes them."""
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.common.storage.base import Base
+
+_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class PromotionDecisionRow(Base):
+    __tablename__ = "promotion_decisions"
+    run_id: Mapped[str] = mapped_column(String(128), primary_key=True)     # PromoteRun is idempotent by it
+    campaign_id: Mapped[str] = mapped_column(String(128), index=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    decided_at: Mapped[float] = mapped_column(Float, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[dict] = mapped_column(JSON)        # every gate, value and threshold it used
+
+
+class HofEntryRow(Base):
+    __tablename__ = "hof_entries"
+    genome_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    candidate_id: Mapped[str] = mapped_column(String(200))
+    run_id: Mapped[str] = mapped_column(String(128), index=True)
+    campaign_id: Mapped[str] = mapped_column(String(128))
+    config_hash: Mapped[str] = mapped_column(String(64))
+    git_sha: Mapped[str] = mapped_column(String(64))
+    snapshot_id: Mapped[str] = mapped_column(String(64))
+    seeds: Mapped[list] = mapped_column(JSON)
+    environment: Mapped[str] = mapped_column(String(16))
+    promoted_at: Mapped[float] = mapped_column(Float)
+    rule: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[dict] = mapped_column(JSON)
+    artifact_dir: Mapped[str] = mapped_column(Text)
+    evidence_runs: Mapped[list] = mapped_column(JSON)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class HofHistoryRow(Base):
+    """Every change of an entry's state, with who and why; the first is its promotion."""
+    __tablename__ = "hof_history"
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    genome_hash: Mapped[str] = mapped_column(ForeignKey("hof_entries.genome_hash"), index=True)
+    at: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(200))
+    from_state: Mapped[str] = mapped_column(String(32), default="")
+    to_state: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)

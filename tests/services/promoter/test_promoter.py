@@ -1,0 +1,258 @@
+"""The promoter's domain on both databases, over real run folders: the gates in order with their
+values and thresholds, artifacts written whole and read-only, idempotency by run id, one entry per
+genome, state changes with history, and a kill at each step of a promotion leaving exactly one row
+and one complete folder per genome.
+
+The run folders are real (omp_core's tiny campaign); where a test needs a candidate to pass or
+fail a given gate, it rewrites that candidate's figures in candidates.json: the gates read nothing
+else, and the real figures of a tiny run fail them all."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from omp_core.run import run_campaign
+from services.common.clock import FakeClock
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.common.vocabulary import EntryState, PromotionOutcome
+from services.promoter.promoter import Promoter
+from services.promoter.repository import PromoterStore
+from services.promoter.settings import AutoRejectSettings, PromotionSettings
+
+ROOT = Path(__file__).resolve().parents[3]
+TINY = ROOT / "tests" / "fixtures" / "campaigns" / "tiny.toml"
+GOOD = {"sharpe": 1.4, "max_drawdown": 0.12, "trades": 25, "turnover_per_year": 6.0}
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    r = run_campaign(TINY, out, run_id="run_source",
+                     provenance={"campaign_id": "camp_1", "attempt": 1, "environment": "dev"})
+    return r.run_dir
+
+
+def make_run(runs: Path, source: Path, run_id: str, *, good: int = 0, pbo: float | None = None, dirty=False,
+             variance=None, **manifest_over) -> Path:
+    """A copy of a real run folder as ``run_id``; its first ``good`` candidates get passing figures."""
+    d = runs / run_id
+    shutil.copytree(source, d)
+    m = json.loads((d / "manifest.json").read_text())
+    m.update(run_id=run_id, git_dirty=dirty, git_sha=m["git_sha"] if m["git_sha"] != "unknown" else "a" * 40,
+             **manifest_over)
+    (d / "manifest.json").write_text(json.dumps(m))
+    c = json.loads((d / "candidates.json").read_text())
+    c["run_id"] = run_id
+    if good or pbo is not None:
+        c["pbo"]["pbo"] = 0.1 if pbo is None else pbo
+    for k, cand in enumerate(c["candidates"]):
+        cand["candidate_id"] = f"{run_id}-c{k + 1:02d}"
+        if k < good:
+            cand["out_of_sample"].update(GOOD, sharpe=GOOD["sharpe"] + k * 0.1)
+            cand["dsr"], cand["stress"]["passed"] = 0.9, 4
+    c["sharpe_variance"] = variance if variance is not None else {"in_sample": 0.2, "out_of_sample": 0.3}
+    (d / "candidates.json").write_text(json.dumps(c))
+    return d
+
+
+@pytest.fixture
+def promoter(db, tmp_path):
+    runs, hof = tmp_path / "runs", tmp_path / "artifacts" / "hall_of_fame"
+    runs.mkdir()
+    found = []
+    p = Promoter(PromoterStore(db), runs, hof, PromotionSettings(), AutoRejectSettings(), "dev", FakeClock(),
+                 found.append)
+    p.found = found
+    return p
+
+
+def _gates(d):
+    return {g.gate: g for g in d.run_gates}
+
+
+def test_a_run_passing_every_gate_enters_with_artifacts_and_provenance(promoter, real_run):
+    make_run(promoter.runs_dir, real_run, "run_good", good=1)
+    check = promoter.check("run_good")
+    assert check.outcome is PromotionOutcome.PROMOTED and not check.stored
+    assert promoter.entries(None, 0, 10)[1] == 0 and not any(promoter.hof_dir.iterdir())    # a check writes nothing
+    d = promoter.promote("run_good", "camp_1", "op")
+    assert d.outcome is PromotionOutcome.PROMOTED and d.stored
+    won = [c for c in d.candidates if c.outcome is PromotionOutcome.PROMOTED]
+    assert len(won) == 1 and won[0].entry_state is EntryState.ACTIVE
+    lost = [c for c in d.candidates if c.outcome is PromotionOutcome.REJECTED]
+    assert lost and all(any(not g.passed for g in c.gates) for c in lost)
+    e = promoter.entry(won[0].genome_hash)
+    assert (e.run_id, e.campaign_id, e.environment, e.state) == ("run_good", "camp_1", "dev", EntryState.ACTIVE)
+    assert e.config_hash and e.snapshot_id and e.git_sha and e.seeds and e.history[0].actor == "op"
+    folder = promoter.hof_dir / e.genome_hash
+    assert sorted(p.name for p in folder.iterdir()) == ["equity.png", "metrics.json", "packet.md", "provenance.json",
+                                                        "strategy.toml", "trades.csv"]
+    assert not os.access(folder, os.W_OK) or os.geteuid() == 0      # read-only (root writes anyway)
+    assert oct(folder.stat().st_mode & 0o777) == "0o555"
+    prov = json.loads((folder / "provenance.json").read_text())
+    assert (prov["run_id"], prov["candidate_id"], prov["genome_hash"]) == ("run_good", e.candidate_id, e.genome_hash)
+    packet = promoter.packet(e.genome_hash)
+    assert "- [x] OOS Sharpe >= threshold: 1.4" in packet and "- [x] Ready for Hall of Fame promotion" in packet
+    again = promoter.promote("run_good", "camp_1", "someone else")          # idempotent by run id
+    assert again.decided_at == d.decided_at and promoter.entries(None, 0, 10)[1] == 1
+    assert promoter.decision("run_good").outcome is PromotionOutcome.PROMOTED
+
+
+def test_the_gates_name_what_failed_with_values_and_thresholds(promoter, real_run):
+    make_run(promoter.runs_dir, real_run, "run_real")                       # the tiny run's own figures
+    d = promoter.promote("run_real", "", "op")
+    assert d.outcome is PromotionOutcome.REJECTED and promoter.entries(None, 0, 10)[1] == 0
+    assert "dsr" in d.failed()                                              # a GA's thousands of trials
+    g = next(g for g in d.candidates[0].gates if g.gate == "dsr")
+    assert g.threshold == 0.4 and not g.passed and "DSR" in g.detail and "< 0.4" in g.detail
+    make_run(promoter.runs_dir, real_run, "run_overfit", good=2, pbo=0.5)
+    d = promoter.promote("run_overfit", "", "op")
+    assert d.outcome is PromotionOutcome.REJECTED
+    g = next(g for g in d.candidates[0].gates if g.gate == "auto_reject_pbo")
+    assert (g.value, g.threshold, g.passed) == (0.5, 0.4, False)
+
+
+def test_incomplete_provenance_dirty_code_or_another_environment_promote_nothing(promoter, real_run):
+    cases = {"run_nosha": {"git_sha": "unknown"}, "run_nocamp": {"campaign_id": ""},
+             "run_prod": {"environment": "prod"}}
+    for run_id, over in cases.items():
+        d = make_run(promoter.runs_dir, real_run, run_id, good=1)
+        m = json.loads((d / "manifest.json").read_text())
+        m.update(over)
+        (d / "manifest.json").write_text(json.dumps(m))
+        got = promoter.promote(run_id, "", "op")
+        assert got.outcome is PromotionOutcome.INCOMPLETE and got.candidates == (), run_id
+    assert "provenance" in promoter.decision("run_nosha").failed()
+    assert "environment" in promoter.decision("run_prod").failed()
+    make_run(promoter.runs_dir, real_run, "run_dirty", good=1, dirty=True)
+    assert promoter.promote("run_dirty", "", "op").failed() == ["code_version"]
+    assert promoter.entries(None, 0, 10)[1] == 0
+
+
+def test_collapsed_metrics_block_the_whole_run_and_open_a_sev0(promoter, real_run):
+    make_run(promoter.runs_dir, real_run, "run_flat", good=3, variance={"in_sample": 0.0, "out_of_sample": 0.0})
+    d = promoter.promote("run_flat", "", "op")
+    assert d.outcome is PromotionOutcome.BLOCKED and d.candidates == () and promoter.entries(None, 0, 10)[1] == 0
+    (f,) = promoter.found
+    assert (f.severity, f.kind, f.key, f.runs) == (0, "variance_gate", "run_flat", ("run_flat",))
+    assert _gates(d)["variance_sanity"].value == 0.0 and _gates(d)["variance_sanity"].threshold == 1e-6
+
+
+def test_one_entry_per_genome_later_runs_are_evidence_and_high_turnover_waits_for_review(promoter, real_run):
+    make_run(promoter.runs_dir, real_run, "run_one", good=1)
+    first = promoter.promote("run_one", "", "op")
+    make_run(promoter.runs_dir, real_run, "run_two", good=1)
+    second = promoter.promote("run_two", "", "op")
+    (c,) = [c for c in second.candidates if c.outcome is PromotionOutcome.PROMOTED]
+    assert c.already_in and promoter.entries(None, 0, 10)[1] == 1
+    e = promoter.entry(c.genome_hash)
+    assert e.run_id == "run_one" and e.evidence_runs == ("run_two",)
+    assert first.candidates[0].genome_hash == c.genome_hash
+    busy = make_run(promoter.runs_dir, real_run, "run_busy", good=2)
+    cands = json.loads((busy / "candidates.json").read_text())
+    cands["candidates"][1]["out_of_sample"]["turnover_per_year"] = 400.0
+    (busy / "candidates.json").write_text(json.dumps(cands))
+    d = promoter.promote("run_busy", "", "op")
+    hot = next(c for c in d.candidates if c.genome_hash == cands["candidates"][1]["genome_hash"])
+    assert hot.entry_state is EntryState.PENDING_EXECUTION_REVIEW
+    assert "- [ ] Trader-expert execution reviewed" in promoter.packet(hot.genome_hash)
+
+
+def test_state_changes_need_a_reason_and_are_kept_as_history(promoter, real_run):
+    make_run(promoter.runs_dir, real_run, "run_good", good=1)
+    h = promoter.promote("run_good", "", "op").candidates[0].genome_hash
+    with pytest.raises(InvalidArgument, match="reason is required"):
+        promoter.set_state(h, EntryState.RESEARCH, "op", " ")
+    with pytest.raises(FailedPrecondition, match="active already"):
+        promoter.set_state(h, EntryState.ACTIVE, "op", "why not")
+    with pytest.raises(NotFound):
+        promoter.set_state("f" * 64, EntryState.RESEARCH, "op", "gone")
+    assert promoter.entry(h).state is EntryState.ACTIVE                 # the refusals changed nothing
+    e = promoter.set_state(h, EntryState.REMOVED, "admin", "a look-ahead bug in its feature")
+    assert e.state is EntryState.REMOVED and [(x.from_state, x.to_state) for x in e.history] == \
+        [(None, EntryState.ACTIVE), (EntryState.ACTIVE, EntryState.REMOVED)]
+    assert (promoter.hof_dir / h / "strategy.toml").exists()            # removed: the row and artifacts stay
+
+
+def test_bad_requests_change_nothing(promoter, real_run):
+    with pytest.raises(InvalidArgument, match="run_id must look like"):
+        promoter.promote("../etc", "", "op")
+    with pytest.raises(NotFound, match="no run folder"):
+        promoter.promote("run_missing", "", "op")
+    d = make_run(promoter.runs_dir, real_run, "run_cut", good=1)
+    (d / "manifest.json").unlink()                                     # stopped before the end
+    with pytest.raises(FailedPrecondition, match="did not complete"):
+        promoter.promote("run_cut", "", "op")
+    make_run(promoter.runs_dir, real_run, "run_other", good=1)
+    with pytest.raises(FailedPrecondition, match="campaign_id"):
+        promoter.promote("run_other", "camp_9", "op")
+    with pytest.raises(NotFound):
+        promoter.decision("run_cut")
+    assert promoter.entries(None, 0, 10)[1] == 0 and not any(promoter.hof_dir.iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step", ["decide", "artifact", "row"])
+def test_a_kill_at_each_step_of_a_promotion_leaves_one_row_and_one_whole_folder(tmp_path, real_run, step):
+    """A real process is killed (SIGKILL, by itself, at the step) in the middle of a promotion,
+    then a new promoter promotes the same run: one row, one complete folder, no partial one."""
+    runs, hof, db = tmp_path / "runs", tmp_path / "hof", tmp_path / "omp.db"
+    runs.mkdir()
+    make_run(runs, real_run, "run_good", good=2)
+    script = f"""
+import os, signal, sys
+sys.path.insert(0, {str(ROOT)!r})
+from pathlib import Path
+from omp_core import atomic
+from services.common.clock import SystemClock
+from services.common.storage.db import Database
+from services.migrations import migrate
+from services.promoter import artifacts, promoter as mod
+from services.promoter.repository import PromoterStore
+from services.promoter.settings import AutoRejectSettings, PromotionSettings
+step = {step!r}
+def die(*a, **k):
+    os.kill(os.getpid(), signal.SIGKILL)
+if step == "decide":
+    mod.judge = lambda *a, **k: die()
+elif step == "artifact":      # mid-write of the second file of the first folder
+    real_open, n = open, [0]
+    def dying_open(path, mode="r", *a, **k):
+        if "tmpdir" in str(path) and "w" in mode:
+            n[0] += 1
+            if n[0] == 2:
+                die()
+        return real_open(path, mode, *a, **k)
+    atomic.open = dying_open
+elif step == "row":
+    PromoterStore.tx = lambda self: die()
+db = Database("sqlite:///{db}")
+migrate(db)
+p = mod.Promoter(PromoterStore(db), Path({str(runs)!r}), Path({str(hof)!r}), PromotionSettings(),
+                 AutoRejectSettings(), "dev", SystemClock())
+p.promote("run_good", "", "op")
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == -9, r.stderr
+    from services.common.storage.db import Database
+    from services.migrations import migrate
+    database = Database(f"sqlite:///{db}")
+    migrate(database)
+    p = Promoter(PromoterStore(database), runs, hof, PromotionSettings(), AutoRejectSettings(), "dev", FakeClock())
+    d = p.promote("run_good", "", "op")
+    entries, total = p.entries(None, 0, 10)
+    assert d.outcome is PromotionOutcome.PROMOTED and total == 2
+    assert sorted(x.name for x in hof.iterdir()) == sorted(e.genome_hash for e in entries)   # no partial folder
+    for e in entries:
+        assert len(list((hof / e.genome_hash).iterdir())) == 6
+        assert json.loads((hof / e.genome_hash / "provenance.json").read_text())["run_id"] == "run_good"
+    assert p.promote("run_good", "", "op").decided_at == d.decided_at
+    database.dispose()
+    assert not math.isnan(d.decided_at)
