@@ -286,9 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the promoter, the scheduler, the miner and the watchdog locally until Ctrl-C")
     up.add_argument("--config", default=None, help="omp.toml (default: omp --config, $OMP_CONFIG, else built-in "
                                                    "defaults)")
-    up.add_argument("--demo", action="store_true", help="queue the shipped example campaign and start mining")
-    up.add_argument("--demo-config", default="us_daily_momentum.toml", help="config of the demo campaign")
-    up.add_argument("--exit-after-run", action="store_true", help="with --demo: stop once its first run has ended and been judged")
+    up.add_argument("--demo", action="store_true", help="queue the shipped example campaigns (real data, and the "
+                                                        "planted edge) and start mining")
+    up.add_argument("--demo-config", action="append", default=None,
+                    help="a config of the demo instead of the shipped two (repeatable)")
+    up.add_argument("--exit-after-run", action="store_true",
+                    help="with --demo: stop once each demo run has ended and been judged")
     up.add_argument("--json", action="store_true")
     up.set_defaults(func=lambda a: __import__("omp_cli.up", fromlist=["cmd_up"]).cmd_up(a, _console()))
     return p

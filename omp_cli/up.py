@@ -1,8 +1,9 @@
 """``omp up``: the promoter, the scheduler, the miner and the watchdog as child processes on this machine, with the embedded
 defaults (SQLite under ./var, configs under ./examples/campaigns); Ctrl-C stops them all.
 
-``--demo`` also queues the shipped example campaign, starts the daemon and prints the events;
-``--exit-after-run`` stops everything once that campaign's first run has ended.
+``--demo`` also queues the shipped example campaigns (real data, and the planted edge), starts the
+daemon and prints the events with each run's judgement; ``--exit-after-run`` stops everything once
+both runs have ended and been judged.
 """
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, scheduler_pb2 as spb, scheduler_pb2_grpc
+from omp.v1 import (common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, promoter_pb2 as ppb, promoter_pb2_grpc,
+                    scheduler_pb2 as spb, scheduler_pb2_grpc)
 from services.common import errors, settings as settings_mod
 from services.common.clients import Client
 
-DEMO_CONFIG = "us_daily_momentum.toml"
+DEMO_CONFIG = "us_daily_momentum.toml"           # real data: the gates mostly say no, and why
+PLANTED_CONFIG = "planted_edge.toml"             # synthetic data with a planted edge: they say yes
 #: the services in the order they start, each with the peers it is told about
 SERVICES = (("promoter", ("watchdog",)), ("scheduler", ("miner", "watchdog", "promoter")),
             ("miner", ("scheduler", "watchdog")), ("watchdog", ("scheduler", "miner")))
@@ -97,7 +100,7 @@ def cmd_up(args, con) -> int:
                       + f"; database {settings_mod.redact_url(settings.database_url)}; logs in {logs}; "
                         "Ctrl-C stops all", soft_wrap=True)
             if args.demo:
-                return _demo(args, con, target, miner, procs, stop)
+                return _demo(args, con, target, miner, address["promoter"], procs, stop)
             while not stop["now"] and all(p.poll() is None for p in procs):
                 time.sleep(0.2)
             dead = [p for p in procs if p.poll() is not None]
@@ -123,13 +126,40 @@ def _show_run(con, miner: str, run_id: str) -> None:
         client.close()
 
 
-def _demo(args, con, target: str, miner: str, procs, stop) -> int:
+def _show_decision(con, promoter: str, run_id: str) -> None:
+    client = Client(promoter_pb2_grpc.PromoterServiceStub, promoter, timeout=10.0)
+    try:
+        d = client.call("GetDecision", ppb.GetDecisionRequest(run_id=run_id))
+    except errors.OmpError as exc:
+        con.print(f"      (could not ask the promoter about {run_id}: {exc})")
+        return
+    finally:
+        client.close()
+    word = lambda n: ppb.PromotionOutcome.Name(n).removeprefix("PROMOTION_OUTCOME_").lower()  # noqa: E731
+    con.print(f"      judged: [bold]{word(d.outcome)}[/]", soft_wrap=True)
+    for g in d.run_gates:
+        if not g.passed:
+            con.print(f"      FAIL {g.gate}: {g.detail}", soft_wrap=True)
+    for c in d.candidates:
+        failed = [g for g in c.gates if not g.passed]
+        con.print(f"      {c.candidate_id}: {word(c.outcome)}" + (f" (FAIL {failed[0].gate}: {failed[0].detail}"
+                                                                   + (f", and {len(failed) - 1} more" if len(failed) > 1
+                                                                      else "") + ")" if failed else ""),
+                  soft_wrap=True)
+
+
+def _demo(args, con, target: str, miner: str, promoter: str, procs, stop) -> int:
+    """Queue the demo campaigns (the real-data example and the planted edge: the gates saying no,
+    with their reasons, and yes), start mining, print the events and each run's judgement."""
     client = Client(scheduler_pb2_grpc.SchedulerServiceStub, target, timeout=10.0)
     try:
-        camp = client.call("AddCampaign", spb.AddCampaignRequest(
-            campaign=pb.Campaign(name="demo: us daily momentum", config_path=args.demo_config, market="us",
-                                 priority=1, enabled=True, repeat=False, tags=["demo"]),
-            actor="omp up", reason="demo", request_id=f"demo-{os.getpid()}-{time.time_ns()}"))
+        ids = {}
+        for k, config in enumerate(args.demo_config or [DEMO_CONFIG, PLANTED_CONFIG]):
+            camp = client.call("AddCampaign", spb.AddCampaignRequest(
+                campaign=pb.Campaign(name=f"demo: {config.removesuffix('.toml')}", config_path=config,
+                                     priority=1 + k, enabled=True, repeat=False, tags=["demo"]),
+                actor="omp up", reason="demo", request_id=f"demo-{os.getpid()}-{time.time_ns()}-{k}"))
+            ids[camp.id] = config
         st = client.call("GetStatus", spb.GetStatusRequest())
         if st.data_readiness != pb.DATA_READINESS_READY and st.data_readiness_reason.startswith("never confirmed"):
             # a fresh installation mines nothing until someone vouches for the data; the demo's is
@@ -144,16 +174,23 @@ def _demo(args, con, target: str, miner: str, procs, stop) -> int:
         if st.state != pb.DAEMON_STATE_RUNNING:
             client.call("StartDaemon" if st.state == pb.DAEMON_STATE_OFFLINE else "ResumeDaemon",
                         spb.DaemonRequest(actor="omp up", reason="demo"))
-        con.print(f"queued {camp.id} ({args.demo_config}) and started the daemon; events:")
+        con.print("queued " + ", ".join(f"{i} ({c})" for i, c in ids.items()) + " and started the daemon; events:",
+                  soft_wrap=True)
+        waiting, failed = set(ids), False
         for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, follow=True)):
-            con.print(f"{e.seq:>5} {e.kind:<22} {e.message}")
-            if e.kind == "run.completed" and e.campaign_id == camp.id:
+            con.print(f"{e.seq:>5} {e.kind:<22} {e.message}", soft_wrap=True)
+            ours = e.campaign_id in ids
+            if e.kind == "run.completed" and ours:
                 _show_run(con, miner, json.loads(e.detail_json).get("run_id", ""))
+            if e.kind == "promotion.judged" and ours:
+                _show_decision(con, promoter, json.loads(e.detail_json).get("run_id", ""))
             if stop["now"] or any(p.poll() is not None for p in procs):
                 break
-            if args.exit_after_run and e.campaign_id == camp.id and e.kind in ("promotion.judged", "run.failed",
-                                                                               "campaign.quarantine"):
-                return 0 if e.kind == "promotion.judged" else 1
+            if ours and e.kind in ("promotion.judged", "run.failed", "campaign.quarantine"):
+                waiting.discard(e.campaign_id)
+                failed |= e.kind != "promotion.judged"
+                if args.exit_after_run and not waiting:
+                    return 1 if failed else 0
         return 0
     except errors.OmpError as exc:
         con.print(f"[bold red]error:[/] {exc}")

@@ -191,10 +191,11 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
     fit this config and data. ``started(run_dir)`` hears where the folder is as soon as it exists
     (a supervisor must know which folder a running run writes). ``provenance`` (campaign_id,
     attempt, environment) goes into the manifest as it is."""
-    if run_id is not None and not RUN_ID_RE.match(run_id):
+    if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
         raise config_mod.ConfigError("run_id", "must look like run_<letters, digits, _ or ->", run_id)
     timings: dict = {}
     t_start = t = clock()
+    code = code_version()            # the code this process runs, read before anything can change it
     cfg = config_mod.load(config_path)
     root = Path(data_root) if data_root is not None else None
     market = data.load_market(cfg.sources(root), cfg.mandate.universe, cfg.data.validation.policy(),
@@ -217,9 +218,9 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
     run_dir = Path(out_dir) / run_id
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     sweep_temporaries(run_dir)        # debris of a run killed mid-write; the files themselves are whole
-    resumed = _take_checkpoints(Path(resume_from), run_dir, market.snapshot_id, chash) if resume_from else []
-    if started is not None:
+    if started is not None:         # first: a supervisor must know the folder before checkpoints move into it
         started(run_dir)
+    resumed = _take_checkpoints(Path(resume_from), run_dir, market.snapshot_id, chash) if resume_from else []
     space = ga.SearchSpace(cfg.strategy, bank, split)
     # the search sees the in-sample window only, and only by its id
     evaluator = LocalEvaluator(threads)
@@ -247,7 +248,7 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
         evals += search.evaluated_here
         timings[f"search_seed_{seed}_s"], t = clock() - t, clock()
 
-    result = _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories,
+    result = _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories, code,
                      {**(provenance or {}), **({"resumed_from": str(Path(resume_from).name), "resumed_checkpoints": resumed}
                                                 if resumed else {})})
     timings["report_s"] = clock() - t
@@ -260,7 +261,8 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
     return result
 
 
-def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories, provenance) -> RunResult:
+def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories, code,
+            provenance) -> RunResult:
     n_bars = market.n_bars
     # every distinct genome evaluated by any seed is a trial for the deflated Sharpe
     trials: dict[str, tuple[Genome, tuple, list]] = {}
@@ -305,10 +307,10 @@ def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histo
         "trials_sharpe_variance_per_period": trials_var, "pbo": pbo_block,
         "sharpe_variance": variance, "candidates": out_candidates,
     }
-    code = code_version()
     manifest = {
         "format": MANIFEST_FORMAT, "run_id": run_id, "status": "completed",
         "campaign": cfg.campaign.name, "config_hash": cfg.config_hash, "config": cfg.canonical(),
+        "config_dir": str(Path(cfg.base_dir).resolve()),     # where its relative data paths start
         "git_sha": code["commit"], "git_dirty": code["dirty"], "code_version": code,
         "snapshot_id": market.snapshot_id, "symbols": list(market.symbols),
         "seeds": list(cfg.seeds), "periods_per_year": ppy,

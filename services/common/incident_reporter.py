@@ -57,8 +57,8 @@ class IncidentReporter:
         wait = 0.0
         while True:
             with self._cond:
-                if wait:
-                    self._cond.wait(wait)
+                if wait:            # backing off: a new report does not cut the wait short
+                    self._cond.wait_for(lambda: self._closed, timeout=wait)
                 while not self._pending and not self._closed:
                     self._cond.wait()
                 if self._closed:
@@ -68,10 +68,14 @@ class IncidentReporter:
                 self._send(f)
             except InvalidArgument as exc:          # the report itself is wrong: sending it again will not help
                 log.error("incident report refused by the watchdog", extra={"kind": f.kind, "error": str(exc)})
-            except OmpError as exc:
+            except Exception as exc:  # noqa: BLE001 - kept and tried again; the thread must not die
                 wait = min(max(FIRST_WAIT_S, wait * 2), MAX_WAIT_S)
-                log.warning("watchdog not reachable; incident report kept", extra={"kind": f.kind, "error": str(exc),
-                                                                                   "retry_in_s": wait})
+                log.warning("watchdog did not take an incident report; kept", extra={
+                    "kind": f.kind, "error": str(exc) if isinstance(exc, OmpError) else repr(exc), "retry_in_s": wait})
+                with self._cond:    # to the back of the line: one stuck report does not hold the others
+                    if self._pending.get(key) is f:
+                        del self._pending[key]
+                        self._pending[key] = f
                 continue
             wait = 0.0
             with self._cond:

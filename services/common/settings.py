@@ -170,6 +170,11 @@ class Settings(_Common):
     def runs_dir(self) -> Path:
         return self.path(self.paths.runs_dir)
 
+    @functools.cached_property
+    def hof_dir(self) -> Path:
+        """The Hall of Fame's artifacts (the promoter writes them; retention never touches them)."""
+        return self.path("artifacts/hall_of_fame")
+
     @property
     def data_root(self) -> Path | None:
         return self.path(self.paths.data_root) if self.paths.data_root else None

@@ -22,6 +22,9 @@ _RUNNING_OF = Statement(select(*_COLS).where(RUNS.c.campaign_id == bindparam("ke
 _LATEST_ATTEMPT = Statement(select(func.max(RUNS.c.attempt)).where(RUNS.c.campaign_id == bindparam("key")))
 _LATEST_FOLDER = Statement(select(RUNS.c.run_dir, RUNS.c.status).where(RUNS.c.campaign_id == bindparam("key"))
                            .order_by(RUNS.c.attempt.desc(), RUNS.c.started_at.desc()).limit(1))
+_UNFINISHED_FOLDERS = Statement(select(RUNS.c.run_dir).where(
+    RUNS.c.campaign_id == bindparam("key"), RUNS.c.run_dir != "", RUNS.c.status != str(RunStatus.COMPLETED))
+    .order_by(RUNS.c.attempt.desc(), RUNS.c.started_at.desc()).limit(10))
 _UNREPORTED = Statement(select(*_COLS).where(RUNS.c.reported.is_(False), RUNS.c.status != str(RunStatus.RUNNING)))
 
 
@@ -86,11 +89,14 @@ class MinerStore:
         with self.db.tx(write=False) as tx:
             return tx.scalar(_LATEST_ATTEMPT, key=campaign_id) or 0
 
-    def unfinished_folder(self, campaign_id: str) -> str:
-        """The folder of the campaign's latest run if it did not complete ("" if none)."""
+    def unfinished_folders(self, campaign_id: str) -> list[str]:
+        """The folders of the campaign's unfinished runs, newest first; none when its latest run
+        completed (a new search starts then)."""
         with self.db.tx(write=False) as tx:
             row = tx.first(_LATEST_FOLDER, key=campaign_id)
-        return row[0] if row is not None and row[0] and row[1] != str(RunStatus.COMPLETED) else ""
+            if row is None or row[1] == str(RunStatus.COMPLETED):
+                return []
+            return [r[0] for r in tx.all(_UNFINISHED_FOLDERS, key=campaign_id)]
 
     def unreported(self) -> list[Run]:
         with self.db.tx(write=False) as tx:

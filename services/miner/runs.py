@@ -189,8 +189,11 @@ class RunManager:
                    "--out", str(self.settings.runs_dir), "--threads", str(threads),
                    "--parent-pid", str(os.getpid()), "--run-id", run_id, "--campaign-id", campaign_id,
                    "--attempt", str(attempt), "--environment", self.settings.environment]
-            earlier = self.store.unfinished_folder(campaign_id)
-            if earlier:                 # an interrupted or failed attempt's search goes on from its checkpoints
+            # an interrupted or failed attempt's search goes on from its checkpoints (the newest
+            # unfinished run that has some: one that failed before writing any does not hide it)
+            earlier = next((f for f in self.store.unfinished_folders(campaign_id)
+                            if any((Path(f) / "checkpoints").glob("seed_*.json"))), "")
+            if earlier:
                 cmd += ["--resume-from", earlier]
             if self.settings.data_root:
                 cmd += ["--data-root", str(self.settings.data_root)]

@@ -23,7 +23,6 @@ from services.promoter.settings import SECTIONS, PromoterSettings
 
 SERVICE = promoter_pb2.DESCRIPTOR.services_by_name["PromoterService"]
 log = logging.getLogger("omp.promoter")
-HOF_DIR = "artifacts/hall_of_fame"
 
 
 class PromoterApp:
@@ -40,9 +39,9 @@ class PromoterApp:
         self.metrics.watch(self.store)
         # the variance gate's SEV-0 goes to the watchdog, which owns incidents
         self.incidents = IncidentReporter(watchdog_target or settings.endpoint("watchdog").address, "promoter")
-        self.promoter = Promoter(self.store, settings.runs_dir, settings.path(HOF_DIR), settings.section("promotion"),
+        self.promoter = Promoter(self.store, settings.runs_dir, settings.hof_dir, settings.section("promotion"),
                                  settings.section("auto_reject"), settings.environment, SystemClock(),
-                                 self.incidents.report, self.metrics)
+                                 self.incidents.report, self.metrics, data_root=settings.data_root)
         self.service = None
         self.metrics_server = None
 

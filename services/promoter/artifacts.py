@@ -31,7 +31,9 @@ def provenance(manifest: dict, candidate: dict, decision: Decision) -> dict:
 def entry_files(run_dir: Path, manifest: dict, candidates: dict, candidate: dict, verdict: CandidateVerdict,
                 decision: Decision) -> dict[str, bytes]:
     """The files of the entry, from the run folder (the run's own artifacts, copied byte for byte)."""
-    folder = run_dir / candidate["folder"]
+    folder = (run_dir / candidate["folder"]).resolve()
+    if run_dir.resolve() not in folder.parents:
+        raise ValueError(f"candidate folder {candidate['folder']!r} is outside its run folder")
     files = {name: (folder / name).read_bytes() for name in COPIED if (folder / name).exists()}
     metrics = {"in_sample": candidate.get("in_sample"), "out_of_sample": candidate.get("out_of_sample"),
                "dsr": candidate.get("dsr"), "pbo": (candidates.get("pbo") or {}).get("pbo"),
@@ -74,7 +76,9 @@ def packet(prov: dict, candidate: dict, gates: tuple[Gate, ...], present: set[st
              gate_line("dsr", "DSR >= threshold"), gate_line("max_drawdown", "Max DD <= threshold"),
              f"- {box(by.get('variance_sanity', Gate('', False)).passed)} Variance sanity passed",
              f"- {box(by.get('stress', Gate('', False)).passed)} Stress tests passed: "
-             f"{stress.get('passed', '?')}/{stress.get('total', '?')}", "",
+             f"{stress.get('passed', '?')}/{stress.get('total', '?')}",
+             f"- {box(by.get('lookahead', Gate('', False)).passed)} No look-ahead: "
+             f"{by.get('lookahead', Gate('', False, detail='not checked')).detail}", "",
              "### Provenance"]
     for key in ("genome_hash", "config_hash", "git_sha", "run_id"):
         lines.append(f"- {box(bool(prov.get(key)) and prov.get(key) != 'unknown')} {key}: {prov.get(key)}")

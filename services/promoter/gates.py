@@ -5,11 +5,13 @@ manifest and candidates in, a Decision with every value and threshold out; nothi
 Run gates: provenance (every field present, the code version known and clean), environment (never
 across environments), variance sanity (Sharpe across the candidates not collapsed: else the whole
 run is blocked). Candidate gates: auto-reject floors, then the promotion thresholds (OOS Sharpe
-net, PBO, DSR, OOS max drawdown net, stress tests passed); a candidate that passes and trades more
-than ``max_turnover_per_year`` enters pending execution review (rule 14)."""
+net, PBO, DSR, OOS max drawdown net, stress tests passed), then no look-ahead (its signals on data
+cut at several points equal those on the full data: ``replay.py``); a candidate that passes and
+trades more than ``max_turnover_per_year`` enters pending execution review (rule 14)."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Callable
 
 from services.common.vocabulary import EntryState, PromotionOutcome
@@ -17,7 +19,9 @@ from services.promoter.entities import CandidateVerdict, Decision, Gate
 from services.promoter.settings import AutoRejectSettings, PromotionSettings
 
 RUN_FIELDS = ("run_id", "campaign_id", "config_hash", "git_sha", "snapshot_id", "seeds")
-CANDIDATE_FIELDS = ("candidate_id", "genome_hash", "found_by_seeds")
+CANDIDATE_FIELDS = ("candidate_id", "genome_hash", "found_by_seeds", "folder")
+GENOME_HASH = re.compile(r"[0-9a-f]{64}")
+FOLDER = re.compile(r"candidates/[0-9A-Za-z_]{1,80}")
 
 
 def _num(x) -> float:
@@ -63,6 +67,9 @@ def run_gates(manifest: dict, candidates: dict, run_id: str, environment: str,
     collapsed = [(k, v) for k, v in values if not math.isnan(v) and v < cfg.variance_floor]
     if n < 2:
         gates.append(Gate("variance_sanity", True, detail=f"{n} candidate(s): no spread to judge"))
+    elif all(math.isnan(v) for _, v in values):     # what cannot be checked does not pass
+        gates.append(Gate("variance_sanity", False, detail=f"{n} candidates but no Sharpe variance recorded"))
+        return gates, PromotionOutcome.INCOMPLETE
     else:
         worst = min((v for _, v in values if not math.isnan(v)), default=math.nan)
         gates.append(Gate("variance_sanity", not collapsed, worst, cfg.variance_floor,
@@ -75,8 +82,12 @@ def run_gates(manifest: dict, candidates: dict, run_id: str, environment: str,
 def candidate_gates(c: dict, pbo: float, cfg: PromotionSettings, floor: AutoRejectSettings) -> list[Gate]:
     oos = c.get("out_of_sample") or {}
     missing = [f for f in CANDIDATE_FIELDS if not c.get(f)]
+    if c.get("genome_hash") and not GENOME_HASH.fullmatch(str(c["genome_hash"])):
+        missing.append("genome_hash (not 64 hex digits)")
+    if c.get("folder") and not FOLDER.fullmatch(str(c["folder"])):
+        missing.append("folder (not candidates/<name>)")
     gates = [Gate("candidate_provenance", not missing, detail="complete" if not missing else
-                  f"missing: {', '.join(missing)}")]
+                  f"missing or malformed: {', '.join(missing)}")]
     sharpe, dd, trades = _num(oos.get("sharpe")), _num(oos.get("max_drawdown")), _num(oos.get("trades"))
     gates += [_at_least("auto_reject_oos_sharpe", sharpe, floor.min_oos_sharpe, "OOS Sharpe"),
               _at_most("auto_reject_pbo", pbo, floor.max_pbo, "PBO"),
@@ -93,22 +104,28 @@ def candidate_gates(c: dict, pbo: float, cfg: PromotionSettings, floor: AutoReje
 
 
 def judge(manifest: dict, candidates: dict, run_id: str, environment: str, cfg: PromotionSettings,
-          floor: AutoRejectSettings, in_hof: Callable[[str], bool], now: float) -> Decision:
+          floor: AutoRejectSettings, in_hof: Callable[[str], bool], now: float,
+          lookahead: Callable[[], dict[str, Gate]] = dict) -> Decision:
     """Every gate for the run and each of its candidates; ``in_hof(genome_hash)`` says whether a
-    genome already has an entry (it gets none more: the run is linked to it as evidence)."""
+    genome already has an entry (it gets none more: the run is linked to it as evidence);
+    ``lookahead()`` gives each candidate's look-ahead gate (asked only when the run's own gates
+    pass: it runs the strategies again)."""
     gates, forced = run_gates(manifest, candidates, run_id, environment, cfg)
     campaign = str(manifest.get("campaign_id", ""))
     verdicts = []
     if forced is None:
         pbo = _num((candidates.get("pbo") or {}).get("pbo"))
+        peeks = lookahead()
         for c in candidates.get("candidates") or []:
             cg = candidate_gates(c, pbo, cfg, floor)
+            cg.append(peeks.get(str(c.get("genome_hash", "")), Gate("lookahead", False, detail="not checked")))
             ok = all(g.passed for g in cg)
             state = None
             if ok:
                 turnover = _num((c.get("out_of_sample") or {}).get("turnover_per_year"))
-                state = (EntryState.PENDING_EXECUTION_REVIEW if not math.isnan(turnover)
-                         and turnover > cfg.max_turnover_per_year else EntryState.ACTIVE)
+                # unknown turnover is reviewed too: what cannot be checked is not waved through
+                state = (EntryState.PENDING_EXECUTION_REVIEW if math.isnan(turnover)
+                         or turnover > cfg.max_turnover_per_year else EntryState.ACTIVE)
             verdicts.append(CandidateVerdict(str(c.get("candidate_id", "")), str(c.get("genome_hash", "")),
                                              PromotionOutcome.PROMOTED if ok else PromotionOutcome.REJECTED,
                                              tuple(cg), state, ok and in_hof(str(c.get("genome_hash", "")))))

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Callable
 
 from omp_core.atomic import sweep_folders
+from omp_core.features import FeatureBank
 from omp_core.run import RUN_ID_RE
 from services.common.clock import Clock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -23,6 +25,7 @@ from services.common.vocabulary import EntryState, PromotionOutcome
 from services.promoter import artifacts
 from services.promoter.entities import Decision, Entry
 from services.promoter.gates import judge
+from services.promoter.replay import lookahead_gates
 from services.promoter.settings import AutoRejectSettings, PromotionSettings
 
 log = logging.getLogger("omp.promoter")
@@ -31,17 +34,22 @@ MAX_REASON = 2000
 
 class Promoter:
     def __init__(self, store, runs_dir: Path, hof_dir: Path, cfg: PromotionSettings, floor: AutoRejectSettings,
-                 environment: str, clock: Clock, report: Callable[[Finding], None] = lambda f: None, metrics=None):
+                 environment: str, clock: Clock, report: Callable[[Finding], None] = lambda f: None, metrics=None,
+                 data_root: Path | None = None, build_features: Callable | None = None):
         self.store, self.runs_dir, self.hof_dir = store, runs_dir, hof_dir
+        self.data_root = data_root
+        #: the engine's feature bank; a test plants a look-ahead feature here
+        self.build_features = build_features or FeatureBank.build
         self.cfg, self.floor, self.environment, self.clock = cfg, floor, environment, clock
         self.report, self.metrics = report, metrics
+        self._lock = threading.Lock()
         hof_dir.mkdir(parents=True, exist_ok=True)
         for debris in sweep_folders(hof_dir):       # a write killed mid-way: never visible, now gone
             log.warning("partial Hall of Fame folder removed", extra={"path": str(debris)})
 
     # ------------------------------------------------------------------------------ the run
     def _load(self, run_id: str) -> tuple[Path, dict, dict]:
-        if not RUN_ID_RE.match(run_id or ""):
+        if not RUN_ID_RE.fullmatch(run_id or ""):
             raise InvalidArgument(f"run_id must look like run_<letters, digits, _ or ->, got {run_id[:100]!r}")
         run_dir = self.runs_dir / run_id
         if not run_dir.is_dir():
@@ -65,8 +73,12 @@ class Promoter:
     def check(self, run_id: str) -> Decision:
         """Every gate, with values and thresholds; writes nothing."""
         _, manifest, candidates = self._load(run_id)
+        return self._judge(run_id, manifest, candidates)
+
+    def _judge(self, run_id: str, manifest: dict, candidates: dict) -> Decision:
         return judge(manifest, candidates, run_id, self.environment, self.cfg, self.floor, self._in_hof,
-                     self.clock.now())
+                     self.clock.now(), lambda: lookahead_gates(manifest, candidates, self.data_root,
+                                                               self.build_features))
 
     def decision(self, run_id: str) -> Decision:
         with self.store.read() as tx:
@@ -85,14 +97,17 @@ class Promoter:
         if campaign_id and manifest.get("campaign_id") and manifest["campaign_id"] != campaign_id:
             raise FailedPrecondition(f"campaign_id: run {run_id} belongs to {manifest['campaign_id']!r}, "
                                      f"not {campaign_id!r}")
-        d = judge(manifest, candidates, run_id, self.environment, self.cfg, self.floor, self._in_hof,
-                  self.clock.now())
+        d = self._judge(run_id, manifest, candidates)
         by_hash = {c.get("genome_hash"): c for c in candidates.get("candidates") or []}
         new = [v for v in d.candidates if v.outcome is PromotionOutcome.PROMOTED and not v.already_in]
+        with self._lock:        # one promotion at a time in this process (the promoter is one process)
+            return self._enter(run_id, run_dir, manifest, candidates, d, by_hash, new, actor)
+
+    def _enter(self, run_id, run_dir, manifest, candidates, d: Decision, by_hash, new, actor) -> Decision:
         for v in new:           # the folders first: a row never points to a folder that is not whole
-            c = by_hash[v.genome_hash]
+            self._set_aside_orphan(v.genome_hash, run_id)
             artifacts.write_entry(self.hof_dir, v.genome_hash,
-                                  artifacts.entry_files(run_dir, manifest, candidates, c, v, d))
+                                  artifacts.entry_files(run_dir, manifest, candidates, by_hash[v.genome_hash], v, d))
         with self.store.tx() as tx:
             twin = tx.decision(run_id)
             if twin is not None:            # a concurrent call stored it first: that one stands
@@ -115,8 +130,32 @@ class Promoter:
                                 f"({gate.detail}); promotion blocked: look for a bug or bad data",
                                 key=run_id, symptoms=(gate.detail,), campaigns=(d.campaign_id,) if d.campaign_id else (),
                                 runs=(run_id,)))
+        for v in d.candidates:
+            peek = next((g for g in v.gates if g.gate == "lookahead" and not g.passed and g.detail.startswith("LOOK")),
+                        None)
+            if peek is not None:
+                self.report(Finding(1, "lookahead", f"candidate {v.candidate_id} of run {run_id} looks ahead: "
+                                    "rejected; a feature uses later bars", key=v.genome_hash,
+                                    symptoms=(peek.detail,), campaigns=(d.campaign_id,) if d.campaign_id else (),
+                                    runs=(run_id,)))
         log.info("run judged", extra={"run_id": run_id, "outcome": str(d.outcome), "entered": len(new)})
         return stored
+
+    def _set_aside_orphan(self, genome_hash: str, run_id: str) -> None:
+        """A folder with no row is what a promotion killed before its transaction left. Another
+        run's (its retry never came, or was rejected) must not become this entry's artifacts: it
+        is moved aside as debris (removed at the next start); this run's own is kept and reused."""
+        folder = self.hof_dir / genome_hash
+        if not folder.exists() or self._in_hof(genome_hash):
+            return
+        try:
+            owner = json.loads((folder / artifacts.PROVENANCE).read_text()).get("run_id")
+        except (OSError, ValueError):
+            owner = None
+        if owner != run_id:
+            aside = self.hof_dir / f".{genome_hash}.{owner or 'unknown'}.orphan.tmpdir"
+            folder.rename(aside)
+            log.warning("orphan Hall of Fame folder set aside", extra={"genome_hash": genome_hash, "owner": owner})
 
     def _entry(self, v, c: dict, manifest: dict, d: Decision) -> Entry:
         oos = c.get("out_of_sample") or {}

@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass
 
 from services.common.clock import iso
+from services.common.findings import Finding
 from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, OmpError, Unavailable
 from services.common.vocabulary import CampaignState, RunStatus
 from services.scheduler.campaign_queue import CampaignQueue
@@ -18,6 +19,8 @@ from services.scheduler.ports import MinerGateway, PromoterGateway
 log = logging.getLogger("omp.scheduler")
 #: the first wait after PromoteRun failed, and the longest (doubling in between)
 HANDOFF_FIRST_S, HANDOFF_MAX_S = 1.0, 600.0
+#: a run the promoter refused (not: could not be reached) this many times is reported (SEV-1)
+HANDOFF_REPORT_AFTER = 5
 
 
 @dataclass(frozen=True)
@@ -154,14 +157,19 @@ class Attempts:
         for run_id, campaign_id, tries in due:
             try:
                 outcome = self.promoter.promote(campaign_id, run_id)
-            except OmpError as exc:
-                wait = min(HANDOFF_FIRST_S * 2 ** tries, HANDOFF_MAX_S)
+            except Exception as exc:  # noqa: BLE001 - one run's failure must not hold up the others
+                wait = min(HANDOFF_FIRST_S * 2 ** min(tries, 30), HANDOFF_MAX_S)
                 with self.ctx.store.tx() as tx:
                     tx.retry_handoff(run_id, tries + 1, self.ctx.now() + wait, f"{type(exc).__name__}: {exc}")
                 log.warning("hand-off to the promoter failed; tried again later",
                             extra={"run_id": run_id, "error": str(exc), "retry_in_s": wait})
                 if isinstance(exc, (Unavailable, DeadlineExceeded)):
                     break           # the promoter is away: the rest wait for the next round
+                if tries + 1 == HANDOFF_REPORT_AFTER:     # refused, not away: someone must look
+                    self.ctx.report(Finding(1, "promotion_handoff", f"run {run_id} of {campaign_id}: the promoter "
+                                            f"refused it {tries + 1} times ({exc}); it is still retried",
+                                            key=run_id, symptoms=(str(exc)[:500],), campaigns=(campaign_id,),
+                                            runs=(run_id,)))
                 continue
             with self.ctx.store.tx() as tx:
                 tx.drop_handoff(run_id)

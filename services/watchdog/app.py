@@ -54,7 +54,7 @@ class WatchdogApp:
             d.mkdir(parents=True, exist_ok=True)
         sampler = ResourceSampler([settings.data_dir, settings.runs_dir], self.clock)
         retention = Retention(settings.section("retention"), settings.runs_dir,
-                              settings.path("artifacts/hall_of_fame"), self.clock, self.miner)
+                              settings.hof_dir, self.clock, self.miner)
         self.housekeeping = Housekeeping(retention, self.clock, self.metrics)
         self.ops_log = OpsLog(self.store, self.scheduler, self.clock, settings.data_dir / "ops-log")
         self.monitor = Monitor(self.cfg, sampler, self.store, self.book, self.scheduler, self.miner, self.clock,

@@ -82,6 +82,7 @@ class Monitor:
     _held: list = field(default_factory=list)       # findings and notes made while the database was away
     _db_pause: str = ""                     # why this watchdog paused mining for its database ("" = it did not)
     _db_pause_wanted: str = ""              # a pause that could not be made yet (tried again each pass)
+    _db_resume_wanted: str = ""             # a resume that could not be made yet (tried again each pass)
 
     def __post_init__(self):
         self.database = DatabaseWatch("watchdog", self.db_unreachable_s, self.clock, self._held.append,
@@ -150,6 +151,8 @@ class Monitor:
             log.warning("resource sample not stored", extra={"error": str(exc)})
         else:
             self.database.ok()
+            if self._db_resume_wanted:          # a resume that could not be made yet
+                self._database_back(self._db_resume_wanted)
             self._write_held()
 
     # ------------------------------------------------------------------------------ its database
@@ -168,10 +171,15 @@ class Monitor:
             log.warning("could not pause mining for the database", extra={"error": str(exc)})
 
     def _database_back(self, why: str) -> None:
+        """Resume the pause this watchdog made for its database (tried again each pass until the
+        scheduler hears it); never one a memory runaway or an error burst still holds."""
         self._db_pause_wanted = ""
-        if self._db_pause and self._resume_if_ours(why):
+        if not self._db_pause:
+            return
+        self._db_resume_wanted = why
+        if self._memory_pause is None and self._resume_if_ours(why):
             self._held.append(f"mining resumed: {why}")
-        self._db_pause = ""
+        self._db_pause, self._db_resume_wanted = "", ""
 
     def _write_held(self) -> None:
         """What happened while the database was away, written now that it is back: the incident
@@ -274,7 +282,7 @@ class Monitor:
         now = self.clock.now()
         if self._events_seq is None:
             self._resume_cursor()
-        before = (self._events_seq, self._burst_seq)
+        before = (self._events_seq, self._burst_seq, len(self._pending_data))
         while True:
             events = self.scheduler.events_after(self._events_seq)
             if not events:
@@ -287,7 +295,7 @@ class Monitor:
         while self._day and self._day[0][0] < now - 86400:
             self._day.popleft()
         self._error_burst(now)
-        if (self._events_seq, self._burst_seq) != before:
+        if (self._events_seq, self._burst_seq, len(self._pending_data)) != before:
             self._save_cursor(now)
 
     def _take(self, e, act: bool) -> None:
@@ -377,7 +385,7 @@ class Monitor:
         s = self.last_sample
         floor = self.floor_mb
         if s is not None and self._memory_pause is not None and s.mem_available_mb >= floor * RESUME_MARGIN:
-            if self._resume_if_ours(f"INC-{self._memory_pause}: available memory back above {floor:g} MB"):
+            if not self._db_pause and self._resume_if_ours(f"INC-{self._memory_pause}: available memory back above {floor:g} MB"):
                 self.book.note(self._memory_pause, "watchdog", f"memory recovered ({s.mem_available_mb:.0f} MB "
                                                                "available): mining resumed")
             self._memory_pause = None           # only once the resume went through (or was not ours to make)

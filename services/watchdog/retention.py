@@ -126,7 +126,7 @@ class Retention:
         if not self.hof_dir.is_dir():
             return runs
         for entry in self.hof_dir.iterdir():
-            if entry.name.startswith("."):
+            if entry.name.startswith(".") or not entry.is_dir():
                 continue
             try:
                 runs.add(str(json.loads((entry / "provenance.json").read_text())["run_id"]))

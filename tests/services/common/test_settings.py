@@ -7,11 +7,12 @@ from helpers_services import ROOT
 from omp_core.binding import ConfigError
 from services.common import settings as settings_mod
 from services.miner.settings import SECTIONS as MINER
+from services.promoter.settings import SECTIONS as PROMOTER
 from services.scheduler.settings import SECTIONS as SCHEDULER
 from services.watchdog.settings import SECTIONS as WATCHDOG
 
 EXAMPLE = ROOT / "examples" / "omp.toml"
-ALL = {**SCHEDULER, **MINER, **WATCHDOG}
+ALL = {**SCHEDULER, **MINER, **WATCHDOG, **PROMOTER}
 
 
 def test_the_shipped_settings_file_names_every_key_with_its_default():
@@ -37,6 +38,10 @@ def test_playbook_thresholds_are_the_defaults():
     assert s.section("scheduler").max_concurrent_campaigns == 1 and s.section("scheduler").loop_interval_s == 30
     assert s.endpoint("scheduler").address == "127.0.0.1:50051" and s.endpoint("miner").address == "127.0.0.1:50052"
     assert s.endpoint("watchdog").address == "127.0.0.1:50054" and s.endpoint("watchdog").metrics_port == 9154
+    assert s.endpoint("promoter").address == "127.0.0.1:50053" and s.endpoint("promoter").metrics_port == 9153
+    p, r = s.section("promotion"), s.section("auto_reject")
+    assert (p.min_oos_sharpe, p.max_pbo, p.min_dsr, p.max_drawdown, p.variance_floor) == (0.5, 0.20, 0.4, 0.30, 1e-6)
+    assert (r.min_oos_sharpe, r.max_pbo, r.max_drawdown, r.min_oos_trades) == (0.2, 0.40, 0.50, 10)
     w = s.section("watchdog")
     assert (w.stuck_run_minutes, w.disk_warn_gb, w.disk_critical_gb, w.error_burst_count,
             w.error_burst_window_minutes, w.sample_interval_s) == (10, 2, 1, 3, 60, 10)
@@ -92,7 +97,7 @@ def test_a_section_another_process_owns_is_left_to_it_and_checked_by_it():
     assert s.owned == {"scheduler"}                        # [retention] is the watchdog's to check, ...
     with pytest.raises(ConfigError, match=r"^retention\.no_such_key"):
         settings_mod.load(overrides={"retention": {"no_such_key": 1}}, sections=WATCHDOG)
-    from services.promoter.settings import SECTIONS as PROMOTER          # ... [promotion] the promoter's
+    # ... [promotion] the promoter's
     with pytest.raises(ConfigError, match=r"^promotion\.no_such_key"):
         settings_mod.load(overrides={"promotion": {"no_such_key": 1}}, sections=PROMOTER)
 

@@ -198,6 +198,50 @@ def test_bad_requests_change_nothing(promoter, real_run):
     assert promoter.entries(None, 0, 10)[1] == 0 and not any(promoter.hof_dir.iterdir())
 
 
+def test_a_planted_look_ahead_feature_is_caught_and_unverifiable_data_does_not_pass(promoter, real_run):
+    import numpy as np
+    from omp_core.features import FeatureBank
+
+    def peeking(market, names):             # the bug: every feature shows tomorrow's value today
+        bank = FeatureBank.build(market, names)
+        vals = np.array(bank.values)
+        vals[..., :-1] = vals[..., 1:]
+        return FeatureBank(bank.names, vals)
+    make_run(promoter.runs_dir, real_run, "run_honest", good=1)
+    assert promoter.check("run_honest").outcome is PromotionOutcome.PROMOTED      # the engine's features
+    promoter.build_features = peeking
+    d = promoter.promote("run_honest", "", "op")
+    assert d.outcome is PromotionOutcome.REJECTED and promoter.entries(None, 0, 10)[1] == 0
+    g = next(g for g in d.candidates[0].gates if g.gate == "lookahead")
+    assert not g.passed and g.detail.startswith("LOOK-AHEAD") and "differs from" in g.detail
+    assert [(f.severity, f.kind) for f in promoter.found] == [(1, "lookahead")] * len(d.candidates)
+    promoter.build_features = FeatureBank.build
+    moved = make_run(promoter.runs_dir, real_run, "run_moved", good=1)
+    m = json.loads((moved / "manifest.json").read_text())
+    m["snapshot_id"] = "0" * 64                                         # not the data the run used
+    (moved / "manifest.json").write_text(json.dumps(m))
+    g = next(g for g in promoter.check("run_moved").candidates[0].gates if g.gate == "lookahead")
+    assert not g.passed and "cannot be checked: the data changed since the run" in g.detail
+
+
+def test_an_orphan_folder_of_another_run_never_becomes_an_entrys_artifacts(promoter, real_run):
+    """A promotion killed between its folder and its row leaves a folder nobody points to; when
+    another run enters the same genome first, the orphan is set aside, not reused."""
+    from omp_core.atomic import write_folder
+    make_run(promoter.runs_dir, real_run, "run_late", good=1)
+    h = promoter.check("run_late").candidates[0].genome_hash
+    write_folder(promoter.hof_dir / h, {"provenance.json": json.dumps({"run_id": "run_killed"}).encode()},
+                 read_only=True)
+    promoter.promote("run_late", "", "op")
+    assert json.loads((promoter.hof_dir / h / "provenance.json").read_text())["run_id"] == "run_late"
+    assert len(list((promoter.hof_dir / h).iterdir())) == 6
+    assert [p.name for p in promoter.hof_dir.iterdir() if p.name.startswith(".")] == \
+        [f".{h}.run_killed.orphan.tmpdir"]                      # debris: removed at the next start
+    Promoter(promoter.store, promoter.runs_dir, promoter.hof_dir, PromotionSettings(), AutoRejectSettings(), "dev",
+             FakeClock())
+    assert [p.name for p in promoter.hof_dir.iterdir()] == [h]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("step", ["decide", "artifact", "row"])
 def test_a_kill_at_each_step_of_a_promotion_leaves_one_row_and_one_whole_folder(tmp_path, real_run, step):

@@ -498,6 +498,37 @@ def test_a_completed_run_is_handed_to_promotion_and_a_failed_one_is_not(env):
     assert [(e.detail["run_id"], e.detail["outcome"]) for e in judged] == [("run_b", "rejected")]
 
 
+def test_a_hand_off_refused_again_and_again_is_reported_and_never_holds_up_the_others(env):
+    sched, clock, probe, miner, _ = env
+    promoter = sched.attempts.promoter
+    found = []
+    sched.ctx.report = found.append
+    refused = {"run_a"}
+
+    def promote(campaign_id, run_id):
+        if run_id in refused:
+            from services.common.errors import FailedPrecondition
+            raise FailedPrecondition(f"run_id: run {run_id} did not complete")
+        promoter.handed.append((campaign_id, run_id))
+        return "promoted"
+    promoter.promote = promote
+    a, b = sched.queue.add(spec("a", 1), "op"), sched.queue.add(spec("b", 2), "op")
+    sched.daemon.transition("start", "op")
+    sched.ctx.cfg = dataclasses.replace(sched.ctx.cfg, max_concurrent_campaigns=2)
+    sched.tick()
+    sched.tick()
+    sched.attempts.report_result(a.id, 1, "run_a", "completed")
+    sched.attempts.report_result(b.id, 1, "run_b", "completed")
+    for _ in range(6):
+        sched.attempts.deliver_handoffs()
+        clock.advance(10**6)
+    assert promoter.handed == [(b.id, "run_b")]                 # the refused one did not hold it up
+    assert [(f.kind, f.key) for f in found] == [("promotion_handoff", "run_a")]
+    with sched.ctx.store.tx() as tx:                            # after weeks of refusals, no overflow
+        tx.retry_handoff("run_a", 5000, clock.now(), "still refused")
+    assert sched.attempts.deliver_handoffs() == 1
+
+
 def test_the_kept_counts_equal_the_queue_after_every_kind_of_change(env):
     """The status reads counts kept with each change (it no longer scans the queue): after a random
     mix of everything that moves a campaign, each count equals a scan of the queue."""

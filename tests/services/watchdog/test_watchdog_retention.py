@@ -143,6 +143,8 @@ def test_a_run_a_hall_of_fame_entry_points_to_is_never_touched(shelf):
     assert plan["run_a5"].why == "a Hall of Fame entry points to it"
     outcome = ret.apply(ret.plan())
     assert (runs / "run_a5").is_dir() and (runs / "run_b1").is_dir() and not outcome.failed
+    (ret.hof_dir / "notes.txt").write_text("an operator's note")     # not an entry: ignored
+    assert {Path(a.path).name: a.kind for a in ret.plan()}["run_a5"] == "keep"
     (ret.hof_dir / ("c" * 64)).mkdir()                      # no provenance: nothing is judged safe
     with pytest.raises(FailedPrecondition, match="provenance unreadable"):
         ret.plan()
