@@ -275,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "its history)")
     hs.add_argument("genome_hash", help="the entry's genome_hash")
     hs.add_argument("state", choices=[s.value for s in EntryState], help="the new state")
+    hof.add_parser("sync", parents=[common], help="sync the PostgreSQL mirror now and say how far behind it is")
+    hc = hof.add_parser("check", parents=[common], help="the Hall of Fame Integrity Check (exit 0 only when all holds)")
+    hc.add_argument("--samples", type=int, default=5, help="how many entries to check one by one")
+    hc.add_argument("--seed", type=int, default=0, help="the sample's seed (0: a different one each time)")
     for hp in hof.choices.values():
         hp.set_defaults(func=remote.cmd_hof)
 

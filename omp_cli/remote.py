@@ -476,6 +476,25 @@ def cmd_hof(args) -> int:
             reason=args.reason))
         return rc if r is None else show(args, r, lambda e: _con().print(
             f"{e.genome_hash[:12]} is now {_word(ppb.EntryState, e.state)}"))
+    if sub == "check":
+        r, rc = call(args, "promoter", "CheckIntegrity", ppb.CheckIntegrityRequest(samples=args.samples, seed=args.seed,
+                                                                                    actor=args.actor))
+        if r is None:
+            return rc
+        if args.json:       # an object with a boolean ok
+            print(json.dumps({"ok": r.ok, "items": [_dict(i) for i in r.items]}))
+        else:
+            sys.stdout.write(r.markdown)
+        return 0 if r.ok else 1
+    if sub == "sync":
+        r, rc = call(args, "promoter", "SyncMirror", ppb.SyncMirrorRequest())
+        if r is None:
+            return rc
+        show(args, r, lambda m: _con().print(
+            "no mirror configured ([promotion] mirror_url)" if not m.configured else
+            f"mirror: {m.pending} entries pending, oldest {m.lag_seconds:.0f} s; last full sync {_when(m.last_sync)}"
+            + (f"; [red]{m.error}[/]" if m.error else ""), soft_wrap=True))
+        return 0 if not r.error else 3
     return fail(args, f"unknown hof command {sub!r}", 2)
 
 

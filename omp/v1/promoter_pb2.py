@@ -25,45 +25,55 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15omp/v1/promoter.proto\x12\x06omp.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\\\n\nGateResult\x12\x0c\n\x04gate\x18\x01 \x01(\t\x12\x0e\n\x06passed\x18\x02 \x01(\x08\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"\xc9\x01\n\x11\x43\x61ndidateDecision\x12\x14\n\x0c\x63\x61ndidate_id\x18\x01 \x01(\t\x12\x13\n\x0bgenome_hash\x18\x02 \x01(\t\x12)\n\x07outcome\x18\x03 \x01(\x0e\x32\x18.omp.v1.PromotionOutcome\x12!\n\x05gates\x18\x04 \x03(\x0b\x32\x12.omp.v1.GateResult\x12\'\n\x0b\x65ntry_state\x18\x05 \x01(\x0e\x32\x12.omp.v1.EntryState\x12\x12\n\nalready_in\x18\x06 \x01(\x08\"\x8e\x02\n\x11PromotionDecision\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12)\n\x07outcome\x18\x03 \x01(\x0e\x32\x18.omp.v1.PromotionOutcome\x12%\n\trun_gates\x18\x04 \x03(\x0b\x32\x12.omp.v1.GateResult\x12-\n\ncandidates\x18\x05 \x03(\x0b\x32\x19.omp.v1.CandidateDecision\x12.\n\ndecided_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06stored\x18\x07 \x01(\x08\x12\x13\n\x0b\x65nvironment\x18\x08 \x01(\t\"G\n\x11PromoteRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\"%\n\x13PromoteCheckRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"$\n\x12GetDecisionRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\xa2\x01\n\x0b\x45ntryChange\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12&\n\nfrom_state\x18\x03 \x01(\x0e\x32\x12.omp.v1.EntryState\x12$\n\x08to_state\x18\x04 \x01(\x0e\x32\x12.omp.v1.EntryState\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\xcd\x03\n\x08HofEntry\x12\x13\n\x0bgenome_hash\x18\x01 \x01(\t\x12!\n\x05state\x18\x02 \x01(\x0e\x32\x12.omp.v1.EntryState\x12\x14\n\x0c\x63\x61ndidate_id\x18\x03 \x01(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x05 \x01(\t\x12\x13\n\x0b\x63onfig_hash\x18\x06 \x01(\t\x12\x0f\n\x07git_sha\x18\x07 \x01(\t\x12\x13\n\x0bsnapshot_id\x18\x08 \x01(\t\x12\r\n\x05seeds\x18\t \x03(\x03\x12\x13\n\x0b\x65nvironment\x18\n \x01(\t\x12/\n\x0bpromoted_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04rule\x18\x0c \x01(\t\x12\x12\n\noos_sharpe\x18\r \x01(\x01\x12\x0b\n\x03pbo\x18\x0e \x01(\x01\x12\x0b\n\x03\x64sr\x18\x0f \x01(\x01\x12\x14\n\x0cmax_drawdown\x18\x10 \x01(\x01\x12\x19\n\x11turnover_per_year\x18\x11 \x01(\x01\x12\x14\n\x0c\x61rtifact_dir\x18\x12 \x01(\t\x12\x15\n\revidence_runs\x18\x13 \x03(\t\x12$\n\x07history\x18\x14 \x03(\x0b\x32\x13.omp.v1.EntryChange\"^\n\x12ListEntriesRequest\x12!\n\x05state\x18\x01 \x01(\x0e\x32\x12.omp.v1.EntryState\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x13ListEntriesResponse\x12!\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x10.omp.v1.HofEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\"&\n\x0fGetEntryRequest\x12\x13\n\x0bgenome_hash\x18\x01 \x01(\t\"m\n\x14SetEntryStateRequest\x12\x13\n\x0bgenome_hash\x18\x01 \x01(\t\x12!\n\x05state\x18\x02 \x01(\x0e\x32\x12.omp.v1.EntryState\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"*\n\x13RenderPacketRequest\x12\x13\n\x0bgenome_hash\x18\x01 \x01(\t\"(\n\x14RenderPacketResponse\x12\x10\n\x08markdown\x18\x01 \x01(\t*\xb6\x01\n\x10PromotionOutcome\x12!\n\x1dPROMOTION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPROMOTION_OUTCOME_PROMOTED\x10\x01\x12\x1e\n\x1aPROMOTION_OUTCOME_REJECTED\x10\x02\x12\x1d\n\x19PROMOTION_OUTCOME_BLOCKED\x10\x03\x12 \n\x1cPROMOTION_OUTCOME_INCOMPLETE\x10\x04*\xd4\x01\n\nEntryState\x12\x1b\n\x17\x45NTRY_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45NTRY_STATE_ACTIVE\x10\x01\x12(\n$ENTRY_STATE_PENDING_EXECUTION_REVIEW\x10\x02\x12\x17\n\x13\x45NTRY_STATE_FLAGGED\x10\x03\x12\x18\n\x14\x45NTRY_STATE_RESEARCH\x10\x04\x12\x1b\n\x17\x45NTRY_STATE_QUARANTINED\x10\x05\x12\x17\n\x13\x45NTRY_STATE_REMOVED\x10\x06\x32\xee\x03\n\x0fPromoterService\x12\x42\n\nPromoteRun\x12\x19.omp.v1.PromoteRunRequest\x1a\x19.omp.v1.PromotionDecision\x12\x46\n\x0cPromoteCheck\x12\x1b.omp.v1.PromoteCheckRequest\x1a\x19.omp.v1.PromotionDecision\x12\x44\n\x0bGetDecision\x12\x1a.omp.v1.GetDecisionRequest\x1a\x19.omp.v1.PromotionDecision\x12\x46\n\x0bListEntries\x12\x1a.omp.v1.ListEntriesRequest\x1a\x1b.omp.v1.ListEntriesResponse\x12\x35\n\x08GetEntry\x12\x17.omp.v1.GetEntryRequest\x1a\x10.omp.v1.HofEntry\x12?\n\rSetEntryState\x12\x1c.omp.v1.SetEntryStateRequest\x1a\x10.omp.v1.HofEntry\x12I\n\x0cRenderPacket\x12\x1b.omp.v1.RenderPacketRequest\x1a\x1c.omp.v1.RenderPacketResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15omp/v1/promoter.proto\x12\x06omp.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"E\n\x15\x43heckIntegrityRequest\x12\x0f\n\x07samples\x18\x01 \x01(\x05\x12\x0c\n\x04seed\x18\x02 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\"J\n\rIntegrityItem\x12\x0f\n\x07section\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\n\n\x02ok\x18\x03 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"U\n\x0fIntegrityReport\x12\n\n\x02ok\x18\x01 \x01(\x08\x12$\n\x05items\x18\x02 \x03(\x0b\x32\x15.omp.v1.IntegrityItem\x12\x10\n\x08markdown\x18\x03 \x01(\t\"\x13\n\x11SyncMirrorRequest\"\x86\x01\n\x0cMirrorStatus\x12\x12\n\nconfigured\x18\x01 \x01(\x08\x12\x0f\n\x07pending\x18\x02 \x01(\x05\x12\x13\n\x0blag_seconds\x18\x03 \x01(\x01\x12-\n\tlast_sync\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65rror\x18\x05 \x01(\t\"\\\n\nGateResult\x12\x0c\n\x04gate\x18\x01 \x01(\t\x12\x0e\n\x06passed\x18\x02 \x01(\x08\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"\xc9\x01\n\x11\x43\x61ndidateDecision\x12\x14\n\x0c\x63\x61ndidate_id\x18\x01 \x01(\t\x12\x13\n\x0bgenome_hash\x18\x02 \x01(\t\x12)\n\x07outcome\x18\x03 \x01(\x0e\x32\x18.omp.v1.PromotionOutcome\x12!\n\x05gates\x18\x04 \x03(\x0b\x32\x12.omp.v1.GateResult\x12\'\n\x0b\x65ntry_state\x18\x05 \x01(\x0e\x32\x12.omp.v1.EntryState\x12\x12\n\nalready_in\x18\x06 \x01(\x08\"\x8e\x02\n\x11PromotionDecision\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12)\n\x07outcome\x18\x03 \x01(\x0e\x32\x18.omp.v1.PromotionOutcome\x12%\n\trun_gates\x18\x04 \x03(\x0b\x32\x12.omp.v1.GateResult\x12-\n\ncandidates\x18\x05 \x03(\x0b\x32\x19.omp.v1.CandidateDecision\x12.\n\ndecided_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06stored\x18\x07 \x01(\x08\x12\x13\n\x0b\x65nvironment\x18\x08 \x01(\t\"G\n\x11PromoteRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\"%\n\x13PromoteCheckRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"$\n\x12GetDecisionRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\xa2\x01\n\x0b\x45ntryChange\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12&\n\nfrom_state\x18\x03 \x01(\x0e\x32\x12.omp.v1.EntryState\x12$\n\x08to_state\x18\x04 \x01(\x0e\x32\x12.omp.v1.EntryState\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\xcd\x03\n\x08HofEntry\x12\x13\n\x0bgenome_hash\x18\x01 \x01(\t\x12!\n\x05state\x18\x02 \x01(\x0e\x32\x12.omp.v1.EntryState\x12\x14\n\x0c\x63\x61ndidate_id\x18\x03 \x01(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x05 \x01(\t\x12\x13\n\x0b\x63onfig_hash\x18\x06 \x01(\t\x12\x0f\n\x07git_sha\x18\x07 \x01(\t\x12\x13\n\x0bsnapshot_id\x18\x08 \x01(\t\x12\r\n\x05seeds\x18\t \x03(\x03\x12\x13\n\x0b\x65nvironment\x18\n \x01(\t\x12/\n\x0bpromoted_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04rule\x18\x0c \x01(\t\x12\x12\n\noos_sharpe\x18\r \x01(\x01\x12\x0b\n\x03pbo\x18\x0e \x01(\x01\x12\x0b\n\x03\x64sr\x18\x0f \x01(\x01\x12\x14\n\x0cmax_drawdown\x18\x10 \x01(\x01\x12\x19\n\x11turnover_per_year\x18\x11 \x01(\x01\x12\x14\n\x0c\x61rtifact_dir\x18\x12 \x01(\t\x12\x15\n\revidence_runs\x18\x13 \x03(\t\x12$\n\x07history\x18\x14 \x03(\x0b\x32\x13.omp.v1.EntryChange\"^\n\x12ListEntriesRequest\x12!\n\x05state\x18\x01 \x01(\x0e\x32\x12.omp.v1.EntryState\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x13ListEntriesResponse\x12!\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x10.omp.v1.HofEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\"&\n\x0fGetEntryRequest\x12\x13\n\x0bgenome_hash\x18\x01 \x01(\t\"m\n\x14SetEntryStateRequest\x12\x13\n\x0bgenome_hash\x18\x01 \x01(\t\x12!\n\x05state\x18\x02 \x01(\x0e\x32\x12.omp.v1.EntryState\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"*\n\x13RenderPacketRequest\x12\x13\n\x0bgenome_hash\x18\x01 \x01(\t\"(\n\x14RenderPacketResponse\x12\x10\n\x08markdown\x18\x01 \x01(\t*\xb6\x01\n\x10PromotionOutcome\x12!\n\x1dPROMOTION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPROMOTION_OUTCOME_PROMOTED\x10\x01\x12\x1e\n\x1aPROMOTION_OUTCOME_REJECTED\x10\x02\x12\x1d\n\x19PROMOTION_OUTCOME_BLOCKED\x10\x03\x12 \n\x1cPROMOTION_OUTCOME_INCOMPLETE\x10\x04*\xd4\x01\n\nEntryState\x12\x1b\n\x17\x45NTRY_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45NTRY_STATE_ACTIVE\x10\x01\x12(\n$ENTRY_STATE_PENDING_EXECUTION_REVIEW\x10\x02\x12\x17\n\x13\x45NTRY_STATE_FLAGGED\x10\x03\x12\x18\n\x14\x45NTRY_STATE_RESEARCH\x10\x04\x12\x1b\n\x17\x45NTRY_STATE_QUARANTINED\x10\x05\x12\x17\n\x13\x45NTRY_STATE_REMOVED\x10\x06\x32\xf7\x04\n\x0fPromoterService\x12\x42\n\nPromoteRun\x12\x19.omp.v1.PromoteRunRequest\x1a\x19.omp.v1.PromotionDecision\x12\x46\n\x0cPromoteCheck\x12\x1b.omp.v1.PromoteCheckRequest\x1a\x19.omp.v1.PromotionDecision\x12\x44\n\x0bGetDecision\x12\x1a.omp.v1.GetDecisionRequest\x1a\x19.omp.v1.PromotionDecision\x12\x46\n\x0bListEntries\x12\x1a.omp.v1.ListEntriesRequest\x1a\x1b.omp.v1.ListEntriesResponse\x12\x35\n\x08GetEntry\x12\x17.omp.v1.GetEntryRequest\x1a\x10.omp.v1.HofEntry\x12?\n\rSetEntryState\x12\x1c.omp.v1.SetEntryStateRequest\x1a\x10.omp.v1.HofEntry\x12I\n\x0cRenderPacket\x12\x1b.omp.v1.RenderPacketRequest\x1a\x1c.omp.v1.RenderPacketResponse\x12=\n\nSyncMirror\x12\x19.omp.v1.SyncMirrorRequest\x1a\x14.omp.v1.MirrorStatus\x12H\n\x0e\x43heckIntegrity\x12\x1d.omp.v1.CheckIntegrityRequest\x1a\x17.omp.v1.IntegrityReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'omp.v1.promoter_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROMOTIONOUTCOME']._serialized_start=1848
-  _globals['_PROMOTIONOUTCOME']._serialized_end=2030
-  _globals['_ENTRYSTATE']._serialized_start=2033
-  _globals['_ENTRYSTATE']._serialized_end=2245
-  _globals['_GATERESULT']._serialized_start=66
-  _globals['_GATERESULT']._serialized_end=158
-  _globals['_CANDIDATEDECISION']._serialized_start=161
-  _globals['_CANDIDATEDECISION']._serialized_end=362
-  _globals['_PROMOTIONDECISION']._serialized_start=365
-  _globals['_PROMOTIONDECISION']._serialized_end=635
-  _globals['_PROMOTERUNREQUEST']._serialized_start=637
-  _globals['_PROMOTERUNREQUEST']._serialized_end=708
-  _globals['_PROMOTECHECKREQUEST']._serialized_start=710
-  _globals['_PROMOTECHECKREQUEST']._serialized_end=747
-  _globals['_GETDECISIONREQUEST']._serialized_start=749
-  _globals['_GETDECISIONREQUEST']._serialized_end=785
-  _globals['_ENTRYCHANGE']._serialized_start=788
-  _globals['_ENTRYCHANGE']._serialized_end=950
-  _globals['_HOFENTRY']._serialized_start=953
-  _globals['_HOFENTRY']._serialized_end=1414
-  _globals['_LISTENTRIESREQUEST']._serialized_start=1416
-  _globals['_LISTENTRIESREQUEST']._serialized_end=1510
-  _globals['_LISTENTRIESRESPONSE']._serialized_start=1512
-  _globals['_LISTENTRIESRESPONSE']._serialized_end=1608
-  _globals['_GETENTRYREQUEST']._serialized_start=1610
-  _globals['_GETENTRYREQUEST']._serialized_end=1648
-  _globals['_SETENTRYSTATEREQUEST']._serialized_start=1650
-  _globals['_SETENTRYSTATEREQUEST']._serialized_end=1759
-  _globals['_RENDERPACKETREQUEST']._serialized_start=1761
-  _globals['_RENDERPACKETREQUEST']._serialized_end=1803
-  _globals['_RENDERPACKETRESPONSE']._serialized_start=1805
-  _globals['_RENDERPACKETRESPONSE']._serialized_end=1845
-  _globals['_PROMOTERSERVICE']._serialized_start=2248
-  _globals['_PROMOTERSERVICE']._serialized_end=2742
+  _globals['_PROMOTIONOUTCOME']._serialized_start=2240
+  _globals['_PROMOTIONOUTCOME']._serialized_end=2422
+  _globals['_ENTRYSTATE']._serialized_start=2425
+  _globals['_ENTRYSTATE']._serialized_end=2637
+  _globals['_CHECKINTEGRITYREQUEST']._serialized_start=66
+  _globals['_CHECKINTEGRITYREQUEST']._serialized_end=135
+  _globals['_INTEGRITYITEM']._serialized_start=137
+  _globals['_INTEGRITYITEM']._serialized_end=211
+  _globals['_INTEGRITYREPORT']._serialized_start=213
+  _globals['_INTEGRITYREPORT']._serialized_end=298
+  _globals['_SYNCMIRRORREQUEST']._serialized_start=300
+  _globals['_SYNCMIRRORREQUEST']._serialized_end=319
+  _globals['_MIRRORSTATUS']._serialized_start=322
+  _globals['_MIRRORSTATUS']._serialized_end=456
+  _globals['_GATERESULT']._serialized_start=458
+  _globals['_GATERESULT']._serialized_end=550
+  _globals['_CANDIDATEDECISION']._serialized_start=553
+  _globals['_CANDIDATEDECISION']._serialized_end=754
+  _globals['_PROMOTIONDECISION']._serialized_start=757
+  _globals['_PROMOTIONDECISION']._serialized_end=1027
+  _globals['_PROMOTERUNREQUEST']._serialized_start=1029
+  _globals['_PROMOTERUNREQUEST']._serialized_end=1100
+  _globals['_PROMOTECHECKREQUEST']._serialized_start=1102
+  _globals['_PROMOTECHECKREQUEST']._serialized_end=1139
+  _globals['_GETDECISIONREQUEST']._serialized_start=1141
+  _globals['_GETDECISIONREQUEST']._serialized_end=1177
+  _globals['_ENTRYCHANGE']._serialized_start=1180
+  _globals['_ENTRYCHANGE']._serialized_end=1342
+  _globals['_HOFENTRY']._serialized_start=1345
+  _globals['_HOFENTRY']._serialized_end=1806
+  _globals['_LISTENTRIESREQUEST']._serialized_start=1808
+  _globals['_LISTENTRIESREQUEST']._serialized_end=1902
+  _globals['_LISTENTRIESRESPONSE']._serialized_start=1904
+  _globals['_LISTENTRIESRESPONSE']._serialized_end=2000
+  _globals['_GETENTRYREQUEST']._serialized_start=2002
+  _globals['_GETENTRYREQUEST']._serialized_end=2040
+  _globals['_SETENTRYSTATEREQUEST']._serialized_start=2042
+  _globals['_SETENTRYSTATEREQUEST']._serialized_end=2151
+  _globals['_RENDERPACKETREQUEST']._serialized_start=2153
+  _globals['_RENDERPACKETREQUEST']._serialized_end=2195
+  _globals['_RENDERPACKETRESPONSE']._serialized_start=2197
+  _globals['_RENDERPACKETRESPONSE']._serialized_end=2237
+  _globals['_PROMOTERSERVICE']._serialized_start=2640
+  _globals['_PROMOTERSERVICE']._serialized_end=3271
 # @@protoc_insertion_point(module_scope)

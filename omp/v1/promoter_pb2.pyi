@@ -40,6 +40,56 @@ ENTRY_STATE_RESEARCH: EntryState
 ENTRY_STATE_QUARANTINED: EntryState
 ENTRY_STATE_REMOVED: EntryState
 
+class CheckIntegrityRequest(_message.Message):
+    __slots__ = ("samples", "seed", "actor")
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    samples: int
+    seed: int
+    actor: str
+    def __init__(self, samples: _Optional[int] = ..., seed: _Optional[int] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class IntegrityItem(_message.Message):
+    __slots__ = ("section", "name", "ok", "detail")
+    SECTION_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    section: str
+    name: str
+    ok: bool
+    detail: str
+    def __init__(self, section: _Optional[str] = ..., name: _Optional[str] = ..., ok: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class IntegrityReport(_message.Message):
+    __slots__ = ("ok", "items", "markdown")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    MARKDOWN_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    items: _containers.RepeatedCompositeFieldContainer[IntegrityItem]
+    markdown: str
+    def __init__(self, ok: _Optional[bool] = ..., items: _Optional[_Iterable[_Union[IntegrityItem, _Mapping]]] = ..., markdown: _Optional[str] = ...) -> None: ...
+
+class SyncMirrorRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MirrorStatus(_message.Message):
+    __slots__ = ("configured", "pending", "lag_seconds", "last_sync", "error")
+    CONFIGURED_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    LAG_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SYNC_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    configured: bool
+    pending: int
+    lag_seconds: float
+    last_sync: _timestamp_pb2.Timestamp
+    error: str
+    def __init__(self, configured: _Optional[bool] = ..., pending: _Optional[int] = ..., lag_seconds: _Optional[float] = ..., last_sync: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+
 class GateResult(_message.Message):
     __slots__ = ("gate", "passed", "value", "threshold", "detail")
     GATE_FIELD_NUMBER: _ClassVar[int]

@@ -69,6 +69,16 @@ class PromoterServiceStub:
                 request_serializer=omp_dot_v1_dot_promoter__pb2.RenderPacketRequest.SerializeToString,
                 response_deserializer=omp_dot_v1_dot_promoter__pb2.RenderPacketResponse.FromString,
                 _registered_method=True)
+        self.SyncMirror = channel.unary_unary(
+                '/omp.v1.PromoterService/SyncMirror',
+                request_serializer=omp_dot_v1_dot_promoter__pb2.SyncMirrorRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_promoter__pb2.MirrorStatus.FromString,
+                _registered_method=True)
+        self.CheckIntegrity = channel.unary_unary(
+                '/omp.v1.PromoterService/CheckIntegrity',
+                request_serializer=omp_dot_v1_dot_promoter__pb2.CheckIntegrityRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_promoter__pb2.IntegrityReport.FromString,
+                _registered_method=True)
 
 
 class PromoterServiceServicer:
@@ -122,6 +132,20 @@ class PromoterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SyncMirror(self, request, context):
+        """Sync the PostgreSQL mirror now and say how far behind it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckIntegrity(self, request, context):
+        """The playbook's Hall of Fame Integrity Check: counts, a random sample, anomalies, the mirror.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PromoterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +183,16 @@ def add_PromoterServiceServicer_to_server(servicer, server):
                     servicer.RenderPacket,
                     request_deserializer=omp_dot_v1_dot_promoter__pb2.RenderPacketRequest.FromString,
                     response_serializer=omp_dot_v1_dot_promoter__pb2.RenderPacketResponse.SerializeToString,
+            ),
+            'SyncMirror': grpc.unary_unary_rpc_method_handler(
+                    servicer.SyncMirror,
+                    request_deserializer=omp_dot_v1_dot_promoter__pb2.SyncMirrorRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_promoter__pb2.MirrorStatus.SerializeToString,
+            ),
+            'CheckIntegrity': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckIntegrity,
+                    request_deserializer=omp_dot_v1_dot_promoter__pb2.CheckIntegrityRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_promoter__pb2.IntegrityReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -350,6 +384,60 @@ class PromoterService:
             '/omp.v1.PromoterService/RenderPacket',
             omp_dot_v1_dot_promoter__pb2.RenderPacketRequest.SerializeToString,
             omp_dot_v1_dot_promoter__pb2.RenderPacketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncMirror(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omp.v1.PromoterService/SyncMirror',
+            omp_dot_v1_dot_promoter__pb2.SyncMirrorRequest.SerializeToString,
+            omp_dot_v1_dot_promoter__pb2.MirrorStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckIntegrity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omp.v1.PromoterService/CheckIntegrity',
+            omp_dot_v1_dot_promoter__pb2.CheckIntegrityRequest.SerializeToString,
+            omp_dot_v1_dot_promoter__pb2.IntegrityReport.FromString,
             options,
             channel_credentials,
             insecure,

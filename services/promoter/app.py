@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 
 from prometheus_client import CollectorRegistry
 
 from omp.v1 import promoter_pb2, promoter_pb2_grpc
 from services.common import settings as settings_mod
 from services.common.clock import SystemClock
+from services.common.errors import OmpError
 from services.common.incident_reporter import IncidentReporter
 from services.common.metrics import GrpcMetrics, serve_metrics
 from services.common.runner import close_all, run_service
@@ -16,8 +18,9 @@ from services.common.server import Registration, build_server
 from services.common.storage.db import Database
 from services.migrations import migrate
 from services.promoter.metrics import PromoterMetrics
+from services.promoter.mirror import Mirror
 from services.promoter.promoter import Promoter
-from services.promoter.repository import PromoterStore
+from services.promoter.repository import MirrorTarget, PromoterStore
 from services.promoter.servicer import PromoterServicer
 from services.promoter.settings import SECTIONS, PromoterSettings
 
@@ -36,24 +39,58 @@ class PromoterApp:
         self.registry = CollectorRegistry()
         self.metrics = PromoterMetrics(self.registry)
         self.store = PromoterStore(self.db)
-        self.metrics.watch(self.store)
+        promotion = settings.section("promotion")
+        self.mirror = (Mirror(self.store, MirrorTarget(promotion.mirror_url), SystemClock())
+                       if promotion.mirror_url else None)
+        self.metrics.watch(self.store, self.mirror)
         # the variance gate's SEV-0 goes to the watchdog, which owns incidents
         self.incidents = IncidentReporter(watchdog_target or settings.endpoint("watchdog").address, "promoter")
-        self.promoter = Promoter(self.store, settings.runs_dir, settings.hof_dir, settings.section("promotion"),
+        self.promoter = Promoter(self.store, settings.runs_dir, settings.hof_dir, promotion,
                                  settings.section("auto_reject"), settings.environment, SystemClock(),
-                                 self.incidents.report, self.metrics, data_root=settings.data_root)
+                                 self.incidents.report, self.metrics, data_root=settings.data_root,
+                                 changed=self.mirror.wake.set if self.mirror else None)
         self.service = None
         self.metrics_server = None
+        self.stopping = threading.Event()
+        self.mirror_thread = None
 
     def start(self) -> None:
-        registration = Registration(PromoterServicer(self.promoter), promoter_pb2_grpc.add_PromoterServiceServicer_to_server,
+        registration = Registration(PromoterServicer(self.promoter, self.mirror), promoter_pb2_grpc.add_PromoterServiceServicer_to_server,
                                     SERVICE)
         self.service = build_server(self.cfg.host, self.cfg.port, [registration], GrpcMetrics(self.registry, "promoter"))
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, self.cfg.host, self.cfg.metrics_port)
+        if self.mirror is not None:
+            self.mirror_thread = threading.Thread(target=self._mirror_loop, name="hof-mirror", daemon=True)
+            self.mirror_thread.start()
         log.info("promoter serving", extra={"port": self.service.port, "metrics_port": self.metrics_port,
                                            "hall_of_fame": str(self.promoter.hof_dir)})
 
+    def _mirror_loop(self) -> None:
+        """Sync the mirror every mirror_interval_s and at once after a change; while it cannot be
+        reached, wait longer each time (1 s doubling to 60 s): the queue keeps every change."""
+        interval, wait = self.settings.section("promotion").mirror_interval_s, 0.0
+        while not self.stopping.is_set():
+            self.mirror.wake.wait(wait or interval)
+            self.mirror.wake.clear()
+            if self.stopping.is_set():
+                return
+            try:
+                left = self.mirror.sync()
+                wait = 0.0 if not left else 0.05        # more queued than a batch: on at once
+            except OmpError as exc:
+                wait = min(max(1.0, wait * 2), 60.0)
+                log.warning("Hall of Fame mirror not synced; tried again", extra={"error": str(exc), "retry_in_s": wait})
+            except Exception:  # noqa: BLE001 - the mirror must outlive one failure; it is logged
+                log.exception("Hall of Fame mirror sync failed")
+                wait = 60.0
+
     def stop(self, grace: float = 5.0) -> None:
+        self.stopping.set()
+        if self.mirror is not None:
+            self.mirror.wake.set()
+            if self.mirror_thread is not None:
+                self.mirror_thread.join(timeout=10)
+            self.mirror.target.close()
         close_all(self.service, self.metrics_server, grace, self.incidents, self.db)
 
 

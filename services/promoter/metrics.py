@@ -28,13 +28,13 @@ class PromoterMetrics:
     def state_changed(self) -> None:
         self.state_changes.inc()
 
-    def watch(self, store) -> None:
-        self._registry.register(_HallOfFame(store))
+    def watch(self, store, mirror=None) -> None:
+        self._registry.register(_HallOfFame(store, mirror))
 
 
 class _HallOfFame:
-    def __init__(self, store):
-        self.store = store
+    def __init__(self, store, mirror):
+        self.store, self.mirror = store, mirror
 
     def collect(self):
         try:
@@ -50,3 +50,16 @@ class _HallOfFame:
                               "(0: never)")
         t.add_metric([], last or 0.0)
         yield t
+        if self.mirror is None:
+            return
+        try:
+            pending, lag = self.mirror.lag()
+        except Exception:  # noqa: BLE001 - as above
+            return
+        for name, what, value in (("omp_hof_mirror_pending", "Entries changed that the mirror does not hold yet", pending),
+                                  ("omp_hof_mirror_lag_seconds", "How long the oldest of them has waited", lag),
+                                  ("omp_hof_mirror_last_sync_timestamp_seconds", "When the mirror last held every "
+                                   "entry (0: not yet)", self.mirror.last_sync or 0.0)):
+            g = GaugeMetricFamily(name, what)
+            g.add_metric([], value)
+            yield g

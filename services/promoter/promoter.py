@@ -22,7 +22,7 @@ from services.common.clock import Clock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.findings import Finding
 from services.common.vocabulary import EntryState, PromotionOutcome
-from services.promoter import artifacts
+from services.promoter import artifacts, integrity
 from services.promoter.entities import Decision, Entry
 from services.promoter.gates import judge
 from services.promoter.replay import lookahead_gates
@@ -35,9 +35,11 @@ MAX_REASON = 2000
 class Promoter:
     def __init__(self, store, runs_dir: Path, hof_dir: Path, cfg: PromotionSettings, floor: AutoRejectSettings,
                  environment: str, clock: Clock, report: Callable[[Finding], None] = lambda f: None, metrics=None,
-                 data_root: Path | None = None, build_features: Callable | None = None):
+                 data_root: Path | None = None, build_features: Callable | None = None,
+                 changed: Callable[[], None] | None = None):
         self.store, self.runs_dir, self.hof_dir = store, runs_dir, hof_dir
         self.data_root = data_root
+        self.changed = changed or (lambda: None)     # after an entry changed (the mirror syncs at once)
         #: the engine's feature bank; a test plants a look-ahead feature here
         self.build_features = build_features or FeatureBank.build
         self.cfg, self.floor, self.environment, self.clock = cfg, floor, environment, clock
@@ -122,6 +124,7 @@ class Promoter:
                 tx.put_entry(self._entry(v, by_hash[v.genome_hash], manifest, d), actor,
                              f"promoted from run {run_id}: every gate passed")
         stored = Decision(**{**d.__dict__, "stored": True})
+        self.changed()
         if self.metrics:
             self.metrics.decided(stored)
         if d.outcome is PromotionOutcome.BLOCKED:
@@ -196,7 +199,14 @@ class Promoter:
             got = tx.entry(genome_hash)
         if self.metrics:
             self.metrics.state_changed()
+        self.changed()
         return got
+
+    def integrity(self, samples: int, seed: int | None, mirror=None):
+        """The Hall of Fame Integrity Check over every entry (read only)."""
+        with self.store.read() as tx:
+            entries, _ = tx.entries(None, 0, 10**9)
+        return integrity.check(entries, self.hof_dir, self.cfg, self.clock.now(), samples, seed, mirror)
 
     def packet(self, genome_hash: str) -> str:
         e = self.entry(genome_hash)

@@ -2,16 +2,19 @@
 domain's types (``entities.py``); nothing is ever deleted."""
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, exc as sa_exc, func, insert, select, update
 
+from services.common.errors import DatabaseUnavailable
 from services.common.storage.db import Statement, Store, Tx
+from services.common.storage.engine import make_engine
 from services.common.vocabulary import EntryState
 from services.promoter.entities import Decision, Entry, EntryChange
-from services.promoter.tables import HofEntryRow, HofHistoryRow, PromotionDecisionRow
+from services.promoter.tables import MIRROR, MIRRORED, HofEntryRow, HofHistoryRow, HofMirrorQueueRow, PromotionDecisionRow
 
 DECISIONS = PromotionDecisionRow.__table__
 ENTRIES = HofEntryRow.__table__
 HISTORY = HofHistoryRow.__table__
+QUEUE = HofMirrorQueueRow.__table__
 _KEY = bindparam("key")
 _ENTRY_COLS = [c for c in ENTRIES.c if c.name != "updated_at"]
 
@@ -32,6 +35,12 @@ _ADD_HISTORY = Statement(insert(HISTORY).values(genome_hash=_KEY, at=bindparam("
                                                 reason=bindparam("reason")))
 _COUNT_BY_STATE = Statement(select(ENTRIES.c.state, func.count()).group_by(ENTRIES.c.state))
 _LAST_PROMOTED = Statement(select(func.max(ENTRIES.c.promoted_at)))
+_UNQUEUE = Statement(delete(QUEUE).where(QUEUE.c.genome_hash == _KEY))
+_QUEUE = Statement(insert(QUEUE).values(genome_hash=_KEY, queued_at=bindparam("at")))
+_QUEUED = Statement(select(QUEUE.c.genome_hash, QUEUE.c.queued_at).order_by(QUEUE.c.queued_at, QUEUE.c.genome_hash)
+                    .limit(bindparam("limit")))
+_MIRRORED = Statement(delete(QUEUE).where(QUEUE.c.genome_hash == _KEY, QUEUE.c.queued_at == bindparam("at")))
+_QUEUE_STATS = Statement(select(func.count(), func.min(QUEUE.c.queued_at)))
 
 
 def _listed(by_state: bool, count: bool) -> Statement:
@@ -80,17 +89,36 @@ class PromoterTx:
                     evidence_runs=list(e.evidence_runs), updated_at=e.promoted_at)
         self.tx.run(_ADD_HISTORY, key=e.genome_hash, at=e.promoted_at, actor=actor, from_state="",
                     to_state=str(e.state), reason=reason)
+        self._queue(e.genome_hash, e.promoted_at)
 
     def set_state(self, genome_hash: str, old: EntryState, new: EntryState, at: float, actor: str,
                   reason: str) -> None:
         self.tx.run(_SET_STATE, key=genome_hash, state=str(new), at=at)
         self.tx.run(_ADD_HISTORY, key=genome_hash, at=at, actor=actor, from_state=str(old), to_state=str(new),
                     reason=reason)
+        self._queue(genome_hash, at)
 
     def add_evidence(self, genome_hash: str, run_id: str, at: float) -> None:
         e = self.entry(genome_hash, with_history=False)
         if e is not None and run_id != e.run_id and run_id not in e.evidence_runs:
             self.tx.run(_SET_EVIDENCE, key=genome_hash, runs=[*e.evidence_runs, run_id], at=at)
+            self._queue(genome_hash, at)
+
+    # ---- the mirror's queue: every change of an entry, in the change's transaction
+    def _queue(self, genome_hash: str, at: float) -> None:
+        self.tx.run(_UNQUEUE, key=genome_hash)
+        self.tx.run(_QUEUE, key=genome_hash, at=at)
+
+    def queued(self, limit: int) -> list[tuple[str, float]]:
+        return [tuple(r) for r in self.tx.all(_QUEUED, limit=limit)]
+
+    def mirrored(self, genome_hash: str, queued_at: float) -> None:
+        """The mirror holds the version queued at ``queued_at``: off the queue, unless changed since."""
+        self.tx.run(_MIRRORED, key=genome_hash, at=queued_at)
+
+    def queue_stats(self) -> tuple[int, float | None]:
+        n, oldest = self.tx.first(_QUEUE_STATS)
+        return int(n or 0), oldest
 
     def entries(self, state: EntryState | None, offset: int, limit: int) -> tuple[list[Entry], int]:
         by = state is not None
@@ -108,3 +136,42 @@ class PromoterTx:
 
 class PromoterStore(Store):
     queries = PromoterTx
+
+
+class MirrorTarget:
+    """The PostgreSQL copy of the Hall of Fame (the playbook's "sync to Neon"): its own table in its
+    own database, created if missing, written by idempotent upserts keyed by genome_hash."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url, pool_size=1)
+        self._ready = False
+
+    def upsert(self, rows: list[dict]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                if not self._ready:
+                    MIRROR.create_all(conn, checkfirst=True)
+                    self._ready = True
+                for row in rows:
+                    stmt = _dialect_insert(self.engine.dialect.name)(MIRRORED).values(**row)
+                    conn.execute(stmt.on_conflict_do_update(index_elements=[MIRRORED.c.genome_hash],
+                                                            set_={k: stmt.excluded[k] for k in row if k != "genome_hash"}))
+        except sa_exc.SQLAlchemyError as exc:
+            why = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+            raise DatabaseUnavailable(f"the Hall of Fame mirror is unavailable: {why}") from None
+
+    def rows(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(MIRRORED).order_by(MIRRORED.c.genome_hash))]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _dialect_insert(name: str):
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from omp.v1 import promoter_pb2 as ppb, promoter_pb2_grpc
+from services.common.errors import InvalidArgument, OmpError
 from services.common.convert import REASON_CHARS, bounded, enum_from_pb, enum_pb, next_token, page, set_ts
 from services.common.vocabulary import EntryState
 from services.promoter.entities import Decision, Entry, Gate
@@ -54,8 +55,8 @@ def _actor(request) -> str:
 
 
 class PromoterServicer(promoter_pb2_grpc.PromoterServiceServicer):
-    def __init__(self, promoter: Promoter):
-        self.p = promoter
+    def __init__(self, promoter: Promoter, mirror=None):
+        self.p, self.mirror = promoter, mirror
 
     def PromoteRun(self, request, context):
         return decision_pb(self.p.promote(bounded(request.run_id, "run_id", 128),
@@ -85,3 +86,29 @@ class PromoterServicer(promoter_pb2_grpc.PromoterServiceServicer):
     def RenderPacket(self, request, context):
         return ppb.RenderPacketResponse(markdown=self.p.packet(bounded(request.genome_hash, "genome_hash", 64)))
 
+
+    def SyncMirror(self, request, context):
+        if self.mirror is None:
+            return ppb.MirrorStatus(configured=False)
+        error = ""
+        try:
+            self.mirror.sync()
+        except OmpError as exc:
+            error = str(exc)
+        pending, lag = self.mirror.lag()
+        out = ppb.MirrorStatus(configured=True, pending=pending, lag_seconds=lag, error=error)
+        if self.mirror.last_sync is not None:
+            set_ts(out.last_sync, self.mirror.last_sync)
+        return out
+
+    def CheckIntegrity(self, request, context):
+        if request.samples < 0 or request.samples > 1000:
+            raise InvalidArgument(f"samples must be in 0..1000, got {request.samples}")
+        mirror = None
+        if self.mirror is not None:
+            pending, lag = self.mirror.lag()
+            mirror = (True, pending, lag, self.mirror.last_sync)
+        r = self.p.integrity(request.samples or 5, request.seed or None, mirror)
+        return ppb.IntegrityReport(ok=r.ok, items=[ppb.IntegrityItem(section=i.section, name=i.name, ok=i.ok,
+                                                                      detail=i.detail) for i in r.items],
+                                   markdown=r.markdown(_actor(request)))

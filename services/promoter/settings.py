@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from omp_core.binding import require
-from services.common.settings import ADDRESS_BOOK, Endpoint
+from services.common.settings import ADDRESS_BOOK, Endpoint, redact_url
 
 _HOME = ADDRESS_BOOK["promoter"]
 
@@ -32,6 +32,8 @@ class PromotionSettings:
     variance_floor: float = 1e-6              # Sharpe variance across the run's candidates below: blocked, SEV-0
     max_turnover_per_year: float = 52.0       # round trips per year per sleeve above: pending execution review
     allow_dirty_code: bool = False            # a run made by code with uncommitted changes is not reproducible
+    mirror_url: str = ""                      # the Hall of Fame's PostgreSQL mirror; "" = none
+    mirror_interval_s: float = 10.0           # the mirror is synced this often, and at once after a change
 
     def check(self, p):
         require(self.max_pbo >= 0, f"{p}.max_pbo", "must be >= 0", self.max_pbo)
@@ -39,6 +41,10 @@ class PromotionSettings:
         require(0 < self.max_drawdown <= 1, f"{p}.max_drawdown", "must be in (0, 1]", self.max_drawdown)
         require(self.min_stress_passed >= 0, f"{p}.min_stress_passed", "must be >= 0", self.min_stress_passed)
         require(self.variance_floor >= 0, f"{p}.variance_floor", "must be >= 0", self.variance_floor)
+        require(self.mirror_url == "" or self.mirror_url.startswith("postgresql"), f"{p}.mirror_url",
+                "must be a postgresql+psycopg:// URL or empty", redact_url(self.mirror_url))
+        require(0.05 <= self.mirror_interval_s <= 3600, f"{p}.mirror_interval_s", "must be in [0.05, 3600]",
+                self.mirror_interval_s)
         require(self.max_turnover_per_year > 0, f"{p}.max_turnover_per_year", "must be > 0",
                 self.max_turnover_per_year)
 

@@ -3,7 +3,7 @@ genome_hash, never deleted) and every change of their state. Only the promoter's
 reads and writes them."""
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.storage.base import Base
@@ -51,3 +51,26 @@ class HofHistoryRow(Base):
     from_state: Mapped[str] = mapped_column(String(32), default="")
     to_state: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text)
+
+
+class HofMirrorQueueRow(Base):
+    """Entries changed since the mirror last took them: written in the transaction of the change,
+    removed once the mirror holds that version (the mirror converges whatever fails between)."""
+    __tablename__ = "hof_mirror_queue"
+    genome_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    queued_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+#: the mirror's own table, in the mirror's database (``[promotion] mirror_url``): not a table of this
+#: service's database, so it stands apart from Base (the migrations never create it here)
+MIRROR = MetaData()
+MIRRORED = Table(
+    "hof_entries_mirror", MIRROR,
+    Column("genome_hash", String(64), primary_key=True), Column("state", String(32), nullable=False),
+    Column("candidate_id", String(200), nullable=False), Column("run_id", String(128), nullable=False),
+    Column("campaign_id", String(128), nullable=False), Column("config_hash", String(64), nullable=False),
+    Column("git_sha", String(64), nullable=False), Column("snapshot_id", String(64), nullable=False),
+    Column("seeds", JSON, nullable=False), Column("environment", String(16), nullable=False),
+    Column("promoted_at", Float, nullable=False), Column("rule", Text, nullable=False),
+    Column("metrics", JSON, nullable=False), Column("evidence_runs", JSON, nullable=False),
+    Column("history", JSON, nullable=False), Column("synced_at", Float, nullable=False))

@@ -12,7 +12,7 @@ and acts on what it finds, each condition with its incident (one per ongoing con
 | unreachable | the scheduler or the miner not answering for ``unreachable_minutes`` | SEV-1 |
 | database unreachable | the watchdog's database out of reach for ``[database] unreachable_s`` (the scheduler reports its own) | pause mining, SEV-0 (written once the database is back), resume when it is back |
 | CPU over budget | above ``resources.max_cpu_util_pct`` for ``cpu_sustained_s`` | throttle admission (``throttle_factor`` for ``throttle_minutes``, then normal by itself), SEV-2 |
-| red flags | failure rate over 30% (24 h, at least 5 runs), more than 3 daemon starts in 24 h, a disk over 80% used, memory over 80% used for 5 minutes | SEV-2 |
+| red flags | failure rate over 30% (24 h, at least 5 runs), more than 3 daemon starts in 24 h, a disk over 80% used, memory over 80% used for 5 minutes, no promotion in 7 days of judged runs, the variance gate blocking 3 runs in 24 h | SEV-2 |
 
 A service that cannot be reached is noted and tried again at the next tick; the watchdog never
 stops because another service is down.
@@ -41,6 +41,7 @@ NOT_THE_CAMPAIGNS_FAULT = ("miner did not start", "interrupted:", "killed: INC-"
 GROWTH_MB = 50.0
 #: available memory must be this much above the floor before mining resumes (no flapping)
 RESUME_MARGIN = 1.25
+WEEK_S = 7 * 86400.0
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Monitor:
     _failures: collections.deque = field(default_factory=collections.deque)
     _progress: dict = field(default_factory=dict)
     _day: collections.deque = field(default_factory=collections.deque)      # (at, kind, seq) of the last 24 h
+    _week: collections.deque = field(default_factory=collections.deque)     # (at, outcome, seq): judged runs, 7 days
     _rss: dict = field(default_factory=dict)                                # run id -> MB at the last sample
     _memory_pause: int | None = None        # the incident whose pause this watchdog will lift
     _down_since: dict = field(default_factory=dict)                         # service -> first failure
@@ -294,6 +296,8 @@ class Monitor:
             self._pending_data.pop(0)
         while self._day and self._day[0][0] < now - 86400:
             self._day.popleft()
+        while self._week and self._week[0][0] < now - WEEK_S:
+            self._week.popleft()
         self._error_burst(now)
         if (self._events_seq, self._burst_seq, len(self._pending_data)) != before:
             self._save_cursor(now)
@@ -311,6 +315,8 @@ class Monitor:
             self._failures.append(e)
         if campaigns_fault and act and e.error.startswith("bad data:"):
             self._pending_data.append(e)
+        if e.kind == "promotion.judged" and e.outcome:
+            self._week.append((e.at, e.outcome, e.seq))
 
     def _resume_cursor(self) -> None:
         """Where this watchdog was in the scheduler's event log before it restarted: the windows
@@ -338,7 +344,7 @@ class Monitor:
         self._events_seq = until
 
     def _save_cursor(self, now: float) -> None:
-        window = self._day[0][2] - 1 if self._day else self._events_seq
+        window = min([d[0][2] - 1 for d in (self._day, self._week) if d] or [self._events_seq])
         try:
             with self.store.tx() as tx:
                 tx.put_state("events", {"seq": self._events_seq, "window_seq": window, "burst_seq": self._burst_seq},
@@ -465,6 +471,15 @@ class Monitor:
         starts = sum(1 for _, k, _ in self._day if k == "daemon.running")
         if starts > 3:
             self._flag("daemon_restarts", f"the daemon was started or resumed {starts} times in 24 h (> 3)")
+        judged = [o for _, o, _ in self._week]
+        # mining for a week (the first judged run seen is 6.5 days old at least) and nothing entered
+        if judged and "promoted" not in judged and now - self._week[0][0] >= WEEK_S - 12 * 3600:
+            self._flag("no_promotions", f"{len(judged)} runs judged in 7 days and none promoted: is the search "
+                                        "space or the data still worth mining?")
+        blocked = sum(1 for at, o, _ in self._week if o == "blocked" and at >= now - 86400)
+        if blocked >= 3:
+            self._flag("variance_gate", f"the variance gate blocked {blocked} runs in 24 h: collapsed metrics "
+                                        "point at a bug or bad data")
         if s is None:
             return
         for path, used in sorted(s.disk_used_ratio.items()):

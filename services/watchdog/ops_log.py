@@ -59,6 +59,13 @@ def today(now: float) -> str:
     return dt.datetime.fromtimestamp(now, dt.timezone.utc).date().isoformat()
 
 
+def _promotions(judged: dict[str, int]) -> str:
+    """"2 of 5 runs judged promoted (3 rejected)": the day's promotion decisions by outcome."""
+    others = ", ".join(f"{n} {o}" for o, n in sorted(judged.items()) if o != "promoted")
+    return f"{judged.get('promoted', 0)} of {sum(judged.values())} runs judged promoted" + (f" ({others})" if others
+                                                                                            else "")
+
+
 class OpsLog:
     def __init__(self, store, scheduler, clock, folder: Path):
         self.store, self.scheduler, self.clock, self.folder = store, scheduler, clock, Path(folder)
@@ -72,6 +79,7 @@ class OpsLog:
             incidents = tx.incidents_detected_between(start, end)
         total_mb = psutil.virtual_memory().total / 2**20
         completed = failed = 0
+        judged: dict[str, int] = {}
         changes = []
         seq = 0
         while True:                                 # the activity log, a page at a time
@@ -84,12 +92,14 @@ class OpsLog:
                     continue
                 completed += e.kind == "run.completed"
                 failed += e.kind == "run.failed"
+                if e.kind == "promotion.judged" and e.outcome:
+                    judged[e.outcome] = judged.get(e.outcome, 0) + 1
                 if e.kind in QUEUE_KINDS:
                     changes.append(f"{dt.datetime.fromtimestamp(e.at, dt.timezone.utc):%H:%M} {e.message}")
             if events[-1].at >= end:
                 break
         return DailyLog(
-            date, self.scheduler.daemon_state(), completed, failed, "n/a (no promoter yet)",
+            date, self.scheduler.daemon_state(), completed, failed, _promotions(judged),
             sum(s[1] for s in samples) / len(samples) if samples else 0.0,
             100.0 * sum(1 - s[2] / total_mb for s in samples) / len(samples) if samples else 0.0,
             dict(samples[-1][3]) if samples else {},

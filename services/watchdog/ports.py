@@ -15,6 +15,7 @@ class SchedulerEvent:
     message: str
     error: str = ""             # a failed run's error, as the miner reported it
     detail_from: str = ""       # a daemon transition's former state
+    outcome: str = ""           # a judged run's promotion outcome (promoted, rejected, blocked, incomplete)
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class GrpcSchedulerGateway:
                                     timeout=self.client.timeout):
             d = _detail(e.detail_json)
             out.append(SchedulerEvent(e.seq, e.at.seconds + e.at.nanos / 1e9, e.kind, e.campaign_id, e.message,
-                                      str(d.get("error", "")), str(d.get("from", ""))))
+                                      str(d.get("error", "")), str(d.get("from", "")), str(d.get("outcome", ""))))
             if len(out) >= 500:     # a page at a time: the caller asks again after the last
                 break
         return out

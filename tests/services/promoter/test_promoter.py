@@ -300,3 +300,70 @@ p.promote("run_good", "", "op")
     assert p.promote("run_good", "", "op").decided_at == d.decided_at
     database.dispose()
     assert not math.isnan(d.decided_at)
+
+
+def test_the_postgresql_mirror_converges_through_outages_without_duplicates(promoter, real_run):
+    """The mirror is a real PostgreSQL behind a link the test cuts: a sync while it is away fails and
+    keeps everything queued; a sync whose answer is lost after the COMMIT sends the same rows again,
+    which changes nothing; after the outage the mirror holds exactly the Hall of Fame."""
+    from helpers_services import CuttableLink, _pg_create, _pg_drop
+    from services.common.errors import DatabaseUnavailable
+    from services.promoter.mirror import Mirror
+    from services.promoter.repository import MirrorTarget
+    name, link = _pg_create(), CuttableLink(("127.0.0.1", 5432))
+    target = MirrorTarget(f"postgresql+psycopg://postgres@127.0.0.1:{link.port}/{name}")
+    try:
+        mirror = Mirror(promoter.store, target, promoter.clock)
+        make_run(promoter.runs_dir, real_run, "run_good", good=2)
+        hashes = [c.genome_hash for c in promoter.promote("run_good", "", "op").candidates
+                  if c.outcome is PromotionOutcome.PROMOTED]
+        assert len(hashes) == 2 and mirror.lag()[0] == 2
+        link.cut()
+        with pytest.raises(DatabaseUnavailable, match="mirror is unavailable"):
+            mirror.sync()
+        assert mirror.lag()[0] == 2 and mirror.last_sync is None          # nothing taken off the queue
+        link.restore()
+        assert mirror.sync() == 0 and mirror.last_sync is not None
+        promoter.set_state(hashes[0], EntryState.FLAGGED, "op", "revalidation: OOS Sharpe 0.25")
+        real_upsert = target.upsert
+
+        def committed_then_lost(rows):              # the COMMIT happens, its answer never arrives
+            real_upsert(rows)
+            raise DatabaseUnavailable("the Hall of Fame mirror is unavailable: connection lost")
+        target.upsert = committed_then_lost
+        with pytest.raises(DatabaseUnavailable):
+            mirror.sync()
+        assert mirror.lag()[0] == 1
+        target.upsert = real_upsert
+        assert mirror.sync() == 0
+        rows = {r["genome_hash"]: r for r in target.rows()}
+        assert sorted(rows) == sorted(hashes)                              # one row per genome, no more
+        assert rows[hashes[0]]["state"] == "flagged" and rows[hashes[1]]["state"] == "active"
+        assert [h["to"] for h in rows[hashes[0]]["history"]] == ["active", "flagged"]
+        assert rows[hashes[0]]["run_id"] == "run_good" and rows[hashes[0]]["metrics"]["oos_sharpe"] > 1
+    finally:
+        target.close()
+        link.close()
+        _pg_drop(name)
+
+
+def test_the_integrity_check_finds_what_is_wrong_and_only_that(promoter, real_run):
+    import dataclasses
+    make_run(promoter.runs_dir, real_run, "run_good", good=2)
+    promoter.promote("run_good", "", "op")
+    r = promoter.integrity(5, 7)
+    assert r.ok, [i for i in r.items if not i.ok]
+    md = r.markdown("op")
+    assert "## Hall of Fame Integrity Check" in md and "- [x] Local artifacts match DB: yes" in md
+    assert md.count(" - provenance complete") == 2 and md.rstrip().endswith("None")
+    h = promoter.entries(None, 0, 10)[0][0].genome_hash
+    folder = promoter.hof_dir / h
+    os.chmod(folder, 0o755)
+    (folder / "trades.csv").unlink()                                    # an artifact gone
+    (promoter.hof_dir / ("e" * 64)).mkdir()                             # a folder no entry owns
+    strict = dataclasses.replace(promoter.cfg, min_oos_sharpe=9.0)       # today's thresholds are stricter
+    promoter.cfg = strict
+    r = promoter.integrity(5, 7)
+    bad = {i.name.split(" - ")[-1] if " - " in i.name else i.name for i in r.items if not i.ok}
+    assert not r.ok and bad == {"Local artifacts match DB", "artifacts present", "thresholds still met"}
+    assert "revalidate" in next(i.detail for i in r.items if i.name.endswith("thresholds still met") and not i.ok)

@@ -63,3 +63,48 @@ def test_a_completed_run_is_judged_once_even_when_the_promoter_was_down(services
     assert listed.returncode == 0 and isinstance(json.loads(listed.stdout), list)
     missing = omp("promote-check", "run_nothing_here")
     assert missing.returncode == 2 and "no run folder" in missing.stderr
+
+
+def test_the_planted_edge_is_promoted_and_reaches_the_postgresql_mirror(services, tmp_path):
+    """The shipped planted-edge campaign through real processes: promoted, its artifacts whole, and
+    the entries in the PostgreSQL mirror (a database of its own) once `omp hof sync` says so.
+    (A dirty checkout is accepted here; the code-version gate has its own tests.)"""
+    from helpers_services import _pg_create, _pg_drop
+    import psycopg
+    mirror_db = _pg_create()
+    try:
+        config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}",
+                                paths={"configs_root": str(ROOT / "examples" / "campaigns")},
+                                promotion={"allow_dirty_code": True, "mirror_interval_s": 0.5,
+                                           "mirror_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{mirror_db}"})
+        pport, wport = free_port(), free_port()
+        promoter = services.start("services.promoter.app", config, "--port", str(pport), "--watchdog",
+                                  f"127.0.0.1:{wport}")
+        sched = services.start("services.scheduler.app", config, "--promoter", promoter.address, "--watchdog",
+                               f"127.0.0.1:{wport}")
+        services.start("services.miner.app", config, "--scheduler", sched.address, "--watchdog", f"127.0.0.1:{wport}")
+        client = scheduler_client(sched.address)
+        client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
+            name="planted", config_path="planted_edge.toml", priority=1), actor="t"))
+        client.call("StartDaemon", spb.DaemonRequest(actor="t"))
+        set_data_ready(client)
+        judged = wait_for(lambda: _events(client, "promotion.judged"), timeout=180, what="the planted run judged")
+        assert "judged: promoted" in judged[0].message
+        omp = lambda *a: subprocess.run([sys.executable, "-m", "omp_cli", *a, "--promoter", promoter.address],  # noqa: E731
+                                        capture_output=True, text=True, cwd=ROOT, timeout=60)
+        entries = json.loads(omp("hof", "list", "--json").stdout)
+        assert entries and all(e["state"] == "ENTRY_STATE_ACTIVE" and e["run_id"].startswith("run_") for e in entries)
+        for e in entries:
+            folder = tmp_path / "artifacts" / "hall_of_fame" / e["genome_hash"]
+            assert len(list(folder.iterdir())) == 6 and "- [x] No look-ahead" in (folder / "packet.md").read_text()
+        status = wait_for(lambda: (s := json.loads(omp("hof", "sync", "--json").stdout)).get("pending", 0) == 0
+                          and s.get("last_sync") and s, timeout=30, what="the mirror in step")
+        assert status["configured"] and not status.get("error")
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{mirror_db}") as conn:
+            mirrored = {r[0]: r[1] for r in conn.execute("SELECT genome_hash, state FROM hof_entries_mirror")}
+        assert mirrored == {e["genome_hash"]: "active" for e in entries}
+        check = omp("hof", "check", "--json")
+        report = json.loads(check.stdout)
+        assert check.returncode == 0 and report["ok"] is True and report["items"], report
+    finally:
+        _pg_drop(mirror_db)

@@ -360,3 +360,33 @@ def test_a_restart_keeps_its_place_in_the_event_log_and_the_windows_it_counts(wa
     m.tick()
     assert [c[0] for c in m.scheduler.calls].count("pause") == 1
     assert [c[0] for c in m.scheduler.calls].count("data_not_ready") == 1
+
+
+def test_a_week_of_judged_runs_without_a_promotion_and_a_blocking_variance_gate_are_red_flags(watch):
+    m, clock = watch
+    m.tick()
+    ev = m.scheduler.events
+
+    def judged(seq, outcome):
+        ev.append(SchedulerEvent(seq, clock.now(), "promotion.judged", "c", f"run r{seq} judged: {outcome}",
+                                 outcome=outcome))
+    for day in range(7):                              # a run judged every day for a week, none promoted
+        judged(day + 1, "rejected")
+        m.tick()
+        clock.advance(86400)
+    assert not [i for i in _open(m) if i.kind == "red_flag_no_promotions"]     # 6 days of history only
+    judged(8, "rejected")
+    m.tick()
+    (flag,) = [i for i in _open(m) if i.kind == "red_flag_no_promotions"]
+    assert "none promoted" in flag.summary and flag.severity is Severity.SEV2
+    m.book.resolve(flag.id, "op", "the search space was exhausted", "new features queued")
+    judged(9, "promoted")                             # one promotion ends the condition
+    m = _restarted(m, clock)                          # (and the week survives a restart)
+    clock.advance(10)
+    m.tick()
+    assert not [i for i in _open(m) if i.kind == "red_flag_no_promotions"]
+    for k in range(3):
+        judged(10 + k, "blocked")
+    m.tick()
+    (gate,) = [i for i in _open(m) if i.kind == "red_flag_variance_gate"]
+    assert "blocked 3 runs in 24 h" in gate.summary

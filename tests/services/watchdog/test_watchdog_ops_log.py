@@ -38,12 +38,14 @@ def test_a_day_is_summed_from_its_own_figures_only(db, tmp_path):
               SchedulerEvent(2, DAY0 + 5, "run.completed", "c", "run y completed"),
               SchedulerEvent(3, DAY0 + 6, "run.failed", "c", "run z failed", "exit code 1"),
               SchedulerEvent(4, DAY0 + 7, "campaign.added", "c", "campaign 'c' added at priority 1"),
-              SchedulerEvent(5, DAY0 + 86400 + 1, "run.failed", "c", "tomorrow's")]
+              SchedulerEvent(5, DAY0 + 86400 + 1, "run.failed", "c", "tomorrow's"),
+              SchedulerEvent(6, DAY0 + 8, "promotion.judged", "c", "run y judged: rejected", outcome="rejected")]
     ops = OpsLog(store, Scheduler(events), clock, tmp_path / "ops-log")
     d = ops.build("2026-01-01")
     assert (d.completed, d.failed, d.samples, d.cpu_avg_pct, d.disk_free) == (1, 1, 2, 30.0, {"/d": 49.5})
     assert d.incidents == ("INC-1 SEV-2 disk_pressure: disk below 2 GB on /d",)
     assert d.queue_changes == ("00:00 campaign 'c' added at priority 1",)
+    assert d.promotions == "0 of 1 runs judged promoted (1 rejected)"
     md = d.markdown()
     for line in ("## Mining Daily Ops Log", "**Date:** 2026-01-01", "- OMP Status: running", "- Campaigns Completed: 1",
                  "- Campaigns Failed: 1", "- CPU Avg: 30%", "- Disk Free: /d 49.5 GB"):
