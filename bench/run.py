@@ -192,7 +192,7 @@ def bench_campaign(quick: bool, out: Path) -> None:
     from omp_core.run import run_campaign
     cfg = ROOT / ("tests/fixtures/campaigns/tiny.toml" if quick else "examples/campaigns/us_daily_momentum.toml")
     t = time.perf_counter()
-    r = run_campaign(cfg, out, threads=2, run_id=f"bench{int(time.time())}")
+    r = run_campaign(cfg, out, threads=2, run_id=f"run_bench{int(time.time())}")
     total = time.perf_counter() - t
     tm = json.loads((r.run_dir / "timings.json").read_text())
     # reference: the kernel alone on the same candidates' genomes (in-sample bars, same population size)

@@ -282,6 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
     for hp in hof.choices.values():
         hp.set_defaults(func=remote.cmd_hof)
 
+    seeds = sub.add_parser("seeds", help="the seeds each campaign may promote from (the promoter's)").add_subparsers(
+        dest="seeds_command", required=True)
+    seeds.add_parser("list", parents=[common], help="registered seeds").add_argument(
+        "campaign_id", nargs="?", default="", help="one campaign's (default: every campaign's)")
+    sr = seeds.add_parser("register", parents=[common], help="let a campaign promote from another seed (--reason "
+                                                             "required)")
+    sr.add_argument("campaign_id", help="the campaign's id")
+    sr.add_argument("seed", type=int, help="the seed")
+    for sp in seeds.choices.values():
+        sp.set_defaults(func=remote.cmd_seeds)
+
     he = sub.add_parser("health", parents=[common], help="every service's health; exit 0 only when all is well")
     he.add_argument("--max-tick-age", type=float, default=120.0, help="seconds since the scheduler's last tick")
     he.add_argument("--min-disk-gb", type=float, default=2.0, help="free disk below this is unhealthy")

@@ -498,6 +498,27 @@ def cmd_hof(args) -> int:
     return fail(args, f"unknown hof command {sub!r}", 2)
 
 
+def cmd_seeds(args) -> int:
+    if args.seeds_command == "register":
+        r, rc = call(args, "promoter", "RegisterSeed", ppb.RegisterSeedRequest(
+            campaign_id=args.campaign_id, seed=args.seed, actor=args.actor, reason=args.reason))
+        return rc if r is None else show(args, r, lambda s: _con().print(
+            f"seed {s.seed} registered for {s.campaign_id}", soft_wrap=True))
+    r, rc = call(args, "promoter", "ListSeeds", ppb.ListSeedsRequest(campaign_id=args.campaign_id))
+    if r is None:
+        return rc
+
+    def human(r):
+        from rich.table import Table
+        t = Table(title="registered seeds")
+        for col in ("campaign", "seed", "registered", "by", "reason"):
+            t.add_column(col, overflow="fold")
+        for s in r.seeds:
+            t.add_row(s.campaign_id, str(s.seed), _when(s.registered_at), s.actor, s.reason)
+        _con().print(t)
+    return show(args, r, human)
+
+
 # ------------------------------------------------------------------------------------ watchdog
 def _incident_line(i) -> str:
     sev = wpb.Severity.Name(i.severity).removeprefix("SEVERITY_").replace("SEV", "SEV-")

@@ -40,6 +40,44 @@ ENTRY_STATE_RESEARCH: EntryState
 ENTRY_STATE_QUARANTINED: EntryState
 ENTRY_STATE_REMOVED: EntryState
 
+class RegisteredSeed(_message.Message):
+    __slots__ = ("campaign_id", "seed", "registered_at", "actor", "reason")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    seed: int
+    registered_at: _timestamp_pb2.Timestamp
+    actor: str
+    reason: str
+    def __init__(self, campaign_id: _Optional[str] = ..., seed: _Optional[int] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListSeedsRequest(_message.Message):
+    __slots__ = ("campaign_id",)
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    def __init__(self, campaign_id: _Optional[str] = ...) -> None: ...
+
+class ListSeedsResponse(_message.Message):
+    __slots__ = ("seeds",)
+    SEEDS_FIELD_NUMBER: _ClassVar[int]
+    seeds: _containers.RepeatedCompositeFieldContainer[RegisteredSeed]
+    def __init__(self, seeds: _Optional[_Iterable[_Union[RegisteredSeed, _Mapping]]] = ...) -> None: ...
+
+class RegisterSeedRequest(_message.Message):
+    __slots__ = ("campaign_id", "seed", "actor", "reason")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    seed: int
+    actor: str
+    reason: str
+    def __init__(self, campaign_id: _Optional[str] = ..., seed: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class CheckIntegrityRequest(_message.Message):
     __slots__ = ("samples", "seed", "actor")
     SAMPLES_FIELD_NUMBER: _ClassVar[int]

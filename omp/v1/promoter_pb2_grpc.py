@@ -79,6 +79,16 @@ class PromoterServiceStub:
                 request_serializer=omp_dot_v1_dot_promoter__pb2.CheckIntegrityRequest.SerializeToString,
                 response_deserializer=omp_dot_v1_dot_promoter__pb2.IntegrityReport.FromString,
                 _registered_method=True)
+        self.ListSeeds = channel.unary_unary(
+                '/omp.v1.PromoterService/ListSeeds',
+                request_serializer=omp_dot_v1_dot_promoter__pb2.ListSeedsRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_promoter__pb2.ListSeedsResponse.FromString,
+                _registered_method=True)
+        self.RegisterSeed = channel.unary_unary(
+                '/omp.v1.PromoterService/RegisterSeed',
+                request_serializer=omp_dot_v1_dot_promoter__pb2.RegisterSeedRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_promoter__pb2.RegisteredSeed.FromString,
+                _registered_method=True)
 
 
 class PromoterServiceServicer:
@@ -146,6 +156,20 @@ class PromoterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSeeds(self, request, context):
+        """The seeds each campaign may promote from: its config's, registered with its first judged run,
+        and those an operator registered with a reason.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterSeed(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PromoterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -193,6 +217,16 @@ def add_PromoterServiceServicer_to_server(servicer, server):
                     servicer.CheckIntegrity,
                     request_deserializer=omp_dot_v1_dot_promoter__pb2.CheckIntegrityRequest.FromString,
                     response_serializer=omp_dot_v1_dot_promoter__pb2.IntegrityReport.SerializeToString,
+            ),
+            'ListSeeds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSeeds,
+                    request_deserializer=omp_dot_v1_dot_promoter__pb2.ListSeedsRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_promoter__pb2.ListSeedsResponse.SerializeToString,
+            ),
+            'RegisterSeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterSeed,
+                    request_deserializer=omp_dot_v1_dot_promoter__pb2.RegisterSeedRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_promoter__pb2.RegisteredSeed.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -438,6 +472,60 @@ class PromoterService:
             '/omp.v1.PromoterService/CheckIntegrity',
             omp_dot_v1_dot_promoter__pb2.CheckIntegrityRequest.SerializeToString,
             omp_dot_v1_dot_promoter__pb2.IntegrityReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSeeds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omp.v1.PromoterService/ListSeeds',
+            omp_dot_v1_dot_promoter__pb2.ListSeedsRequest.SerializeToString,
+            omp_dot_v1_dot_promoter__pb2.ListSeedsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterSeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omp.v1.PromoterService/RegisterSeed',
+            omp_dot_v1_dot_promoter__pb2.RegisterSeedRequest.SerializeToString,
+            omp_dot_v1_dot_promoter__pb2.RegisteredSeed.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,6 +1,6 @@
 """A Hall of Fame entry's artifacts, ``artifacts/hall_of_fame/<genome_hash>/``: strategy.toml,
-metrics.json, trades.csv, equity.png (equity and drawdown), provenance.json and packet.md (the
-playbook's Promotion Packet with the actual values). Written once, all at once (a temporary
+metrics.json, trades.csv, equity.png (equity and drawdown), oos_returns.csv, provenance.json and
+packet.md (the playbook's Promotion Packet with the actual values). Written once, all at once (a temporary
 folder, fsync, one rename), read-only, never deleted: retention leaves the folder and the run it
 points to alone (it reads the run ids from provenance.json)."""
 from __future__ import annotations
@@ -16,6 +16,17 @@ from services.promoter.entities import CandidateVerdict, Decision, Gate
 
 COPIED = ("strategy.toml", "trades.csv", "equity.png")
 PROVENANCE = "provenance.json"
+#: the entry's out-of-sample net returns by bar: what the diversity gate compares a newcomer with
+RETURNS = "oos_returns.csv"
+
+
+def read_returns(folder: Path) -> dict[str, float]:
+    """An entry's out-of-sample returns ({} when it has none or they cannot be read)."""
+    try:
+        lines = (folder / RETURNS).read_text().splitlines()[1:]
+        return {t: float(r) for t, r in (line.split(",") for line in lines)}
+    except (OSError, ValueError):
+        return {}
 
 
 def provenance(manifest: dict, candidate: dict, decision: Decision) -> dict:
@@ -29,7 +40,7 @@ def provenance(manifest: dict, candidate: dict, decision: Decision) -> dict:
 
 
 def entry_files(run_dir: Path, manifest: dict, candidates: dict, candidate: dict, verdict: CandidateVerdict,
-                decision: Decision) -> dict[str, bytes]:
+                decision: Decision, oos_returns: dict[str, float]) -> dict[str, bytes]:
     """The files of the entry, from the run folder (the run's own artifacts, copied byte for byte)."""
     folder = (run_dir / candidate["folder"]).resolve()
     if run_dir.resolve() not in folder.parents:
@@ -42,6 +53,7 @@ def entry_files(run_dir: Path, manifest: dict, candidates: dict, candidate: dict
                "gates": [g.to_dict() for g in (*decision.run_gates, *verdict.gates)]}
     prov = provenance(manifest, candidate, decision)
     files["metrics.json"] = _json(metrics)
+    files[RETURNS] = ("timestamp,return\n" + "".join(f"{t},{r!r}\n" for t, r in oos_returns.items())).encode()
     files[PROVENANCE] = _json(prov)
     files["packet.md"] = packet(prov, candidate, decision.run_gates + verdict.gates, set(files) | {"packet.md"},
                                 manifest.get("campaign", ""),
@@ -78,7 +90,9 @@ def packet(prov: dict, candidate: dict, gates: tuple[Gate, ...], present: set[st
              f"- {box(by.get('stress', Gate('', False)).passed)} Stress tests passed: "
              f"{stress.get('passed', '?')}/{stress.get('total', '?')}",
              f"- {box(by.get('lookahead', Gate('', False)).passed)} No look-ahead: "
-             f"{by.get('lookahead', Gate('', False, detail='not checked')).detail}", "",
+             f"{by.get('lookahead', Gate('', False, detail='not checked')).detail}",
+             f"- {box(by.get('diversity', Gate('', False)).passed)} Diversity: "
+             f"{by.get('diversity', Gate('', False, detail='not checked')).detail}", "",
              "### Provenance"]
     for key in ("genome_hash", "config_hash", "git_sha", "run_id"):
         lines.append(f"- {box(bool(prov.get(key)) and prov.get(key) != 'unknown')} {key}: {prov.get(key)}")

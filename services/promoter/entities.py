@@ -34,17 +34,22 @@ class CandidateVerdict:
     gates: tuple[Gate, ...]
     entry_state: EntryState | None = None
     already_in: bool = False
+    seeds: tuple[int, ...] = ()       # the seeds that found it
 
     def to_dict(self) -> dict:
         return {"candidate_id": self.candidate_id, "genome_hash": self.genome_hash, "outcome": str(self.outcome),
                 "gates": [g.to_dict() for g in self.gates], "already_in": self.already_in,
-                "entry_state": str(self.entry_state) if self.entry_state else None}
+                "entry_state": str(self.entry_state) if self.entry_state else None, "seeds": list(self.seeds)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "CandidateVerdict":
         return cls(d["candidate_id"], d["genome_hash"], PromotionOutcome(d["outcome"]),
                    tuple(Gate.from_dict(g) for g in d["gates"]),
-                   EntryState(d["entry_state"]) if d.get("entry_state") else None, bool(d.get("already_in")))
+                   EntryState(d["entry_state"]) if d.get("entry_state") else None, bool(d.get("already_in")),
+                   tuple(int(x) for x in d.get("seeds") or ()))
+
+    def failed(self, gate: str) -> bool:
+        return any(g.gate == gate and not g.passed for g in self.gates)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Decision:
     decided_at: float
     environment: str
     stored: bool = False
+    config_hash: str = ""
 
     def failed(self) -> list[str]:
         """The gates that failed, the run's first, by name (each once)."""
@@ -68,14 +74,14 @@ class Decision:
         return {"run_id": self.run_id, "campaign_id": self.campaign_id, "outcome": str(self.outcome),
                 "run_gates": [g.to_dict() for g in self.run_gates],
                 "candidates": [c.to_dict() for c in self.candidates], "decided_at": self.decided_at,
-                "environment": self.environment}
+                "environment": self.environment, "config_hash": self.config_hash}
 
     @classmethod
     def from_dict(cls, d: dict, stored: bool = True) -> "Decision":
         return cls(d["run_id"], d["campaign_id"], PromotionOutcome(d["outcome"]),
                    tuple(Gate.from_dict(g) for g in d["run_gates"]),
                    tuple(CandidateVerdict.from_dict(c) for c in d["candidates"]), float(d["decided_at"]),
-                   d.get("environment", ""), stored)
+                   d.get("environment", ""), stored, d.get("config_hash", ""))
 
 
 @dataclass(frozen=True)

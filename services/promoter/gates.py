@@ -5,9 +5,11 @@ manifest and candidates in, a Decision with every value and threshold out; nothi
 Run gates: provenance (every field present, the code version known and clean), environment (never
 across environments), variance sanity (Sharpe across the candidates not collapsed: else the whole
 run is blocked). Candidate gates: auto-reject floors, then the promotion thresholds (OOS Sharpe
-net, PBO, DSR, OOS max drawdown net, stress tests passed), then no look-ahead (its signals on data
-cut at several points equal those on the full data: ``replay.py``); a candidate that passes and
-trades more than ``max_turnover_per_year`` enters pending execution review (rule 14)."""
+net, PBO, DSR, OOS max drawdown net, stress tests passed), the seed registry, no look-ahead (its
+signals on data cut at several points equal those on the full data: ``replay.py``), then diversity
+(OOS returns correlated at most ``max_correlation`` with every active entry and every better
+candidate of the run); a candidate that passes and trades more than ``max_turnover_per_year``
+enters pending execution review (rule 14)."""
 from __future__ import annotations
 
 import math
@@ -16,6 +18,7 @@ from typing import Callable
 
 from services.common.vocabulary import EntryState, PromotionOutcome
 from services.promoter.entities import CandidateVerdict, Decision, Gate
+from services.promoter.replay import Replay, correlation
 from services.promoter.settings import AutoRejectSettings, PromotionSettings
 
 RUN_FIELDS = ("run_id", "campaign_id", "config_hash", "git_sha", "snapshot_id", "seeds")
@@ -79,6 +82,17 @@ def run_gates(manifest: dict, candidates: dict, run_id: str, environment: str,
     return gates, (PromotionOutcome.BLOCKED if collapsed else None)
 
 
+def seed_gate(c: dict, registered: frozenset[int]) -> Gate:
+    """A campaign promotes only from its registered seeds: a strategy found only by seeds nobody
+    registered is what fishing through seeds until one looks good produces (failure mode 1)."""
+    seeds = sorted(int(x) for x in c.get("found_by_seeds") or ())
+    ok = bool(set(seeds) & registered)
+    return Gate("seed_registry", ok, float(len(seeds)), 0.0,
+                f"found by registered seed(s) {sorted(set(seeds) & registered)}" if ok else
+                f"found only by unregistered seeds {seeds} (registered: {sorted(registered)}): register them with "
+                "a reason (omp seeds register) or it is seed fishing")
+
+
 def candidate_gates(c: dict, pbo: float, cfg: PromotionSettings, floor: AutoRejectSettings) -> list[Gate]:
     oos = c.get("out_of_sample") or {}
     missing = [f for f in CANDIDATE_FIELDS if not c.get(f)]
@@ -103,23 +117,56 @@ def candidate_gates(c: dict, pbo: float, cfg: PromotionSettings, floor: AutoReje
     return gates
 
 
+def diversity_gate(h: str, series: dict[str, float] | None, others: dict[str, dict[str, float]],
+                   max_correlation: float) -> Gate:
+    """Its out-of-sample returns correlate at most ``max_correlation`` with every other's (the
+    active entries', and the candidates of this run accepted before it)."""
+    if series is None:
+        return Gate("diversity", False, detail="cannot be checked: no out-of-sample returns")
+    worst, with_, bars = -math.inf, "", 0
+    for other, returns in others.items():
+        if other == h:
+            continue
+        rho, n = correlation(series, returns)
+        if not math.isnan(rho) and rho > worst:
+            worst, with_, bars = rho, other, n
+    if worst == -math.inf:
+        return Gate("diversity", True, detail="nothing to compare with on shared bars")
+    ok = worst <= max_correlation
+    return Gate("diversity", ok, worst, max_correlation,
+                f"highest OOS return correlation {worst:.3f} (with {with_[:12]}, {bars} shared bars) "
+                f"{'<=' if ok else '>'} {max_correlation:g}" + ("" if ok else ": redundant"))
+
+
 def judge(manifest: dict, candidates: dict, run_id: str, environment: str, cfg: PromotionSettings,
           floor: AutoRejectSettings, in_hof: Callable[[str], bool], now: float,
-          lookahead: Callable[[], dict[str, Gate]] = dict) -> Decision:
+          replayed: Callable[[], Replay] = Replay, registered: frozenset[int] | None = None,
+          entries_oos: Callable[[], dict[str, dict[str, float]]] = dict) -> Decision:
     """Every gate for the run and each of its candidates; ``in_hof(genome_hash)`` says whether a
     genome already has an entry (it gets none more: the run is linked to it as evidence);
-    ``lookahead()`` gives each candidate's look-ahead gate (asked only when the run's own gates
-    pass: it runs the strategies again)."""
+    ``replayed()`` runs the candidates again (look-ahead, OOS returns; asked only when the run's
+    own gates pass); ``registered``: the campaign's registered seeds (None: it has none yet, and its
+    config's seeds are the ones it registers); ``entries_oos()``: the active entries' OOS returns.
+    Candidates are judged in rank order: one redundant with a better one of the same run is not
+    entered beside it."""
     gates, forced = run_gates(manifest, candidates, run_id, environment, cfg)
     campaign = str(manifest.get("campaign_id", ""))
     verdicts = []
     if forced is None:
         pbo = _num((candidates.get("pbo") or {}).get("pbo"))
-        peeks = lookahead()
+        rp = replayed()
+        pool = dict(entries_oos())
+        seeds = registered if registered is not None else frozenset(int(x) for x in manifest.get("seeds") or ())
         for c in candidates.get("candidates") or []:
+            h = str(c.get("genome_hash", ""))
             cg = candidate_gates(c, pbo, cfg, floor)
-            cg.append(peeks.get(str(c.get("genome_hash", "")), Gate("lookahead", False, detail="not checked")))
+            cg.append(seed_gate(c, seeds))
+            cg.append(rp.lookahead.get(h, Gate("lookahead", False, detail="not checked")))
+            if all(g.passed for g in cg):
+                cg.append(diversity_gate(h, rp.oos.get(h), pool, cfg.max_correlation))
             ok = all(g.passed for g in cg)
+            if ok and h in rp.oos:
+                pool[h] = rp.oos[h]
             state = None
             if ok:
                 turnover = _num((c.get("out_of_sample") or {}).get("turnover_per_year"))
@@ -128,7 +175,9 @@ def judge(manifest: dict, candidates: dict, run_id: str, environment: str, cfg: 
                          or turnover > cfg.max_turnover_per_year else EntryState.ACTIVE)
             verdicts.append(CandidateVerdict(str(c.get("candidate_id", "")), str(c.get("genome_hash", "")),
                                              PromotionOutcome.PROMOTED if ok else PromotionOutcome.REJECTED,
-                                             tuple(cg), state, ok and in_hof(str(c.get("genome_hash", "")))))
+                                             tuple(cg), state, ok and in_hof(str(c.get("genome_hash", ""))),
+                                             tuple(sorted(int(x) for x in c.get("found_by_seeds") or ()))))
     outcome = forced or (PromotionOutcome.PROMOTED if any(v.outcome is PromotionOutcome.PROMOTED for v in verdicts)
                          else PromotionOutcome.REJECTED)
-    return Decision(run_id, campaign, outcome, tuple(gates), tuple(verdicts), now, environment)
+    return Decision(run_id, campaign, outcome, tuple(gates), tuple(verdicts), now, environment,
+                    config_hash=str(manifest.get("config_hash", "")))

@@ -16,7 +16,8 @@ from services.promoter.artifacts import PROVENANCE
 from services.promoter.entities import Entry
 from services.promoter.settings import PromotionSettings
 
-FILES = ("equity.png", "metrics.json", "packet.md", "provenance.json", "strategy.toml", "trades.csv")
+FILES = ("equity.png", "metrics.json", "oos_returns.csv", "packet.md", "provenance.json", "strategy.toml",
+         "trades.csv")
 PROVENANCE_FIELDS = ("candidate_id", "genome_hash", "run_id", "campaign_id", "config_hash", "git_sha", "snapshot_id",
                      "seeds", "promoted_at")
 EARLIEST = 946684800.0          # 2000-01-01: no entry is older than the code that made it

@@ -25,7 +25,7 @@ from services.common.vocabulary import EntryState, PromotionOutcome
 from services.promoter import artifacts, integrity
 from services.promoter.entities import Decision, Entry
 from services.promoter.gates import judge
-from services.promoter.replay import lookahead_gates
+from services.promoter.replay import Replay, replay
 from services.promoter.settings import AutoRejectSettings, PromotionSettings
 
 log = logging.getLogger("omp.promoter")
@@ -75,12 +75,38 @@ class Promoter:
     def check(self, run_id: str) -> Decision:
         """Every gate, with values and thresholds; writes nothing."""
         _, manifest, candidates = self._load(run_id)
-        return self._judge(run_id, manifest, candidates)
+        return self._judge(run_id, manifest, candidates)[0]
 
-    def _judge(self, run_id: str, manifest: dict, candidates: dict) -> Decision:
-        return judge(manifest, candidates, run_id, self.environment, self.cfg, self.floor, self._in_hof,
-                     self.clock.now(), lambda: lookahead_gates(manifest, candidates, self.data_root,
-                                                               self.build_features))
+    def _judge(self, run_id: str, manifest: dict, candidates: dict) -> tuple[Decision, Replay]:
+        """The decision, and what running the candidates again gave (empty when the run's own
+        gates stopped it first)."""
+        box: list[Replay] = []
+
+        def replayed() -> Replay:
+            box.append(replay(manifest, candidates, self.data_root, self.build_features))
+            return box[0]
+        d = judge(manifest, candidates, run_id, self.environment, self.cfg, self.floor, self._in_hof,
+                  self.clock.now(), replayed, self._registered(str(manifest.get("campaign_id", ""))),
+                  self._entries_oos)
+        return d, (box[0] if box else Replay())
+
+    def _entries_oos(self) -> dict[str, dict[str, float]]:
+        """The out-of-sample returns of the entries a new one must not repeat (active, or waiting
+        for an execution review), from their artifacts."""
+        out = {}
+        for state in (EntryState.ACTIVE, EntryState.PENDING_EXECUTION_REVIEW):
+            entries, _ = self.entries(state, 0, 10**6)
+            for e in entries:
+                series = artifacts.read_returns(self.hof_dir / e.genome_hash)
+                if series:
+                    out[e.genome_hash] = series
+        return out
+
+    def _registered(self, campaign_id: str) -> frozenset[int] | None:
+        with self.store.read() as tx:
+            if not campaign_id or not tx.has_seeds(campaign_id):
+                return None
+            return frozenset(int(r[1]) for r in tx.seeds(campaign_id))
 
     def decision(self, run_id: str) -> Decision:
         with self.store.read() as tx:
@@ -99,22 +125,30 @@ class Promoter:
         if campaign_id and manifest.get("campaign_id") and manifest["campaign_id"] != campaign_id:
             raise FailedPrecondition(f"campaign_id: run {run_id} belongs to {manifest['campaign_id']!r}, "
                                      f"not {campaign_id!r}")
-        d = self._judge(run_id, manifest, candidates)
+        d, rp = self._judge(run_id, manifest, candidates)
         by_hash = {c.get("genome_hash"): c for c in candidates.get("candidates") or []}
         new = [v for v in d.candidates if v.outcome is PromotionOutcome.PROMOTED and not v.already_in]
         with self._lock:        # one promotion at a time in this process (the promoter is one process)
-            return self._enter(run_id, run_dir, manifest, candidates, d, by_hash, new, actor)
+            return self._enter(run_id, run_dir, manifest, candidates, d, rp, by_hash, new, actor)
 
-    def _enter(self, run_id, run_dir, manifest, candidates, d: Decision, by_hash, new, actor) -> Decision:
+    def _enter(self, run_id, run_dir, manifest, candidates, d: Decision, rp: Replay, by_hash, new,
+               actor) -> Decision:
+        fishing: list = []
         for v in new:           # the folders first: a row never points to a folder that is not whole
             self._set_aside_orphan(v.genome_hash, run_id)
             artifacts.write_entry(self.hof_dir, v.genome_hash,
-                                  artifacts.entry_files(run_dir, manifest, candidates, by_hash[v.genome_hash], v, d))
+                                  artifacts.entry_files(run_dir, manifest, candidates, by_hash[v.genome_hash], v, d,
+                                                        rp.oos.get(v.genome_hash, {})))
         with self.store.tx() as tx:
             twin = tx.decision(run_id)
             if twin is not None:            # a concurrent call stored it first: that one stands
                 return twin
             tx.put_decision(d, actor)
+            if d.campaign_id and d.outcome is not PromotionOutcome.INCOMPLETE and not tx.has_seeds(d.campaign_id):
+                for seed in manifest.get("seeds") or ():     # the campaign's default seeds, registered now
+                    tx.register_seed(d.campaign_id, int(seed), d.decided_at, "promoter",
+                                     f"the campaign's config seeds, registered with its first judged run {run_id}")
+            fishing = self._fishing(tx, d)
             for v in d.candidates:
                 if v.outcome is not PromotionOutcome.PROMOTED:
                     continue
@@ -133,6 +167,11 @@ class Promoter:
                                 f"({gate.detail}); promotion blocked: look for a bug or bad data",
                                 key=run_id, symptoms=(gate.detail,), campaigns=(d.campaign_id,) if d.campaign_id else (),
                                 runs=(run_id,)))
+        for what, seeds in fishing:
+            self.report(Finding(2, "seed_fishing", f"campaign {d.campaign_id}: {what} reached the gates from "
+                                f"{len(seeds)} unregistered seeds {seeds}: is someone fishing through seeds?",
+                                key=f"{d.campaign_id}/{what}", symptoms=(f"unregistered seeds {seeds}",),
+                                campaigns=(d.campaign_id,), runs=(run_id,)))
         for v in d.candidates:
             peek = next((g for g in v.gates if g.gate == "lookahead" and not g.passed and g.detail.startswith("LOOK")),
                         None)
@@ -143,6 +182,42 @@ class Promoter:
                                     runs=(run_id,)))
         log.info("run judged", extra={"run_id": run_id, "outcome": str(d.outcome), "entered": len(new)})
         return stored
+
+    @staticmethod
+    def _fishing(tx, d: Decision) -> list[tuple[str, list[int]]]:
+        """The genomes and configs of this campaign that have now reached the gates from two or more
+        unregistered seeds (this decision's and the stored ones'): failure mode 1."""
+        by_genome: dict[str, set[int]] = {}
+        by_config: dict[str, set[int]] = {}
+        for past in [*tx.decisions_of(d.campaign_id), d]:
+            for v in past.candidates:
+                if v.failed("seed_registry"):
+                    by_genome.setdefault(v.genome_hash, set()).update(v.seeds)
+                    by_config.setdefault(past.config_hash, set()).update(v.seeds)
+        mine = {v.genome_hash for v in d.candidates if v.failed("seed_registry")}
+        out = [(f"genome {h[:12]}", sorted(s)) for h, s in by_genome.items() if h in mine and len(s) >= 2]
+        if any(v.failed("seed_registry") for v in d.candidates) and len(by_config.get(d.config_hash, ())) >= 2:
+            out.append((f"config {d.config_hash[:12]}", sorted(by_config[d.config_hash])))
+        return out
+
+    # ------------------------------------------------------------------------------ the seed registry
+    def seeds(self, campaign_id: str) -> list[tuple]:
+        with self.store.read() as tx:
+            return tx.seeds(campaign_id)
+
+    def register_seed(self, campaign_id: str, seed: int, actor: str, reason: str) -> tuple:
+        if not campaign_id.strip() or len(campaign_id) > 128:
+            raise InvalidArgument(f"campaign_id must be 1..128 characters, got {campaign_id[:130]!r}")
+        if not 0 <= seed < 2 ** 63:
+            raise InvalidArgument(f"seed must be an integer in [0, 2^63), got {seed}")
+        if not reason.strip():
+            raise InvalidArgument("reason is required to register a seed (who decided this seed may promote, and why)")
+        if len(reason) > MAX_REASON:
+            raise InvalidArgument(f"reason must be at most {MAX_REASON} characters, got {len(reason)}")
+        with self.store.tx() as tx:
+            if not tx.register_seed(campaign_id, seed, self.clock.now(), actor, reason):
+                raise FailedPrecondition(f"seed: {seed} is registered for {campaign_id} already")
+            return next(r for r in tx.seeds(campaign_id) if r[1] == seed)
 
     def _set_aside_orphan(self, genome_hash: str, run_id: str) -> None:
         """A folder with no row is what a promotion killed before its transaction left. Another

@@ -9,12 +9,14 @@ from services.common.storage.db import Statement, Store, Tx
 from services.common.storage.engine import make_engine
 from services.common.vocabulary import EntryState
 from services.promoter.entities import Decision, Entry, EntryChange
-from services.promoter.tables import MIRROR, MIRRORED, HofEntryRow, HofHistoryRow, HofMirrorQueueRow, PromotionDecisionRow
+from services.promoter.tables import (MIRROR, MIRRORED, HofEntryRow, HofHistoryRow, HofMirrorQueueRow,
+                                     PromotionDecisionRow, SeedRow)
 
 DECISIONS = PromotionDecisionRow.__table__
 ENTRIES = HofEntryRow.__table__
 HISTORY = HofHistoryRow.__table__
 QUEUE = HofMirrorQueueRow.__table__
+SEEDS = SeedRow.__table__
 _KEY = bindparam("key")
 _ENTRY_COLS = [c for c in ENTRIES.c if c.name != "updated_at"]
 
@@ -40,6 +42,15 @@ _QUEUE = Statement(insert(QUEUE).values(genome_hash=_KEY, queued_at=bindparam("a
 _QUEUED = Statement(select(QUEUE.c.genome_hash, QUEUE.c.queued_at).order_by(QUEUE.c.queued_at, QUEUE.c.genome_hash)
                     .limit(bindparam("limit")))
 _MIRRORED = Statement(delete(QUEUE).where(QUEUE.c.genome_hash == _KEY, QUEUE.c.queued_at == bindparam("at")))
+_SEEDS_OF = Statement(select(SEEDS.c.campaign_id, SEEDS.c.seed, SEEDS.c.registered_at, SEEDS.c.actor, SEEDS.c.reason)
+                      .where(SEEDS.c.campaign_id == _KEY).order_by(SEEDS.c.seed))
+_ALL_SEEDS = Statement(select(SEEDS.c.campaign_id, SEEDS.c.seed, SEEDS.c.registered_at, SEEDS.c.actor, SEEDS.c.reason)
+                       .order_by(SEEDS.c.campaign_id, SEEDS.c.seed).limit(bindparam("limit")))
+_HAS_SEEDS = Statement(select(func.count()).select_from(SEEDS).where(SEEDS.c.campaign_id == _KEY))
+_SEED = Statement(select(SEEDS.c.seed).where(SEEDS.c.campaign_id == _KEY, SEEDS.c.seed == bindparam("seed")))
+_ADD_SEED = Statement(insert(SEEDS).values(campaign_id=_KEY, seed=bindparam("seed"), registered_at=bindparam("at"),
+                                           actor=bindparam("actor"), reason=bindparam("reason")))
+_DECISIONS_OF = Statement(select(DECISIONS.c.decision).where(DECISIONS.c.campaign_id == _KEY))
 _QUEUE_STATS = Statement(select(func.count(), func.min(QUEUE.c.queued_at)))
 
 
@@ -103,6 +114,24 @@ class PromoterTx:
         if e is not None and run_id != e.run_id and run_id not in e.evidence_runs:
             self.tx.run(_SET_EVIDENCE, key=genome_hash, runs=[*e.evidence_runs, run_id], at=at)
             self._queue(genome_hash, at)
+
+    # ---- the seed registry
+    def seeds(self, campaign_id: str = "", limit: int = 10_000) -> list[tuple]:
+        return [tuple(r) for r in (self.tx.all(_SEEDS_OF, key=campaign_id) if campaign_id
+                                   else self.tx.all(_ALL_SEEDS, limit=limit))]
+
+    def has_seeds(self, campaign_id: str) -> bool:
+        return bool(self.tx.scalar(_HAS_SEEDS, key=campaign_id))
+
+    def register_seed(self, campaign_id: str, seed: int, at: float, actor: str, reason: str) -> bool:
+        """False when the seed was registered already (the first registration stands)."""
+        if self.tx.scalar(_SEED, key=campaign_id, seed=seed) is not None:
+            return False
+        self.tx.run(_ADD_SEED, key=campaign_id, seed=seed, at=at, actor=actor, reason=reason)
+        return True
+
+    def decisions_of(self, campaign_id: str) -> list[Decision]:
+        return [Decision.from_dict(r[0]) for r in self.tx.all(_DECISIONS_OF, key=campaign_id)]
 
     # ---- the mirror's queue: every change of an entry, in the change's transaction
     def _queue(self, genome_hash: str, at: float) -> None:

@@ -112,3 +112,18 @@ class PromoterServicer(promoter_pb2_grpc.PromoterServiceServicer):
         return ppb.IntegrityReport(ok=r.ok, items=[ppb.IntegrityItem(section=i.section, name=i.name, ok=i.ok,
                                                                       detail=i.detail) for i in r.items],
                                    markdown=r.markdown(_actor(request)))
+
+    def ListSeeds(self, request, context):
+        return ppb.ListSeedsResponse(seeds=[_seed_pb(r) for r in self.p.seeds(bounded(request.campaign_id,
+                                                                                      "campaign_id", 128))])
+
+    def RegisterSeed(self, request, context):
+        return _seed_pb(self.p.register_seed(request.campaign_id, request.seed, _actor(request),
+                                             bounded(request.reason, "reason", REASON_CHARS)))
+
+
+def _seed_pb(r) -> ppb.RegisteredSeed:
+    campaign_id, seed, at, actor, reason = r
+    out = ppb.RegisteredSeed(campaign_id=campaign_id, seed=int(seed), actor=actor, reason=reason)
+    set_ts(out.registered_at, at)
+    return out

@@ -74,3 +74,14 @@ MIRRORED = Table(
     Column("promoted_at", Float, nullable=False), Column("rule", Text, nullable=False),
     Column("metrics", JSON, nullable=False), Column("evidence_runs", JSON, nullable=False),
     Column("history", JSON, nullable=False), Column("synced_at", Float, nullable=False))
+
+
+class SeedRow(Base):
+    """The seeds a campaign may promote from: its config's seeds, registered with its first judged
+    run, and any other an operator registered with a reason (a defence against seed fishing)."""
+    __tablename__ = "seed_registry"
+    campaign_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seed: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    registered_at: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)

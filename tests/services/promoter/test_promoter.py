@@ -92,8 +92,8 @@ def test_a_run_passing_every_gate_enters_with_artifacts_and_provenance(promoter,
     assert (e.run_id, e.campaign_id, e.environment, e.state) == ("run_good", "camp_1", "dev", EntryState.ACTIVE)
     assert e.config_hash and e.snapshot_id and e.git_sha and e.seeds and e.history[0].actor == "op"
     folder = promoter.hof_dir / e.genome_hash
-    assert sorted(p.name for p in folder.iterdir()) == ["equity.png", "metrics.json", "packet.md", "provenance.json",
-                                                        "strategy.toml", "trades.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == ["equity.png", "metrics.json", "oos_returns.csv", "packet.md",
+                                                        "provenance.json", "strategy.toml", "trades.csv"]
     assert not os.access(folder, os.W_OK) or os.geteuid() == 0      # read-only (root writes anyway)
     assert oct(folder.stat().st_mode & 0o777) == "0o555"
     prov = json.loads((folder / "provenance.json").read_text())
@@ -234,7 +234,7 @@ def test_an_orphan_folder_of_another_run_never_becomes_an_entrys_artifacts(promo
                  read_only=True)
     promoter.promote("run_late", "", "op")
     assert json.loads((promoter.hof_dir / h / "provenance.json").read_text())["run_id"] == "run_late"
-    assert len(list((promoter.hof_dir / h).iterdir())) == 6
+    assert len(list((promoter.hof_dir / h).iterdir())) == 7
     assert [p.name for p in promoter.hof_dir.iterdir() if p.name.startswith(".")] == \
         [f".{h}.run_killed.orphan.tmpdir"]                      # debris: removed at the next start
     Promoter(promoter.store, promoter.runs_dir, promoter.hof_dir, PromotionSettings(), AutoRejectSettings(), "dev",
@@ -295,7 +295,7 @@ p.promote("run_good", "", "op")
     assert d.outcome is PromotionOutcome.PROMOTED and total == 2
     assert sorted(x.name for x in hof.iterdir()) == sorted(e.genome_hash for e in entries)   # no partial folder
     for e in entries:
-        assert len(list((hof / e.genome_hash).iterdir())) == 6
+        assert len(list((hof / e.genome_hash).iterdir())) == 7
         assert json.loads((hof / e.genome_hash / "provenance.json").read_text())["run_id"] == "run_good"
     assert p.promote("run_good", "", "op").decided_at == d.decided_at
     database.dispose()
@@ -367,3 +367,58 @@ def test_the_integrity_check_finds_what_is_wrong_and_only_that(promoter, real_ru
     bad = {i.name.split(" - ")[-1] if " - " in i.name else i.name for i in r.items if not i.ok}
     assert not r.ok and bad == {"Local artifacts match DB", "artifacts present", "thresholds still met"}
     assert "revalidate" in next(i.detail for i in r.items if i.name.endswith("thresholds still met") and not i.ok)
+
+
+def test_a_campaign_promotes_only_from_registered_seeds_and_seed_fishing_is_flagged(promoter, real_run):
+    """The first judged run registers its config's seeds; a later run of the campaign found by other
+    seeds is rejected until someone registers them with a reason; the same genome reaching the
+    gates from two unregistered seeds is flagged (SEV-2)."""
+    make_run(promoter.runs_dir, real_run, "run_first", good=1)
+    promoter.promote("run_first", "", "op")
+    registered = promoter.seeds("camp_1")
+    assert [r[1] for r in registered] == [7, 11] and registered[0][3] == "promoter"
+
+    def fished(run_id, seed):
+        d = make_run(promoter.runs_dir, real_run, run_id, good=1)
+        c = json.loads((d / "candidates.json").read_text())
+        for cand in c["candidates"]:
+            cand["found_by_seeds"] = [seed]
+        (d / "candidates.json").write_text(json.dumps(c))
+        return promoter.promote(run_id, "", "op")
+    d = fished("run_seed99", 99)
+    g = next(g for g in d.candidates[0].gates if g.gate == "seed_registry")
+    assert d.outcome is PromotionOutcome.REJECTED and not g.passed and "unregistered seeds [99]" in g.detail
+    assert promoter.found == []                                          # one unregistered seed: no flag yet
+    fished("run_seed1234", 1234)
+    assert {(f.kind, f.severity) for f in promoter.found} == {("seed_fishing", 2)}
+    assert any("[99, 1234]" in f.summary for f in promoter.found)
+    with pytest.raises(InvalidArgument, match="reason is required"):
+        promoter.register_seed("camp_1", 99, "op", "")
+    promoter.register_seed("camp_1", 99, "alice", "a second seed for robustness, decided before the run")
+    with pytest.raises(FailedPrecondition, match="registered for camp_1 already"):
+        promoter.register_seed("camp_1", 99, "alice", "again")
+    again = fished("run_seed99_again", 99)
+    assert next(g for g in again.candidates[0].gates if g.gate == "seed_registry").passed
+
+
+def test_a_strategy_whose_oos_returns_repeat_an_entrys_is_rejected_as_redundant(promoter, real_run):
+    """The diversity gate compares the replayed out-of-sample returns: a twin of an entry (the same
+    rule under another hash) correlates 1.0 and is not entered; a better twin in the same run
+    keeps the worse one out too."""
+    make_run(promoter.runs_dir, real_run, "run_first", good=1)
+    first = promoter.promote("run_first", "", "op").candidates[0]
+    assert first.outcome is PromotionOutcome.PROMOTED
+    assert next(g for g in first.gates if g.gate == "diversity").passed
+    twin = make_run(promoter.runs_dir, real_run, "run_twin", good=2)
+    c = json.loads((twin / "candidates.json").read_text())
+    c["candidates"][0]["genome_hash"] = "ab" * 32                      # the same rule, another name
+    c["candidates"][1]["genome"] = c["candidates"][0]["genome"]         # and a twin of it further down
+    c["candidates"][1]["genome_hash"] = "cd" * 32
+    (twin / "candidates.json").write_text(json.dumps(c))
+    d = promoter.promote("run_twin", "", "op")
+    gates = {v.genome_hash: next(g for g in v.gates if g.gate == "diversity") for v in d.candidates
+             if v.genome_hash in ("ab" * 32, "cd" * 32)}
+    assert not gates["ab" * 32].passed and gates["ab" * 32].value == pytest.approx(1.0)
+    assert "redundant" in gates["ab" * 32].detail and first.genome_hash[:12] in gates["ab" * 32].detail
+    assert not gates["cd" * 32].passed
+    assert d.outcome is PromotionOutcome.REJECTED and promoter.entries(None, 0, 10)[1] == 1

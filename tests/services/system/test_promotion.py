@@ -96,7 +96,7 @@ def test_the_planted_edge_is_promoted_and_reaches_the_postgresql_mirror(services
         assert entries and all(e["state"] == "ENTRY_STATE_ACTIVE" and e["run_id"].startswith("run_") for e in entries)
         for e in entries:
             folder = tmp_path / "artifacts" / "hall_of_fame" / e["genome_hash"]
-            assert len(list(folder.iterdir())) == 6 and "- [x] No look-ahead" in (folder / "packet.md").read_text()
+            assert len(list(folder.iterdir())) == 7 and "- [x] No look-ahead" in (folder / "packet.md").read_text()
         status = wait_for(lambda: (s := json.loads(omp("hof", "sync", "--json").stdout)).get("pending", 0) == 0
                           and s.get("last_sync") and s, timeout=30, what="the mirror in step")
         assert status["configured"] and not status.get("error")
