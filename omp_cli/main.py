@@ -276,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     hs.add_argument("genome_hash", help="the entry's genome_hash")
     hs.add_argument("state", choices=[s.value for s in EntryState], help="the new state")
     hof.add_parser("sync", parents=[common], help="sync the PostgreSQL mirror now and say how far behind it is")
+    hof.add_parser("revalidate", parents=[common], help="re-run the active entries on the latest data (flags the "
+                                                        "ones that no longer hold)").add_argument(
+        "genome_hash", nargs="?", default="", help="one entry (default: every active one)")
     hc = hof.add_parser("check", parents=[common], help="the Hall of Fame Integrity Check (exit 0 only when all holds)")
     hc.add_argument("--samples", type=int, default=5, help="how many entries to check one by one")
     hc.add_argument("--seed", type=int, default=0, help="the sample's seed (0: a different one each time)")

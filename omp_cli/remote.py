@@ -486,6 +486,18 @@ def cmd_hof(args) -> int:
         else:
             sys.stdout.write(r.markdown)
         return 0 if r.ok else 1
+    if sub == "revalidate":
+        r, rc = call(args, "promoter", "Revalidate", ppb.RevalidateRequest(genome_hash=args.genome_hash,
+                                                                           actor=args.actor))
+        if r is None:
+            return rc
+
+        def human(r):
+            for v in r.results:
+                _con().print(f"{v.genome_hash[:12]} {'holds' if v.ok else '[red]flagged[/]'}: {v.detail}",
+                             soft_wrap=True)
+        show(args, r, human)
+        return 0 if all(v.ok for v in r.results) else 1
     if sub == "sync":
         r, rc = call(args, "promoter", "SyncMirror", ppb.SyncMirrorRequest())
         if r is None:

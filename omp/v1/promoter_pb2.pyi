@@ -40,6 +40,32 @@ ENTRY_STATE_RESEARCH: EntryState
 ENTRY_STATE_QUARANTINED: EntryState
 ENTRY_STATE_REMOVED: EntryState
 
+class RevalidateRequest(_message.Message):
+    __slots__ = ("genome_hash", "actor")
+    GENOME_HASH_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    genome_hash: str
+    actor: str
+    def __init__(self, genome_hash: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class RevalidationResult(_message.Message):
+    __slots__ = ("genome_hash", "ok", "detail", "oos_sharpe")
+    GENOME_HASH_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    OOS_SHARPE_FIELD_NUMBER: _ClassVar[int]
+    genome_hash: str
+    ok: bool
+    detail: str
+    oos_sharpe: float
+    def __init__(self, genome_hash: _Optional[str] = ..., ok: _Optional[bool] = ..., detail: _Optional[str] = ..., oos_sharpe: _Optional[float] = ...) -> None: ...
+
+class RevalidateResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[RevalidationResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[RevalidationResult, _Mapping]]] = ...) -> None: ...
+
 class RegisteredSeed(_message.Message):
     __slots__ = ("campaign_id", "seed", "registered_at", "actor", "reason")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]

@@ -89,6 +89,11 @@ class PromoterServiceStub:
                 request_serializer=omp_dot_v1_dot_promoter__pb2.RegisterSeedRequest.SerializeToString,
                 response_deserializer=omp_dot_v1_dot_promoter__pb2.RegisteredSeed.FromString,
                 _registered_method=True)
+        self.Revalidate = channel.unary_unary(
+                '/omp.v1.PromoterService/Revalidate',
+                request_serializer=omp_dot_v1_dot_promoter__pb2.RevalidateRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_promoter__pb2.RevalidateResponse.FromString,
+                _registered_method=True)
 
 
 class PromoterServiceServicer:
@@ -170,6 +175,13 @@ class PromoterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Revalidate(self, request, context):
+        """Re-run the active entries (or one) on the latest data; today's thresholds are re-applied first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PromoterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -227,6 +239,11 @@ def add_PromoterServiceServicer_to_server(servicer, server):
                     servicer.RegisterSeed,
                     request_deserializer=omp_dot_v1_dot_promoter__pb2.RegisterSeedRequest.FromString,
                     response_serializer=omp_dot_v1_dot_promoter__pb2.RegisteredSeed.SerializeToString,
+            ),
+            'Revalidate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Revalidate,
+                    request_deserializer=omp_dot_v1_dot_promoter__pb2.RevalidateRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_promoter__pb2.RevalidateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -526,6 +543,33 @@ class PromoterService:
             '/omp.v1.PromoterService/RegisterSeed',
             omp_dot_v1_dot_promoter__pb2.RegisterSeedRequest.SerializeToString,
             omp_dot_v1_dot_promoter__pb2.RegisteredSeed.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Revalidate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omp.v1.PromoterService/Revalidate',
+            omp_dot_v1_dot_promoter__pb2.RevalidateRequest.SerializeToString,
+            omp_dot_v1_dot_promoter__pb2.RevalidateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,6 +53,7 @@ class PromoterApp:
         self.metrics_server = None
         self.stopping = threading.Event()
         self.mirror_thread = None
+        self.started_at = SystemClock().now()
 
     def start(self) -> None:
         registration = Registration(PromoterServicer(self.promoter, self.mirror), promoter_pb2_grpc.add_PromoterServiceServicer_to_server,
@@ -62,8 +63,31 @@ class PromoterApp:
         if self.mirror is not None:
             self.mirror_thread = threading.Thread(target=self._mirror_loop, name="hof-mirror", daemon=True)
             self.mirror_thread.start()
+        self.revalidation_thread = threading.Thread(target=self._revalidation_loop, name="hof-revalidation",
+                                                    daemon=True)
+        self.revalidation_thread.start()
         log.info("promoter serving", extra={"port": self.service.port, "metrics_port": self.metrics_port,
                                            "hall_of_fame": str(self.promoter.hof_dir)})
+
+    def _revalidation_loop(self) -> None:
+        """At start, today's thresholds on the active entries (a changed threshold applies at
+        once); then every revalidate_days, every active entry re-run on the latest data."""
+        every = self.settings.section("promotion").revalidate_days * 86400
+        try:
+            self.promoter.reapply_thresholds()
+        except Exception:  # noqa: BLE001 - logged; the next round tries again
+            log.exception("re-applying the thresholds failed")
+        while not self.stopping.wait(min(every, 3600.0)):
+            last = self.promoter.last_revalidation or self.started_at
+            if SystemClock().now() - last < every:
+                continue
+            try:
+                results = self.promoter.revalidate()
+                log.info("Hall of Fame revalidated", extra={"entries": len(results),
+                                                            "flagged": sum(not r.ok for r in results)})
+            except Exception:  # noqa: BLE001 - logged; the next round tries again
+                log.exception("revalidation failed")
+                self.promoter.last_revalidation = SystemClock().now()
 
     def _mirror_loop(self) -> None:
         """Sync the mirror every mirror_interval_s and at once after a change; while it cannot be

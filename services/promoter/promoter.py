@@ -22,7 +22,7 @@ from services.common.clock import Clock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.findings import Finding
 from services.common.vocabulary import EntryState, PromotionOutcome
-from services.promoter import artifacts, integrity
+from services.promoter import artifacts, integrity, revalidation
 from services.promoter.entities import Decision, Entry
 from services.promoter.gates import judge
 from services.promoter.replay import Replay, replay
@@ -45,6 +45,7 @@ class Promoter:
         self.cfg, self.floor, self.environment, self.clock = cfg, floor, environment, clock
         self.report, self.metrics = report, metrics
         self._lock = threading.Lock()
+        self.last_revalidation: float | None = None
         hof_dir.mkdir(parents=True, exist_ok=True)
         for debris in sweep_folders(hof_dir):       # a write killed mid-way: never visible, now gone
             log.warning("partial Hall of Fame folder removed", extra={"path": str(debris)})
@@ -180,6 +181,13 @@ class Promoter:
                                     "rejected; a feature uses later bars", key=v.genome_hash,
                                     symptoms=(peek.detail,), campaigns=(d.campaign_id,) if d.campaign_id else (),
                                     runs=(run_id,)))
+        if d.campaign_id and d.outcome is not PromotionOutcome.INCOMPLETE:
+            stale = [e for e in self.entries(EntryState.ACTIVE, 0, 10**6)[0]
+                     if e.campaign_id == d.campaign_id and e.snapshot_id != manifest.get("snapshot_id")]
+            if stale:               # the campaign's data changed: its entries are re-run on it
+                log.info("data snapshot changed: revalidating", extra={"campaign_id": d.campaign_id,
+                                                                       "entries": len(stale)})
+                self.revalidate(actor="promoter", campaign_id=d.campaign_id)
         log.info("run judged", extra={"run_id": run_id, "outcome": str(d.outcome), "entered": len(new)})
         return stored
 
@@ -276,6 +284,45 @@ class Promoter:
             self.metrics.state_changed()
         self.changed()
         return got
+
+    # ------------------------------------------------------------------------------ revalidation
+    def reapply_thresholds(self, actor: str = "promoter") -> list[tuple[str, str]]:
+        """Today's thresholds on every active entry's stored figures, at once and without running
+        anything: one that fails them is flagged for review. Returns (genome_hash, why) flagged."""
+        flagged = []
+        for e in self.entries(EntryState.ACTIVE, 0, 10**6)[0]:
+            fails = revalidation.thresholds_fail(e, self.cfg)
+            if fails:
+                why = "today's [promotion] thresholds: " + "; ".join(fails)
+                self.set_state(e.genome_hash, EntryState.FLAGGED, actor, why)
+                flagged.append((e.genome_hash, why))
+        return flagged
+
+    def revalidate(self, genome_hash: str = "", actor: str = "promoter",
+                   campaign_id: str = "") -> list[revalidation.Verdict]:
+        """Re-run the active entries (one, or a campaign's, or all) on the latest data: an OOS
+        Sharpe below revalidation_min_sharpe flags one for review, a PBO of its run's candidates
+        above revalidation_max_pbo demotes it to research (the history says why)."""
+        self.reapply_thresholds(actor)
+        if genome_hash:
+            entries = [self.entry(genome_hash)]
+        else:
+            entries = [e for e in self.entries(EntryState.ACTIVE, 0, 10**6)[0]
+                       if not campaign_id or e.campaign_id == campaign_id]
+        out = []
+        for e in entries:
+            if e.state is not EntryState.ACTIVE:
+                out.append(revalidation.Verdict(e.genome_hash, True, f"not active ({e.state}): left as it is"))
+                continue
+            v = revalidation.rerun(e, self.runs_dir, self.hof_dir, self.data_root, self.cfg.revalidation_min_sharpe,
+                                   self.cfg.revalidation_max_pbo)
+            if v.demote:
+                self.set_state(e.genome_hash, EntryState.RESEARCH, actor, f"revalidation: {v.detail}")
+            elif not v.ok:
+                self.set_state(e.genome_hash, EntryState.FLAGGED, actor, f"revalidation: {v.detail}")
+            out.append(v)
+        self.last_revalidation = self.clock.now()
+        return out
 
     def integrity(self, samples: int, seed: int | None, mirror=None):
         """The Hall of Fame Integrity Check over every entry (read only)."""

@@ -27,12 +27,13 @@ class Replay:
     oos: dict[str, dict[str, float]] = field(default_factory=dict)     # genome_hash -> {timestamp: return}
 
 
-def market_of(manifest: dict, data_root: Path | None):
-    """The run's market and its costs; ValueError when they cannot be had as the run had them."""
+def market_of(manifest: dict, data_root: Path | None, check_snapshot: bool = True):
+    """The run's market and its costs; ValueError when they cannot be had as the run had them
+    (``check_snapshot=False``: the latest data of the run's sources, whatever it is now)."""
     cfg = campaign_config.parse(manifest["config"], Path(manifest.get("config_dir") or "."))
     market = market_data.load_market(cfg.sources(data_root), cfg.mandate.universe, cfg.data.validation.policy(),
                                      min_bars=cfg.data.min_bars)
-    if market.snapshot_id != manifest.get("snapshot_id"):
+    if check_snapshot and market.snapshot_id != manifest.get("snapshot_id"):
         raise ValueError(f"the data changed since the run (snapshot {market.snapshot_id[:12]}, the run used "
                          f"{str(manifest.get('snapshot_id'))[:12]})")
     return market, backtest.Costs(cfg.costs.fee_bps, cfg.costs.slippage_bps)

@@ -127,3 +127,9 @@ def _seed_pb(r) -> ppb.RegisteredSeed:
     out = ppb.RegisteredSeed(campaign_id=campaign_id, seed=int(seed), actor=actor, reason=reason)
     set_ts(out.registered_at, at)
     return out
+
+    def Revalidate(self, request, context):
+        verdicts = self.p.revalidate(bounded(request.genome_hash, "genome_hash", 64), _actor(request))
+        return ppb.RevalidateResponse(results=[ppb.RevalidationResult(genome_hash=v.genome_hash, ok=v.ok,
+                                                                      detail=v.detail, oos_sharpe=v.oos_sharpe)
+                                               for v in verdicts])

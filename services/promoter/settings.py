@@ -33,6 +33,9 @@ class PromotionSettings:
     max_turnover_per_year: float = 52.0       # round trips per year per sleeve above: pending execution review
     max_correlation: float = 0.7              # OOS return correlation with an active entry above: redundant
     allow_dirty_code: bool = False            # a run made by code with uncommitted changes is not reproducible
+    revalidate_days: float = 30.0             # every active entry is re-run on the latest data this often
+    revalidation_min_sharpe: float = 0.3      # its OOS Sharpe on it below: flagged for review
+    revalidation_max_pbo: float = 0.30        # its run's candidates' PBO on it above: demoted to research
     mirror_url: str = ""                      # the Hall of Fame's PostgreSQL mirror; "" = none
     mirror_interval_s: float = 10.0           # the mirror is synced this often, and at once after a change
 
@@ -46,6 +49,7 @@ class PromotionSettings:
                 "must be a postgresql+psycopg:// URL or empty", redact_url(self.mirror_url))
         require(0.05 <= self.mirror_interval_s <= 3600, f"{p}.mirror_interval_s", "must be in [0.05, 3600]",
                 self.mirror_interval_s)
+        require(0 < self.revalidate_days <= 3650, f"{p}.revalidate_days", "must be in (0, 3650]", self.revalidate_days)
         require(-1 <= self.max_correlation <= 1, f"{p}.max_correlation", "must be in [-1, 1]", self.max_correlation)
         require(self.max_turnover_per_year > 0, f"{p}.max_turnover_per_year", "must be > 0",
                 self.max_turnover_per_year)

@@ -422,3 +422,73 @@ def test_a_strategy_whose_oos_returns_repeat_an_entrys_is_rejected_as_redundant(
     assert "redundant" in gates["ab" * 32].detail and first.genome_hash[:12] in gates["ab" * 32].detail
     assert not gates["cd" * 32].passed
     assert d.outcome is PromotionOutcome.REJECTED and promoter.entries(None, 0, 10)[1] == 1
+
+
+def _planted_run(runs: Path, data: Path, run_id: str, edge_after: float | None = None):
+    """The planted-edge campaign on a copy of its data (``data``), optionally with 300 more bars
+    whose edge is reversed (after a dip, five losing days): the latest data then disagrees."""
+    import importlib.util
+    import numpy as np
+    spec = importlib.util.spec_from_file_location("planted", ROOT / "scripts" / "make_planted_edge.py")
+    planted = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(planted)
+    lines = planted.render().splitlines()
+    if edge_after is not None:                 # later bars, with the edge reversed
+        rng = np.random.default_rng(7)
+        last = {}
+        for line in lines[1:]:
+            f = line.split(",")
+            last[f[6]] = (f[0], float(f[4]))
+        extra = []
+        for sym, (day, close) in last.items():
+            days = np.busday_offset(day, np.arange(1, 301), roll="forward")
+            closes, boost = [close], 0
+            for _ in range(300):
+                c = closes[-1] * np.exp(0.015 * rng.standard_normal() + (edge_after if boost else 0.0))
+                boost = max(0, boost - 1)
+                w = np.array(closes[-19:] + [c])
+                if len(w) == 20 and (c - w.mean()) / w.std(ddof=1) < -1.5:
+                    boost = 5
+                closes.append(c)
+            for d, c in zip(days, closes[1:]):
+                extra.append(f"{d},{c:.4f},{c * 1.005:.4f},{c * 0.995:.4f},{c:.4f},1000000,{sym}")
+        lines += extra
+    data.write_text("\n".join(lines) + "\n")
+    cfg = (ROOT / "examples" / "campaigns" / "planted_edge.toml").read_text().replace(
+        "../data/planted_edge_daily.csv", str(data))
+    (runs.parent / "planted.toml").write_text(cfg)
+    r = run_campaign(runs.parent / "planted.toml", runs, run_id=run_id,
+                     provenance={"campaign_id": "camp_p", "attempt": 1, "environment": "dev"})
+    m = json.loads((r.run_dir / "manifest.json").read_text())
+    m["git_dirty"] = False                     # the code-version gate has its own tests
+    (r.run_dir / "manifest.json").write_text(json.dumps(m))
+    return r
+
+
+def test_revalidation_flags_an_entry_the_latest_data_disowns_and_a_stricter_threshold_at_once(promoter, tmp_path):
+    data = tmp_path / "planted.csv"
+    _planted_run(promoter.runs_dir, data, "run_planted")
+    promoter.data_root = None
+    d = promoter.promote("run_planted", "camp_p", "op")
+    entered = [c.genome_hash for c in d.candidates if c.outcome is PromotionOutcome.PROMOTED]
+    assert entered, d.failed()
+    held = promoter.revalidate()                              # the same data: the edge is still there
+    assert all(v.ok for v in held) and "holdout" in held[0].detail
+    assert all(promoter.entry(h).state is EntryState.ACTIVE for h in entered)
+    _planted_run(promoter.runs_dir, data, "run_next", edge_after=-0.012)     # 300 new bars, the edge reversed
+    # the next run of the campaign is on another snapshot: its entries are re-run on the new data
+    promoter.promote("run_next", "camp_p", "op")
+    e = promoter.entry(entered[0])
+    assert e.state is EntryState.FLAGGED and e.history[-1].reason.startswith("revalidation: OOS Sharpe")
+    assert "300 bars after the run's data" in e.history[-1].reason
+    assert "PBO" in e.history[-1].reason                                     # the selection, judged again
+    promoter.set_state(entered[0], EntryState.ACTIVE, "op", "reviewed: kept for now")
+    import dataclasses
+    lax = promoter.cfg
+    promoter.cfg = dataclasses.replace(lax, revalidation_min_sharpe=-99.0, revalidation_max_pbo=0.0)
+    (v,) = promoter.revalidate(entered[0])                                   # any PBO above 0: demoted
+    assert v.demote and v.pbo > 0 and promoter.entry(entered[0]).state is EntryState.RESEARCH
+    promoter.set_state(entered[0], EntryState.ACTIVE, "op", "reviewed again")
+    promoter.cfg = dataclasses.replace(lax, min_dsr=0.999)                   # a stricter threshold: at once
+    flagged = promoter.reapply_thresholds()
+    assert [h for h, _ in flagged] == [entered[0]] and "DSR" in flagged[0][1]

@@ -103,6 +103,11 @@ def test_the_planted_edge_is_promoted_and_reaches_the_postgresql_mirror(services
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{mirror_db}") as conn:
             mirrored = {r[0]: r[1] for r in conn.execute("SELECT genome_hash, state FROM hof_entries_mirror")}
         assert mirrored == {e["genome_hash"]: "active" for e in entries}
+        import urllib.request
+        scrape = urllib.request.urlopen(f"http://127.0.0.1:{promoter.metrics_port}/metrics", timeout=10).read().decode()
+        assert 'omp_promoter_decisions_total{outcome="promoted"} 1.0' in scrape
+        assert f'omp_hof_entries{{state="active"}} {float(len(entries))}' in scrape
+        assert "omp_hof_mirror_pending 0.0" in scrape and "omp_hof_last_promotion_timestamp_seconds" in scrape
         check = omp("hof", "check", "--json")
         report = json.loads(check.stdout)
         assert check.returncode == 0 and report["ok"] is True and report["items"], report
