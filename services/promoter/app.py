@@ -78,16 +78,18 @@ class PromoterApp:
         except Exception:  # noqa: BLE001 - logged; the next round tries again
             log.exception("re-applying the thresholds failed")
         while not self.stopping.wait(min(every, 3600.0)):
-            last = self.promoter.last_revalidation or self.started_at
+            try:
+                last = self.promoter.last_revalidation or self.started_at
+            except OmpError:            # the database is busy or away: look again in an hour
+                continue
             if SystemClock().now() - last < every:
                 continue
             try:
                 results = self.promoter.revalidate()
                 log.info("Hall of Fame revalidated", extra={"entries": len(results),
                                                             "flagged": sum(not r.ok for r in results)})
-            except Exception:  # noqa: BLE001 - logged; the next round tries again
+            except Exception:  # noqa: BLE001 - logged; tried again at the next hourly look
                 log.exception("revalidation failed")
-                self.promoter.last_revalidation = SystemClock().now()
 
     def _mirror_loop(self) -> None:
         """Sync the mirror every mirror_interval_s and at once after a change; while it cannot be

@@ -45,7 +45,6 @@ class Promoter:
         self.cfg, self.floor, self.environment, self.clock = cfg, floor, environment, clock
         self.report, self.metrics = report, metrics
         self._lock = threading.Lock()
-        self.last_revalidation: float | None = None
         hof_dir.mkdir(parents=True, exist_ok=True)
         for debris in sweep_folders(hof_dir):       # a write killed mid-way: never visible, now gone
             log.warning("partial Hall of Fame folder removed", extra={"path": str(debris)})
@@ -321,8 +320,17 @@ class Promoter:
             elif not v.ok:
                 self.set_state(e.genome_hash, EntryState.FLAGGED, actor, f"revalidation: {v.detail}")
             out.append(v)
-        self.last_revalidation = self.clock.now()
+        if not genome_hash and not campaign_id:        # a whole round: the next is due revalidate_days later
+            with self.store.tx() as tx:
+                tx.put_state("revalidation", {"at": self.clock.now()}, self.clock.now())
         return out
+
+    @property
+    def last_revalidation(self) -> float | None:
+        """When every active entry was last revalidated (kept across restarts)."""
+        with self.store.read() as tx:
+            st = tx.state("revalidation")
+        return float(st["at"]) if st else None
 
     def integrity(self, samples: int, seed: int | None, mirror=None):
         """The Hall of Fame Integrity Check over every entry (read only)."""

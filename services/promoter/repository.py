@@ -10,13 +10,14 @@ from services.common.storage.engine import make_engine
 from services.common.vocabulary import EntryState
 from services.promoter.entities import Decision, Entry, EntryChange
 from services.promoter.tables import (MIRROR, MIRRORED, HofEntryRow, HofHistoryRow, HofMirrorQueueRow,
-                                     PromotionDecisionRow, SeedRow)
+                                     PromoterStateRow, PromotionDecisionRow, SeedRow)
 
 DECISIONS = PromotionDecisionRow.__table__
 ENTRIES = HofEntryRow.__table__
 HISTORY = HofHistoryRow.__table__
 QUEUE = HofMirrorQueueRow.__table__
 SEEDS = SeedRow.__table__
+STATE = PromoterStateRow.__table__
 _KEY = bindparam("key")
 _ENTRY_COLS = [c for c in ENTRIES.c if c.name != "updated_at"]
 
@@ -50,6 +51,9 @@ _HAS_SEEDS = Statement(select(func.count()).select_from(SEEDS).where(SEEDS.c.cam
 _SEED = Statement(select(SEEDS.c.seed).where(SEEDS.c.campaign_id == _KEY, SEEDS.c.seed == bindparam("seed")))
 _ADD_SEED = Statement(insert(SEEDS).values(campaign_id=_KEY, seed=bindparam("seed"), registered_at=bindparam("at"),
                                            actor=bindparam("actor"), reason=bindparam("reason")))
+_GET_STATE = Statement(select(STATE.c.value).where(STATE.c.name == _KEY))
+_DROP_STATE = Statement(delete(STATE).where(STATE.c.name == _KEY))
+_PUT_STATE = Statement(insert(STATE).values(name=_KEY, value=bindparam("value"), updated_at=bindparam("at")))
 _DECISIONS_OF = Statement(select(DECISIONS.c.decision).where(DECISIONS.c.campaign_id == _KEY))
 _QUEUE_STATS = Statement(select(func.count(), func.min(QUEUE.c.queued_at)))
 
@@ -114,6 +118,14 @@ class PromoterTx:
         if e is not None and run_id != e.run_id and run_id not in e.evidence_runs:
             self.tx.run(_SET_EVIDENCE, key=genome_hash, runs=[*e.evidence_runs, run_id], at=at)
             self._queue(genome_hash, at)
+
+    # ---- what the promoter remembers across restarts
+    def state(self, name: str) -> dict | None:
+        return self.tx.scalar(_GET_STATE, key=name)
+
+    def put_state(self, name: str, value: dict, at: float) -> None:
+        self.tx.run(_DROP_STATE, key=name)
+        self.tx.run(_PUT_STATE, key=name, value=value, at=at)
 
     # ---- the seed registry
     def seeds(self, campaign_id: str = "", limit: int = 10_000) -> list[tuple]:

@@ -85,3 +85,12 @@ class SeedRow(Base):
     registered_at: Mapped[float] = mapped_column(Float)
     actor: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
+
+
+class PromoterStateRow(Base):
+    """What the promoter must remember across its restarts (when it last revalidated), one JSON
+    value per name."""
+    __tablename__ = "promoter_state"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -472,8 +472,10 @@ def test_revalidation_flags_an_entry_the_latest_data_disowns_and_a_stricter_thre
     d = promoter.promote("run_planted", "camp_p", "op")
     entered = [c.genome_hash for c in d.candidates if c.outcome is PromotionOutcome.PROMOTED]
     assert entered, d.failed()
+    assert promoter.last_revalidation is None
     held = promoter.revalidate()                              # the same data: the edge is still there
     assert all(v.ok for v in held) and "holdout" in held[0].detail
+    assert promoter.last_revalidation == promoter.clock.now()  # kept in the database: a restart knows it
     assert all(promoter.entry(h).state is EntryState.ACTIVE for h in entered)
     _planted_run(promoter.runs_dir, data, "run_next", edge_after=-0.012)     # 300 new bars, the edge reversed
     # the next run of the campaign is on another snapshot: its entries are re-run on the new data
