@@ -243,13 +243,17 @@ def test_an_orphan_folder_of_another_run_never_becomes_an_entrys_artifacts(promo
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("step", ["decide", "artifact", "row"])
+@pytest.mark.parametrize("step", ["decide", "artifact", "row", "mirror"])
 def test_a_kill_at_each_step_of_a_promotion_leaves_one_row_and_one_whole_folder(tmp_path, real_run, step):
     """A real process is killed (SIGKILL, by itself, at the step) in the middle of a promotion,
-    then a new promoter promotes the same run: one row, one complete folder, no partial one."""
+    then a new promoter promotes the same run: one row, one complete folder, no partial one; and
+    killed halfway through a mirror batch (a real PostgreSQL), the next sync completes the mirror."""
+    from helpers_services import _pg_create, _pg_drop
     runs, hof, db = tmp_path / "runs", tmp_path / "hof", tmp_path / "omp.db"
     runs.mkdir()
     make_run(runs, real_run, "run_good", good=2)
+    mirror_db = _pg_create() if step == "mirror" else ""
+    mirror_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{mirror_db}"
     script = f"""
 import os, signal, sys
 sys.path.insert(0, {str(ROOT)!r})
@@ -282,6 +286,17 @@ migrate(db)
 p = mod.Promoter(PromoterStore(db), Path({str(runs)!r}), Path({str(hof)!r}), PromotionSettings(),
                  AutoRejectSettings(), "dev", SystemClock())
 p.promote("run_good", "", "op")
+if step == "mirror":          # the second row of the batch: the first is sent, nothing is committed
+    from services.promoter import repository
+    from services.promoter.mirror import Mirror
+    real_insert, n = repository._dialect_insert, [0]
+    def dying_insert(name):
+        n[0] += 1
+        if n[0] == 2:
+            die()
+        return real_insert(name)
+    repository._dialect_insert = dying_insert
+    Mirror(p.store, repository.MirrorTarget({mirror_url!r}), SystemClock()).sync()
 """
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == -9, r.stderr
@@ -298,7 +313,18 @@ p.promote("run_good", "", "op")
         assert len(list((hof / e.genome_hash).iterdir())) == 7
         assert json.loads((hof / e.genome_hash / "provenance.json").read_text())["run_id"] == "run_good"
     assert p.promote("run_good", "", "op").decided_at == d.decided_at
-    database.dispose()
+    try:
+        if step == "mirror":
+            from services.promoter.mirror import Mirror
+            from services.promoter.repository import MirrorTarget
+            target = MirrorTarget(mirror_url)
+            assert Mirror(p.store, target, FakeClock()).sync() == 0
+            assert sorted(r["genome_hash"] for r in target.rows()) == sorted(e.genome_hash for e in entries)
+            target.close()
+    finally:
+        database.dispose()
+        if mirror_db:
+            _pg_drop(mirror_db)
     assert not math.isnan(d.decided_at)
 
 
