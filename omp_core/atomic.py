@@ -5,6 +5,7 @@ A reader sees the old file or the new one, never a torn one, even if the machine
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -87,7 +88,6 @@ def sweep_folders(folder: str | Path) -> list[Path]:
 
 
 def _remove(tree: Path) -> None:
-    import shutil
     for p in [tree, *tree.rglob("*")]:
         if p.is_dir():
             os.chmod(p, 0o755)

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
@@ -67,6 +66,10 @@ class Spawner:
         fut: Future = Future()
         self._q.put((args, kwargs, fut))
         return fut.result(timeout=30)
+
+
+#: how long the processes of a stopped run's group get to vanish after SIGKILL
+SWEEP_WAIT_S = 1.0
 
 
 class RunManager:
@@ -365,13 +368,10 @@ class RunManager:
     def _sweep_group(self, run: Run, pgid: int) -> None:
         """Nothing of a stopped run may survive it: a process it started that is still in its
         group is killed; one that outlives even that is reported (SEV-1)."""
-        for _ in range(10):
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                return                      # the whole group is gone
-            time.sleep(0.1)
-        left = [p.pid for p in psutil.process_iter() if _pgid(p.pid) == pgid]
+        self._signal_group(pgid, signal.SIGKILL)
+        members = [p for p in psutil.process_iter() if _pgid(p.pid) == pgid]
+        _, alive = psutil.wait_procs(members, timeout=SWEEP_WAIT_S)      # a deadline, not a fixed sleep
+        left = [p.pid for p in alive if _running(p)]
         if not left:
             return
         log.error("processes of a stopped run survive SIGKILL", extra={"run_id": run.run_id, "pids": left})
@@ -429,6 +429,14 @@ class RunManager:
                                    "progress: they were failed as orphaned and their campaigns re-queued",
                                    key=f"restart {iso(self._now())[:19]}", runs=tuple(orphans[:50])))
         return orphans
+
+
+def _running(p: psutil.Process) -> bool:
+    """Alive and not a zombie (a zombie holds nothing; its parent reaps it)."""
+    try:
+        return p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _pgid(pid: int) -> int | None:

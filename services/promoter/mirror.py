@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 
 from services.common.clock import Clock
+from services.common.errors import OmpError
 from services.promoter.entities import Entry
 
 BATCH = 100
@@ -47,6 +48,16 @@ class Mirror:
         if left == 0:
             self.last_sync = now
         return left
+
+    def sync_now(self) -> tuple[int, float, float | None, str]:
+        """Sync at once (an operator asked): (pending, lag seconds, last full sync, why it failed)."""
+        error = ""
+        try:
+            self.sync()
+        except OmpError as exc:
+            error = str(exc)
+        pending, lag = self.lag()
+        return pending, lag, self.last_sync, error
 
     def lag(self) -> tuple[int, float]:
         """(entries waiting, seconds the oldest has waited)."""

@@ -9,6 +9,7 @@ scheduler retries until PromoteRun answers), the folders already written stay, a
 appear once. Asked again after it, the stored decision is the answer and nothing changes."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -157,7 +158,7 @@ class Promoter:
                     continue
                 tx.put_entry(self._entry(v, by_hash[v.genome_hash], manifest, d), actor,
                              f"promoted from run {run_id}: every gate passed")
-        stored = Decision(**{**d.__dict__, "stored": True})
+        stored = dataclasses.replace(d, stored=True)
         self.changed()
         if self.metrics:
             self.metrics.decided(stored)

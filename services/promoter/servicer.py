@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from omp.v1 import promoter_pb2 as ppb, promoter_pb2_grpc
-from services.common.errors import InvalidArgument, OmpError
+from services.common.errors import InvalidArgument
 from services.common.convert import REASON_CHARS, bounded, enum_from_pb, enum_pb, next_token, page, set_ts
 from services.common.vocabulary import EntryState
 from services.promoter.entities import Decision, Entry, Gate
@@ -90,15 +90,10 @@ class PromoterServicer(promoter_pb2_grpc.PromoterServiceServicer):
     def SyncMirror(self, request, context):
         if self.mirror is None:
             return ppb.MirrorStatus(configured=False)
-        error = ""
-        try:
-            self.mirror.sync()
-        except OmpError as exc:
-            error = str(exc)
-        pending, lag = self.mirror.lag()
+        pending, lag, last, error = self.mirror.sync_now()
         out = ppb.MirrorStatus(configured=True, pending=pending, lag_seconds=lag, error=error)
-        if self.mirror.last_sync is not None:
-            set_ts(out.last_sync, self.mirror.last_sync)
+        if last is not None:
+            set_ts(out.last_sync, last)
         return out
 
     def CheckIntegrity(self, request, context):

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import zstandard
 
+from omp_core.atomic import fsync_dir
+
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.watchdog.settings import RetentionSettings
 
@@ -60,14 +62,6 @@ def _age_s(path: Path, now: float) -> float:
     return max(0.0, now - newest)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _digest_tree(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file()}
@@ -96,7 +90,7 @@ def compress(folder: Path) -> Path:
         tmp.unlink()
         raise OSError(f"the archive of {folder} does not read back as the folder: nothing removed")
     os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     shutil.rmtree(folder)
     return target
 
