@@ -6,6 +6,8 @@
   connected and the queue warmed up before the clock starts, clients not moving in step, the
   load generator's collector frozen (each of these put 16-40 ms tails into the figure that were
   not the server's; see the comments where they are done);
+- ``queue_ops_<db>_tls_tokens``: the same mix over TLS with a bearer token on every call (the
+  scheduler checking it and its role), against the plaintext figure of the same run;
 - ``pick_next_<db>``: the admission query (next campaign by aged priority) with 10,000 queued,
   against a primary-key read of one campaign;
 - ``pk_read_<db>``: that primary-key read as the repositories run it (a Core statement compiled
@@ -55,7 +57,7 @@ def pct(values, q):
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def hammer(address: str, ops_per_client: int, op) -> tuple[float, list[float]]:
+def hammer(address: str, ops_per_client: int, op, security=None) -> tuple[float, list[float]]:
     # the load generator's own full collections (65 ms seen here) would be counted as the server's
     # latency: start each run with what exists frozen out of the collector, as the services do
     gc.collect()
@@ -65,7 +67,7 @@ def hammer(address: str, ops_per_client: int, op) -> tuple[float, list[float]]:
     barrier = threading.Barrier(CLIENTS + 1)
 
     def worker(i):
-        ch = grpc.insecure_channel(address)
+        ch = security.channel(address) if security is not None else grpc.insecure_channel(address)
         client = scheduler_client("", channel=ch)   # a client keeps its stubs, as the omp command does
         # connected before the clock starts: the TCP and HTTP/2 handshakes of 16 new channels at
         # once took 40-55 ms and were the slowest 16 of the run, not a queue operation's latency
@@ -119,26 +121,52 @@ def health(client, i, k):
     health_pb2_grpc.HealthStub(client.channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
 
 
-def bench_ops(name: str, url: str, tmp: Path, quick: bool) -> None:
-    config = write_settings(tmp, url)
-    sp = ServiceProcess("services.scheduler.app", config, tmp).start()
-    try:
-        n = 30 if quick else 150
-        hammer(sp.address, 5, health)                        # warm-up
-        ref_s, ref_lat = hammer(sp.address, n, health)
-        # warm-up of the queue itself, as a service that has run a while is: the first ~1,000 WAL
-        # pages of a new database grow the -wal file on every commit, a slower fsync than the
-        # steady state, where each checkpoint cycle writes over the same pages again
-        mix = make_queue_mix()
-        hammer(sp.address, 15, mix)
-        ops_s, lat = hammer(sp.address, n, mix)
-        total = CLIENTS * n
-        emit(workload=f"queue_ops_{name}", clients=CLIENTS, operations=total,
-             ops_per_s=round(total / ops_s), p50_ms=round(pct(lat, 0.5) * 1e3, 2), p99_ms=round(pct(lat, 0.99) * 1e3, 2),
-             health_ops_per_s=round(total / ref_s), health_p99_ms=round(pct(ref_lat, 0.99) * 1e3, 2),
-             ratio_to_health_ops=round((total / ops_s) / (total / ref_s), 3))
-    finally:
-        sp.terminate()
+def _secured(tmp: Path, url: str):
+    """TLS and bearer tokens as ``omp security init`` makes them; the bench's client is an operator."""
+    from services.common import certificates
+    from services.common.security import Security
+    pki = tmp / "pki"
+    certificates.init(pki)
+    certificates.add_token(pki / "tokens.toml", "bench", "operator", pki / "bench.token")
+    config = write_settings(tmp, url, name="secure.toml", security={
+        "tls_cert": str(pki / "{service}.crt"), "tls_key": str(pki / "{service}.key"), "tls_ca": str(pki / "ca.crt"),
+        "tokens_file": str(pki / "tokens.toml"), "token_file": str(pki / "{service}.token")})
+    return config, Security(tls=True, server_ca=(pki / "ca.crt").read_bytes(),
+                            own_token=(pki / "bench.token").read_text().strip())
+
+
+def bench_ops(name: str, url: str, tmp: Path, quick: bool) -> dict:
+    """The queue mix against the health check; then (``secure``) the same over TLS with bearer
+    tokens, against the plaintext figure of the same run."""
+    plain = None
+    for secure in (False, True):
+        config, security = _secured(tmp, url) if secure else (write_settings(tmp, url), None)
+        sp = ServiceProcess("services.scheduler.app", config, tmp).start()
+        try:
+            n = 30 if quick else 150
+            hammer(sp.address, 5, health, security)                        # warm-up
+            ref_s, ref_lat = hammer(sp.address, n, health, security)
+            # warm-up of the queue itself, as a service that has run a while is: the first ~1,000 WAL
+            # pages of a new database grow the -wal file on every commit, a slower fsync than the
+            # steady state, where each checkpoint cycle writes over the same pages again
+            mix = make_queue_mix()
+            hammer(sp.address, 15, mix, security)
+            ops_s, lat = hammer(sp.address, n, mix, security)
+            total = CLIENTS * n
+            figures = dict(clients=CLIENTS, operations=total, ops_per_s=round(total / ops_s),
+                           p50_ms=round(pct(lat, 0.5) * 1e3, 2), p99_ms=round(pct(lat, 0.99) * 1e3, 2))
+            if not secure:
+                plain = figures
+                emit(workload=f"queue_ops_{name}", **figures, health_ops_per_s=round(total / ref_s),
+                     health_p99_ms=round(pct(ref_lat, 0.99) * 1e3, 2),
+                     ratio_to_health_ops=round((total / ops_s) / (total / ref_s), 3))
+            else:
+                emit(workload=f"queue_ops_{name}_tls_tokens", **figures,
+                     plain_ops_per_s=plain["ops_per_s"], plain_p99_ms=plain["p99_ms"],
+                     ratio_to_plain_ops=round(figures["ops_per_s"] / plain["ops_per_s"], 3),
+                     ratio_to_plain_p99=round(figures["p99_ms"] / plain["p99_ms"], 3))
+        finally:
+            sp.terminate()
 
 
 def bench_pick(name: str, url: str, tmp: Path, quick: bool) -> None:

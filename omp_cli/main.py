@@ -122,11 +122,42 @@ def _print_run(result) -> None:
     con.print(f"run folder: {result.run_dir}", highlight=False)
 
 
+def cmd_security(args) -> int:
+    from services.common import certificates
+    try:
+        if args.security_command == "init":
+            paths = certificates.init(args.folder, tuple(args.host or ("127.0.0.1", "localhost")), args.admin)
+            print("[security]")
+            for key in ("tls_cert", "tls_key", "tls_ca", "tokens_file", "token_file"):
+                print(f'{key} = "{Path(paths[key]).resolve()}"')
+            token = paths["admin_token"]
+            print(f"# your {args.admin} token is in {token}: export OMP_TOKEN_FILE={token}", file=sys.stderr)
+        elif args.security_command == "cert":
+            cert, key = certificates.make_certificate(args.folder, args.name,
+                                                      tuple(args.host or ("127.0.0.1", "localhost")))
+            print(f"{cert}\n{key}")
+        else:
+            certificates.add_token(args.tokens_file, args.name, args.role, args.out)
+            print(f"{args.name} ({args.role}): token written to {args.out}; its sha256 added to {args.tokens_file}")
+    except (ValueError, OSError) as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT, False)
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """No abbreviated options: ``--token s3cret`` must be refused, not taken for ``--token-file``
+    (and the secret then named in an error). Every subcommand's parser is of this class too."""
+
+    def __init__(self, *args, **kw):
+        kw.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kw)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from omp_cli import remote
     from services.common.vocabulary import CampaignState, EntryState, RunStatus
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON instead of tables")
     common.add_argument("--scheduler", default=None, help="scheduler address host:port (default from the settings)")
     common.add_argument("--miner", default=None, help="miner address host:port (default from the settings)")
@@ -135,8 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--timeout", type=float, default=10.0, help="deadline of each call, seconds")
     common.add_argument("--actor", default=os.environ.get("USER", "operator"), help="who is acting (audit trail)")
     common.add_argument("--reason", default="", help="why (required to reorder, disable or remove)")
+    common.add_argument("--token-file", default=None, metavar="FILE",
+                        help="a file (mode 0600) holding your bearer token, when the services ask for one "
+                             "(default $OMP_TOKEN_FILE, else the token in $OMP_TOKEN; never the token itself here)")
+    common.add_argument("--cert", default=None, help="your client certificate under mutual TLS (default $OMP_TLS_CERT)")
+    common.add_argument("--key", default=None, help="its private key, mode 0600 (default $OMP_TLS_KEY)")
 
-    p = argparse.ArgumentParser(prog="omp", description="OMP: mine trading strategies around the clock")
+    p = _Parser(prog="omp", description="OMP: mine trading strategies around the clock")
     p.add_argument("--config", dest="settings_file", default=None, metavar="OMP_TOML",
                    help="the services' settings (omp.toml): the commands that talk to the services use its "
                         "[scheduler] and [miner] addresses (default $OMP_CONFIG, else 127.0.0.1:50051 and :50052)")
@@ -296,6 +332,35 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in seeds.choices.values():
         sp.set_defaults(func=remote.cmd_seeds)
 
+    au = sub.add_parser("audit", parents=[common], help="the audit log: every change and refusal, with who really "
+                                                        "called (operator role)")
+    au.add_argument("--principal", help="only this principal's calls")
+    au.add_argument("--refused", action="store_true", help="only the calls refused (unauthenticated, denied)")
+    au.add_argument("--page-size", type=int, default=100, help="how many records a page holds")
+    au.add_argument("--all", action="store_true", help="follow every page")
+    au.set_defaults(func=remote.cmd_audit)
+
+    sec = sub.add_parser("security", help="make a local CA, certificates and tokens for [security]").add_subparsers(
+        dest="security_command", required=True)
+    si = sec.add_parser("init", help="a CA, a certificate and a token for each service, and an admin token, in "
+                                     "FOLDER; prints the [security] section to use")
+    si.add_argument("folder", type=Path, help="where to write them (created, mode 0700)")
+    si.add_argument("--host", action="append", help="a name or address the services are reached at (repeatable; "
+                                                    "default 127.0.0.1 and localhost)")
+    si.add_argument("--admin", default="admin", help="the admin principal's name")
+    sc = sec.add_parser("cert", help="a certificate for NAME signed by FOLDER's CA (server and client use)")
+    sc.add_argument("folder", type=Path, help="the folder holding ca.crt and ca.key")
+    sc.add_argument("name", help="its common name: the principal under mutual TLS")
+    sc.add_argument("--host", action="append", help="a name or address for its subject alternative names")
+    sa = sec.add_parser("add-token", help="a new bearer token: its sha256 into the tokens file, the token into "
+                                          "--out (mode 0600)")
+    sa.add_argument("tokens_file", type=Path, help="the tokens file ([security] tokens_file)")
+    sa.add_argument("name", help="the principal's name")
+    sa.add_argument("role", choices=("viewer", "operator", "admin", "service"), help="its role")
+    sa.add_argument("--out", type=Path, required=True, help="where to write the token (never printed)")
+    for sp in sec.choices.values():
+        sp.set_defaults(func=cmd_security)
+
     he = sub.add_parser("health", parents=[common], help="every service's health; exit 0 only when all is well")
     he.add_argument("--max-tick-age", type=float, default=120.0, help="seconds since the scheduler's last tick")
     he.add_argument("--min-disk-gb", type=float, default=2.0, help="free disk below this is unhealthy")
@@ -324,11 +389,11 @@ def main(argv: list[str] | None = None) -> int:
                          args.json)
     if getattr(args, "threads", 1) < 1:
         return _fail(f"--threads must be >= 1, got {args.threads}", EXIT_BAD_INPUT, args.json)
-    if hasattr(args, "scheduler") and not (args.scheduler and args.miner and args.watchdog
-                                           and args.promoter):  # the addresses
-        from services.common import settings
+    if hasattr(args, "scheduler"):      # the addresses, TLS and the operator's identity
+        from services.common import security, settings
         try:
             loaded = settings.load(args.settings_file)
+            args.security = security.for_command(loaded, args.token_file, args.cert, args.key)
         except ValueError as exc:
             return _fail(str(exc), EXIT_BAD_INPUT, args.json)
         args.scheduler = args.scheduler or loaded.endpoint("scheduler").address

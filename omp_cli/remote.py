@@ -1,7 +1,8 @@
 """``omp`` commands that talk to the services: status, daemon control, queue, runs, events.
 
 Exit codes: 0 done; 2 refused as bad input (INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS);
-3 a service is unreachable or too slow; 4 refused by state (FAILED_PRECONDITION); 1 anything else.
+3 a service is unreachable or too slow; 4 refused by state (FAILED_PRECONDITION); 5 refused as
+unauthenticated or not allowed for your role; 1 anything else.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ STUBS = {"scheduler": scheduler_pb2_grpc.SchedulerServiceStub, "miner": miner_pb
          "watchdog": watchdog_pb2_grpc.WatchdogServiceStub, "promoter": promoter_pb2_grpc.PromoterServiceStub}
 
 EXIT = {errors.InvalidArgument: 2, errors.NotFound: 2, errors.AlreadyExists: 2, errors.Unavailable: 3,
-        errors.DeadlineExceeded: 3, errors.FailedPrecondition: 4}
+        errors.DeadlineExceeded: 3, errors.FailedPrecondition: 4, errors.Unauthenticated: 5,
+        errors.PermissionDenied: 5}
 
 
 def _con(stderr=False):
@@ -45,7 +47,7 @@ def fail(args, message: str, code: int) -> int:
 def call(args, service: str, method: str, request):
     """One RPC; a failure becomes (None, exit code) after a one-line message."""
     target = getattr(args, service)
-    client = Client(STUBS[service], target, timeout=args.timeout)
+    client = Client(STUBS[service], target, timeout=args.timeout, security=args.security)
     try:
         return client.call(method, request), 0
     except errors.OmpError as exc:
@@ -299,7 +301,8 @@ def cmd_runs(args) -> int:
         r, rc = call(args, "miner", "GetRun", mpb.GetRunRequest(run_id=args.run_id))
         return rc if r is None else show(args, r, lambda r: _con().print(_run_line(r)))
     if sub == "cancel":
-        r, rc = call(args, "miner", "CancelRun", mpb.CancelRunRequest(run_id=args.run_id, reason=args.reason))
+        r, rc = call(args, "miner", "CancelRun", mpb.CancelRunRequest(run_id=args.run_id, reason=args.reason,
+                                                                           actor=args.actor))
         return rc if r is None else show(args, r, lambda r: _con().print(f"cancelling {r.run_id}"))
     if sub == "export":
         r, rc = call(args, "miner", "ExportTopCandidates", mpb.ExportTopCandidatesRequest(
@@ -314,7 +317,7 @@ def cmd_runs(args) -> int:
 
 
 def _watch_run(args) -> int:
-    client = Client(STUBS["miner"], args.miner, timeout=args.timeout)
+    client = Client(STUBS["miner"], args.miner, timeout=args.timeout, security=args.security)
     last = None
     try:
         if args.json:
@@ -351,7 +354,7 @@ def cmd_events(args) -> int:
     """The activity log; with --follow, live events until Ctrl-C (exit 130). A follow that loses
     its scheduler (a restart, a drain) says so on stderr and reconnects with backoff, resuming
     after the last event it printed, so nothing is shown twice or skipped."""
-    client = Client(STUBS["scheduler"], args.scheduler, timeout=args.timeout)
+    client = Client(STUBS["scheduler"], args.scheduler, timeout=args.timeout, security=args.security)
     seq, delay = args.after, RECONNECT_FIRST_S
     try:
         while True:
@@ -591,10 +594,10 @@ def cmd_resources(args) -> int:
 
 
 # ------------------------------------------------------------------------------------ health
-def _serving(address: str, timeout: float) -> str:
+def _serving(address: str, timeout: float, security) -> str:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     import grpc
-    with grpc.insecure_channel(address) as ch:
+    with security.channel(address) as ch:
         try:
             r = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
         except grpc.RpcError as exc:
@@ -604,7 +607,7 @@ def _serving(address: str, timeout: float) -> str:
 
 def _ask(args, service: str, method: str, request):
     """One RPC for the health check: (answer, None) or (None, why), printing nothing."""
-    client = Client(STUBS[service], getattr(args, service), timeout=args.timeout)
+    client = Client(STUBS[service], getattr(args, service), timeout=args.timeout, security=args.security)
     try:
         return client.call(method, request), None
     except errors.OmpError as exc:
@@ -620,7 +623,7 @@ def cmd_health(args) -> int:
     be made counts as failed. The daemon's state is reported, not judged."""
     checks: dict[str, dict] = {}
     for service in ("scheduler", "miner", "watchdog", "promoter"):
-        status = _serving(getattr(args, service), args.timeout)
+        status = _serving(getattr(args, service), args.timeout, args.security)
         checks[service] = {"ok": status == "SERVING", "detail": f"{getattr(args, service)}: {status}"}
     now = SystemClock().now()
     st, why = _ask(args, "scheduler", "GetStatus", spb.GetStatusRequest())
@@ -707,4 +710,34 @@ def cmd_ops_log(args) -> int:
         print(json.dumps(doc))
         return 0
     sys.stdout.write(r.markdown)
+    return 0
+
+
+# ------------------------------------------------------------------------------------ audit
+def cmd_audit(args) -> int:
+    """The audit log of every service: who really called (the authenticated principal), what, on
+    whose behalf they said, and how it ended; oldest first, one page (--all: every page)."""
+    records, token = [], ""
+    while True:
+        r, rc = call(args, "scheduler", "ListAudit", spb.ListAuditRequest(
+            page_size=args.page_size, page_token=token, principal=args.principal or "", refused_only=args.refused))
+        if r is None:
+            return rc
+        records += r.records
+        token = r.next_page_token
+        if not (args.all and token):
+            break
+    if args.json:
+        print(json.dumps({"records": [_dict(x) for x in records], "next_page_token": token}))
+        return 0
+    from rich.table import Table
+    t = Table(title="audit log (oldest first)")
+    for col in ("#", "at (UTC)", "principal", "role", "call", "target", "on behalf of", "outcome", "reason"):
+        t.add_column(col, overflow="fold")
+    for x in records:
+        t.add_row(str(x.id), _when(x.at), x.principal, x.role, f"{x.service}.{x.method}", x.target, x.on_behalf_of,
+                  x.outcome, x.reason)
+    _con().print(t)
+    if token:
+        _con().print(f"more: --all, or the next page after #{records[-1].id}", highlight=False)
     return 0

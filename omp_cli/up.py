@@ -19,7 +19,7 @@ from pathlib import Path
 
 from omp.v1 import (common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, promoter_pb2 as ppb, promoter_pb2_grpc,
                     scheduler_pb2 as spb, scheduler_pb2_grpc)
-from services.common import errors, settings as settings_mod
+from services.common import errors, security, settings as settings_mod
 from services.common.clients import Client
 
 DEMO_CONFIG = "us_daily_momentum.toml"           # real data: the gates mostly say no, and why
@@ -65,6 +65,7 @@ def cmd_up(args, con) -> int:
     args.config = args.config or args.settings_file or os.environ.get("OMP_CONFIG")
     try:
         settings = settings_mod.load(args.config)
+        args.security = security.for_command(settings)     # the demo's calls, as any omp command's
     except ValueError as exc:
         con.print(f"[bold red]error:[/] {exc}")
         return 2
@@ -114,8 +115,8 @@ def cmd_up(args, con) -> int:
             _stop(procs)
 
 
-def _show_run(con, miner: str, run_id: str) -> None:
-    client = Client(miner_pb2_grpc.MinerServiceStub, miner, timeout=10.0)
+def _show_run(con, miner: str, run_id: str, security) -> None:
+    client = Client(miner_pb2_grpc.MinerServiceStub, miner, timeout=10.0, security=security)
     try:
         run = client.call("GetRun", mpb.GetRunRequest(run_id=run_id))
         con.print(f"      run folder: {run.run_dir}  (candidates: omp runs export {run_id} --miner {miner})",
@@ -126,8 +127,8 @@ def _show_run(con, miner: str, run_id: str) -> None:
         client.close()
 
 
-def _show_decision(con, promoter: str, run_id: str) -> None:
-    client = Client(promoter_pb2_grpc.PromoterServiceStub, promoter, timeout=10.0)
+def _show_decision(con, promoter: str, run_id: str, security) -> None:
+    client = Client(promoter_pb2_grpc.PromoterServiceStub, promoter, timeout=10.0, security=security)
     try:
         d = client.call("GetDecision", ppb.GetDecisionRequest(run_id=run_id))
     except errors.OmpError as exc:
@@ -151,7 +152,7 @@ def _show_decision(con, promoter: str, run_id: str) -> None:
 def _demo(args, con, target: str, miner: str, promoter: str, procs, stop) -> int:
     """Queue the demo campaigns (the real-data example and the planted edge: the gates saying no,
     with their reasons, and yes), start mining, print the events and each run's judgement."""
-    client = Client(scheduler_pb2_grpc.SchedulerServiceStub, target, timeout=10.0)
+    client = Client(scheduler_pb2_grpc.SchedulerServiceStub, target, timeout=10.0, security=args.security)
     try:
         ids = {}
         for k, config in enumerate(args.demo_config or [DEMO_CONFIG, PLANTED_CONFIG]):
@@ -181,9 +182,9 @@ def _demo(args, con, target: str, miner: str, promoter: str, procs, stop) -> int
             con.print(f"{e.seq:>5} {e.kind:<22} {e.message}", soft_wrap=True)
             ours = e.campaign_id in ids
             if e.kind == "run.completed" and ours:
-                _show_run(con, miner, json.loads(e.detail_json).get("run_id", ""))
+                _show_run(con, miner, json.loads(e.detail_json).get("run_id", ""), args.security)
             if e.kind == "promotion.judged" and ours:
-                _show_decision(con, promoter, json.loads(e.detail_json).get("run_id", ""))
+                _show_decision(con, promoter, json.loads(e.detail_json).get("run_id", ""), args.security)
             if stop["now"] or any(p.poll() is not None for p in procs):
                 break
             if ours and e.kind in ("promotion.judged", "run.failed", "campaign.quarantine"):

@@ -30,11 +30,12 @@ ROLES = (("app.py", "composition"), ("servicer.py", "servicer"), ("repository.py
          ("settings.py", "settings"), ("__init__.py", "package"))
 EDGE = {"composition", "servicer", "edge"}              # may speak protobuf and grpc
 SQL = {"repository", "tables"}                          # may speak SQL
-COMMON_EDGE = {"server.py", "convert.py", "clients.py", "errors.py", "metrics.py", "incident_reporter.py"}
+COMMON_EDGE = {"server.py", "convert.py", "clients.py", "errors.py", "metrics.py", "incident_reporter.py",
+               "security.py"}
 #: common's modules that speak protobuf or grpc for a service: a service's edge may use them, its
 #: domain may not (errors.py is the domain's exception family: everyone's)
 EDGE_PLUMBING = ("services.common.server", "services.common.convert", "services.common.clients",
-                 "services.common.metrics", "services.common.incident_reporter")
+                 "services.common.metrics", "services.common.incident_reporter", "services.common.security")
 
 
 def role(path: Path) -> str:

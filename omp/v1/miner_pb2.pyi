@@ -70,14 +70,16 @@ class ListRunsResponse(_message.Message):
     def __init__(self, runs: _Optional[_Iterable[_Union[_common_pb2.Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CancelRunRequest(_message.Message):
-    __slots__ = ("run_id", "reason", "as_failure")
+    __slots__ = ("run_id", "reason", "as_failure", "actor")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     AS_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     reason: str
     as_failure: bool
-    def __init__(self, run_id: _Optional[str] = ..., reason: _Optional[str] = ..., as_failure: _Optional[bool] = ...) -> None: ...
+    actor: str
+    def __init__(self, run_id: _Optional[str] = ..., reason: _Optional[str] = ..., as_failure: _Optional[bool] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class WatchRunRequest(_message.Message):
     __slots__ = ("run_id",)

@@ -245,6 +245,52 @@ class ListQueueChangesResponse(_message.Message):
     next_page_token: str
     def __init__(self, changes: _Optional[_Iterable[_Union[QueueChange, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class ListAuditRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "principal", "refused_only")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_ONLY_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    principal: str
+    refused_only: bool
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., principal: _Optional[str] = ..., refused_only: _Optional[bool] = ...) -> None: ...
+
+class AuditRecord(_message.Message):
+    __slots__ = ("id", "at", "service", "principal", "role", "method", "target", "reason", "on_behalf_of", "outcome", "peer")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ON_BEHALF_OF_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    at: _timestamp_pb2.Timestamp
+    service: str
+    principal: str
+    role: str
+    method: str
+    target: str
+    reason: str
+    on_behalf_of: str
+    outcome: str
+    peer: str
+    def __init__(self, id: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., service: _Optional[str] = ..., principal: _Optional[str] = ..., role: _Optional[str] = ..., method: _Optional[str] = ..., target: _Optional[str] = ..., reason: _Optional[str] = ..., on_behalf_of: _Optional[str] = ..., outcome: _Optional[str] = ..., peer: _Optional[str] = ...) -> None: ...
+
+class ListAuditResponse(_message.Message):
+    __slots__ = ("records", "next_page_token")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[AuditRecord]
+    next_page_token: str
+    def __init__(self, records: _Optional[_Iterable[_Union[AuditRecord, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class RegisterMinerRequest(_message.Message):
     __slots__ = ("address",)
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -274,20 +320,22 @@ class ReportProgressResponse(_message.Message):
     def __init__(self, lease_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReportRunResultRequest(_message.Message):
-    __slots__ = ("campaign_id", "attempt", "run_id", "status", "error", "run_dir")
+    __slots__ = ("campaign_id", "attempt", "run_id", "status", "error", "run_dir", "ended_by")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     RUN_DIR_FIELD_NUMBER: _ClassVar[int]
+    ENDED_BY_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     attempt: int
     run_id: str
     status: _common_pb2.RunStatus
     error: str
     run_dir: str
-    def __init__(self, campaign_id: _Optional[str] = ..., attempt: _Optional[int] = ..., run_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.RunStatus, str]] = ..., error: _Optional[str] = ..., run_dir: _Optional[str] = ...) -> None: ...
+    ended_by: str
+    def __init__(self, campaign_id: _Optional[str] = ..., attempt: _Optional[int] = ..., run_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.RunStatus, str]] = ..., error: _Optional[str] = ..., run_dir: _Optional[str] = ..., ended_by: _Optional[str] = ...) -> None: ...
 
 class ReportRunResultResponse(_message.Message):
     __slots__ = ("campaign",)

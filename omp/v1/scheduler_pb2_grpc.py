@@ -120,6 +120,11 @@ class SchedulerServiceStub:
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.ListQueueChangesRequest.SerializeToString,
                 response_deserializer=omp_dot_v1_dot_scheduler__pb2.ListQueueChangesResponse.FromString,
                 _registered_method=True)
+        self.ListAudit = channel.unary_unary(
+                '/omp.v1.SchedulerService/ListAudit',
+                request_serializer=omp_dot_v1_dot_scheduler__pb2.ListAuditRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.ListAuditResponse.FromString,
+                _registered_method=True)
         self.RegisterMiner = channel.unary_unary(
                 '/omp.v1.SchedulerService/RegisterMiner',
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.RegisterMinerRequest.SerializeToString,
@@ -249,6 +254,14 @@ class SchedulerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAudit(self, request, context):
+        """The audit log of every service (they share the database): each call that changed something
+        or was refused trying, with the authenticated principal, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RegisterMiner(self, request, context):
         """A miner announces where it serves (at start and then periodically); the scheduler sends
         admitted runs there. Without one, the scheduler uses miner.host:miner.port from its settings.
@@ -365,6 +378,11 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
                     servicer.ListQueueChanges,
                     request_deserializer=omp_dot_v1_dot_scheduler__pb2.ListQueueChangesRequest.FromString,
                     response_serializer=omp_dot_v1_dot_scheduler__pb2.ListQueueChangesResponse.SerializeToString,
+            ),
+            'ListAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAudit,
+                    request_deserializer=omp_dot_v1_dot_scheduler__pb2.ListAuditRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.ListAuditResponse.SerializeToString,
             ),
             'RegisterMiner': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterMiner,
@@ -846,6 +864,33 @@ class SchedulerService:
             '/omp.v1.SchedulerService/ListQueueChanges',
             omp_dot_v1_dot_scheduler__pb2.ListQueueChangesRequest.SerializeToString,
             omp_dot_v1_dot_scheduler__pb2.ListQueueChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omp.v1.SchedulerService/ListAudit',
+            omp_dot_v1_dot_scheduler__pb2.ListAuditRequest.SerializeToString,
+            omp_dot_v1_dot_scheduler__pb2.ListAuditResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -15,9 +15,13 @@ CHANNEL_OPTIONS = (("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
 
 
 class Client:
-    def __init__(self, stub_class, target: str, timeout: float = 10.0, channel: grpc.Channel | None = None):
+    def __init__(self, stub_class, target: str, timeout: float = 10.0, channel: grpc.Channel | None = None,
+                 security=None):
+        """``security`` (services/common/security.py's Security) gives the channel its TLS and this
+        process's identity; without it the channel is plaintext and anonymous."""
         self.target, self.timeout = target, timeout
-        self.channel = channel or grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self.channel = channel or (security.channel(target) if security is not None
+                                   else grpc.insecure_channel(target, options=CHANNEL_OPTIONS))
         self.stub = stub_class(self.channel)
 
     def call(self, method: str, request, timeout: float | None = None):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
+import hmac
 import re
+import secrets
+import struct
+import time
 from enum import StrEnum
 from typing import TypeVar
 
@@ -37,23 +42,48 @@ def set_ts(field: Timestamp, seconds: float) -> Timestamp:
 MAX_POSITION = 2**53
 
 
-def page(page_size: int, page_token: str, default: int = 50, maximum: int = 1000) -> tuple[int, int]:
-    """(offset, limit) from a page size and an opaque page token."""
-    if page_size < 0:
-        raise InvalidArgument(f"page_size must be >= 0, got {page_size}")
-    limit = min(page_size or default, maximum)
-    if not page_token:
+#: page tokens are signed with a key of this process: a token is good for the server that gave
+#: it, until it restarts, for PAGE_TOKEN_TTL_S
+_PAGE_KEY = secrets.token_bytes(32)
+PAGE_TOKEN_TTL_S = 24 * 3600
+
+
+def _page_mac(request, payload: bytes) -> bytes:
+    """The token's signature over the request's filter (its fields but the page's own), so that
+    a token is good only for the listing that gave it."""
+    query = type(request)()
+    query.CopyFrom(request)
+    query.ClearField("page_token")
+    query.ClearField("page_size")
+    signed = request.DESCRIPTOR.full_name.encode() + b"\0" + query.SerializeToString(deterministic=True) + payload
+    return hmac.new(_PAGE_KEY, signed, hashlib.sha256).digest()[:16]
+
+
+def page(request, default: int = 50, maximum: int = 1000) -> tuple[int, int]:
+    """(position, limit) of a list request (its ``page_size`` and opaque ``page_token``). A token
+    this server did not give for this very listing (forged, edited, of another filter or method,
+    older than a day or a restart) is INVALID_ARGUMENT."""
+    if request.page_size < 0:
+        raise InvalidArgument(f"page_size must be >= 0, got {request.page_size}")
+    limit = min(request.page_size or default, maximum)
+    tok = request.page_token
+    if not tok:
         return 0, limit
-    bad = InvalidArgument(f"page_token is not a token this server gave, got {page_token[:100]!r}")
-    if len(page_token) > 64:
+    bad = InvalidArgument(f"page_token is not a token this server gave for this listing (or it expired), "
+                          f"got {tok[:100]!r}", field="page_token")
+    if len(tok) != 43:
         raise bad
     try:
-        offset = int(base64.urlsafe_b64decode(page_token.encode()).decode())
-    except (ValueError, UnicodeDecodeError):
+        raw = base64.urlsafe_b64decode(tok + "=")
+    except ValueError:
         raise bad from None
-    if not 0 <= offset <= MAX_POSITION:
+    payload, mac = raw[:16], raw[16:]
+    if len(raw) != 32 or not hmac.compare_digest(mac, _page_mac(request, payload)):
         raise bad
-    return offset, limit
+    position, expires = struct.unpack(">QQ", payload)
+    if expires < time.time() or position > MAX_POSITION:
+        raise bad
+    return position, limit
 
 
 #: the longest text a client may set in a field, by kind (a bound at the edge: every text a client
@@ -70,12 +100,26 @@ def bounded(value: str, field: str, maximum: int) -> str:
     return value
 
 
-def token(position: int) -> str:
-    return base64.urlsafe_b64encode(str(position).encode()).decode()
+def actor(request, context) -> str:
+    """Who made a change, for the trail: the authenticated principal, and the name the client
+    claims in ``request.actor`` only as on whose behalf (``alice for nightly-job``)."""
+    return on_behalf(context, bounded(request.actor, "actor", 200))
 
 
-def next_token(offset: int, limit: int, total: int) -> str:
-    return token(offset + limit) if offset + limit < total else ""
+def on_behalf(context, claimed: str, maximum: int = 120) -> str:
+    """The call's principal, ``for`` the name claimed when it is another."""
+    claimed, principal = claimed.strip(), context.principal.name
+    return principal if not claimed or claimed == principal else f"{principal} for {claimed[:maximum]}"
+
+
+def token(request, position: int) -> str:
+    """The page token of ``position`` in the listing ``request`` asks for."""
+    payload = struct.pack(">QQ", position, int(time.time()) + PAGE_TOKEN_TTL_S)
+    return base64.urlsafe_b64encode(payload + _page_mac(request, payload)).decode().rstrip("=")
+
+
+def next_token(request, offset: int, limit: int, total: int) -> str:
+    return token(request, offset + limit) if offset + limit < total else ""
 
 
 # ------------------------------------------------------------------------------ vocabulary

@@ -8,7 +8,13 @@ domain turns the validation errors it expects into InvalidArgument itself).
 """
 from __future__ import annotations
 
+import re
+
 import grpc
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from services.common.settings import redact_secrets
 
 
 class OmpError(Exception):
@@ -16,8 +22,19 @@ class OmpError(Exception):
     code = grpc.StatusCode.INTERNAL
 
 
+#: the field a message of bad input begins with ("page_size must be >= 0, got -1"): our messages
+#: name the field first, so the status's BadRequest can name it for a program too
+_FIELD_RE = re.compile(r"([a-z_][a-z0-9_]*(?:\.[a-z0-9_\[\]]+)*)(?::| must | is | has | names | may | cannot )")
+
+
 class InvalidArgument(OmpError):
     code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, message: str = "", field: str | None = None):
+        super().__init__(message)
+        if field is None and (m := _FIELD_RE.match(message)):
+            field = m.group(1)
+        self.field = field or ""
 
 
 class NotFound(OmpError):
@@ -76,14 +93,46 @@ ERRORS_BY_CODE: dict[grpc.StatusCode, type[OmpError]] = {
 def to_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status a server answers for an exception; anything unexpected is INTERNAL."""
     if isinstance(exc, OmpError):
-        return exc.code, str(exc)
+        return exc.code, redact_secrets(str(exc))
     return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}"
 
 
+def _reason(exc: BaseException) -> str:
+    """``DatabaseBusy`` -> ``DATABASE_BUSY``: the ErrorInfo reason a program can switch on."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).upper()
+
+
+def rich_status(exc: BaseException) -> grpc.Status:
+    """The status of ``exc`` with google.rpc details (grpcio-status): an ErrorInfo naming the
+    error's kind, and for bad input a BadRequest naming the field."""
+    code, message = to_status(exc)
+    st = status_pb2.Status(code=getattr(code_pb2, code.name), message=message)
+    reason = "INTERNAL" if code == grpc.StatusCode.INTERNAL else _reason(exc)
+    st.details.add().Pack(error_details_pb2.ErrorInfo(reason=reason, domain="omp.v1"))
+    if getattr(exc, "field", ""):
+        violation = error_details_pb2.BadRequest.FieldViolation(field=exc.field, description=message)
+        st.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    return rpc_status.to_status(st)
+
+
 def from_rpc_error(err: grpc.RpcError) -> OmpError:
-    """The domain exception for a status a client received."""
+    """The domain exception for a status a client received (with ``field`` for bad input, when
+    the status names it)."""
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     cls = ERRORS_BY_CODE.get(code, OmpError)
-    exc = cls(err.details() if hasattr(err, "details") else str(err))
+    message = err.details() if hasattr(err, "details") else str(err)
+    exc = cls(message) if cls is not InvalidArgument else cls(message, field=_field_of(err))
     exc.code = code
     return exc
+
+
+def _field_of(err) -> str | None:
+    try:
+        st = rpc_status.from_call(err)
+    except (ValueError, AttributeError):
+        return None
+    for detail in st.details if st is not None else ():
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad) and bad.field_violations:
+            return bad.field_violations[0].field
+    return None

@@ -26,8 +26,8 @@ FIRST_WAIT_S, MAX_WAIT_S = 1.0, 60.0
 
 
 class IncidentReporter:
-    def __init__(self, target: str, source: str, timeout: float = 5.0):
-        self.client = Client(watchdog_pb2_grpc.WatchdogServiceStub, target, timeout=timeout)
+    def __init__(self, target: str, source: str, timeout: float = 5.0, security=None):
+        self.client = Client(watchdog_pb2_grpc.WatchdogServiceStub, target, timeout=timeout, security=security)
         self.source = source
         self._pending: dict[tuple[str, str], Finding] = {}
         self._cond = threading.Condition()

@@ -26,9 +26,11 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.access import Principal, rule_of
 from services.common.clients import CHANNEL_OPTIONS
-from services.common.errors import ResourceExhausted, to_status
+from services.common.errors import ResourceExhausted, rich_status, to_status
 from services.common.metrics import GrpcMetrics
+from services.common.security import ANONYMOUS, PLAINTEXT, Security
 
 log = logging.getLogger(__name__)
 _END = object()
@@ -36,6 +38,14 @@ _END = object()
 
 class PortInUse(RuntimeError):
     pass
+
+
+#: bounds on what one client may hold of a server beyond the message size (CHANNEL_OPTIONS): its
+#: concurrent calls on one connection, the size of its headers, and a connection whose peer
+#: vanished is found by keepalive pings within about a minute and a half (its streams end)
+SERVER_OPTIONS = (("grpc.max_concurrent_streams", 100), ("grpc.max_metadata_size", 16 * 1024),
+                  ("grpc.keepalive_time_ms", 60_000), ("grpc.keepalive_timeout_ms", 20_000),
+                  ("grpc.http2.min_ping_interval_without_data_ms", 10_000))
 
 
 @dataclass(frozen=True)
@@ -49,26 +59,6 @@ class Registration:
     on_loop: bool = False
     #: with ``on_loop``, the methods that may still take long (a bulk import): on the pool
     on_pool: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who makes a call, as the authentication hook established it."""
-    name: str
-    role: str = ""
-
-
-ANONYMOUS = Principal("anonymous")
-#: ``authorize(method, metadata) -> Principal``: the one place where every call, unary or stream,
-#: of every service is authenticated and authorized before its servicer runs. ``method`` is the
-#: full name (``/omp.v1.SchedulerService/StopDaemon``), ``metadata`` the call's invocation
-#: metadata; it raises Unauthenticated or PermissionDenied to refuse the call.
-Authorize = Callable[[str, tuple], Principal]
-
-
-def allow_all(method: str, metadata: tuple) -> Principal:
-    """No authentication (loopback development): every caller is anonymous."""
-    return ANONYMOUS
 
 
 class _Context:
@@ -114,29 +104,100 @@ class _Context:
 
 
 async def _abort(exc: Exception, method: str, metrics: GrpcMetrics, t0: float, context) -> None:
-    code, msg = to_status(exc)
-    metrics.observe(method, code, time.perf_counter() - t0)
-    if code == grpc.StatusCode.INTERNAL:
+    status = rich_status(exc)
+    metrics.observe(method, status.code, time.perf_counter() - t0)
+    if status.code == grpc.StatusCode.INTERNAL:
         log.error("unhandled error in %s", method, exc_info=exc)
-    await context.abort(code, msg)
+    await context.abort(status.code, status.details, status.trailing_metadata)
 
 
-def _unary(behavior, method: str, full: str, authorize: Authorize, metrics: GrpcMetrics,
-           pool: futures.Executor | None, durable=None):
+def _authorize(security: Security, full: str, context) -> Principal:
+    return security.authorize(full, context.invocation_metadata() or (), context.auth_context())
+
+
+REFUSALS = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+#: the request fields that name what a change is about, in the order they are looked for
+TARGET_FIELDS = ("id", "campaign_id", "run_id", "genome_hash", "run_folder", "key")
+
+
+class _Auditor:
+    """The audit row of one call that changes something (``log``: an AuditLog, see
+    services/common/storage/audit.py). A call that commits a change writes its row in the same
+    transaction (the change and its record commit together or not at all); any other outcome is
+    a row of its own. Written where nothing can cancel it: on the loop beside the call's own
+    writes, on the pool in the same job as the servicer (a client that cancels or times out stops
+    waiting, not the job), and a refusal's as a job of its own that nobody awaits."""
+
+    def __init__(self, log, method: str, refusals_only: bool = False):
+        self.log, self.method, self.refusals_only = log, method, refusals_only
+
+    def _fields(self, request, principal: Principal | None) -> tuple:
+        if principal is None:       # no one we know: keep none of the text a stranger sent
+            return "unauthenticated", "", self.method, "", "", ""
+        target = next((str(v) for f in TARGET_FIELDS if (v := getattr(request, f, None)) not in (None, "", 0)), "")
+        campaign = getattr(request, "campaign", None)
+        if not target and campaign is not None:
+            target = campaign.id or campaign.name
+        return (principal.name, principal.role, self.method, target, str(getattr(request, "reason", "")),
+                str(getattr(request, "actor", "")))
+
+    def __call__(self, request, principal: Principal | None, outcome: grpc.StatusCode, peer: str) -> None:
+        self.log.record(*self._fields(request, principal), outcome.name, peer)
+
+    def wants(self, outcome: grpc.StatusCode) -> bool:
+        return not self.refusals_only or outcome in REFUSALS
+
+    def audited(self, behavior, request, ctx: "_Context", peer: str):
+        """``behavior`` with its audit row (on the loop, or as one job for the pool)."""
+        if self.refusals_only:      # a servicer does not refuse by role: the wrapper did, before
+            return behavior(request, ctx)
+        failure = None
+        with self.log.riding(*self._fields(request, ctx.principal), peer) as written:
+            try:
+                response = behavior(request, ctx)
+            except Exception as exc:  # noqa: BLE001 - recorded below, then raised again unchanged
+                failure = exc
+            in_its_transaction = written()
+        if failure is not None:
+            self(request, ctx.principal, to_status(failure)[0], peer)
+            raise failure
+        if not in_its_transaction:  # it changed nothing after all (an idempotent repeat): a row of its own
+            self(request, ctx.principal, grpc.StatusCode.OK, peer)
+        return response
+
+
+def _unary(behavior, method: str, full: str, security: Security, metrics: GrpcMetrics,
+           pool: futures.Executor | None, durable=None, audit: _Auditor | None = None):
     async def handler(request, context):
         t0 = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        peer = context.peer() or ""
+        ran = False                 # the servicer ran: its audit row is written beside it
         try:
-            ctx = _Context(context, authorize(full, context.invocation_metadata() or ()))
+            principal = _authorize(security, full, context)
+            ctx = _Context(context, principal)
+            ran = True
             if pool is None:
-                response = behavior(request, ctx)
+                if audit is None:
+                    response = behavior(request, ctx)
+                else:       # on the loop: the row joins the call's group commit
+                    response = audit.audited(behavior, request, ctx, peer)
                 # its writes may be waiting for a group commit: not answered before they are on disk
                 if durable is not None and (waiting := durable()) is not None:
                     # shielded: the group's future is shared by every call in it, and a client that
                     # cancels must cancel its own wait, never the others' (or the commit's result)
                     await asyncio.shield(waiting)
+            elif audit is None:
+                response = await loop.run_in_executor(pool, behavior, request, ctx)
             else:
-                response = await asyncio.get_running_loop().run_in_executor(pool, behavior, request, ctx)
+                response = await loop.run_in_executor(pool, audit.audited, behavior, request, ctx, peer)
         except Exception as exc:  # noqa: BLE001 - every exception becomes a status, by the table
+            if audit is not None and not ran and audit.wants(code := to_status(exc)[0]):
+                who = getattr(exc, "principal", None)
+                if pool is None:
+                    audit(request, who, code, peer)
+                else:               # not awaited: a client that goes away cannot cancel it
+                    pool.submit(audit, request, who, code, peer)
             await _abort(exc, method, metrics, t0, context)
         # servicers never abort themselves: they raise, and the table picks the code
         metrics.observe(method, grpc.StatusCode.OK, time.perf_counter() - t0)
@@ -177,16 +238,18 @@ class StreamLimits:
             return sum(self._open.values())
 
 
-def _stream(behavior, method: str, full: str, authorize: Authorize, metrics: GrpcMetrics,
+def _stream(behavior, method: str, full: str, security: Security, metrics: GrpcMetrics,
             pool: futures.Executor, limits: StreamLimits):
     async def handler(request, context):
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
         ctx, peer = None, None
         try:
-            ctx = _Context(context, authorize(full, context.invocation_metadata() or ()))
-            limits.acquire(context.peer() or "unknown")
-            peer = context.peer() or "unknown"
+            ctx = _Context(context, _authorize(security, full, context))
+            # a client is its principal when callers authenticate, else its connection
+            client = ctx.principal.name if ctx.principal is not ANONYMOUS else (context.peer() or "unknown")
+            limits.acquire(client)
+            peer = client
             items = behavior(request, ctx)     # a generator: each step may block, so on the pool
             while (item := await loop.run_in_executor(pool, next, items, _END)) is not _END:
                 yield item
@@ -202,22 +265,25 @@ def _stream(behavior, method: str, full: str, authorize: Authorize, metrics: Grp
     return handler
 
 
-def _wrapped(reg: Registration, authorize: Authorize, metrics: GrpcMetrics, pool: futures.Executor,
-             stream_pool: futures.Executor, limits: StreamLimits, durable=None):
-    """The servicer the aio server sees: every method async, authorized, with the error table and
-    metrics."""
+def _wrapped(reg: Registration, security: Security, metrics: GrpcMetrics, pool: futures.Executor,
+             stream_pool: futures.Executor, limits: StreamLimits, durable=None, audit=None):
+    """The servicer the aio server sees: every method async, authorized, audited when it changes
+    something, with the error table and metrics."""
     out = type(f"Async{type(reg.servicer).__name__}", (), {})()
     for m in reg.service.methods:
         behavior = getattr(reg.servicer, m.name)
         full = f"/{reg.service.full_name}/{m.name}"
         if m.client_streaming:
             raise ValueError(f"{reg.service.full_name}.{m.name}: client streaming is not supported here")
+        rule = rule_of(full)
+        auditor = (_Auditor(audit, m.name, rule.heartbeat) if audit is not None and rule is not None and rule.changes
+                   else None)
         if m.server_streaming:
-            setattr(out, m.name, _stream(behavior, m.name, full, authorize, metrics, stream_pool, limits))
+            setattr(out, m.name, _stream(behavior, m.name, full, security, metrics, stream_pool, limits))
         else:
             on_loop = reg.on_loop and m.name not in reg.on_pool
-            setattr(out, m.name, _unary(behavior, m.name, full, authorize, metrics, None, durable) if on_loop
-                    else _unary(behavior, m.name, full, authorize, metrics, pool))
+            setattr(out, m.name, _unary(behavior, m.name, full, security, metrics, None, durable, auditor) if on_loop
+                    else _unary(behavior, m.name, full, security, metrics, pool, None, auditor))
     return out
 
 
@@ -255,12 +321,18 @@ def build_server(host: str, port: int, registrations: Iterable[Registration], me
                  *, stopping: threading.Event | None = None, max_workers: int = 32,
                  streams: StreamLimits | None = None,
                  durable: Callable[[], Awaitable | None] | None = None,
-                 authorize: Authorize = allow_all) -> Service:
+                 security: Security = PLAINTEXT, audit=None) -> Service:
     """Build, bind and start a server on its own event-loop thread. ``port=0`` picks a free port; a
     taken port raises PortInUse. ``stopping`` is set when the server begins to drain: streaming
     servicers watch it. ``durable``, asked after each method run on the loop, returns what its
     answer must wait for so that what it wrote is on disk (``Database.pending`` with group
-    commits), or None. ``authorize`` runs before every call (see Authorize).
+    commits), or None.
+
+    ``security`` (services/common/security.py) gives the port its TLS and checks every call of
+    every method, unary or stream, before its servicer runs: who the caller is and whether
+    services/common/access.py lets its role call the method (UNAUTHENTICATED, PERMISSION_DENIED).
+    ``audit`` (an AuditLog) hears every call of a method that changes something,
+    refused or not.
 
     Unary methods that may block run on a pool of ``max_workers`` threads; server streams on a
     pool of their own, as large as ``streams.total``, so that open streams never starve a unary
@@ -275,15 +347,17 @@ def build_server(host: str, port: int, registrations: Iterable[Registration], me
 
     async def start():
         # never share a port silently with another process
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *CHANNEL_OPTIONS])
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *CHANNEL_OPTIONS, *SERVER_OPTIONS])
         for reg in registrations:
-            reg.add(_wrapped(reg, authorize, metrics, pool, stream_pool, limits, durable), server)
+            reg.add(_wrapped(reg, security, metrics, pool, stream_pool, limits, durable, audit), server)
         names = [reg.service.full_name for reg in registrations]
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(names + [health.SERVICE_NAME, reflection.SERVICE_NAME], server)
         try:
-            bound = server.add_insecure_port(f"{host}:{port}")
+            credentials = security.server_credentials()
+            bound = (server.add_secure_port(f"{host}:{port}", credentials) if credentials is not None
+                     else server.add_insecure_port(f"{host}:{port}"))
         except RuntimeError as exc:
             raise PortInUse(f"cannot bind {host}:{port}: {exc}") from None
         if bound == 0:

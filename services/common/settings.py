@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,19 @@ class Database:
         require(ok, f"{p}.url", "must be a sqlite:// or postgresql+psycopg:// URL", redact_url(self.url))
 
 
+#: a URL's password anywhere in a text: ``postgresql+psycopg://omp:s3cret@db`` (up to the last @
+#: before a blank, so a password holding @ or / is covered too), and one given as a query parameter
+_URL_PASSWORD = re.compile(r"([A-Za-z][\w+.-]*://[^\s:/@]*:)\S*@")
+_QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pwd)=)[^&\s\"']*", re.IGNORECASE)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with every URL password in it replaced by ***: what a log line or an error says."""
+    if "://" not in text:
+        return text
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
 def redact_url(url: str) -> str:
     """A database URL fit for a log line or an error: its password replaced by ***."""
     scheme, sep, rest = url.partition("://")
@@ -104,17 +118,31 @@ class Resources:
 
 @dataclass(frozen=True)
 class Security:
-    tls_cert: str = ""
-    tls_key: str = ""
-    token: str = ""
+    """TLS and authentication, for every server and client of OMP (services/common/security.py
+    reads the files and refuses at start what is set but unusable). A path may hold ``{service}``,
+    replaced by the process's name, so that one file serves every service with its own identity
+    (``tls_cert = "/etc/omp/tls/{service}.crt"``)."""
+    tls_cert: str = ""                  # this server's certificate (PEM); also its client certificate with client_ca
+    tls_key: str = ""                   # its private key (PEM, mode 0600)
+    tls_ca: str = ""                    # the CA clients verify servers with ("" with TLS: the system's roots)
+    client_ca: str = ""                 # set: mutual TLS, a client certificate signed by this CA is required
+    tokens_file: str = ""               # set: bearer tokens required (sha256 of each, its principal and role)
+    token_file: str = ""                # this process's own bearer token, for its calls to the others
+    allow_insecure_remote: bool = False  # listen on a non-loopback address without TLS and authentication
+    allow_plaintext_metrics: bool = False  # serve Prometheus metrics on a non-loopback address (plaintext, open)
+    token: str = ""                     # refused: a token in plain text (kept to say so, naming the key)
 
     def check(self, p):
-        # a setting that silently does nothing is worse than none: until TLS and authentication
-        # are built, asking for them stops start-up instead of serving in the clear
-        for key in ("tls_cert", "tls_key", "token"):
-            require(not getattr(self, key), f"{p}.{key}",
-                    "is not supported yet (TLS and authentication are not built); leave it empty",
-                    getattr(self, key))
+        require(not self.token, f"{p}.token", "a token in plain text is refused: put its sha256 in tokens_file "
+                "(omp security add-token) and this process's own token in token_file", "***")
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert or self.tls_key)
+
+    @property
+    def authentication(self) -> bool:
+        return bool(self.tokens_file or self.client_ca)
 
 
 @dataclass(frozen=True)

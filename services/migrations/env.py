@@ -6,6 +6,7 @@ import services.miner.tables  # noqa: F401 - registers the tables on Base.metada
 import services.promoter.tables  # noqa: F401
 import services.scheduler.tables  # noqa: F401
 import services.watchdog.tables  # noqa: F401
+import services.common.storage.audit  # noqa: F401 - the audit log, written by every service
 from services.common.storage.base import Base
 
 connection = context.config.attributes["connection"]

@@ -15,6 +15,8 @@ from services.common.metrics import GrpcMetrics, serve_metrics
 from services.common.incident_reporter import IncidentReporter
 from services.common.runner import close_all, run_service
 from services.common.server import Registration, build_server
+from services.common import security as security_mod
+from services.common.storage.audit import AuditLog
 from services.common.storage.db import Database
 from services.migrations import migrate
 from services.miner.metrics import MinerMetrics
@@ -36,13 +38,16 @@ class MinerApp:
                  watchdog_target: str | None = None):
         self.settings = settings
         self.cfg: MinerSettings = settings.section("miner")
+        # first: a security setting that is set but unusable stops start-up before anything is touched
+        self.security = security_mod.load(settings, "miner", self.cfg.host)
         self.db = Database(settings.database_url, settings.database.pool_size)
         migrate(self.db)
         self.registry = CollectorRegistry()
         settings.runs_dir.mkdir(parents=True, exist_ok=True)
         self.reporter = GrpcSchedulerReporter(scheduler_target or settings.endpoint("scheduler").address,
-                                              self.cfg.rpc_timeout_s)
-        self.incidents = IncidentReporter(watchdog_target or settings.endpoint("watchdog").address, "miner")
+                                              self.cfg.rpc_timeout_s, self.security)
+        self.incidents = IncidentReporter(watchdog_target or settings.endpoint("watchdog").address, "miner",
+                                          security=self.security)
         self.runs = RunManager(MinerStore(self.db), settings, SystemClock(), self.reporter,
                                MinerMetrics(self.registry), incidents=self.incidents.report)
         self.orphans = self.runs.recover()
@@ -58,7 +63,8 @@ class MinerApp:
         # starting and cancelling processes and reading run folders may block: on the pool
         registration = Registration(servicer, miner_pb2_grpc.add_MinerServiceServicer_to_server, SERVICE)
         self.service = build_server(cfg.host, cfg.port, [registration], GrpcMetrics(self.registry, "miner"),
-                                    stopping=stopping)
+                                    stopping=stopping, security=self.security,
+                                    audit=AuditLog(self.db, "miner"))
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)
         self.loop = threading.Thread(target=self._report_loop, name="report-loop", daemon=True)
         self.loop.start()

@@ -23,6 +23,7 @@ class Run:
     ended_at: float | None = None
     error: str = ""
     reported: bool = False          # the result reached the scheduler
+    ended_by: str = ""              # who cancelled or killed it, as authenticated ("" : it ended by itself)
 
     def __post_init__(self):
         object.__setattr__(self, "status", RunStatus(self.status))

@@ -8,8 +8,8 @@ from services.common.vocabulary import RunStatus
 
 
 class GrpcSchedulerReporter:
-    def __init__(self, target: str, timeout: float):
-        self.client = Client(scheduler_pb2_grpc.SchedulerServiceStub, target, timeout=timeout)
+    def __init__(self, target: str, timeout: float, security=None):
+        self.client = Client(scheduler_pb2_grpc.SchedulerServiceStub, target, timeout=timeout, security=security)
 
     def close(self) -> None:
         self.client.close()
@@ -22,7 +22,7 @@ class GrpcSchedulerReporter:
             campaign_id=campaign_id, attempt=attempt, run_id=run_id, progress=progress_pb(progress)))
 
     def result(self, campaign_id: str, attempt: int, run_id: str, status: RunStatus, error: str,
-               run_dir: str) -> None:
+               run_dir: str, ended_by: str = "") -> None:
         self.client.call("ReportRunResult", spb.ReportRunResultRequest(
             campaign_id=campaign_id, attempt=attempt, run_id=run_id, status=enum_pb(pb.RunStatus, status),
-            error=error, run_dir=run_dir))
+            error=error, run_dir=run_dir, ended_by=ended_by))

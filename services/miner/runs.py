@@ -81,7 +81,7 @@ class RunManager:
         self.metrics = metrics
         self.notifier = Notifier()
         self._procs: dict[str, subprocess.Popen] = {}
-        self._cancelled: dict[str, tuple[bool, str]] = {}      # run id -> (as a failure, why)
+        self._cancelled: dict[str, tuple[bool, str, str]] = {}  # run id -> (as a failure, why, by whom)
         self._interrupted: set[str] = set()
         self._monitors: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -263,9 +263,10 @@ class RunManager:
         if interrupted:
             status, error = RunStatus.FAILED, "interrupted: the miner shut down (checkpoints kept for the next attempt)"
         elif cancelled and cancelled[0]:
-            status, error = RunStatus.FAILED, f"killed: {cancelled[1] or 'no reason given'}"
+            # "killed: INC-..." first: the watchdog tells its own kills from the campaign's failures by it
+            status, error = RunStatus.FAILED, f"killed: {cancelled[1] or 'no reason given'} (by {cancelled[2]})"
         elif cancelled:
-            status, error = RunStatus.CANCELLED, f"cancelled: {cancelled[1] or 'by operator'}"
+            status, error = RunStatus.CANCELLED, f"cancelled: {cancelled[1] or 'no reason given'} (by {cancelled[2]})"
         elif rc == 0:
             status, error = RunStatus.COMPLETED, ""
         else:
@@ -279,7 +280,7 @@ class RunManager:
                                        symptoms=(bad_data[:1000],), campaigns=(run.campaign_id,), runs=(run.run_id,),
                                        handoffs=("data-engineer",)))
         self.store.update(run.run_id, status=status, error=error, run_dir=run_dir, ended_at=self._now(),
-                          updated_at=self._now())
+                          updated_at=self._now(), ended_by=cancelled[2] if cancelled and not interrupted else "")
         if self.metrics:
             self.metrics.finished(status)
         log.info("run ended", extra={"run_id": run.run_id, "status": status, "rc": rc})
@@ -301,7 +302,7 @@ class RunManager:
         except (FailedPrecondition, NotFound) as exc:
             # the scheduler no longer counts on this attempt (it was fenced off): stop wasting the machine
             log.warning("attempt is stale, cancelling its run", extra={"run_id": run.run_id, "why": str(exc)})
-            self.cancel(run.run_id, "stale attempt")
+            self.cancel(run.run_id, "stale attempt", by="miner")
         except OmpError as exc:
             log.warning("progress report failed", extra={"run_id": run.run_id, "error": str(exc)})
 
@@ -312,7 +313,8 @@ class RunManager:
         waiting = 0
         for run in self.store.unreported():
             try:
-                self.reporter.result(run.campaign_id, run.attempt, run.run_id, run.status, run.error, run.run_dir)
+                self.reporter.result(run.campaign_id, run.attempt, run.run_id, run.status, run.error, run.run_dir,
+                                     run.ended_by)
             except (FailedPrecondition, NotFound) as exc:
                 log.info("result not needed any more", extra={"run_id": run.run_id, "why": str(exc)})
             except OmpError as exc:
@@ -323,10 +325,11 @@ class RunManager:
         return waiting
 
     # ------------------------------------------------------------------------------ cancel
-    def cancel(self, run_id: str, reason: str = "", as_failure: bool = False) -> Run:
+    def cancel(self, run_id: str, reason: str = "", as_failure: bool = False, by: str = "operator") -> Run:
         """Stop a run: SIGTERM (and SIGCONT, so a stopped run hears it) to its process group,
         SIGKILL after the grace period. ``as_failure``: the run ends FAILED (a kill by the
-        watchdog), not CANCELLED. Idempotent: cancelling a run that is already being cancelled,
+        watchdog), not CANCELLED. ``by``: who asked, as authenticated (the trail names them).
+        Idempotent: cancelling a run that is already being cancelled,
         or has ended, changes nothing."""
         run = self.get(run_id)
         if run.status is not RunStatus.RUNNING:
@@ -337,7 +340,7 @@ class RunManager:
                 return run
             if proc is None:
                 raise FailedPrecondition(f"run {run_id} has no process in this miner")
-            self._cancelled[run_id] = (as_failure, reason)
+            self._cancelled[run_id] = (as_failure, reason, by)
         log.info("killing run" if as_failure else "cancelling run", extra={"run_id": run_id, "reason": reason})
         self._signal_group(proc.pid, signal.SIGTERM)
         self._signal_group(proc.pid, signal.SIGCONT)
@@ -356,7 +359,7 @@ class RunManager:
 
     def stop_and_wait(self, run_id: str, reason: str) -> None:
         """Cancel a run and wait until its process has exited and its end is recorded."""
-        self.cancel(run_id, reason)
+        self.cancel(run_id, reason, by="miner")
         with self._lock:
             proc = self._procs.get(run_id)
         if proc is not None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
-from services.common.convert import REASON_CHARS, bounded, enum_from_pb, enum_pb, next_token, page, progress_pb, ts
+from services.common.convert import REASON_CHARS, actor, bounded, enum_from_pb, enum_pb, next_token, page, progress_pb, ts
 from services.common.errors import InvalidArgument
 from services.common.vocabulary import RunStatus
 from services.miner.runs import RunManager
@@ -33,14 +33,14 @@ class MinerServicer(miner_pb2_grpc.MinerServiceServicer):
         return run_pb(self.runs.get(request.run_id, request.campaign_id, request.attempt))
 
     def ListRuns(self, request, context):
-        offset, limit = page(request.page_size, request.page_token)
+        offset, limit = page(request)
         status = enum_from_pb(pb.RunStatus, request.status, RunStatus, "status") if request.status else ""
         runs, total = self.runs.list(campaign_id=request.campaign_id, status=status, offset=offset, limit=limit)
-        return mpb.ListRunsResponse(runs=[run_pb(r) for r in runs], next_page_token=next_token(offset, limit, total))
+        return mpb.ListRunsResponse(runs=[run_pb(r) for r in runs], next_page_token=next_token(request, offset, limit, total))
 
     def CancelRun(self, request, context):
         return run_pb(self.runs.cancel(request.run_id, bounded(request.reason, "reason", REASON_CHARS),
-                                       as_failure=request.as_failure))
+                                       as_failure=request.as_failure, by=actor(request, context)))
 
     def WatchRun(self, request, context):
         for run in self.runs.watch(request.run_id, self.stopping, context):

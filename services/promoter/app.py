@@ -15,6 +15,8 @@ from services.common.incident_reporter import IncidentReporter
 from services.common.metrics import GrpcMetrics, serve_metrics
 from services.common.runner import close_all, run_service
 from services.common.server import Registration, build_server
+from services.common import security as security_mod
+from services.common.storage.audit import AuditLog
 from services.common.storage.db import Database
 from services.migrations import migrate
 from services.promoter.metrics import PromoterMetrics
@@ -34,6 +36,8 @@ class PromoterApp:
     def __init__(self, settings: settings_mod.Settings, watchdog_target: str | None = None):
         self.settings = settings
         self.cfg: PromoterSettings = settings.section("promoter")
+        # first: a security setting that is set but unusable stops start-up before anything is touched
+        self.security = security_mod.load(settings, "promoter", self.cfg.host)
         self.db = Database(settings.database_url, settings.database.pool_size)
         migrate(self.db)
         self.registry = CollectorRegistry()
@@ -44,7 +48,8 @@ class PromoterApp:
                        if promotion.mirror_url else None)
         self.metrics.watch(self.store, self.mirror)
         # the variance gate's SEV-0 goes to the watchdog, which owns incidents
-        self.incidents = IncidentReporter(watchdog_target or settings.endpoint("watchdog").address, "promoter")
+        self.incidents = IncidentReporter(watchdog_target or settings.endpoint("watchdog").address, "promoter",
+                                          security=self.security)
         self.promoter = Promoter(self.store, settings.runs_dir, settings.hof_dir, promotion,
                                  settings.section("auto_reject"), settings.environment, SystemClock(),
                                  self.incidents.report, self.metrics, data_root=settings.data_root,
@@ -58,7 +63,8 @@ class PromoterApp:
     def start(self) -> None:
         registration = Registration(PromoterServicer(self.promoter, self.mirror), promoter_pb2_grpc.add_PromoterServiceServicer_to_server,
                                     SERVICE)
-        self.service = build_server(self.cfg.host, self.cfg.port, [registration], GrpcMetrics(self.registry, "promoter"))
+        self.service = build_server(self.cfg.host, self.cfg.port, [registration], GrpcMetrics(self.registry, "promoter"),
+                                    security=self.security, audit=AuditLog(self.db, "promoter"))
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, self.cfg.host, self.cfg.metrics_port)
         if self.mirror is not None:
             self.mirror_thread = threading.Thread(target=self._mirror_loop, name="hof-mirror", daemon=True)

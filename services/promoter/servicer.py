@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from omp.v1 import promoter_pb2 as ppb, promoter_pb2_grpc
 from services.common.errors import InvalidArgument
-from services.common.convert import REASON_CHARS, bounded, enum_from_pb, enum_pb, next_token, page, set_ts
+from services.common.convert import REASON_CHARS, actor, bounded, enum_from_pb, enum_pb, next_token, page, set_ts
 from services.common.vocabulary import EntryState
 from services.promoter.entities import Decision, Entry, Gate
 from services.promoter.promoter import Promoter
@@ -50,9 +50,6 @@ def entry_pb(e: Entry) -> ppb.HofEntry:
     return out
 
 
-def _actor(request) -> str:
-    return bounded(request.actor, "actor", 200).strip() or "operator"
-
 
 class PromoterServicer(promoter_pb2_grpc.PromoterServiceServicer):
     def __init__(self, promoter: Promoter, mirror=None):
@@ -60,7 +57,7 @@ class PromoterServicer(promoter_pb2_grpc.PromoterServiceServicer):
 
     def PromoteRun(self, request, context):
         return decision_pb(self.p.promote(bounded(request.run_id, "run_id", 128),
-                                          bounded(request.campaign_id, "campaign_id", 128), _actor(request)))
+                                          bounded(request.campaign_id, "campaign_id", 128), actor(request, context)))
 
     def PromoteCheck(self, request, context):
         return decision_pb(self.p.check(bounded(request.run_id, "run_id", 128)))
@@ -69,18 +66,18 @@ class PromoterServicer(promoter_pb2_grpc.PromoterServiceServicer):
         return decision_pb(self.p.decision(bounded(request.run_id, "run_id", 128)))
 
     def ListEntries(self, request, context):
-        offset, limit = page(request.page_size, request.page_token, maximum=MAX_PAGE)
+        offset, limit = page(request, maximum=MAX_PAGE)
         state = enum_from_pb(ppb.EntryState, request.state, EntryState, "state") if request.state else None
         entries, total = self.p.entries(state, offset, limit)
         return ppb.ListEntriesResponse(entries=[entry_pb(e) for e in entries], total=total,
-                                       next_page_token=next_token(offset, limit, total))
+                                       next_page_token=next_token(request, offset, limit, total))
 
     def GetEntry(self, request, context):
         return entry_pb(self.p.entry(bounded(request.genome_hash, "genome_hash", 64)))
 
     def SetEntryState(self, request, context):
         state = enum_from_pb(ppb.EntryState, request.state, EntryState, "state")
-        return entry_pb(self.p.set_state(bounded(request.genome_hash, "genome_hash", 64), state, _actor(request),
+        return entry_pb(self.p.set_state(bounded(request.genome_hash, "genome_hash", 64), state, actor(request, context),
                                          bounded(request.reason, "reason", REASON_CHARS)))
 
     def RenderPacket(self, request, context):
@@ -106,25 +103,25 @@ class PromoterServicer(promoter_pb2_grpc.PromoterServiceServicer):
         r = self.p.integrity(request.samples or 5, request.seed or None, mirror)
         return ppb.IntegrityReport(ok=r.ok, items=[ppb.IntegrityItem(section=i.section, name=i.name, ok=i.ok,
                                                                       detail=i.detail) for i in r.items],
-                                   markdown=r.markdown(_actor(request)))
+                                   markdown=r.markdown(actor(request, context)))
 
     def ListSeeds(self, request, context):
         return ppb.ListSeedsResponse(seeds=[_seed_pb(r) for r in self.p.seeds(bounded(request.campaign_id,
                                                                                       "campaign_id", 128))])
 
     def RegisterSeed(self, request, context):
-        return _seed_pb(self.p.register_seed(request.campaign_id, request.seed, _actor(request),
+        return _seed_pb(self.p.register_seed(request.campaign_id, request.seed, actor(request, context),
                                              bounded(request.reason, "reason", REASON_CHARS)))
 
-
-def _seed_pb(r) -> ppb.RegisteredSeed:
-    campaign_id, seed, at, actor, reason = r
-    out = ppb.RegisteredSeed(campaign_id=campaign_id, seed=int(seed), actor=actor, reason=reason)
-    set_ts(out.registered_at, at)
-    return out
-
     def Revalidate(self, request, context):
-        verdicts = self.p.revalidate(bounded(request.genome_hash, "genome_hash", 64), _actor(request))
+        verdicts = self.p.revalidate(bounded(request.genome_hash, "genome_hash", 64), actor(request, context))
         return ppb.RevalidateResponse(results=[ppb.RevalidationResult(genome_hash=v.genome_hash, ok=v.ok,
                                                                       detail=v.detail, oos_sharpe=v.oos_sharpe)
                                                for v in verdicts])
+
+
+def _seed_pb(r) -> ppb.RegisteredSeed:
+    campaign_id, seed, at, who, reason = r
+    out = ppb.RegisteredSeed(campaign_id=campaign_id, seed=int(seed), actor=who, reason=reason)
+    set_ts(out.registered_at, at)
+    return out

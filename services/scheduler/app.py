@@ -18,6 +18,8 @@ from services.common.metrics import GrpcMetrics, serve_metrics
 from services.common.resources import ResourceSampler
 from services.common.runner import close_all, run_service
 from services.common.server import Registration, build_server
+from services.common import security as security_mod
+from services.common.storage.audit import AuditLog
 from services.common.storage.db import Database
 from services.migrations import migrate
 from services.scheduler.admission import BudgetProbe
@@ -42,26 +44,30 @@ class SchedulerApp:
                  watchdog_target: str | None = None, promoter_target: str | None = None):
         self.settings = settings
         self.cfg: SchedulerSettings = settings.section("scheduler")
+        # first: a security setting that is set but unusable stops start-up before anything is touched
+        self.security = security_mod.load(settings, "scheduler", self.cfg.host)
         self.db = Database(settings.database_url, settings.database.pool_size)
         migrate(self.db)
         self.registry = CollectorRegistry()
         self.metrics = SchedulerMetrics(self.registry)
         clock = SystemClock()
         self.miner_gateway = GrpcMinerGateway(miner_target or settings.endpoint("miner").address,
-                                              self.cfg.rpc_timeout_s)
+                                              self.cfg.rpc_timeout_s, self.security)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.runs_dir.mkdir(parents=True, exist_ok=True)
         # the database and the run folders may be on different filesystems: the fuller one counts
         probe = BudgetProbe(ResourceSampler([settings.data_dir, settings.runs_dir], clock), settings.resources)
         self.promoter_gateway = GrpcPromoterGateway(promoter_target or settings.endpoint("promoter").address,
-                                                    self.cfg.rpc_timeout_s)
+                                                    self.cfg.rpc_timeout_s, self.security)
         self.scheduler = Scheduler(SchedulerStore(self.db), self.cfg, settings.configs_root, clock, probe,
                                    self.miner_gateway, self.promoter_gateway, metrics=self.metrics)
-        self.reporter = IncidentReporter(watchdog_target or settings.endpoint("watchdog").address, "scheduler")
+        self.reporter = IncidentReporter(watchdog_target or settings.endpoint("watchdog").address, "scheduler",
+                                         security=self.security)
         self.scheduler.ctx.report = self.reporter.report
         # its database out of reach: nothing is admitted (a tick needs it), and the watchdog hears
         self.database = DatabaseWatch("scheduler", settings.database.unreachable_s, clock, self.reporter.report)
         self.metrics.watch_database(self.database)
+        self.audit = AuditLog(self.db, "scheduler")
         self.scheduler.queue.rerank()
         self.metrics.watch(self.scheduler)
         self.stop_loop = threading.Event()
@@ -71,7 +77,7 @@ class SchedulerApp:
     def start(self) -> None:
         cfg = self.cfg
         stopping = threading.Event()
-        servicer = SchedulerServicer(self.scheduler, stopping, self.settings.environment)
+        servicer = SchedulerServicer(self.scheduler, stopping, self.settings.environment, self.audit)
 
         # every queue method is one short database transaction: run them on the server's loop; an
         # import (up to 5,000 campaigns in one transaction) on the pool, where it holds up nothing
@@ -79,7 +85,8 @@ class SchedulerApp:
         registration = Registration(servicer, scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server, SERVICE,
                                     on_loop=True, on_pool=frozenset({"ImportQueue"}))
         self.service = build_server(cfg.host, cfg.port, [registration], GrpcMetrics(self.registry, "scheduler"),
-                                    stopping=stopping, durable=self.db.pending)
+                                    stopping=stopping, durable=self.db.pending, security=self.security,
+                                    audit=self.audit)
         # on SQLite the writes of one turn of the loop share one COMMIT (see GroupCommitter)
         self.db.serve_on_loop(self.service.loop, self.service.thread.ident, self.metrics.group_committed)
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)

@@ -14,13 +14,13 @@ from services.scheduler.entities import RunState
 class GrpcMinerGateway:
     """Talks to the miner that registered last (or the one in the settings)."""
 
-    def __init__(self, target: str, timeout: float):
-        self.timeout = timeout
+    def __init__(self, target: str, timeout: float, security=None):
+        self.timeout, self.security = timeout, security
         self._lock = threading.Lock()
         self.client = self._client(target)
 
     def _client(self, target: str) -> Client:
-        return Client(miner_pb2_grpc.MinerServiceStub, target, timeout=self.timeout)
+        return Client(miner_pb2_grpc.MinerServiceStub, target, timeout=self.timeout, security=self.security)
 
     @property
     def target(self) -> str:

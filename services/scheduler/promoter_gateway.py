@@ -10,9 +10,10 @@ from services.common.vocabulary import PromotionOutcome
 class GrpcPromoterGateway:
     configured = True
 
-    def __init__(self, target: str, timeout: float):
+    def __init__(self, target: str, timeout: float, security=None):
         # judging a run reads its folder and may write the Hall of Fame: give it time
-        self.client = Client(promoter_pb2_grpc.PromoterServiceStub, target, timeout=max(timeout, 60.0))
+        self.client = Client(promoter_pb2_grpc.PromoterServiceStub, target, timeout=max(timeout, 60.0),
+                             security=security)
 
     def close(self) -> None:
         self.client.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb, scheduler_pb2_grpc
-from services.common.convert import (ERROR_CHARS, ID_CHARS, REASON_CHARS, bounded, enum_from_pb, enum_pb,
+from services.common.convert import (ERROR_CHARS, ID_CHARS, REASON_CHARS, actor, bounded, on_behalf, enum_from_pb, enum_pb,
                                      next_token, page, progress_dict, set_ts, token, ts)
 from services.common.errors import InvalidArgument, Unavailable
 from services.common.vocabulary import CampaignState, DataReadiness, RunStatus
@@ -62,15 +62,15 @@ def reading_pb(r) -> pb.ResourceReading | None:
                               violations=list(r.violations), error=r.error)
 
 
-def _who(request) -> tuple[str, str]:
-    """The actor and the reason of a change, bounded."""
-    actor = bounded(request.actor, "actor", 200).strip() or "operator"
-    return actor, bounded(request.reason, "reason", REASON_CHARS)
+def _who(request, context) -> tuple[str, str]:
+    """Who made a change (services/common/convert.py's ``actor``) and its reason, bounded."""
+    return actor(request, context), bounded(request.reason, "reason", REASON_CHARS)
 
 
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
-    def __init__(self, scheduler: Scheduler, stopping, environment: str):
-        self.s, self.stopping, self.environment = scheduler, stopping, environment
+    def __init__(self, scheduler: Scheduler, stopping, environment: str, audit=None):
+        """``audit``: the AuditLog every service writes (services/common/storage/audit.py)."""
+        self.s, self.stopping, self.environment, self.audit = scheduler, stopping, environment, audit
 
     def GetStatus(self, request, context):
         st = self.s.status()
@@ -85,7 +85,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             throttled_until=ts(st.throttled_until), throttle_factor=st.throttle_factor)
 
     def _daemon(self, action, request, context):
-        self.s.daemon.transition(action, *_who(request))
+        self.s.daemon.transition(action, *_who(request, context))
         return self.GetStatus(request, context)
 
     def StartDaemon(self, request, context):
@@ -101,20 +101,20 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         return self._daemon("resume", request, context)
 
     def ThrottleDaemon(self, request, context):
-        self.s.throttle(request.factor, request.seconds, *_who(request))
+        self.s.throttle(request.factor, request.seconds, *_who(request, context))
         return self.GetStatus(request, context)
 
     def SetDataReadiness(self, request, context):
         ready = enum_from_pb(pb.DataReadiness, request.readiness, DataReadiness, "readiness")
-        self.s.daemon.set_data_ready(ready is DataReadiness.READY, *_who(request))
+        self.s.daemon.set_data_ready(ready is DataReadiness.READY, *_who(request, context))
         return self.GetStatus(request, context)
 
     def ListCampaigns(self, request, context):
-        offset, limit = page(request.page_size, request.page_token)
+        offset, limit = page(request)
         state = enum_from_pb(pb.CampaignState, request.state, CampaignState, "state") if request.state else ""
         items, total = self.s.queue.list(state=state, tag=request.tag, enabled_only=request.enabled_only,
                                          offset=offset, limit=limit)
-        out = spb.ListCampaignsResponse(total_size=total, next_page_token=next_token(offset, limit, total))
+        out = spb.ListCampaignsResponse(total_size=total, next_page_token=next_token(request, offset, limit, total))
         campaigns_into(out.campaigns, items)
         return out
 
@@ -127,7 +127,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
                             market=c.market or "us", priority=c.priority,
                             enabled=c.enabled if c.HasField("enabled") else True, repeat=c.repeat,
                             tags=tuple(c.tags), id=bounded(c.id, "campaign.id", 64))
-        return campaign_pb(self.s.queue.add(spec, *_who(request), bounded(request.request_id, "request_id", ID_CHARS)))
+        return campaign_pb(self.s.queue.add(spec, *_who(request, context), bounded(request.request_id, "request_id", ID_CHARS)))
 
     def UpdateCampaign(self, request, context):
         c = request.campaign
@@ -137,40 +137,51 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
                 raise InvalidArgument(f"update_mask: unknown field {path!r}")
             # the domain decides which fields may change (read-only ones are refused there)
             changes[path] = tuple(c.tags) if path == "tags" else getattr(c, path)
-        return campaign_pb(self.s.queue.update(c.id, changes, *_who(request)))
+        return campaign_pb(self.s.queue.update(c.id, changes, *_who(request, context)))
 
     def RemoveCampaign(self, request, context):
-        removed = self.s.queue.remove(request.id, *_who(request))
+        removed = self.s.queue.remove(request.id, *_who(request, context))
         return spb.RemoveCampaignResponse(campaign=campaign_pb(removed))
 
     def SetCampaignEnabled(self, request, context):
-        return campaign_pb(self.s.queue.set_enabled(request.id, request.enabled, *_who(request)))
+        return campaign_pb(self.s.queue.set_enabled(request.id, request.enabled, *_who(request, context)))
 
     def ReorderCampaign(self, request, context):
-        return campaign_pb(self.s.queue.reorder(request.id, request.priority, *_who(request)))
+        return campaign_pb(self.s.queue.reorder(request.id, request.priority, *_who(request, context)))
 
     def ImportQueue(self, request, context):
-        added, skipped = self.s.queue_file.import_(request.queue_json, *_who(request),
+        added, skipped = self.s.queue_file.import_(request.queue_json, *_who(request, context),
                                                    request_id=bounded(request.request_id, "request_id", ID_CHARS))
         out = spb.ImportQueueResponse(added=len(added), skipped=skipped)
         campaigns_into(out.campaigns, added)
         return out
 
     def ExportQueue(self, request, context):
-        offset, limit = page(request.page_size, request.page_token, default=1000, maximum=5000)
+        offset, limit = page(request, default=1000, maximum=5000)
         doc, total = self.s.queue_file.export(offset, limit)
         return spb.ExportQueueResponse(queue_json=doc, total_size=total,
-                                       next_page_token=next_token(offset, limit, total))
+                                       next_page_token=next_token(request, offset, limit, total))
 
     def ListQueueChanges(self, request, context):
-        after_id, limit = page(request.page_size, request.page_token, default=100)
+        after_id, limit = page(request, default=100)
         items = self.s.queue.changes(request.campaign_id, after_id, limit)
         return spb.ListQueueChangesResponse(
             changes=[spb.QueueChange(id=q.id, campaign_id=q.campaign_id, action=q.action, actor=q.actor,
                                      at=ts(q.at), before_json=json.dumps(q.before) if q.before else "",
                                      after_json=json.dumps(q.after) if q.after else "", reason=q.reason)
                      for q in items],
-            next_page_token=token(items[-1].id) if len(items) == limit else "")
+            next_page_token=token(request, items[-1].id) if len(items) == limit else "")
+
+    def ListAudit(self, request, context):
+        after_id, limit = page(request, default=100)
+        if self.audit is None:
+            raise Unavailable("this scheduler keeps no audit log")
+        items = self.audit.list(after_id, limit, bounded(request.principal, "principal", 64), request.refused_only)
+        return spb.ListAuditResponse(
+            records=[spb.AuditRecord(id=r.id, at=ts(r.at), service=r.service, principal=r.principal, role=r.role,
+                                     method=r.method, target=r.target, reason=r.reason, on_behalf_of=r.on_behalf_of,
+                                     outcome=r.outcome, peer=r.peer) for r in items],
+            next_page_token=token(request, items[-1].id) if len(items) == limit else "")
 
     def RegisterMiner(self, request, context):
         self.s.register_miner(bounded(request.address, "address", 300))
@@ -184,9 +195,10 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
 
     def ReportRunResult(self, request, context):
         status = enum_from_pb(pb.RunStatus, request.status, RunStatus, "status", allowed=ENDED)
+        # the run's end is the act of whoever stopped it (the miner authenticated them), else the miner's
+        who = bounded(request.ended_by, "ended_by", 200) or on_behalf(context, "miner")
         c = self.s.attempts.report_result(request.campaign_id, request.attempt, bounded(request.run_id, "run_id", 64),
-                                          status,
-                                          bounded(request.error, "error", ERROR_CHARS))
+                                          status, bounded(request.error, "error", ERROR_CHARS), actor=who)
         return spb.ReportRunResultResponse(campaign=campaign_pb(c))
 
     def WatchEvents(self, request, context):

@@ -14,6 +14,8 @@ from services.common.metrics import GrpcMetrics, serve_metrics
 from services.common.resources import ResourceSampler
 from services.common.runner import close_all, run_service
 from services.common.server import Registration, build_server
+from services.common import security as security_mod
+from services.common.storage.audit import AuditLog
 from services.common.storage.db import Database
 from services.migrations import migrate
 from services.watchdog.housekeeping import Housekeeping
@@ -39,6 +41,8 @@ class WatchdogApp:
                  miner_target: str | None = None):
         self.settings = settings
         self.cfg: WatchdogSettings = settings.section("watchdog")
+        # first: a security setting that is set but unusable stops start-up before anything is touched
+        self.security = security_mod.load(settings, "watchdog", self.cfg.host)
         self.db = Database(settings.database_url, settings.database.pool_size)
         migrate(self.db)
         self.registry = CollectorRegistry()
@@ -48,8 +52,9 @@ class WatchdogApp:
         self.book = IncidentBook(self.store, self.clock, self.metrics)
         self.metrics.watch(self.store)
         self.scheduler = GrpcSchedulerGateway(scheduler_target or settings.endpoint("scheduler").address,
-                                              self.cfg.rpc_timeout_s)
-        self.miner = GrpcMinerGateway(miner_target or settings.endpoint("miner").address, self.cfg.rpc_timeout_s)
+                                              self.cfg.rpc_timeout_s, self.security)
+        self.miner = GrpcMinerGateway(miner_target or settings.endpoint("miner").address, self.cfg.rpc_timeout_s,
+                                      self.security)
         for d in (settings.data_dir, settings.runs_dir):
             d.mkdir(parents=True, exist_ok=True)
         sampler = ResourceSampler([settings.data_dir, settings.runs_dir], self.clock)
@@ -69,7 +74,8 @@ class WatchdogApp:
     def start(self) -> None:
         servicer = WatchdogServicer(self.book, self.store, self.clock, self.housekeeping, self.ops_log)
         registration = Registration(servicer, watchdog_pb2_grpc.add_WatchdogServiceServicer_to_server, SERVICE)
-        self.service = build_server(self.cfg.host, self.cfg.port, [registration], GrpcMetrics(self.registry, "watchdog"))
+        self.service = build_server(self.cfg.host, self.cfg.port, [registration], GrpcMetrics(self.registry, "watchdog"),
+                                    security=self.security, audit=AuditLog(self.db, "watchdog"))
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, self.cfg.host, self.cfg.metrics_port)
         self.loop = threading.Thread(target=self._loop, name="watchdog-loop", daemon=True)
         self.loop.start()

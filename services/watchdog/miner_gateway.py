@@ -7,8 +7,8 @@ from services.watchdog.ports import RunFolder, RunView
 
 
 class GrpcMinerGateway:
-    def __init__(self, target: str, timeout: float):
-        self.client = Client(miner_pb2_grpc.MinerServiceStub, target, timeout=timeout)
+    def __init__(self, target: str, timeout: float, security=None):
+        self.client = Client(miner_pb2_grpc.MinerServiceStub, target, timeout=timeout, security=security)
 
     def close(self) -> None:
         self.client.close()
@@ -34,4 +34,5 @@ class GrpcMinerGateway:
                 return out
 
     def kill(self, run_id: str, reason: str) -> None:
-        self.client.call("CancelRun", mpb.CancelRunRequest(run_id=run_id, reason=reason[:2000], as_failure=True))
+        self.client.call("CancelRun", mpb.CancelRunRequest(run_id=run_id, reason=reason[:2000], as_failure=True,
+                                                              actor="watchdog"))

@@ -14,8 +14,8 @@ ACTOR = "watchdog"
 
 
 class GrpcSchedulerGateway:
-    def __init__(self, target: str, timeout: float):
-        self.client = Client(scheduler_pb2_grpc.SchedulerServiceStub, target, timeout=timeout)
+    def __init__(self, target: str, timeout: float, security=None):
+        self.client = Client(scheduler_pb2_grpc.SchedulerServiceStub, target, timeout=timeout, security=security)
 
     def close(self) -> None:
         self.client.close()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from omp.v1 import watchdog_pb2 as wpb, watchdog_pb2_grpc
-from services.common.convert import REASON_CHARS, bounded, next_token, page, set_ts
+from services.common.convert import REASON_CHARS, actor, bounded, next_token, page, set_ts
 from services.common.errors import InvalidArgument
 from services.watchdog.entities import Incident, Report, Severity
 from services.watchdog.incidents import IncidentBook, parse_id
@@ -35,9 +35,6 @@ def sample_pb(taken_at, cpu, mem, disks, out: wpb.ResourceSample) -> wpb.Resourc
     return out
 
 
-def _actor(request) -> str:
-    return bounded(request.actor, "actor", 200).strip() or "operator"
-
 
 def action_pb(a, error: str = "") -> wpb.RetentionAction:
     return wpb.RetentionAction(kind=a.kind, path=a.path, campaign_id=a.campaign, bytes=a.bytes, age_days=a.age_days,
@@ -55,7 +52,7 @@ class WatchdogServicer(watchdog_pb2_grpc.WatchdogServiceServicer):
         inc, _ = self.book.open(Report(severity, request.kind, request.summary, key=request.key,
                                        symptoms=tuple(request.symptoms), campaigns=tuple(request.campaigns),
                                        runs=tuple(request.runs), handoffs=tuple(request.handoffs),
-                                       actor=_actor(request)))
+                                       actor=actor(request, context)))
         return incident_pb(inc, self.clock.now())
 
     def GetIncident(self, request, context):
@@ -64,14 +61,14 @@ class WatchdogServicer(watchdog_pb2_grpc.WatchdogServiceServicer):
     def ListIncidents(self, request, context):
         # an incident may carry up to about 110 KB of text (50 symptoms of 2,000 characters and
         # its other lists): 30 of them stay well under the 4 MiB a message may hold
-        offset, limit = page(request.page_size, request.page_token, default=20, maximum=MAX_PAGE)
+        offset, limit = page(request, default=20, maximum=MAX_PAGE)
         items = self.book.list(request.open_only, offset, limit + 1)
         now = self.clock.now()
         return wpb.ListIncidentsResponse(incidents=[incident_pb(i, now) for i in items[:limit]],
-                                         next_page_token=next_token(offset, limit, offset + len(items)))
+                                         next_page_token=next_token(request, offset, limit, offset + len(items)))
 
     def ResolveIncident(self, request, context):
-        inc = self.book.resolve(parse_id(request.id), _actor(request), bounded(request.root_cause, "root_cause",
+        inc = self.book.resolve(parse_id(request.id), actor(request, context), bounded(request.root_cause, "root_cause",
                                                                                REASON_CHARS),
                                 bounded(request.resolution, "resolution", REASON_CHARS), tuple(request.prevention))
         return incident_pb(inc, self.clock.now())
@@ -92,7 +89,7 @@ class WatchdogServicer(watchdog_pb2_grpc.WatchdogServiceServicer):
         return out
 
     def Cleanup(self, request, context):
-        plan, outcome = self.housekeeping.cleanup(request.dry_run, _actor(request))
+        plan, outcome = self.housekeeping.cleanup(request.dry_run, actor(request, context))
         failed = {a.path: why for a, why in (outcome.failed if outcome else ())}
         return wpb.CleanupResponse(actions=[action_pb(a, failed.get(a.path, "")) for a in plan],
                                    freed_bytes=outcome.freed_bytes if outcome else 0,
@@ -103,7 +100,7 @@ class WatchdogServicer(watchdog_pb2_grpc.WatchdogServiceServicer):
         return wpb.ListArchivesResponse(paths=[str(p) for p in self.housekeeping.retention.archives()])
 
     def RestoreRun(self, request, context):
-        return wpb.RestoreRunResponse(path=str(self.housekeeping.restore(request.run_folder, _actor(request))))
+        return wpb.RestoreRunResponse(path=str(self.housekeeping.restore(request.run_folder, actor(request, context))))
 
     def GetOpsLog(self, request, context):
         d = self.ops_log.build(bounded(request.date, "date", 10))

@@ -56,3 +56,28 @@ def test_validate_config_with_data():
 def test_data_outside_the_data_root_is_refused(tmp_path):
     r = omp("validate-config", str(TINY), "--data", "--data-root", str(tmp_path))
     assert r.returncode == 2 and "leaves the data root" in r.stderr
+
+
+def test_security_init_makes_a_section_every_service_starts_with_and_tokens_that_are_never_printed(tmp_path):
+    from services.common import security, settings
+    r = omp("security", "init", "pki", "--host", "127.0.0.1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "OMP_TOKEN_FILE=" in r.stderr and r.stdout.startswith("[security]")
+    (tmp_path / "omp.toml").write_text(r.stdout)
+    loaded = settings.load(tmp_path / "omp.toml")
+    for name in ("scheduler", "miner", "promoter", "watchdog"):
+        sec = security.load(loaded, name, "127.0.0.1")
+        assert sec.tls and sec.authentication and sec.tokens[security.token_hash(sec.own_token)].name == name
+    r = omp("security", "add-token", "pki/tokens.toml", "alice", "operator", "--out", "alice.token", cwd=tmp_path)
+    token = (tmp_path / "alice.token").read_text().strip()
+    assert r.returncode == 0 and token not in r.stdout + r.stderr and len(token) >= 40
+    assert (tmp_path / "alice.token").stat().st_mode & 0o077 == 0
+    again = omp("security", "add-token", "pki/tokens.toml", "alice", "admin", "--out", "other.token", cwd=tmp_path)
+    assert again.returncode == 2 and "already" in again.stderr and not (tmp_path / "other.token").exists()
+    assert security.load(settings.load(tmp_path / "omp.toml"), "scheduler", "127.0.0.1").tokens[
+        security.token_hash(token)].role == "operator"
+
+
+def test_the_command_never_takes_a_token_on_its_command_line():
+    r = omp("status", "--token", "s3cret")
+    assert r.returncode == 2 and "unrecognized arguments: --token" in r.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import threading
 from pathlib import Path
 from typing import Callable
@@ -23,6 +24,29 @@ from services.common.storage.statements import Statement, Tx
 #: how long a transaction on a server's event loop may wait for the database: the loop serves
 #: every other call (health included) and must not stand still behind a lock
 LOOP_WAIT_S = 0.25
+
+#: a row the running call's first write transaction must also write (its audit row: see
+#: services/common/storage/audit.py), so that the change and the record of it commit together
+_RIDER: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("omp_rider", default=None)
+
+
+@contextlib.contextmanager
+def riding(db: "Database", write: Callable[[Tx], None]):
+    """Within the block, the first write transaction of this context on ``db`` runs ``write`` in
+    it; yields a callable that says whether one did (else the caller writes it on its own)."""
+    token = _RIDER.set((db, write))
+    try:
+        yield lambda: _RIDER.get() is None
+    finally:
+        _RIDER.reset(token)
+
+
+@contextlib.contextmanager
+def _with_rider(transaction, write: Callable[[Tx], None]):
+    with transaction as tx:
+        write(tx)
+        yield tx
+    _RIDER.set(None)            # only once it is in: a transaction that raised took the row with it
 
 
 class Database:
@@ -50,8 +74,11 @@ class Database:
         on_loop = self._loop_thread is not None and self._loop_thread == threading.get_ident()
         g = self._groups
         if on_loop and g is not None and (write or g.joined()):
-            return g.transaction()
-        return self._single(write, on_loop)
+            transaction = g.transaction()
+        else:
+            transaction = self._single(write, on_loop)
+        rider = _RIDER.get() if write else None
+        return _with_rider(transaction, rider[1]) if rider is not None and rider[0] is self else transaction
 
     @contextlib.contextmanager
     def _single(self, write: bool, on_loop: bool = False):

@@ -36,7 +36,7 @@ def test_findings_wait_for_the_watchdog_and_one_condition_is_sent_once(tmp_path)
         client.close()
         assert set(incidents) == {"miner_unreachable", "orphaned_runs"}
         miner = incidents["miner_unreachable"]
-        assert miner.occurrences == 1 and miner.summary == "no answer for 4 minutes" and miner.opened_by == "scheduler"
+        assert miner.occurrences == 1 and miner.summary == "no answer for 4 minutes" and miner.opened_by == "anonymous for scheduler"
         assert miner.severity == wpb.SEVERITY_SEV1 and incidents["orphaned_runs"].severity == wpb.SEVERITY_SEV2
     finally:
         reporter.close()

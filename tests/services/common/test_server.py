@@ -10,14 +10,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
-from services.common.errors import NotFound, PermissionDenied, Unauthenticated
+from services.common.clients import Client
+from services.common.errors import InvalidArgument, NotFound
 from services.common.metrics import GrpcMetrics
-from services.common.server import ANONYMOUS, Principal, Registration, build_server
+from services.common.access import Principal
+from services.common.security import ANONYMOUS, Security, token_hash
+from services.common.server import Registration, build_server
 from services.migrations import migrate
 from services.common.storage.db import Database, Statement
 from services.miner.tables import RunRow
 
-from helpers_services import ADD_CHILD, COMMIT_CHECKED
+from helpers_services import ADD_CHILD, COMMIT_CHECKED, wait_for
 
 SERVICE = mpb.DESCRIPTOR.services_by_name["MinerService"]
 
@@ -40,7 +43,13 @@ class Probe(miner_pb2_grpc.MinerServiceServicer):
         self.principal = context.principal
         if request.run_id == "missing":
             raise NotFound("run_id: no run 'missing'")
+        if request.run_id == "bad":
+            raise InvalidArgument("run_id must be run_<16 hex digits>, got 'bad'")
         return pb.Run(run_id=request.run_id)
+
+    def StartRun(self, request, context):
+        self.threads["StartRun"] = threading.current_thread().name
+        return pb.Run(run_id="started")
 
     def WatchRun(self, request, context):
         n = 0
@@ -103,29 +112,19 @@ def test_a_domain_error_becomes_its_status_and_is_counted(serve, on_loop):
                                      {"service": "probe", "method": "GetRun", "code": "NOT_FOUND"}) == 1
 
 
-class TokenCheck:
-    """An authentication hook as the security work will plug in: a token in the metadata names the
-    caller; only "reader" may not call GetRun."""
-
-    def __init__(self):
-        self.seen = []
-
-    def __call__(self, method, metadata):
-        self.seen.append(method)
-        token = dict(metadata).get("x-token")
-        if token is None:
-            raise Unauthenticated("no x-token")
-        if token == "reader" and method.endswith("/GetRun"):
-            raise PermissionDenied(f"{token} may not call {method}")
-        return Principal(token, "operator")
+def _tokens(**principals) -> Security:
+    """Authentication by bearer tokens: ``name=(token, role)``."""
+    return Security(tokens={token_hash(tok): Principal(name, role) for name, (tok, role) in principals.items()},
+                    authentication=True)
 
 
 @pytest.mark.parametrize("on_loop", [False, True])
 def test_the_one_authentication_hook_sees_every_call_before_its_servicer(serve, on_loop):
-    check = TokenCheck()
-    svc, probe, stub, channel, _ = serve(on_loop, authorize=check)
-    for token, code in ((None, grpc.StatusCode.UNAUTHENTICATED), ("reader", grpc.StatusCode.PERMISSION_DENIED)):
-        meta = [("x-token", token)] if token else []
+    security = _tokens(alice=("alice-token-0123456789", "viewer"), watchdog=("watchdog-token-0123456", "service"))
+    svc, probe, stub, channel, _ = serve(on_loop, security=security)
+    for meta, code in (([], grpc.StatusCode.UNAUTHENTICATED),
+                       ([("authorization", "Bearer forged-token-0123456789")], grpc.StatusCode.UNAUTHENTICATED),
+                       ([("authorization", "Basic YWxpY2U6eA==")], grpc.StatusCode.UNAUTHENTICATED)):
         with pytest.raises(grpc.RpcError) as err:
             stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=5, metadata=meta)
         assert err.value.code() == code
@@ -133,12 +132,30 @@ def test_the_one_authentication_hook_sees_every_call_before_its_servicer(serve, 
     with pytest.raises(grpc.RpcError) as err:                     # a stream is refused before its first item
         next(stub.WatchRun(mpb.WatchRunRequest(run_id="w"), timeout=5))
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    reader = stub.WatchRun(mpb.WatchRunRequest(run_id="w"), timeout=5, metadata=[("x-token", "reader")])
-    assert next(reader).run_id == "w-1"                            # the hook decides per method
+    alice = [("authorization", "Bearer alice-token-0123456789")]
+    reader = stub.WatchRun(mpb.WatchRunRequest(run_id="w"), timeout=5, metadata=alice)
+    assert next(reader).run_id == "w-1"                            # a viewer may watch
     reader.cancel()
-    assert stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=5, metadata=[("x-token", "alice")]).run_id == "r"
-    assert probe.principal == Principal("alice", "operator")      # who called reaches the servicer
-    assert check.seen[0] == "/omp.v1.MinerService/GetRun" and "/omp.v1.MinerService/WatchRun" in check.seen
+    assert stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=5, metadata=alice).run_id == "r"
+    assert probe.principal == Principal("alice", "viewer")        # who called reaches the servicer
+    # the table decides per method and role: only the scheduler's identity starts runs
+    for who in (alice, [("authorization", "Bearer watchdog-token-0123456")]):
+        with pytest.raises(grpc.RpcError) as err:
+            stub.StartRun(mpb.StartRunRequest(campaign_id="c", attempt=1), timeout=5, metadata=who)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED and "service:scheduler" in err.value.details()
+    assert "StartRun" not in probe.threads
+
+
+@pytest.mark.parametrize("on_loop", [False, True])
+def test_bad_input_reaches_the_client_with_the_field_named_in_google_rpc_details(serve, on_loop):
+    svc, probe, stub, channel, _ = serve(on_loop)
+    client = Client(miner_pb2_grpc.MinerServiceStub, f"127.0.0.1:{svc.port}", channel=channel)
+    with pytest.raises(InvalidArgument) as err:
+        client.call("GetRun", mpb.GetRunRequest(run_id="bad"))
+    assert err.value.field == "run_id" and "got 'bad'" in str(err.value)
+    with pytest.raises(NotFound) as err:                    # no BadRequest for what is not bad input
+        client.call("GetRun", mpb.GetRunRequest(run_id="missing"))
+    assert not hasattr(err.value, "field")
 
 
 def test_without_a_hook_every_caller_is_anonymous(serve):
@@ -282,3 +299,54 @@ def test_idle_connections_to_the_metrics_port_hold_no_thread_each():
             s.close()
         server.shutdown()
         server.server_close()
+
+
+class Canceller(miner_pb2_grpc.MinerServiceServicer):
+    """CancelRun (a change, so audited) writes a run row after ``release``; run_id "boom" then raises."""
+
+    def __init__(self, db):
+        self.db, self.release = db, threading.Event()
+
+    def CancelRun(self, request, context):
+        self.release.wait(10)
+        with self.db.tx() as tx:
+            tx.run(ADD_RUN, run_id=request.run_id)
+            if request.run_id == "boom":
+                raise NotFound("run_id: gone meanwhile")
+        return pb.Run(run_id=request.run_id)
+
+
+@pytest.mark.parametrize("on_loop", [False, True])
+def test_a_change_and_its_audit_row_commit_together_even_when_the_client_stops_waiting(tmp_path, on_loop):
+    from services.common.storage.audit import AuditLog
+    db = Database(f"sqlite:///{tmp_path}/a.db")
+    migrate(db)
+    servicer, log = Canceller(db), AuditLog(db, "probe")
+    svc = build_server("127.0.0.1", 0, [Registration(servicer, miner_pb2_grpc.add_MinerServiceServicer_to_server,
+                                                     SERVICE, on_loop=on_loop)],
+                       GrpcMetrics(CollectorRegistry(), "probe"), durable=db.pending, audit=log)
+    if on_loop:
+        db.serve_on_loop(svc.loop, svc.thread.ident)
+    channel = grpc.insecure_channel(f"127.0.0.1:{svc.port}")
+    try:
+        stub = miner_pb2_grpc.MinerServiceStub(channel)
+        if not on_loop:         # the client gives up before the servicer is through: the row still comes
+            with pytest.raises(grpc.RpcError) as err:
+                stub.CancelRun(mpb.CancelRunRequest(run_id="late", reason="why", actor="bob"), timeout=0.3)
+            assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        servicer.release.set()
+        stub.CancelRun(mpb.CancelRunRequest(run_id="now", reason="why", actor="bob"), timeout=10)
+        with pytest.raises(grpc.RpcError):
+            stub.CancelRun(mpb.CancelRunRequest(run_id="boom"), timeout=10)
+        want = {("now", "OK"), ("boom", "NOT_FOUND")} | ({("late", "OK")} if not on_loop else set())
+        rows = wait_for(lambda: (r := log.list()) and len(r) == len(want) and r, timeout=10, what="the audit rows")
+        assert {(r.target, r.outcome) for r in rows} == want
+        assert all(r.principal == "anonymous" and r.method == "CancelRun" for r in rows)
+        assert next(r for r in rows if r.target == "now").on_behalf_of == "bob"
+        with db.tx(write=False) as tx:          # the change that raised took nothing with it
+            assert tx.first(HAS_RUN, run_id="boom") is None and tx.first(HAS_RUN, run_id="now") is not None
+    finally:
+        servicer.release.set()
+        channel.close()
+        svc.stop(1.0)
+        db.dispose()

@@ -59,7 +59,7 @@ def test_playbook_thresholds_are_the_defaults():
     ({"database": {"url": "mysql://x"}}, "database.url"),
     ({"scheduler": {"prot": 1}}, "scheduler.prot"),
     ({"wachdog": {"stuck_run_minutes": 10}}, "wachdog"),        # a misspelt section is refused
-    ({"security": {"tls_cert": "a.pem"}}, "security.tls_cert"),  # not built yet: refused, never ignored
+    ({"security": {"allow_insecure_remote": "yes"}}, "security.allow_insecure_remote"),
     ({"security": {"token": "s3cret"}}, "security.token"),
 ])
 def test_bad_values_are_refused_with_the_key(overrides, key):

@@ -57,7 +57,7 @@ def test_the_schedulers_database_going_away_is_a_sev0_and_mining_resumes_when_it
 
     link.cut()
     inc = wait_for(lambda: _incident(wclient, "scheduler"), timeout=30, what="the scheduler's database incident")
-    assert inc.severity == wpb.SEVERITY_SEV0 and inc.opened_by == "scheduler"
+    assert inc.severity == wpb.SEVERITY_SEV0 and inc.opened_by == "anonymous for scheduler"
     with pytest.raises(Unavailable):            # a change asked for meanwhile is refused, not half made
         client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
             name="during", config_path="tiny.toml", priority=1), actor="t"))

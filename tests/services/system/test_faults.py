@@ -104,7 +104,7 @@ def test_cancel_kills_the_process_group_and_disables_the_campaign(services, tmp_
     watch = subprocess.Popen([sys.executable, "-m", "omp_cli", "runs", "watch", run.run_id, "--json",
                               "--miner", miner.address], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     first = watch.stdout.readline()                 # the watch is attached and has seen the live run
-    mclient.call("CancelRun", mpb.CancelRunRequest(run_id=run.run_id, reason="operator"))
+    mclient.call("CancelRun", mpb.CancelRunRequest(run_id=run.run_id, reason="operator", actor="auditor"))
     ended = wait_for(lambda: (lambda r: r if r.status != pb.RUN_STATUS_RUNNING else None)(
         mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))), timeout=30, what="the run to end")
     assert ended.status == pb.RUN_STATUS_CANCELLED
@@ -117,6 +117,10 @@ def test_cancel_kills_the_process_group_and_disables_the_campaign(services, tmp_
     c = wait_for(lambda: (lambda c: c if not c.enabled else None)(
         client.call("GetCampaign", spb.GetCampaignRequest(id=camp.id))), timeout=30, what="the campaign disabled")
     assert c.state == pb.CAMPAIGN_STATE_QUEUED
+    # the trail names who cancelled, on whose behalf, not the miner that reported the end
+    events = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, follow=False), timeout=10))
+    end = next(e for e in events if e.kind == "run.cancelled")
+    assert end.actor == "anonymous for auditor" and "cancelled: operator (by anonymous for auditor)" in end.message
 
 
 def test_sigterm_drains_streams_and_exits_cleanly(services, tmp_path):
@@ -241,9 +245,11 @@ def test_scheduler_sigkill_while_clients_add_loses_nothing_and_duplicates_nothin
 
 
 def _run_children(miner_pid: int) -> list[psutil.Process]:
-    """The miner's live run processes."""
+    """The miner's live run processes: its own children (a run's helper, such as the git it asks
+    for the code version, is a fork of the run that carries the run's command line until it
+    execs, and would be counted as a second run)."""
     out = []
-    for p in psutil.Process(miner_pid).children(recursive=True):
+    for p in psutil.Process(miner_pid).children(recursive=False):
         try:
             if p.status() != psutil.STATUS_ZOMBIE and "services.miner.child" in " ".join(p.cmdline()):
                 out.append(p)

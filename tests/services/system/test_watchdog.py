@@ -137,6 +137,7 @@ def test_a_run_that_grows_past_its_memory_limit_is_killed(services, tmp_path):
     ended = wait_for(lambda: (r := mclient.call("GetRun", mpb.GetRunRequest(run_id=run_id))).status
                      != pb.RUN_STATUS_RUNNING and r, timeout=30, what="the run to be killed")
     assert ended.status == pb.RUN_STATUS_FAILED and ended.error.startswith(f"killed: {inc.id}")
+    assert ended.error.endswith("(by anonymous for watchdog)")          # who killed it, as authenticated
     assert ended.campaign_id == c.id and wait_for(lambda: gone(ended.pid), timeout=10, what="no process of it")
 
 
@@ -152,7 +153,7 @@ def test_a_burst_of_failing_runs_pauses_mining(services, tmp_path):
     assert inc.severity == wpb.SEVERITY_SEV1 and len(inc.symptoms) >= 3
     events = [e for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10)]
     paused = [e for e in events if e.kind == "daemon.paused"]
-    assert paused and paused[0].actor == "watchdog" and inc.id in paused[0].message
+    assert paused and paused[0].actor == "anonymous for watchdog" and inc.id in paused[0].message
 
 
 def test_a_run_that_fails_on_its_data_marks_the_data_not_ready(services, tmp_path):
@@ -167,7 +168,7 @@ def test_a_run_that_fails_on_its_data_marks_the_data_not_ready(services, tmp_pat
     assert st.data_readiness_reason.startswith(inc.id) and "data file not found" in st.data_readiness_reason
     assert "/nonexistent/us_stocks.csv" in inc.symptoms[0]
     full = wclient.call("GetIncident", wpb.GetIncidentRequest(id=inc.id))       # the miner reported it too
-    assert {"miner", "watchdog"} <= {t.actor for t in full.timeline}, full.timeline
+    assert {"anonymous for miner", "watchdog"} <= {t.actor for t in full.timeline}, full.timeline
     attempts = client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).attempt
     time.sleep(2.0)                                     # and nothing more is admitted meanwhile
     assert client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).attempt == attempts
@@ -286,7 +287,7 @@ def test_with_the_miner_down_the_scheduler_tries_a_bounded_number_of_times_and_o
     events = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10))
     assert sum(e.kind == "campaign.admitted" for e in events) == camp.attempt          # no storm
     (inc,) = _incidents(wclient, "miner_unreachable")
-    assert inc.severity == wpb.SEVERITY_SEV1 and inc.opened_by == "scheduler" and "StartRun" in inc.summary
+    assert inc.severity == wpb.SEVERITY_SEV1 and inc.opened_by == "anonymous for scheduler" and "StartRun" in inc.summary
 
 
 def test_omp_cleanup_plans_compresses_lists_and_restores_a_real_run_folder(services, tmp_path):
