@@ -176,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", dest="settings_file", default=None, metavar="OMP_TOML",
                    help="the services' settings (omp.toml): the commands that talk to the services use its "
                         "[scheduler] and [miner] addresses (default $OMP_CONFIG, else 127.0.0.1:50051 and :50052)")
+    from services.common.runner import VersionAction
+    p.add_argument("--version", action=VersionAction)
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("validate-config", help="check a campaign config (and, with --data, its data)")

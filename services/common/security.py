@@ -153,7 +153,7 @@ class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIntercepto
 # ---------------------------------------------------------------------------------------- loading
 def _path(settings, key: str, process: str) -> Path | None:
     value = getattr(settings.security, key)
-    return settings.path(value.replace("{service}", process)) if value else None
+    return settings.secret_path(value, f"security.{key}", process) if value else None
 
 
 def _read(path: Path, key: str, secret: bool = False) -> bytes:

@@ -298,6 +298,15 @@ class Service:
         self.streams = limits
         self._stopped = threading.Lock()
 
+    def responsive(self, timeout: float) -> bool:
+        """The server's event loop runs a step within ``timeout`` seconds (else it hangs)."""
+        async def step():
+            return True
+        try:
+            return asyncio.run_coroutine_threadsafe(step(), self.loop).result(timeout)
+        except Exception:  # noqa: BLE001 - timed out, or the loop is closed: not responsive
+            return False
+
     def stop(self, grace: float = 5.0) -> None:
         """Mark NOT_SERVING, end the streams, let in-flight calls finish within ``grace`` seconds.
         A second call does nothing."""

@@ -68,6 +68,7 @@ class Paths:
 @dataclass(frozen=True)
 class Database:
     url: str = ""                             # "" = sqlite:///<data_dir>/omp.db (WAL)
+    url_file: str = ""                        # or a file holding the URL (a secret: "{credentials}/database-url")
     pool_size: int = 5
     unreachable_s: float = 30.0               # not reachable this long: SEV-0, mining paused until it is back
 
@@ -75,6 +76,7 @@ class Database:
         require(0 < self.unreachable_s <= 3600, f"{p}.unreachable_s", "must be in (0, 3600]", self.unreachable_s)
         ok = self.url == "" or self.url.startswith(("sqlite", "postgresql"))
         require(ok, f"{p}.url", "must be a sqlite:// or postgresql+psycopg:// URL", redact_url(self.url))
+        require(not (self.url and self.url_file), f"{p}.url_file", "set url or url_file, not both", self.url_file)
 
 
 #: a URL's password anywhere in a text: ``postgresql+psycopg://omp:s3cret@db`` (up to the last @
@@ -186,6 +188,16 @@ class Settings(_Common):
     def path(self, value: str) -> Path:
         return (self.base_dir / value).resolve()
 
+    def secret_path(self, value: str, key: str, process: str = "") -> Path:
+        """A path that may name systemd's credentials (``{credentials}/token``: the folder in
+        ``$CREDENTIALS_DIRECTORY``) and the process (``{service}``)."""
+        if "{credentials}" in value:
+            folder = os.environ.get("CREDENTIALS_DIRECTORY", "")
+            require(bool(folder), key, "names {credentials}, but $CREDENTIALS_DIRECTORY is not set (systemd's "
+                    "LoadCredential= sets it; by hand, point it at the credentials' folder)", value)
+            value = value.replace("{credentials}", folder)
+        return self.path(value.replace("{service}", process))
+
     @functools.cached_property
     def data_dir(self) -> Path:
         return self.path(self.paths.data_dir)
@@ -207,8 +219,17 @@ class Settings(_Common):
     def data_root(self) -> Path | None:
         return self.path(self.paths.data_root) if self.paths.data_root else None
 
-    @property
+    @functools.cached_property
     def database_url(self) -> str:
+        if self.database.url_file:
+            path = self.secret_path(self.database.url_file, "database.url_file")
+            try:
+                url = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError("database.url_file", f"cannot read {path}: {exc.strerror or exc}") from None
+            require(url.startswith(("sqlite", "postgresql")), "database.url_file",
+                    f"{path} must hold a sqlite:// or postgresql+psycopg:// URL", redact_url(url))
+            return url
         return self.database.url or f"sqlite:///{self.data_dir / 'omp.db'}"
 
 

@@ -17,6 +17,7 @@ from services.common.runner import close_all, run_service
 from services.common.server import Registration, build_server
 from services.common import security as security_mod
 from services.common.storage.audit import AuditLog
+from services.common.systemd import Heartbeat
 from services.common.storage.db import Database
 from services.migrations import migrate
 from services.miner.metrics import MinerMetrics
@@ -52,6 +53,8 @@ class MinerApp:
                                MinerMetrics(self.registry), incidents=self.incidents.report)
         self.orphans = self.runs.recover()
         self.stop_loop = threading.Event()
+        # a round of the main loop that takes this long means it hangs: systemd's watchdog hears no more
+        self.heartbeat = Heartbeat(stale_after=300.0)
         self.service = None
         self.metrics_server = None
 
@@ -76,7 +79,7 @@ class MinerApp:
         # down, or this miner restarted); both repeat, so a restarted scheduler learns them again
         address = f"{self.cfg.host}:{self.service.port}"
         delay = 0.0
-        while not self.stop_loop.wait(delay):
+        while not self.heartbeat.wait(self.stop_loop, delay):
             delay = REPORT_RETRY_S
             try:
                 self.reporter.register(address)

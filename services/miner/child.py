@@ -34,6 +34,9 @@ def emit(doc: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # a process keeps its parent's signal mask, and the miner's threads block SIGTERM and SIGINT
+    # (services/common/runner.py): a run must hear them, to stop when it is cancelled
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     ap = argparse.ArgumentParser(prog="omp-run")
     ap.add_argument("--config", required=True)
     ap.add_argument("--out", required=True)

@@ -20,6 +20,7 @@ from services.common.runner import close_all, run_service
 from services.common.server import Registration, build_server
 from services.common import security as security_mod
 from services.common.storage.audit import AuditLog
+from services.common.systemd import Heartbeat
 from services.common.storage.db import Database
 from services.migrations import migrate
 from services.scheduler.admission import BudgetProbe
@@ -71,6 +72,8 @@ class SchedulerApp:
         self.scheduler.queue.rerank()
         self.metrics.watch(self.scheduler)
         self.stop_loop = threading.Event()
+        # a round of the main loop that takes this long means it hangs: systemd's watchdog hears no more
+        self.heartbeat = Heartbeat(stale_after=300.0)
         self.service = None
         self.metrics_server = None
 
@@ -100,7 +103,7 @@ class SchedulerApp:
     def _loop(self) -> None:
         delay = 0.0
         while True:
-            if self.scheduler.wake.wait(delay) and not self.stop_loop.is_set():
+            if self.heartbeat.wait(self.scheduler.wake, delay) and not self.stop_loop.is_set():
                 # woken early by a change: let a burst of changes settle into one tick
                 self.stop_loop.wait(WAKE_COALESCE_S)
             self.scheduler.wake.clear()

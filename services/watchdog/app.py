@@ -16,6 +16,7 @@ from services.common.runner import close_all, run_service
 from services.common.server import Registration, build_server
 from services.common import security as security_mod
 from services.common.storage.audit import AuditLog
+from services.common.systemd import Heartbeat
 from services.common.storage.db import Database
 from services.migrations import migrate
 from services.watchdog.housekeeping import Housekeeping
@@ -68,6 +69,8 @@ class WatchdogApp:
                                db_unreachable_s=settings.database.unreachable_s,
                                cpu_budget_pct=settings.resources.max_cpu_util_pct)
         self.stop_loop = threading.Event()
+        # a round of the main loop that takes this long means it hangs: systemd's watchdog hears no more
+        self.heartbeat = Heartbeat(stale_after=300.0)
         self.service = None
         self.metrics_server = None
 
@@ -83,7 +86,7 @@ class WatchdogApp:
 
     def _loop(self) -> None:
         delay = 0.0
-        while not self.stop_loop.wait(delay):
+        while not self.heartbeat.wait(self.stop_loop, delay):
             try:
                 delay = self.monitor.tick()
             except Exception:  # noqa: BLE001 - the watch must outlive one bad pass; it is logged

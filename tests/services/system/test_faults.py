@@ -104,6 +104,9 @@ def test_cancel_kills_the_process_group_and_disables_the_campaign(services, tmp_
     watch = subprocess.Popen([sys.executable, "-m", "omp_cli", "runs", "watch", run.run_id, "--json",
                               "--miner", miner.address], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     first = watch.stdout.readline()                 # the watch is attached and has seen the live run
+    # the miner's threads block SIGTERM (only its main thread takes it): its runs must not inherit that
+    blocked = int(next(x for x in open(f"/proc/{run.pid}/status") if x.startswith("SigBlk:")).split()[1], 16)
+    assert not blocked & (1 << (signal.SIGTERM - 1)), "the run would not hear its cancel"
     mclient.call("CancelRun", mpb.CancelRunRequest(run_id=run.run_id, reason="operator", actor="auditor"))
     ended = wait_for(lambda: (lambda r: r if r.status != pb.RUN_STATUS_RUNNING else None)(
         mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))), timeout=30, what="the run to end")

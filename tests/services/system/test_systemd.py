@@ -1,0 +1,179 @@
+"""systemd's protocol as a service speaks it, heard on a real datagram socket: READY=1 once it
+serves, WATCHDOG=1 while it is alive, STOPPING=1 when it drains; under journald each log line
+carries its priority; --version and --log-level on every entry point."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from services.common import logs, systemd
+
+from helpers_services import ROOT, wait_for, write_settings
+
+ENTRY_POINTS = ["services.scheduler.app", "services.miner.app", "services.promoter.app", "services.watchdog.app",
+                "omp_cli"]
+
+
+class Listener:
+    """A notify socket as systemd holds one: every datagram a service sends, in order."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.path, self.got, self._stop = str(path), [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.got.append((time.monotonic(), self.sock.recv(4096).decode()))
+            except socket.timeout:
+                continue
+
+    def messages(self, key: str) -> list[tuple[float, str]]:
+        return [(t, m) for t, m in self.got if key in m.split("\n")[0] or f"\n{key}" in m or m.startswith(key)]
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+def test_a_service_says_ready_pings_the_watchdog_while_alive_and_says_stopping(tmp_path):
+    listener = Listener(tmp_path / "notify")
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
+    env = {**os.environ, "NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "600000"}     # a ping every 0.3 s
+    proc = subprocess.Popen([sys.executable, "-m", "services.scheduler.app", "--config", str(config)], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        ready = wait_for(lambda: listener.messages("READY=1"), timeout=60, what="READY=1")
+        assert f"MAINPID={proc.pid}" in ready[0][1] and "STATUS=serving gRPC on port" in ready[0][1]
+        pings = wait_for(lambda: (p := listener.messages("WATCHDOG=1")) and len(p) >= 4 and p, timeout=30,
+                         what="watchdog pings")
+        assert pings[0][0] >= ready[0][0]                                  # alive only once serving
+        gaps = [b[0] - a[0] for a, b in zip(pings, pings[1:])]
+        assert max(gaps) < 1.0                                              # well within WatchdogSec (0.6 s x 2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        stopping = listener.messages("STOPPING=1")
+        assert stopping and stopping[0][0] > ready[0][0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        listener.close()
+
+
+def test_the_watchdog_stops_pinging_when_a_check_fails_and_says_why(tmp_path):
+    listener = Listener(tmp_path / "notify")
+    state = {"why": None}
+    dog = systemd.Watchdog(0.05, lambda: state["why"], env={"NOTIFY_SOCKET": listener.path}).start()
+    try:
+        wait_for(lambda: len(listener.messages("WATCHDOG=1")) >= 3, timeout=10, what="pings while alive")
+        state["why"] = "the main loop has not gone round for 300 s"
+        wait_for(lambda: listener.messages("STATUS=hung"), timeout=10, what="the hung status")
+        pings = len(listener.messages("WATCHDOG=1"))
+        state["checked"] = 0
+        # ten more rounds of checks (the check counts them): not one more ping, the reason said once
+        dog.alive = lambda: state.__setitem__("checked", state["checked"] + 1) or state["why"]
+        wait_for(lambda: state["checked"] >= 10, timeout=10, what="ten more checks")
+        assert len(listener.messages("WATCHDOG=1")) == pings
+        assert len(listener.messages("STATUS=hung")) == 1
+    finally:
+        dog.stop()
+        listener.close()
+
+
+def test_a_service_is_alive_only_while_its_event_loop_answers_and_its_main_loop_goes_round():
+    from types import SimpleNamespace
+    from services.common.runner import alive
+    now = [0.0]
+    beat = systemd.Heartbeat(stale_after=300.0, clock=lambda: now[0])
+    answers = [True]
+    app = SimpleNamespace(service=SimpleNamespace(responsive=lambda timeout: answers[0]), heartbeat=beat)
+    assert alive(app) is None
+    now[0] = 301.0
+    assert "main loop has not gone round for 300 s" in alive(app)
+    beat.beat()
+    answers[0] = False
+    assert "event loop does not answer" in alive(app)
+    assert alive(SimpleNamespace(service=SimpleNamespace(responsive=lambda timeout: True))) is None  # no main loop
+
+
+def test_a_heartbeat_goes_stale_when_a_round_of_its_loop_takes_too_long():
+    now = [0.0]
+    beat = systemd.Heartbeat(stale_after=10.0, step=1.0, clock=lambda: now[0])
+    assert beat.fresh()
+    now[0] = 9.9
+    assert beat.fresh()
+    now[0] = 10.1
+    assert not beat.fresh()
+    beat.beat()
+    assert beat.fresh()
+
+
+def test_a_long_wait_of_a_main_loop_keeps_its_heartbeat_fresh():
+    beat = systemd.Heartbeat(stale_after=0.3, step=0.05)
+    event = threading.Event()
+    fresh = []
+    watcher = threading.Thread(target=lambda: [fresh.append(beat.fresh()) or time.sleep(0.05) for _ in range(20)])
+    watcher.start()
+    assert beat.wait(event, 1.0) is False                                   # the whole second, no event
+    watcher.join()
+    assert all(fresh) and len(fresh) == 20
+    threading.Timer(0.1, event.set).start()
+    assert beat.wait(event, 5.0) is True
+
+
+def test_no_manager_no_notification():
+    assert systemd.notify("READY=1", env={}) is False
+    assert systemd.watchdog_interval({}) is None
+    assert systemd.watchdog_interval({"WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "1"}) is None     # not for us
+    assert systemd.watchdog_interval({"WATCHDOG_USEC": "2000000"}) == 1.0
+
+
+def test_under_journald_each_line_carries_its_priority(tmp_path):
+    """A service started with its stderr on the journal stream ($JOURNAL_STREAM = its device:inode)."""
+    out = tmp_path / "stderr"
+    taken = socket.create_server(("127.0.0.1", 0))          # its port is taken: an error line, then exit 2
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}",
+                            scheduler={"port": taken.getsockname()[1]})
+    with taken:
+        with open(out, "wb") as fh:
+            st = os.fstat(fh.fileno())
+            env = {**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+            r = subprocess.run([sys.executable, "-m", "services.scheduler.app", "--config", str(config),
+                                "--log-level", "DEBUG"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=fh,
+                               timeout=60)
+        assert r.returncode == 2
+        lines = [x for x in out.read_text().splitlines() if x.startswith("<")]
+        assert any(x.startswith("<3>{") and '"level": "error"' in x for x in lines), lines
+        assert any(x.startswith("<6>{") for x in lines) and all(x.startswith("<") for x in out.read_text().splitlines()
+                                                                if x.startswith(("{", "<")))
+        # the same process with stderr elsewhere: plain JSON lines, no priority prefix
+        r = subprocess.run([sys.executable, "-m", "services.scheduler.app", "--config", str(config)], cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.startswith("{")
+    assert logs.PRIORITY["ERROR"] == 3 and logs.PRIORITY["INFO"] == 6
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+def test_every_entry_point_says_its_version(module):
+    r = subprocess.run([sys.executable, "-m", module, "--version"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)
+    name = "omp" if module == "omp_cli" else f"omp-{module.split('.')[1]}"
+    assert r.returncode == 0 and r.stdout.startswith(f"{name} 0.") and "(commit " in r.stdout, r
+
+
+def test_log_level_is_a_choice_and_a_bad_one_is_refused():
+    r = subprocess.run([sys.executable, "-m", "services.watchdog.app", "--log-level", "LOUD"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--log-level" in r.stderr and "LOUD" in r.stderr
