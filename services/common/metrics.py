@@ -1,5 +1,7 @@
-"""Prometheus metrics: gRPC request counts and latencies for every server, an HTTP /metrics endpoint
-on its own port. Metric names follow ``omp_<what>_<unit>``; labels are closed sets (never ids)."""
+"""Prometheus metrics: every server's gRPC calls under the grpc-ecosystem's names and labels (the
+ones go-grpc-prometheus and py-grpc-prometheus export, so existing dashboards and alerts apply),
+the process and Python collectors, ``omp_build_info``, and an HTTP /metrics endpoint on its own
+port. OMP's own metrics are named ``omp_<what>_<unit>``; labels are closed sets (never ids)."""
 from __future__ import annotations
 
 import socket
@@ -8,22 +10,77 @@ from concurrent.futures import ThreadPoolExecutor
 from wsgiref.simple_server import WSGIServer
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.exposition import _SilentHandler
 
 
+def standard(registry: CollectorRegistry, service: str) -> CollectorRegistry:
+    """The collectors every service's registry carries: the process's (CPU, memory, open files,
+    start time), the Python platform's and garbage collector's, and ``omp_build_info``."""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    from importlib import metadata
+    from omp_core.run import code_version
+    try:
+        version = metadata.version("omp")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    code = code_version()
+    Gauge("omp_build_info", "the running build: 1, with its version and the commit of its code as labels",
+          ["service", "version", "commit", "dirty"], registry=registry).labels(
+        service, version, code["commit"], str(bool(code["dirty"])).lower()).set(1)
+    return registry
+
+
+class MethodMetrics:
+    """One method's children of the grpc-ecosystem metrics, bound once (labels are not looked up
+    at every call)."""
+    __slots__ = ("started", "_handled", "_handling", "received", "sent", "_labels", "_codes")
+
+    def __init__(self, m: "GrpcMetrics", grpc_type: str, service: str, method: str):
+        labels = (grpc_type, service, method)
+        self.started = m.started.labels(*labels)
+        self._handling = m.handling.labels(*labels)
+        self.received = m.received.labels(*labels)
+        self.sent = m.sent.labels(*labels)
+        self._handled, self._labels, self._codes = m.handled, labels, {}
+
+    def handled(self, code: grpc.StatusCode, seconds: float) -> None:
+        child = self._codes.get(code)
+        if child is None:
+            child = self._codes[code] = self._handled.labels(*self._labels, code.name)
+        child.inc()
+        self._handling.observe(seconds)
+
+
 class GrpcMetrics:
+    """``grpc_server_started_total``, ``grpc_server_handled_total`` (by ``grpc_code``),
+    ``grpc_server_handling_seconds``, ``grpc_server_msg_received_total`` and
+    ``grpc_server_msg_sent_total``, labelled ``grpc_type`` (unary, server_stream),
+    ``grpc_service`` (``omp.v1.SchedulerService``) and ``grpc_method``."""
+
     def __init__(self, registry: CollectorRegistry, service: str):
-        self.requests = Counter("omp_grpc_server_requests_total", "gRPC requests handled, by method and code",
-                                ["service", "method", "code"], registry=registry)
-        self.latency = Histogram("omp_grpc_server_request_duration_seconds", "gRPC request latency",
-                                 ["service", "method"], registry=registry,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        standard(registry, service)
+        labels = ["grpc_type", "grpc_service", "grpc_method"]
+        self.started = Counter("grpc_server_started_total", "RPCs started on the server", labels, registry=registry)
+        self.handled = Counter("grpc_server_handled_total", "RPCs completed on the server, whatever their status",
+                               labels + ["grpc_code"], registry=registry)
+        self.handling = Histogram("grpc_server_handling_seconds", "time from an RPC's start to its end on the server",
+                                  labels, registry=registry,
+                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.received = Counter("grpc_server_msg_received_total", "messages received on the server", labels,
+                                registry=registry)
+        self.sent = Counter("grpc_server_msg_sent_total", "messages sent by the server", labels, registry=registry)
         self.service = service
 
-    def observe(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
-        self.requests.labels(self.service, method, code.name).inc()
-        self.latency.labels(self.service, method).observe(seconds)
+    def method(self, full: str, grpc_type: str) -> MethodMetrics:
+        """``full``: ``/omp.v1.SchedulerService/GetStatus``."""
+        service, method = full.strip("/").split("/")
+        return MethodMetrics(self, grpc_type, service, method)
 
 
 class _Handler(_SilentHandler):

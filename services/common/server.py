@@ -29,7 +29,7 @@ from grpc_reflection.v1alpha import reflection
 from services.common.access import Principal, rule_of
 from services.common.clients import CHANNEL_OPTIONS
 from services.common.errors import ResourceExhausted, rich_status, to_status
-from services.common.metrics import GrpcMetrics
+from services.common.metrics import GrpcMetrics, MethodMetrics
 from services.common.security import ANONYMOUS, PLAINTEXT, Security
 
 log = logging.getLogger(__name__)
@@ -103,9 +103,9 @@ class _Context:
         return self._context.time_remaining()
 
 
-async def _abort(exc: Exception, method: str, metrics: GrpcMetrics, t0: float, context) -> None:
+async def _abort(exc: Exception, method: str, metrics: MethodMetrics, t0: float, context) -> None:
     status = rich_status(exc)
-    metrics.observe(method, status.code, time.perf_counter() - t0)
+    metrics.handled(status.code, time.perf_counter() - t0)
     if status.code == grpc.StatusCode.INTERNAL:
         log.error("unhandled error in %s", method, exc_info=exc)
     await context.abort(status.code, status.details, status.trailing_metadata)
@@ -166,10 +166,12 @@ class _Auditor:
         return response
 
 
-def _unary(behavior, method: str, full: str, security: Security, metrics: GrpcMetrics,
+def _unary(behavior, method: str, full: str, security: Security, metrics: MethodMetrics,
            pool: futures.Executor | None, durable=None, audit: _Auditor | None = None):
     async def handler(request, context):
         t0 = time.perf_counter()
+        metrics.started.inc()
+        metrics.received.inc()
         loop = asyncio.get_running_loop()
         peer = context.peer() or ""
         ran = False                 # the servicer ran: its audit row is written beside it
@@ -200,7 +202,8 @@ def _unary(behavior, method: str, full: str, security: Security, metrics: GrpcMe
                     pool.submit(audit, request, who, code, peer)
             await _abort(exc, method, metrics, t0, context)
         # servicers never abort themselves: they raise, and the table picks the code
-        metrics.observe(method, grpc.StatusCode.OK, time.perf_counter() - t0)
+        metrics.sent.inc()
+        metrics.handled(grpc.StatusCode.OK, time.perf_counter() - t0)
         return response
     return handler
 
@@ -238,10 +241,12 @@ class StreamLimits:
             return sum(self._open.values())
 
 
-def _stream(behavior, method: str, full: str, security: Security, metrics: GrpcMetrics,
+def _stream(behavior, method: str, full: str, security: Security, metrics: MethodMetrics,
             pool: futures.Executor, limits: StreamLimits):
     async def handler(request, context):
         t0 = time.perf_counter()
+        metrics.started.inc()
+        metrics.received.inc()
         loop = asyncio.get_running_loop()
         ctx, peer = None, None
         try:
@@ -252,6 +257,7 @@ def _stream(behavior, method: str, full: str, security: Security, metrics: GrpcM
             peer = client
             items = behavior(request, ctx)     # a generator: each step may block, so on the pool
             while (item := await loop.run_in_executor(pool, next, items, _END)) is not _END:
+                metrics.sent.inc()
                 yield item
         except Exception as exc:  # noqa: BLE001 - every exception becomes a status, by the table
             await _abort(exc, method, metrics, t0, context)
@@ -261,7 +267,7 @@ def _stream(behavior, method: str, full: str, security: Security, metrics: GrpcM
                 ctx.end()
             if peer is not None:
                 limits.release(peer)
-        metrics.observe(method, grpc.StatusCode.OK, time.perf_counter() - t0)
+        metrics.handled(grpc.StatusCode.OK, time.perf_counter() - t0)
     return handler
 
 
@@ -279,11 +285,13 @@ def _wrapped(reg: Registration, security: Security, metrics: GrpcMetrics, pool: 
         auditor = (_Auditor(audit, m.name, rule.heartbeat) if audit is not None and rule is not None and rule.changes
                    else None)
         if m.server_streaming:
-            setattr(out, m.name, _stream(behavior, m.name, full, security, metrics, stream_pool, limits))
+            mm = metrics.method(full, "server_stream")
+            setattr(out, m.name, _stream(behavior, m.name, full, security, mm, stream_pool, limits))
         else:
+            mm = metrics.method(full, "unary")
             on_loop = reg.on_loop and m.name not in reg.on_pool
-            setattr(out, m.name, _unary(behavior, m.name, full, security, metrics, None, durable, auditor) if on_loop
-                    else _unary(behavior, m.name, full, security, metrics, pool, None, auditor))
+            setattr(out, m.name, _unary(behavior, m.name, full, security, mm, None, durable, auditor) if on_loop
+                    else _unary(behavior, m.name, full, security, mm, pool, None, auditor))
     return out
 
 

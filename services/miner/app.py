@@ -51,6 +51,7 @@ class MinerApp:
                                           security=self.security)
         self.runs = RunManager(MinerStore(self.db), settings, SystemClock(), self.reporter,
                                MinerMetrics(self.registry), incidents=self.incidents.report)
+        self.runs.metrics.watch(self.runs)
         self.orphans = self.runs.recover()
         self.stop_loop = threading.Event()
         # a round of the main loop that takes this long means it hangs: systemd's watchdog hears no more

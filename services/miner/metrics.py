@@ -1,8 +1,16 @@
-"""The miner's domain metrics."""
+"""The miner's domain metrics. A running run's figures are series of their own, labelled with its
+run_id and campaign_id (two runs never overwrite one gauge), read from the runs at each scrape: a
+run's series end with it, so their number stays that of the runs running now."""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+import logging
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
+
+from services.common.vocabulary import RunStatus
+
+log = logging.getLogger(__name__)
 
 
 class MinerMetrics:
@@ -11,12 +19,11 @@ class MinerMetrics:
         self.finished_total = Counter("omp_miner_runs_finished_total", "Runs ended, by status", ["status"],
                                       registry=registry)
         self.active = Gauge("omp_miner_runs_active", "Runs in progress", registry=registry)
-        self.generation = Gauge("omp_miner_run_generation", "Generation of the latest progress report",
-                                registry=registry)
-        self.best_sharpe = Gauge("omp_miner_run_best_sharpe", "Best in-sample Sharpe (annualized) of the latest "
-                                 "progress report", registry=registry)
-        self.evaluations = Gauge("omp_miner_run_evaluations", "Distinct genomes evaluated by the current seed",
-                                 registry=registry)
+        self._registry = registry
+
+    def watch(self, runs) -> None:
+        """Register the scrape-time collector of the running runs (``runs``: the RunManager)."""
+        self._registry.register(_RunsCollector(runs))
 
     def started(self) -> None:
         self.started_total.inc()
@@ -26,8 +33,35 @@ class MinerMetrics:
         self.finished_total.labels(status).inc()
         self.active.dec()
 
-    def progress(self, run) -> None:
-        p = run.progress
-        self.generation.set(p.get("generation", 0))
-        self.best_sharpe.set(p.get("best_sharpe", 0.0))
-        self.evaluations.set(p.get("evaluations", 0))
+
+
+class _RunsCollector:
+    """Each running run's progress, and when it last reported (the input of a stuck-run alert)."""
+    FIGURES = (("generation", "omp_miner_run_generation", "generation of the run's latest progress report"),
+               ("best_sharpe", "omp_miner_run_best_sharpe", "best in-sample Sharpe (annualized) reported so far"),
+               ("evaluations", "omp_miner_run_evaluations", "distinct genomes its current seed has evaluated"))
+
+    def __init__(self, runs):
+        self.runs = runs
+
+    def collect(self):
+        try:
+            running, _ = self.runs.list(status=str(RunStatus.RUNNING), limit=1000)
+        except Exception as exc:  # noqa: BLE001 - the database out of reach: the rest of the scrape answers
+            log.warning("running runs not collected", extra={"error": str(exc)})
+            return
+        labels = ["run_id", "campaign_id"]
+        families = {key: GaugeMetricFamily(name, text, labels=labels) for key, name, text in self.FIGURES}
+        last = GaugeMetricFamily("omp_miner_run_last_progress_timestamp_seconds",
+                                 "when the run last reported progress (its start, before the first report)",
+                                 labels=labels)
+        started = GaugeMetricFamily("omp_miner_run_started_timestamp_seconds", "when the run started", labels=labels)
+        for run in running:
+            ids = [run.run_id, run.campaign_id]
+            for key, family in families.items():
+                family.add_metric(ids, float(run.progress.get(key, 0) or 0))
+            last.add_metric(ids, run.updated_at)
+            started.add_metric(ids, run.started_at)
+        yield from families.values()
+        yield last
+        yield started

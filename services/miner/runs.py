@@ -243,9 +243,7 @@ class RunManager:
                 continue
             if msg.get("event") == "progress":
                 prog = {k: v for k, v in msg.items() if k != "event"}
-                prev = self.store.update(run.run_id, progress=prog, updated_at=self._now())
-                if self.metrics:
-                    self.metrics.progress(prev)
+                self.store.update(run.run_id, progress=prog, updated_at=self._now())
                 self.notifier.notify()
                 self._report_progress(run, prog)
             elif msg.get("event") == "started":      # its folder, known while it runs (retention)

@@ -16,7 +16,7 @@ class SchedulerMetrics:
                              ["outcome"], registry=registry)
         self.runs_ended = Counter("omp_scheduler_runs_ended_total", "Attempts ended, by status",
                                   ["status"], registry=registry)
-        self.cpu = Gauge("omp_resource_cpu_utilization_percent", "CPU utilization at the last reading",
+        self.cpu = Gauge("omp_resource_cpu_utilization_ratio", "CPU utilization at the last reading (0-1)",
                          registry=registry)
         self.mem = Gauge("omp_resource_memory_available_bytes", "Available memory at the last reading",
                          registry=registry)
@@ -47,7 +47,7 @@ class SchedulerMetrics:
 
     def resources(self, reading) -> None:
         if not reading.error:
-            self.cpu.set(reading.cpu_util_pct)
+            self.cpu.set(reading.cpu_util_pct / 100.0)
             self.mem.set(reading.mem_available_mb * 2**20)
             self.disk.set(reading.disk_free_gb * 2**30)
         self.within.set(1 if reading.within_budget else 0)
@@ -81,3 +81,7 @@ class _StateCollector:
         r = GaugeMetricFamily("omp_data_ready", "1 when market data is marked ready")
         r.add_metric([], 1.0 if st.daemon.data_ready else 0.0)
         yield r
+        if st.last_tick_at is not None:     # the input of a "scheduler loop stuck" alert
+            t = GaugeMetricFamily("omp_scheduler_last_tick_timestamp_seconds", "when the main loop last ticked")
+            t.add_metric([], st.last_tick_at)
+            yield t

@@ -108,8 +108,19 @@ def test_a_domain_error_becomes_its_status_and_is_counted(serve, on_loop):
     with pytest.raises(grpc.RpcError) as err:
         stub.GetRun(mpb.GetRunRequest(run_id="missing"), timeout=5)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND and "run_id" in err.value.details()
-    assert registry.get_sample_value("omp_grpc_server_requests_total",
-                                     {"service": "probe", "method": "GetRun", "code": "NOT_FOUND"}) == 1
+    labels = {"grpc_type": "unary", "grpc_service": "omp.v1.MinerService", "grpc_method": "GetRun"}
+    assert registry.get_sample_value("grpc_server_handled_total", {**labels, "grpc_code": "NOT_FOUND"}) == 1
+    assert registry.get_sample_value("grpc_server_started_total", labels) == 1
+    assert registry.get_sample_value("grpc_server_msg_sent_total", labels) in (None, 0)   # no answer was sent
+    stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=5)
+    assert registry.get_sample_value("grpc_server_handled_total", {**labels, "grpc_code": "OK"}) == 1
+    assert registry.get_sample_value("grpc_server_msg_sent_total", labels) == 1
+    assert registry.get_sample_value("grpc_server_handling_seconds_count", labels) == 2
+    stream = stub.WatchRun(mpb.WatchRunRequest(run_id="w"), timeout=5)
+    assert [next(stream).run_id for _ in range(3)] == ["w-1", "w-2", "w-3"]
+    stream.cancel()
+    watch = {"grpc_type": "server_stream", "grpc_service": "omp.v1.MinerService", "grpc_method": "WatchRun"}
+    assert registry.get_sample_value("grpc_server_msg_sent_total", watch) >= 3
 
 
 def _tokens(**principals) -> Security:
@@ -292,7 +303,7 @@ def test_idle_connections_to_the_metrics_port_hold_no_thread_each():
             except OSError:
                 assert time.monotonic() < deadline, "the endpoint never recovered"
                 time.sleep(0.2)
-        assert "omp_grpc_server_requests_total" in text or "omp_grpc_server_request_duration_seconds" in text
+        assert "grpc_server_handling_seconds" in text and "process_resident_memory_bytes" in text
         assert threading.active_count() - before <= 8
     finally:
         for s in idle:

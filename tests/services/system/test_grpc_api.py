@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 import urllib.request
 
 import grpc
@@ -13,7 +14,7 @@ from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from helpers_services import miner_client, scheduler_client, write_settings
+from helpers_services import miner_client, scheduler_client, wait_for, write_settings
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
 from services.common import settings as settings_mod
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -188,10 +189,25 @@ def test_metrics_endpoint_counts_requests_by_method_and_code(apps):
     with pytest.raises(InvalidArgument):
         add(client, priority=-1)
     text = urllib.request.urlopen(f"http://127.0.0.1:{sched.metrics_port}/metrics", timeout=5).read().decode()
-    assert 'omp_grpc_server_requests_total{code="OK",method="AddCampaign",service="scheduler"} 1.0' in text
-    assert 'omp_grpc_server_requests_total{code="INVALID_ARGUMENT",method="AddCampaign",service="scheduler"} 1.0' in text
+    add_labels = 'grpc_method="AddCampaign",grpc_service="omp.v1.SchedulerService",grpc_type="unary"'
+    assert f'grpc_server_handled_total{{grpc_code="OK",{add_labels}}} 1.0' in text
+    assert f'grpc_server_handled_total{{grpc_code="INVALID_ARGUMENT",{add_labels}}} 1.0' in text
+    assert f'grpc_server_started_total{{{add_labels}}} 2.0' in text
     assert 'omp_queue_campaigns{state="queued"} 1.0' in text
     assert 'omp_daemon_state{state="offline"} 1.0' in text
-    assert "omp_grpc_server_request_duration_seconds_bucket" in text
+    assert "grpc_server_handling_seconds_bucket" in text
+    # the process and Python collectors, and what build runs
+    for name in ("process_resident_memory_bytes", "process_start_time_seconds", "python_info",
+                 "python_gc_collections_total"):
+        assert f"\n{name}" in text, name
+    assert 'omp_build_info{commit="' in text and 'service="scheduler"' in text
+    # ratios, not percentages; and when the main loop last ticked (what a stuck-loop alert reads)
+    assert "omp_resource_cpu_utilization_ratio" in text and "percent" not in text
+
+    def last_tick():
+        scraped = urllib.request.urlopen(f"http://127.0.0.1:{sched.metrics_port}/metrics", timeout=5).read().decode()
+        line = next((x for x in scraped.splitlines() if x.startswith("omp_scheduler_last_tick_timestamp_seconds ")), "")
+        return float(line.split()[1]) if line else None
+    assert abs(wait_for(last_tick, timeout=30, what="a tick") - time.time()) < 60
     mtext = urllib.request.urlopen(f"http://127.0.0.1:{miner.metrics_port}/metrics", timeout=5).read().decode()
     assert "omp_miner_runs_active 0.0" in mtext
