@@ -366,6 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     he = sub.add_parser("health", parents=[common], help="every service's health; exit 0 only when all is well")
     he.add_argument("--max-tick-age", type=float, default=120.0, help="seconds since the scheduler's last tick")
     he.add_argument("--min-disk-gb", type=float, default=2.0, help="free disk below this is unhealthy")
+    he.add_argument("--restart-after", type=int, default=0, metavar="N",
+                    help="for a timer: exit 75 once N checks in a row were unhealthy (then count again), "
+                         "counted in --failures-file")
+    he.add_argument("--failures-file", default="var/health-failures",
+                    help="where --restart-after keeps its count (default var/health-failures)")
     he.set_defaults(func=remote.cmd_health)
 
     up = sub.add_parser("up", help="run the promoter, the scheduler, the miner and the watchdog locally until Ctrl-C")
@@ -389,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.reason.strip():
             return _fail(f"--reason is required to {getattr(args, 'queue_command', args.command)}", EXIT_BAD_INPUT,
                          args.json)
+    if getattr(args, "restart_after", 0) < 0:
+        return _fail(f"--restart-after must be >= 0, got {args.restart_after}", EXIT_BAD_INPUT, args.json)
     if getattr(args, "threads", 1) < 1:
         return _fail(f"--threads must be >= 1, got {args.threads}", EXIT_BAD_INPUT, args.json)
     if hasattr(args, "scheduler"):      # the addresses, TLS and the operator's identity

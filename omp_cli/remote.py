@@ -668,6 +668,30 @@ def cmd_health(args) -> int:
         for name, c in checks.items():
             t.add_row(name, "[green]ok[/]" if c["ok"] else "[red]FAIL[/]", c["detail"])
         _con().print(t)
+    if args.restart_after:
+        return _count_failures(Path(args.failures_file), healthy, args.restart_after)
+    return 0 if healthy else 1
+
+
+#: ``omp health --restart-after N``: the services stayed unhealthy N checks in a row (EX_TEMPFAIL)
+EXIT_RESTART = 75
+
+
+def _count_failures(path: Path, healthy: bool, limit: int) -> int:
+    """The playbook's rule 9, for a timer: count unhealthy checks in a row in ``path``; at
+    ``limit`` start the count again and exit EXIT_RESTART (deploy/systemd/omp-health.service then
+    restarts the services), else 0 when healthy and 1 when not."""
+    from omp_core.atomic import write_text
+    try:
+        count = int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        count = 0
+    count = 0 if healthy else count + 1
+    restart = count >= limit
+    write_text(path, f"{0 if restart else count}\n")
+    if restart:
+        print(f"unhealthy {count} checks in a row: restart the services", file=sys.stderr)
+        return EXIT_RESTART
     return 0 if healthy else 1
 
 

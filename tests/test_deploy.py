@@ -33,7 +33,8 @@ def test_the_units_verify_clean(tmp_path):
     assert r.returncode == 0 and r.stdout.strip() == "" and r.stderr.strip() == "", r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("unit", [f"omp-{s}.service" for s in SERVICES] + ["omp-migrate.service"])
+@pytest.mark.parametrize("unit", [f"omp-{s}.service" for s in SERVICES]
+                         + ["omp-migrate.service", "omp-health.service", "omp-restart.service"])
 def test_each_unit_is_hardened_to_an_exposure_of_at_most_2(unit):
     r = subprocess.run([_analyze(), "security", "--offline=yes", str(UNITS / unit)], capture_output=True,
                        text=True, timeout=120)
@@ -51,6 +52,25 @@ def test_each_service_unit_speaks_notify_and_is_restarted_when_it_hangs():
         assert "After=omp-migrate.service" in text and "Environment=" not in text     # secrets: credentials only
         assert "LoadCredential=database-url:/etc/omp/credentials/database-url" in text
     assert all(f"omp-{s}.service" in (UNITS / "omp.target").read_text() for s in SERVICES)
+    # playbook rule 9: a timer checks health every minute; three bad checks in a row restart the target
+    assert "omp-health.timer" in (UNITS / "omp.target").read_text()
+    health = (UNITS / "omp-health.service").read_text()
+    assert "OnFailure=omp-restart.service" in health and "--restart-after 3" in health
+    assert "SuccessExitStatus=1 3" in health
+    assert "ExecStart=/usr/bin/systemctl restart omp.target" in (UNITS / "omp-restart.service").read_text()
+
+
+def test_omp_health_for_a_timer_exits_75_once_it_stayed_unhealthy_then_counts_again(tmp_path):
+    failures = tmp_path / "health-failures"
+    dead = ["--scheduler", "127.0.0.1:1", "--miner", "127.0.0.1:1", "--watchdog", "127.0.0.1:1", "--promoter",
+            "127.0.0.1:1", "--timeout", "1"]
+
+    def check():
+        return subprocess.run([sys.executable, "-m", "omp_cli", "health", "--json", "--restart-after", "2",
+                               "--failures-file", str(failures), *dead], capture_output=True, text=True, cwd=ROOT,
+                              timeout=120).returncode
+    assert [check(), check(), check()] == [1, 75, 1]
+    assert failures.read_text().strip() == "1"
 
 
 def test_the_production_settings_read_their_secrets_from_credentials(tmp_path, monkeypatch):

@@ -108,6 +108,7 @@ def run_service(name: str, peers: tuple[str, ...], make_app: Callable, argv: lis
     done.wait()
     if watchdog is not None:
         watchdog.stop()
+    app.service.drain(settings.endpoint(name).drain_s)
     app.stop(grace=5.0)
     logging.getLogger(f"omp.{name}").info(f"{name} stopped")
     return 0

@@ -305,6 +305,7 @@ class Service:
         self.health, self.service_names, self.stopping, self.pools = health_servicer, service_names, stopping, pools
         self.streams = limits
         self._stopped = threading.Lock()
+        self._draining = threading.Event()
 
     def responsive(self, timeout: float) -> bool:
         """The server's event loop runs a step within ``timeout`` seconds (else it hangs)."""
@@ -314,6 +315,16 @@ class Service:
             return asyncio.run_coroutine_threadsafe(step(), self.loop).result(timeout)
         except Exception:  # noqa: BLE001 - timed out, or the loop is closed: not responsive
             return False
+
+    def drain(self, seconds: float) -> None:
+        """The gRPC way to go: health says NOT_SERVING for ``seconds`` while every call is still
+        served, so that health checks see it before the port closes (:meth:`stop` then)."""
+        asyncio.run_coroutine_threadsafe(self._not_serving(), self.loop).result()
+        self._draining.wait(seconds)        # the drain period itself: nothing sets this event
+
+    async def _not_serving(self) -> None:
+        for name in self.service_names + [""]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
     def stop(self, grace: float = 5.0) -> None:
         """Mark NOT_SERVING, end the streams, let in-flight calls finish within ``grace`` seconds.
@@ -329,8 +340,7 @@ class Service:
             pool.shutdown(wait=False, cancel_futures=True)
 
     async def _stop(self, grace: float) -> None:
-        for name in self.service_names + [""]:
-            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self._not_serving()
         await self.server.stop(grace)
 
 

@@ -37,9 +37,13 @@ class Endpoint:
     host: str = "127.0.0.1"
     port: int = 0
     metrics_port: int = 0
+    #: on SIGTERM, health says NOT_SERVING this long while calls are still served, then the port
+    #: closes: a load balancer or a client's health check has the time to look elsewhere
+    drain_s: float = 2.0
 
     def check(self, p):
         require(0 < len(self.host) <= 255, f"{p}.host", "must be a host name or address", self.host)
+        require(0 <= self.drain_s <= 60, f"{p}.drain_s", "must be in [0, 60]", self.drain_s)
         check_port(f"{p}.port", self.port)
         check_port(f"{p}.metrics_port", self.metrics_port)
 

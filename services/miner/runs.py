@@ -141,7 +141,7 @@ class RunManager:
 
     def watch(self, run_id: str, stopping: threading.Event, call=None):
         """The run now, then after every change, until it ends (or ``call``, the watching stream,
-        ends)."""
+        ends). The miner shutting down is UNAVAILABLE, not an end: the watcher should come back."""
         last = None
         seen = self.notifier.version
         while not stopping.is_set() and (call is None or call.is_active()):
@@ -152,6 +152,8 @@ class RunManager:
             if run.status is not RunStatus.RUNNING:
                 return
             seen = self.notifier.wait(seen, timeout=1.0, call=call)
+        if stopping.is_set():
+            raise Unavailable(f"the miner is shutting down; watch {run_id} again once it is back")
 
     # ------------------------------------------------------------------------------ start
     def start(self, campaign_id: str, attempt: int, config_path: str, config_hash: str,

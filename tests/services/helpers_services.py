@@ -50,9 +50,11 @@ def write_settings(tmp_path: Path, database_url: str, name: str = "omp.toml", **
         "paths": {"data_dir": str(tmp_path / "var"), "configs_root": str(CONFIGS),
                   "runs_dir": str(tmp_path / "var" / "runs")},
         "database": {"url": database_url},
-        "scheduler": {"port": 0, "metrics_port": 0, "loop_interval_s": 0.2, "lease_seconds": 30.0},
-        "miner": {"port": 0, "metrics_port": 0, "threads": 1, "cancel_grace_s": 3.0},
-        "watchdog": {"port": 0, "metrics_port": 0, "sample_interval_s": 0.5},
+        # no drain period (services/common/settings.py, drain_s): a test stops services by the dozen
+        "scheduler": {"port": 0, "metrics_port": 0, "loop_interval_s": 0.2, "lease_seconds": 30.0, "drain_s": 0.0},
+        "miner": {"port": 0, "metrics_port": 0, "threads": 1, "cancel_grace_s": 3.0, "drain_s": 0.0},
+        "watchdog": {"port": 0, "metrics_port": 0, "sample_interval_s": 0.5, "drain_s": 0.0},
+        "promoter": {"drain_s": 0.0},
         # the test machine is shared: only the disk must really be there
         "resources": {"max_cpu_util_pct": 100.0, "min_mem_available_mb": 0.0, "min_disk_free_gb": 0.01},
     }

@@ -17,7 +17,7 @@ import pytest
 from helpers_services import (ROOT, gone, miner_client, running_run, scheduler_client, set_data_ready, wait_for,
                               write_settings)
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
-from services.common.errors import OmpError
+from services.common.errors import OmpError, Unavailable
 
 pytestmark = pytest.mark.slow      # real kills of real service processes
 
@@ -303,3 +303,18 @@ def test_a_miner_frozen_past_its_lease_never_runs_two_attempts_of_one_campaign(s
     assert [p.pid for p in _run_children(miner.proc.pid)] == [runs[0].pid]
     client.call("StopDaemon", spb.DaemonRequest(actor="t"))
     mclient.call("CancelRun", mpb.CancelRunRequest(run_id=runs[0].run_id, reason="test over"))
+
+
+def test_a_run_watch_ends_unavailable_when_the_miner_drains_so_its_watcher_comes_back(services, tmp_path):
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}",
+                            paths={"configs_root": str(long_campaign_root(tmp_path, 2000))})
+    sched, miner = start_pair(services, config)
+    client, mclient = scheduler_client(sched.address), miner_client(miner.address)
+    run = running_run(mclient, add_and_start(client).id)
+    stream = mclient.stream("WatchRun", mpb.WatchRunRequest(run_id=run.run_id), timeout=60)
+    assert next(stream).run_id == run.run_id
+    miner.proc.send_signal(signal.SIGTERM)
+    with pytest.raises(Unavailable, match="shutting down"):
+        for _ in stream:
+            pass
+    assert miner.proc.wait(timeout=60) == 0

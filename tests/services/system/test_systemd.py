@@ -177,3 +177,27 @@ def test_log_level_is_a_choice_and_a_bad_one_is_refused():
     r = subprocess.run([sys.executable, "-m", "services.watchdog.app", "--log-level", "LOUD"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--log-level" in r.stderr and "LOUD" in r.stderr
+
+
+def test_on_sigterm_health_says_not_serving_while_calls_are_still_served_then_the_port_closes(tmp_path):
+    """The gRPC way to drain: for drain_s, health is NOT_SERVING and a call is still answered."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from omp.v1 import scheduler_pb2 as spb, scheduler_pb2_grpc
+    from helpers_services import ServiceProcess
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", scheduler={"drain_s": 3.0})
+    sched = ServiceProcess("services.scheduler.app", config, tmp_path).start()
+    channel = grpc.insecure_channel(sched.address)
+    health = health_pb2_grpc.HealthStub(channel)
+    try:
+        assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+        sched.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+                 == health_pb2.HealthCheckResponse.NOT_SERVING, timeout=10, what="NOT_SERVING")
+        # draining, not gone: a call is still served
+        assert scheduler_pb2_grpc.SchedulerServiceStub(channel).GetStatus(spb.GetStatusRequest(), timeout=5).state
+        assert sched.proc.poll() is None
+        assert sched.proc.wait(timeout=30) == 0
+    finally:
+        channel.close()
+        sched.kill()
