@@ -46,6 +46,7 @@ def test_each_service_unit_speaks_notify_and_is_restarted_when_it_hangs():
     for s in SERVICES:
         text = (UNITS / f"omp-{s}.service").read_text()
         for line in ("Type=notify", "WatchdogSec=60", "Restart=on-failure", "User=omp", "StateDirectory=omp",
+                     "KillMode=mixed",
                      "Requires=omp-migrate.service", "PartOf=omp.target",
                      f"ExecStart=/opt/omp/venv/bin/omp-{s} --config /etc/omp/omp.toml"):
             assert line in text.splitlines(), (s, line)
@@ -56,7 +57,8 @@ def test_each_service_unit_speaks_notify_and_is_restarted_when_it_hangs():
     assert "omp-health.timer" in (UNITS / "omp.target").read_text()
     health = (UNITS / "omp-health.service").read_text()
     assert "OnFailure=omp-restart.service" in health and "--restart-after 3" in health
-    assert "SuccessExitStatus=1 3" in health
+    assert "SuccessExitStatus=1 2 3 4 5" in health
+    assert "StartLimitBurst=3" in (UNITS / "omp-restart.service").read_text()
     assert "ExecStart=/usr/bin/systemctl restart omp.target" in (UNITS / "omp-restart.service").read_text()
 
 
@@ -89,6 +91,12 @@ def test_the_production_settings_read_their_secrets_from_credentials(tmp_path, m
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     with pytest.raises(ValueError, match=r"^security\.tls_cert: names \{credentials\}"):
         security.load(settings.load(tmp_path / "omp.toml"), "scheduler", "127.0.0.1")
+    # the omp command on that host has no credentials folder, and needs none: TLS to the services
+    # with the public CA, its own token from $OMP_TOKEN_FILE
+    operator = security.for_command(settings.load(tmp_path / "omp.toml"),
+                                    env={"OMP_TOKEN_FILE": str(pki / "admin.token")})
+    assert operator.tls and operator.own_token == (pki / "admin.token").read_text().strip()
+    assert settings.load(tmp_path / "omp.toml").hof_dir == Path("/var/lib/omp/artifacts/hall_of_fame")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
     loaded = settings.load(tmp_path / "omp.toml")
     assert loaded.database_url == "postgresql+psycopg://omp:pa55w0rd@127.0.0.1:5432/omp"

@@ -291,16 +291,17 @@ def load(settings, process: str, listen: str | None = None, *, own_token: str | 
     server_ca = _read(ca, "tls_ca") if ca else None
     if server_ca:
         _certificates(server_ca, "tls_ca", ca, now)
-    client_ca_path = _path(settings, "client_ca", process)
+    # what only a server reads (the omp command has no $CREDENTIALS_DIRECTORY to find them in)
+    client_ca_path = _path(settings, "client_ca", process) if server else None
     client_ca = None
-    if client_ca_path is not None and not sec.tls:
+    if sec.client_ca and not sec.tls:
         raise ConfigError("security.client_ca", "mutual TLS needs TLS: set tls_cert and tls_key too")
     if client_ca_path is not None and server:
         client_ca = _read(client_ca_path, "client_ca")
         _certificates(client_ca, "client_ca", client_ca_path, now)
     tokens, principals = {}, {}
-    tokens_path = _path(settings, "tokens_file", process)
-    if client_ca_path is not None and tokens_path is None:
+    tokens_path = _path(settings, "tokens_file", process) if server else None
+    if sec.client_ca and not sec.tokens_file:
         raise ConfigError("security.tokens_file", "must be set with client_ca: it gives each certificate's "
                           "principal its role")
     if tokens_path is not None and server:

@@ -193,6 +193,9 @@ def _unary(behavior, method: str, full: str, security: Security, metrics: Method
                 response = await loop.run_in_executor(pool, behavior, request, ctx)
             else:
                 response = await loop.run_in_executor(pool, audit.audited, behavior, request, ctx, peer)
+        except asyncio.CancelledError:      # the client went away or its deadline passed: counted, not hidden
+            metrics.handled(grpc.StatusCode.CANCELLED, time.perf_counter() - t0)
+            raise
         except Exception as exc:  # noqa: BLE001 - every exception becomes a status, by the table
             if audit is not None and not ran and audit.wants(code := to_status(exc)[0]):
                 who = getattr(exc, "principal", None)
@@ -259,6 +262,9 @@ def _stream(behavior, method: str, full: str, security: Security, metrics: Metho
             while (item := await loop.run_in_executor(pool, next, items, _END)) is not _END:
                 metrics.sent.inc()
                 yield item
+        except asyncio.CancelledError:      # the client went away or its deadline passed: counted, not hidden
+            metrics.handled(grpc.StatusCode.CANCELLED, time.perf_counter() - t0)
+            raise
         except Exception as exc:  # noqa: BLE001 - every exception becomes a status, by the table
             await _abort(exc, method, metrics, t0, context)
         finally:
@@ -319,7 +325,11 @@ class Service:
     def drain(self, seconds: float) -> None:
         """The gRPC way to go: health says NOT_SERVING for ``seconds`` while every call is still
         served, so that health checks see it before the port closes (:meth:`stop` then)."""
-        asyncio.run_coroutine_threadsafe(self._not_serving(), self.loop).result()
+        try:
+            asyncio.run_coroutine_threadsafe(self._not_serving(), self.loop).result(timeout=5)
+        except Exception:  # noqa: BLE001 - a loop that does not answer: stop() goes on without the drain
+            log.warning("the server's loop did not take NOT_SERVING; stopping without the drain")
+            return
         self._draining.wait(seconds)        # the drain period itself: nothing sets this event
 
     async def _not_serving(self) -> None:

@@ -67,6 +67,7 @@ class Paths:
     configs_root: str = "examples/campaigns"  # campaign config paths are relative to this and stay in it
     runs_dir: str = "var/runs"
     data_root: str = ""                       # market data files must stay under this ("" = anywhere)
+    hof_dir: str = "artifacts/hall_of_fame"   # the Hall of Fame's artifacts (retention never touches them)
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ class Settings(_Common):
     @functools.cached_property
     def hof_dir(self) -> Path:
         """The Hall of Fame's artifacts (the promoter writes them; retention never touches them)."""
-        return self.path("artifacts/hall_of_fame")
+        return self.path(self.paths.hof_dir)
 
     @property
     def data_root(self) -> Path | None:

@@ -2,8 +2,9 @@
 
 - ``READY=1`` once the service serves, ``STOPPING=1`` when it starts to drain, ``STATUS=`` lines
   for ``systemctl status``: datagrams to ``$NOTIFY_SOCKET`` (sd_notify(3)), nothing without it.
-- ``WATCHDOG=1`` every half ``$WATCHDOG_USEC``, and only while the process is alive where it
-  matters: its gRPC event loop answers and its main loop went round lately (:class:`Heartbeat`).
+- ``WATCHDOG=1`` every quarter of ``$WATCHDOG_USEC``, and only while the process is alive where
+  it matters: its gRPC event loop answers and its main loop went round lately (:class:`Heartbeat`);
+  two failed checks in a row withhold it.
   A hung loop stops the pings and systemd restarts the service (``WatchdogSec``,
   ``Restart=on-failure``), not only a dead one.
 """
@@ -38,13 +39,14 @@ def notify(message: str, env: Mapping[str, str] = os.environ) -> bool:
 
 
 def watchdog_interval(env: Mapping[str, str] = os.environ) -> float | None:
-    """Seconds between the pings systemd expects (half of ``WatchdogSec``), or None when it
-    expects none (no ``$WATCHDOG_USEC``, or it is meant for another process)."""
+    """Seconds between pings: a quarter of ``WatchdogSec``, so that a ping withheld after two
+    failed checks in a row still leaves the margin of one; None when systemd expects none (no
+    ``$WATCHDOG_USEC``, or it is meant for another process)."""
     usec = env.get("WATCHDOG_USEC", "")
     pid = env.get("WATCHDOG_PID", "")
     if not usec.isdigit() or int(usec) == 0 or (pid and pid != str(os.getpid())):
         return None
-    return int(usec) / 1e6 / 2
+    return int(usec) / 1e6 / 4
 
 
 class Heartbeat:
@@ -93,13 +95,14 @@ class Watchdog:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        said = None
+        said, failed = None, 0
         while not self._stop.wait(self.interval):
             try:
                 why = self.alive()
             except Exception as exc:  # noqa: BLE001 - a check that fails is a service that is not well
                 why = f"liveness check failed: {exc}"
-            if why is None:
+            failed = 0 if why is None else failed + 1
+            if failed < 2:              # one slow check (a stall at the wrong moment) is not a hang
                 notify("WATCHDOG=1", self.env)
                 said = None
             elif why != said:

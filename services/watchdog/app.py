@@ -70,7 +70,8 @@ class WatchdogApp:
                                cpu_budget_pct=settings.resources.max_cpu_util_pct)
         self.stop_loop = threading.Event()
         # a round of the main loop that takes this long means it hangs: systemd's watchdog hears no more
-        self.heartbeat = Heartbeat(stale_after=300.0)
+        # (an hour: a pass may compress and verify large run folders under retention)
+        self.heartbeat = Heartbeat(stale_after=3600.0)
         self.service = None
         self.metrics_server = None
 
