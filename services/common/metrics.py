@@ -17,19 +17,25 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.exposition import _SilentHandler
 
 
-def standard(registry: CollectorRegistry, service: str) -> CollectorRegistry:
-    """The collectors every service's registry carries: the process's (CPU, memory, open files,
-    start time), the Python platform's and garbage collector's, and ``omp_build_info``."""
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    GCCollector(registry=registry)
+def build() -> tuple[str, dict]:
+    """The package's version and the code's version (omp_core.run.code_version: the commit and
+    whether the checkout differs from it): what ``omp_build_info`` and ``--version`` say."""
     from importlib import metadata
     from omp_core.run import code_version
     try:
         version = metadata.version("omp")
     except metadata.PackageNotFoundError:
         version = "unknown"
-    code = code_version()
+    return version, code_version()
+
+
+def standard(registry: CollectorRegistry, service: str) -> CollectorRegistry:
+    """The collectors every service's registry carries: the process's (CPU, memory, open files,
+    start time), the Python platform's and garbage collector's, and ``omp_build_info``."""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    version, code = build()
     Gauge("omp_build_info", "the running build: 1, with its version and the commit of its code as labels",
           ["service", "version", "commit", "dirty"], registry=registry).labels(
         service, version, code["commit"], str(bool(code["dirty"])).lower()).set(1)

@@ -15,6 +15,7 @@ from typing import Callable
 
 from omp_core.atomic import write_text
 from services.common import logs, settings as settings_mod, systemd
+from services.common.metrics import build
 from services.common.server import PortInUse
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -22,13 +23,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 def version(prog: str) -> str:
     """``omp-scheduler 0.1.0 (commit 1a2b3c4d5e6f, dirty)``: the package's version and the code's."""
-    from importlib import metadata
-    from omp_core.run import code_version
-    try:
-        number = metadata.version("omp")
-    except metadata.PackageNotFoundError:
-        number = "unknown"
-    code = code_version()
+    number, code = build()
     return f"{prog} {number} (commit {code['commit'][:12]}{', dirty' if code['dirty'] else ''})"
 
 

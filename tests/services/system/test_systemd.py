@@ -128,16 +128,39 @@ def test_a_heartbeat_goes_stale_when_a_round_of_its_loop_takes_too_long():
 
 
 def test_a_long_wait_of_a_main_loop_keeps_its_heartbeat_fresh():
-    beat = systemd.Heartbeat(stale_after=0.3, step=0.05)
-    event = threading.Event()
-    fresh = []
-    watcher = threading.Thread(target=lambda: [fresh.append(beat.fresh()) or time.sleep(0.05) for _ in range(20)])
-    watcher.start()
-    assert beat.wait(event, 1.0) is False                                   # the whole second, no event
-    watcher.join()
-    assert all(fresh) and len(fresh) == 20
-    threading.Timer(0.1, event.set).start()
-    assert beat.wait(event, 5.0) is True
+    """A wait of 100 s in steps of 5 s on a clock of its own: between any two beats no more than a
+    step passes, so a heartbeat stale after 10 s never goes stale while its loop only waits."""
+    now = [0.0]
+
+    class Event:            # an event nobody sets: each wait lets its timeout pass on the clock
+        def __init__(self):
+            self.waits = []
+
+        def wait(self, timeout):
+            self.waits.append(timeout)
+            now[0] += timeout
+            return False
+
+        def is_set(self):
+            return False
+
+    beat = systemd.Heartbeat(stale_after=10.0, step=5.0, clock=lambda: now[0])
+    event = Event()
+    stale_at = []
+    original = event.wait
+
+    def watched(timeout):   # freshness as the watchdog would see it, just before each step ends
+        now[0] += timeout - 0.001
+        stale_at.extend([now[0]] if not beat.fresh() else [])
+        now[0] -= timeout - 0.001
+        return original(timeout)
+    event.wait = watched
+    assert beat.wait(event, 100.0) is False
+    assert now[0] == 100.0 and len(event.waits) == 20 and max(event.waits) == 5.0
+    assert stale_at == [] and beat.fresh()
+    real = threading.Event()
+    threading.Timer(0.1, real.set).start()
+    assert systemd.Heartbeat(stale_after=1.0, step=0.05).wait(real, 5.0) is True       # an event ends it
 
 
 def test_no_manager_no_notification():
