@@ -8,6 +8,7 @@ import logging
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 
+from services.common.resources import tree_rss_mb
 from services.common.vocabulary import RunStatus
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,8 @@ class MinerMetrics:
         self.finished_total = Counter("omp_miner_runs_finished_total", "Runs ended, by status", ["status"],
                                       registry=registry)
         self.active = Gauge("omp_miner_runs_active", "Runs in progress", registry=registry)
+        self.evaluations = Counter("omp_miner_evaluations_total", "Genomes evaluated by the runs of this miner "
+                                   "(as their progress reports them)", registry=registry)
         self._registry = registry
 
     def watch(self, runs) -> None:
@@ -29,6 +32,12 @@ class MinerMetrics:
         self.started_total.inc()
         self.active.inc()
 
+    def evaluated(self, before: int, now: int) -> int:
+        """A run's progress counted ``now`` genomes after ``before``: the count is per seed, so a
+        smaller one is the next seed's from zero. Returns ``now``."""
+        self.evaluations.inc(now - before if now >= before else max(0, now))
+        return now
+
     def finished(self, status: str) -> None:
         self.finished_total.labels(status).inc()
         self.active.dec()
@@ -36,7 +45,8 @@ class MinerMetrics:
 
 
 class _RunsCollector:
-    """Each running run's progress, and when it last reported (the input of a stuck-run alert)."""
+    """Each running run's progress, when it last reported (the input of a stuck-run alert) and the
+    resident memory of its process tree (of a memory-runaway alert)."""
     FIGURES = (("generation", "omp_miner_run_generation", "generation of the run's latest progress report"),
                ("best_sharpe", "omp_miner_run_best_sharpe", "best in-sample Sharpe (annualized) reported so far"),
                ("evaluations", "omp_miner_run_evaluations", "distinct genomes its current seed has evaluated"))
@@ -56,12 +66,14 @@ class _RunsCollector:
                                  "when the run last reported progress (its start, before the first report)",
                                  labels=labels)
         started = GaugeMetricFamily("omp_miner_run_started_timestamp_seconds", "when the run started", labels=labels)
+        rss = GaugeMetricFamily("omp_miner_run_resident_memory_bytes", "resident memory of the run's process tree",
+                                labels=labels)
         for run in running:
             ids = [run.run_id, run.campaign_id]
             for key, family in families.items():
                 family.add_metric(ids, float(run.progress.get(key, 0) or 0))
             last.add_metric(ids, run.updated_at)
             started.add_metric(ids, run.started_at)
+            rss.add_metric(ids, tree_rss_mb(run.pid) * 2**20)
         yield from families.values()
-        yield last
-        yield started
+        yield from (last, started, rss)

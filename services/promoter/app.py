@@ -18,6 +18,7 @@ from services.common.server import Registration, build_server
 from services.common import security as security_mod
 from services.common.storage.audit import AuditLog
 from services.common.storage.db import Database
+from services.common.systemd import Heartbeat
 from services.migrations import migrate
 from services.promoter.metrics import PromoterMetrics
 from services.promoter.mirror import Mirror
@@ -47,6 +48,9 @@ class PromoterApp:
         self.mirror = (Mirror(self.store, MirrorTarget(promotion.mirror_url), SystemClock())
                        if promotion.mirror_url else None)
         self.metrics.watch(self.store, self.mirror)
+        # the mirror's loop is the promoter's only loop that must go round (judging is driven by calls):
+        # ten minutes without a round means it hangs, and systemd's watchdog hears no more
+        self.heartbeat = Heartbeat(stale_after=600.0) if self.mirror else None
         # the variance gate's SEV-0 goes to the watchdog, which owns incidents
         self.incidents = IncidentReporter(watchdog_target or settings.endpoint("watchdog").address, "promoter",
                                           security=self.security)
@@ -102,7 +106,7 @@ class PromoterApp:
         reached, wait longer each time (1 s doubling to 60 s): the queue keeps every change."""
         interval, wait = self.settings.section("promotion").mirror_interval_s, 0.0
         while not self.stopping.is_set():
-            self.mirror.wake.wait(wait or interval)
+            self.heartbeat.wait(self.mirror.wake, wait or interval)
             self.mirror.wake.clear()
             if self.stopping.is_set():
                 return

@@ -25,6 +25,10 @@ RUN_FIELDS = ("run_id", "campaign_id", "config_hash", "git_sha", "snapshot_id", 
 CANDIDATE_FIELDS = ("candidate_id", "genome_hash", "found_by_seeds", "folder")
 GENOME_HASH = re.compile(r"[0-9a-f]{64}")
 FOLDER = re.compile(r"candidates/[0-9A-Za-z_]{1,80}")
+#: every gate's name, in the order a decision lists them (the metrics start each at zero)
+GATES = ("provenance", "code_version", "environment", "variance_sanity", "candidate_provenance",
+         "auto_reject_oos_sharpe", "auto_reject_pbo", "auto_reject_max_drawdown", "auto_reject_oos_trades",
+         "oos_sharpe", "pbo", "dsr", "max_drawdown", "stress", "seed_registry", "lookahead", "diversity")
 
 
 def _num(x) -> float:

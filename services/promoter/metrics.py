@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 
 from services.common.vocabulary import EntryState, PromotionOutcome
+from services.promoter.gates import GATES
 
 
 class PromoterMetrics:
@@ -16,8 +17,10 @@ class PromoterMetrics:
                                   "can fail several)", ["gate"], registry=registry)
         self.state_changes = Counter("omp_promoter_entry_state_changes_total", "Hall of Fame state changes",
                                      registry=registry)
-        for o in PromotionOutcome:
+        for o in PromotionOutcome:         # every series from zero: rate() and increase() see the first one
             self.decisions.labels(str(o))
+        for gate in GATES:
+            self.rejections.labels(gate)
         self._registry = registry
 
     def decided(self, d) -> None:
@@ -39,7 +42,7 @@ class _HallOfFame:
     def collect(self):
         try:
             with self.store.read() as tx:
-                counts, last = tx.counts(), tx.last_promoted_at()
+                counts, last, first = tx.counts(), tx.last_promoted_at(), tx.first_decided_at()
         except Exception:  # noqa: BLE001 - a busy database must not fail the scrape of everything else
             return
         g = GaugeMetricFamily("omp_hof_entries", "Hall of Fame entries by state", labels=["state"])
@@ -50,6 +53,10 @@ class _HallOfFame:
                               "(0: never)")
         t.add_metric([], last or 0.0)
         yield t
+        f = GaugeMetricFamily("omp_promoter_first_decision_timestamp_seconds", "When the first run was judged "
+                              "(0: none yet): with the last promotion, the input of a no-promotion alert")
+        f.add_metric([], first or 0.0)
+        yield f
         if self.mirror is None:
             return
         try:

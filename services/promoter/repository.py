@@ -38,6 +38,7 @@ _ADD_HISTORY = Statement(insert(HISTORY).values(genome_hash=_KEY, at=bindparam("
                                                 reason=bindparam("reason")))
 _COUNT_BY_STATE = Statement(select(ENTRIES.c.state, func.count()).group_by(ENTRIES.c.state))
 _LAST_PROMOTED = Statement(select(func.max(ENTRIES.c.promoted_at)))
+_FIRST_DECIDED = Statement(select(func.min(DECISIONS.c.decided_at)))
 _UNQUEUE = Statement(delete(QUEUE).where(QUEUE.c.genome_hash == _KEY))
 _QUEUE = Statement(insert(QUEUE).values(genome_hash=_KEY, queued_at=bindparam("at")))
 _QUEUED = Statement(select(QUEUE.c.genome_hash, QUEUE.c.queued_at).order_by(QUEUE.c.queued_at, QUEUE.c.genome_hash)
@@ -173,6 +174,10 @@ class PromoterTx:
 
     def last_promoted_at(self) -> float | None:
         return self.tx.scalar(_LAST_PROMOTED)
+
+    def first_decided_at(self) -> float | None:
+        """When the first run was judged: since when "no promotion" means something."""
+        return self.tx.scalar(_FIRST_DECIDED)
 
 
 class PromoterStore(Store):

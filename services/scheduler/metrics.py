@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 from services.common.errors import OmpError
-from services.common.vocabulary import CampaignState, DaemonState
+from services.common.vocabulary import CampaignState, DaemonState, RunStatus
 from services.scheduler.entities import Tick
 
 
@@ -16,6 +16,11 @@ class SchedulerMetrics:
                              ["outcome"], registry=registry)
         self.runs_ended = Counter("omp_scheduler_runs_ended_total", "Attempts ended, by status",
                                   ["status"], registry=registry)
+        for kind in Tick:               # every series from zero: rate() and increase() see the first one
+            self.ticks.labels(kind.value)
+        for status in RunStatus:
+            if status.ended:
+                self.runs_ended.labels(status.value)
         self.cpu = Gauge("omp_resource_cpu_utilization_ratio", "CPU utilization at the last reading (0-1)",
                          registry=registry)
         self.mem = Gauge("omp_resource_memory_available_bytes", "Available memory at the last reading",

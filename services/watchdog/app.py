@@ -47,7 +47,7 @@ class WatchdogApp:
         self.db = Database(settings.database_url, settings.database.pool_size)
         migrate(self.db)
         self.registry = CollectorRegistry()
-        self.metrics = WatchdogMetrics(self.registry)
+        self.metrics = WatchdogMetrics(self.registry, self.cfg.disk_warn_gb, self.cfg.disk_critical_gb)
         self.clock = SystemClock()
         self.store = WatchdogStore(self.db)
         self.book = IncidentBook(self.store, self.clock, self.metrics)

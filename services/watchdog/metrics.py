@@ -1,5 +1,6 @@
-"""The watchdog's metrics: open incidents by severity (read at scrape time), actions by kind, and
-the resource gauges of the last sample with its timestamp."""
+"""The watchdog's metrics: open incidents by severity (read at scrape time), actions by kind, the
+resource gauges of the last sample with its timestamp, and the disk floors it acts on (so that the
+Prometheus alerts follow the configured policy rather than a second copy of it)."""
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -11,7 +12,7 @@ ACTIONS = ("stop", "pause", "resume", "kill", "data_not_ready", "throttle")
 
 
 class WatchdogMetrics:
-    def __init__(self, registry: CollectorRegistry):
+    def __init__(self, registry: CollectorRegistry, disk_warn_gb: float, disk_critical_gb: float):
         self.actions = Counter("omp_watchdog_actions_total", "Actions taken, by kind", ["action"], registry=registry)
         self.opened = Counter("omp_watchdog_incidents_opened_total", "Incidents opened, by severity", ["severity"],
                               registry=registry)
@@ -25,6 +26,15 @@ class WatchdogMetrics:
                          registry=registry)
         self.disk = Gauge("omp_resource_disk_free_bytes", "Free disk at the last sample", ["path"],
                           registry=registry)
+        self.mem_used = Gauge("omp_resource_memory_used_ratio", "Memory in use at the last sample (0-1)",
+                              registry=registry)
+        self.disk_used = Gauge("omp_resource_disk_used_ratio", "Disk in use at the last sample (0-1)", ["path"],
+                               registry=registry)
+        for name, what, gb in (("omp_watchdog_disk_warn_free_bytes", "free disk below which pressure is reported "
+                                "([watchdog] disk_warn_gb)", disk_warn_gb),
+                               ("omp_watchdog_disk_critical_free_bytes", "free disk below which mining is stopped "
+                                "([watchdog] disk_critical_gb)", disk_critical_gb)):
+            Gauge(name, what, registry=registry).set(gb * 2**30)
         self.taken = Gauge("omp_resource_sample_timestamp_seconds", "When the last sample was taken",
                            registry=registry)
         self.freed = Counter("omp_watchdog_retention_freed_bytes_total", "Bytes freed by retention",
@@ -41,8 +51,11 @@ class WatchdogMetrics:
     def sample(self, s) -> None:
         self.cpu.set(s.cpu_util_pct / 100.0)
         self.mem.set(s.mem_available_mb * 2**20)
+        self.mem_used.set(s.mem_used_ratio)
         for path, gb in s.disk_free_gb.items():      # the watched paths: a closed set from the settings
             self.disk.labels(path).set(gb * 2**30)
+        for path, used in s.disk_used_ratio.items():
+            self.disk_used.labels(path).set(used)
         self.taken.set(s.taken_at)
 
     def action(self, kind: str) -> None:

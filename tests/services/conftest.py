@@ -34,6 +34,9 @@ def services(tmp_path):
     started: list[ServiceProcess] = []
 
     class Starter:
+        def __init__(self):
+            self.started = started
+
         def start(self, module, config, *extra):
             sp = ServiceProcess(module, config, tmp_path, *extra).start()
             started.append(sp)

@@ -2,11 +2,23 @@
 with when each last reported progress (what a stuck-run alert reads), gone when the run ends."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import psutil
 from prometheus_client import CollectorRegistry, generate_latest
 
+from helpers_services import wait_for
 from services.common.vocabulary import RunStatus
 from services.miner.entities import Run
 from services.miner.metrics import MinerMetrics
+
+
+def _gone_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
 
 
 class Runs:
@@ -18,9 +30,9 @@ class Runs:
         return found[:limit], len(found)
 
 
-def _run(run_id, campaign, generation, updated_at, status=RunStatus.RUNNING):
+def _run(run_id, campaign, generation, updated_at, status=RunStatus.RUNNING, pid=None):
     return Run(run_id=run_id, campaign_id=campaign, attempt=1, status=status, config_path="c.toml", config_hash="h",
-               run_dir="", pid=1, proc_started=0.0, progress={"generation": generation, "best_sharpe": 1.5,
+               run_dir="", pid=pid or _gone_pid(), proc_started=0.0, progress={"generation": generation, "best_sharpe": 1.5,
                                                               "evaluations": 40}, started_at=100.0,
                updated_at=updated_at)
 
@@ -40,3 +52,34 @@ def test_each_running_run_has_its_own_series_and_an_ended_one_has_none():
     runs.runs = runs.runs[1:]                        # run_a ended: its series are gone at the next scrape
     text = generate_latest(registry).decode()
     assert 'run_id="run_a"' not in text and 'run_id="run_b"' in text
+
+
+def test_a_running_run_reports_the_memory_of_its_process_tree():
+    """The input of the memory-runaway alert: this process stands for a run, with a child that
+    holds 64 MiB; a run whose process is gone reports 0."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; b = bytearray(64 << 20); sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        def tree():
+            return sum(p.memory_info().rss for p in [psutil.Process(), *psutil.Process().children(recursive=True)])
+        wait_for(lambda: psutil.Process(child.pid).memory_info().rss >= 64 << 20, timeout=30, what="the child's 64 MiB")
+        registry = CollectorRegistry()
+        MinerMetrics(registry).watch(Runs([_run("run_me", "camp_1", 1, 1.0, pid=os.getpid()),
+                                           _run("run_gone", "camp_2", 1, 1.0)]))
+        rss = registry.get_sample_value("omp_miner_run_resident_memory_bytes", {"run_id": "run_me", "campaign_id": "camp_1"})
+        assert rss >= (64 << 20) and abs(rss - tree()) < 0.1 * tree()
+        assert registry.get_sample_value("omp_miner_run_resident_memory_bytes",
+                                         {"run_id": "run_gone", "campaign_id": "camp_2"}) == 0
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_evaluations_count_across_seeds():
+    """A run's progress counts the genomes of its current seed: the total adds each seed's."""
+    registry = CollectorRegistry()
+    metrics = MinerMetrics(registry)
+    seen = 0
+    for reported in (100, 200, 50, 150, 150):          # the second seed starts at 50
+        seen = metrics.evaluated(seen, reported)
+    assert registry.get_sample_value("omp_miner_evaluations_total") == 350

@@ -520,3 +520,28 @@ def test_revalidation_flags_an_entry_the_latest_data_disowns_and_a_stricter_thre
     promoter.cfg = dataclasses.replace(lax, min_dsr=0.999)                   # a stricter threshold: at once
     flagged = promoter.reapply_thresholds()
     assert [h for h, _ in flagged] == [entered[0]] and "DSR" in flagged[0][1]
+
+
+def test_the_metrics_count_each_named_gate_from_zero_and_know_since_when_runs_are_judged(promoter, real_run):
+    """Every gate a decision names is one of GATES, in its order, so each gate's failure series
+    exists from the start (rate() sees the first failure); the first decision's time is what the
+    no-promotion alert measures from."""
+    from prometheus_client import CollectorRegistry
+    from services.promoter.gates import GATES
+    from services.promoter.metrics import PromoterMetrics
+    registry = CollectorRegistry()
+    metrics = PromoterMetrics(registry)
+    metrics.watch(promoter.store)
+    value = registry.get_sample_value
+    assert all(value("omp_promoter_gate_failures_total", {"gate": g}) == 0 for g in GATES)
+    assert value("omp_promoter_first_decision_timestamp_seconds") == 0
+    make_run(promoter.runs_dir, real_run, "run_good", good=1)
+    d = promoter.promote("run_good", "camp_1", "op")
+    for gates in [d.run_gates, *(c.gates for c in d.candidates)]:
+        names = [g.gate for g in gates]
+        assert set(names) <= set(GATES) and names == sorted(names, key=GATES.index), names
+    metrics.decided(d)
+    failed = d.failed()
+    assert failed and all(value("omp_promoter_gate_failures_total", {"gate": g}) == failed.count(g) for g in GATES)
+    assert value("omp_promoter_first_decision_timestamp_seconds") == d.decided_at
+    assert value("omp_hof_last_promotion_timestamp_seconds") == promoter.entries(None, 0, 10)[0][0].promoted_at

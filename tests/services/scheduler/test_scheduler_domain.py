@@ -604,3 +604,18 @@ def test_a_throttle_spaces_admissions_and_ends_by_itself(env):
     assert sched.status().throttled_until is None
     throttled = [e for e in sched.events_after(0) if e.kind == "daemon.throttled"]
     assert len(throttled) == 1 and throttled[0].actor == "watchdog" and "INC-1" in throttled[0].message
+
+
+def test_the_metrics_start_every_end_status_and_tick_outcome_at_zero():
+    """So that an error-burst or failure-rate alert sees the first failure as an increase."""
+    from prometheus_client import CollectorRegistry
+    from services.scheduler.entities import Tick
+    from services.scheduler.metrics import SchedulerMetrics
+    registry = CollectorRegistry()
+    metrics = SchedulerMetrics(registry)
+    value = registry.get_sample_value
+    assert [value("omp_scheduler_runs_ended_total", {"status": s}) for s in ("completed", "failed", "cancelled")] == [0] * 3
+    assert value("omp_scheduler_runs_ended_total", {"status": "running"}) is None
+    assert all(value("omp_scheduler_ticks_total", {"outcome": t.value}) == 0 for t in Tick)
+    metrics.run_ended("failed")
+    assert value("omp_scheduler_runs_ended_total", {"status": "failed"}) == 1

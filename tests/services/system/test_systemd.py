@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from services.common import logs, systemd
+from services.common import logs, runner, systemd
 
 from helpers_services import ROOT, wait_for, write_settings
 
@@ -231,3 +231,39 @@ def test_on_sigterm_health_says_not_serving_while_calls_are_still_served_then_th
     finally:
         channel.close()
         sched.kill()
+
+
+def test_the_promoter_is_alive_only_while_its_mirror_loop_goes_round(tmp_path):
+    """The promoter's one loop is the mirror's: a sync that hangs stops systemd's watchdog pings
+    (through alive()), and the promoter is alive again once it returns. Without a mirror there is
+    no loop to watch."""
+    from services.common import settings as settings_mod
+    from services.promoter.app import PromoterApp
+    config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", promoter={"port": 0, "metrics_port": 0},
+                            promotion={"mirror_url": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+                                       "mirror_interval_s": 0.05})
+    app = PromoterApp(settings_mod.load(config, sections=PromoterApp.sections))
+    hang, entered = threading.Event(), threading.Event()
+
+    def sync():
+        entered.set()
+        hang.wait(60)
+        return 0
+    app.mirror.sync = sync
+    app.heartbeat = systemd.Heartbeat(stale_after=0.5, step=0.05)
+    try:
+        app.start()
+        assert entered.wait(30)
+        reason = wait_for(lambda: runner.alive(app), timeout=30, what="the hung mirror loop seen")
+        assert "main loop has not gone round" in reason
+        hang.set()
+        wait_for(lambda: runner.alive(app) is None, timeout=30, what="alive again")
+    finally:
+        hang.set()
+        app.stop(grace=0)
+    plain = write_settings(tmp_path, f"sqlite:///{tmp_path / 'plain.db'}", name="plain.toml")
+    bare = PromoterApp(settings_mod.load(plain, sections=PromoterApp.sections))
+    try:
+        assert bare.heartbeat is None
+    finally:
+        bare.stop(grace=0)

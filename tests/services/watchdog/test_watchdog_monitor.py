@@ -390,3 +390,18 @@ def test_a_week_of_judged_runs_without_a_promotion_and_a_blocking_variance_gate_
     m.tick()
     (gate,) = [i for i in _open(m) if i.kind == "red_flag_variance_gate"]
     assert "blocked 3 runs in 24 h" in gate.summary
+
+
+def test_the_metrics_carry_the_used_ratios_and_the_disk_floors_the_alerts_compare_with():
+    from prometheus_client import CollectorRegistry
+    from services.watchdog.metrics import WatchdogMetrics
+    registry = CollectorRegistry()
+    metrics = WatchdogMetrics(registry, disk_warn_gb=3.0, disk_critical_gb=1.5)
+    metrics.sample(Sample(taken_at=10.0, cpu_util_pct=50.0, mem_available_mb=1024.0, disk_free_gb={"/d": 2.0},
+                          mem_used_ratio=0.75, disk_used_ratio={"/d": 0.9}))
+    value = registry.get_sample_value
+    assert value("omp_watchdog_disk_warn_free_bytes") == 3 * 2**30
+    assert value("omp_watchdog_disk_critical_free_bytes") == 1.5 * 2**30
+    assert value("omp_resource_disk_free_bytes", {"path": "/d"}) == 2 * 2**30
+    assert value("omp_resource_memory_used_ratio") == 0.75 and value("omp_resource_disk_used_ratio", {"path": "/d"}) == 0.9
+    assert value("omp_resource_cpu_utilization_ratio") == 0.5 and value("omp_resource_memory_available_bytes") == 2**30
