@@ -12,21 +12,9 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from omp_cli.output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, console as _console, error as _fail
+
 DEFAULT_OUT = Path(os.environ.get("OMP_OUTPUT_DIR", "output/runs"))
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-    return Console(stderr=stderr)
-
-
-def _fail(message: str, code: int, as_json: bool) -> int:
-    if as_json:
-        print(json.dumps({"ok": False, "error": message}))
-    else:
-        _console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
-    return code
 
 
 def cmd_validate_config(args) -> int:
@@ -144,19 +132,36 @@ def cmd_security(args) -> int:
     return 0
 
 
+def cmd_completion(args) -> int:
+    import shtab
+    sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
+    return EXIT_OK
+
+
 class _Parser(argparse.ArgumentParser):
     """No abbreviated options: ``--token s3cret`` must be refused, not taken for ``--token-file``
-    (and the secret then named in an error). Every subcommand's parser is of this class too."""
+    (and the secret then named in an error). Every subcommand's parser is of this class too. A
+    usage error is a JSON error when the command line asks for JSON."""
+
+    json_errors = False         # set by main() from the command line, before parsing
 
     def __init__(self, *args, **kw):
         kw.setdefault("allow_abbrev", False)
         super().__init__(*args, **kw)
+
+    def error(self, message):
+        if _Parser.json_errors:
+            _fail(f"{self.prog}: {message}", EXIT_BAD_INPUT, True)
+            self.exit(EXIT_BAD_INPUT)
+        super().error(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from omp_cli import remote
     from services.common.vocabulary import CampaignState, EntryState, RunStatus
 
+    # what every command that talks to the services takes; a command that changes something also
+    # takes who is acting (--actor) and, where it says why, --reason
     common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON instead of tables")
     common.add_argument("--scheduler", default=None, help="scheduler address host:port (default from the settings)")
@@ -164,13 +169,24 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--watchdog", default=None, help="watchdog address host:port (default from the settings)")
     common.add_argument("--promoter", default=None, help="promoter address host:port (default from the settings)")
     common.add_argument("--timeout", type=float, default=10.0, help="deadline of each call, seconds")
-    common.add_argument("--actor", default=os.environ.get("USER", "operator"), help="who is acting (audit trail)")
-    common.add_argument("--reason", default="", help="why (required to reorder, disable or remove)")
     common.add_argument("--token-file", default=None, metavar="FILE",
                         help="a file (mode 0600) holding your bearer token, when the services ask for one "
                              "(default $OMP_TOKEN_FILE, else the token in $OMP_TOKEN; never the token itself here)")
     common.add_argument("--cert", default=None, help="your client certificate under mutual TLS (default $OMP_TLS_CERT)")
     common.add_argument("--key", default=None, help="its private key, mode 0600 (default $OMP_TLS_KEY)")
+    common.set_defaults(actor=os.environ.get("USER", "operator"), reason="", needs_reason=False)
+
+    def who(reason: str | None) -> argparse.ArgumentParser:
+        w = _Parser(add_help=False)
+        w.add_argument("--actor", default=os.environ.get("USER", "operator"),
+                       help="who is acting, kept in the audit trail (default $USER)")
+        if reason is not None:
+            w.add_argument("--reason", default="", help=reason)
+            w.set_defaults(needs_reason=reason.startswith("why (required)"))
+        return w
+    acting = [common, who(None)]                                        # who, no why
+    change = [common, who("why: kept with the change in the audit trail")]
+    must = [common, who("why (required): kept with the change in the audit trail")]
 
     p = _Parser(prog="omp", description="OMP: mine trading strategies around the clock")
     p.add_argument("--config", dest="settings_file", default=None, metavar="OMP_TOML",
@@ -181,20 +197,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("validate-config", help="check a campaign config (and, with --data, its data)")
-    v.add_argument("config", type=Path)
+    v.add_argument("config", type=Path, help="the campaign's TOML file")
     v.add_argument("--data", action="store_true", help="also load and validate the market data")
     v.add_argument("--data-root", type=Path, default=None,
                    help="refuse data files outside this folder")
-    v.add_argument("--json", action="store_true")
+    v.add_argument("--json", action="store_true", help="print JSON instead of text")
     v.set_defaults(func=cmd_validate_config)
 
     r = sub.add_parser("run-campaign", help="run a campaign locally, without services")
-    r.add_argument("config", type=Path)
+    r.add_argument("config", type=Path, help="the campaign's TOML file")
     r.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     r.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="evaluation threads")
     r.add_argument("--run-id", default=None, help="run id, run_<...> (default: derived from config, data and seeds)")
     r.add_argument("--data-root", type=Path, default=None, help="refuse data files outside this folder")
-    r.add_argument("--json", action="store_true")
+    r.add_argument("--json", action="store_true", help="print JSON instead of tables")
     r.add_argument("--progress", action="store_true", help="show progress bars even when not a terminal")
     r.set_defaults(func=cmd_run_campaign)
 
@@ -202,66 +218,77 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=remote.cmd_status)
     for name, text in (("start", "start the daemon"), ("stop", "stop the daemon (running runs go on)"),
                        ("pause", "pause admissions"), ("resume", "resume admissions")):
-        sub.add_parser(name, parents=[common], help=text).set_defaults(func=remote.cmd_daemon)
-    d = sub.add_parser("data-ready", parents=[common], help="mark market data ready (yes) or not (no)")
-    d.add_argument("state", choices=("yes", "no"))
+        sub.add_parser(name, parents=change, help=text).set_defaults(func=remote.cmd_daemon)
+    d = sub.add_parser("data-ready", parents=change, help="mark market data ready (yes) or not (no)")
+    d.add_argument("state", choices=("yes", "no"), help="yes: mining may use the data; no: nothing is admitted")
     d.set_defaults(func=remote.cmd_data_ready)
 
     q = sub.add_parser("queue", help="the campaign queue").add_subparsers(dest="queue_command", required=True)
-    ql = q.add_parser("list", parents=[common])
-    ql.add_argument("--state", choices=[s.value for s in CampaignState], default="")
-    ql.add_argument("--tag", default="")
+    ql = q.add_parser("list", parents=[common], help="campaigns in queue order (aged priority, then age)")
+    ql.add_argument("--state", choices=[s.value for s in CampaignState], default="",
+                    help="only campaigns in this state")
+    ql.add_argument("--tag", default="", help="only campaigns with this tag")
     ql.add_argument("--enabled", action="store_true", help="enabled campaigns only")
-    ql.add_argument("--page-size", type=int, default=50)
+    ql.add_argument("--page-size", type=int, default=50, help="how many a page holds")
     ql.add_argument("--all", action="store_true", help="follow every page")
-    qa = q.add_parser("add", parents=[common])
-    qa.add_argument("name")
+    qa = q.add_parser("add", parents=change, help="add a campaign to the queue")
+    qa.add_argument("name", help="a name people know it by")
     qa.add_argument("config", help="config path relative to the configs root")
-    qa.add_argument("--priority", type=int, default=10)
-    qa.add_argument("--market", default="us")
-    qa.add_argument("--repeat", action="store_true")
-    qa.add_argument("--disabled", action="store_true")
-    qa.add_argument("--tag", action="append")
+    qa.add_argument("--priority", type=int, default=10, help="0 runs first (default 10)")
+    qa.add_argument("--market", default="us", help="the market it mines (default us)")
+    qa.add_argument("--repeat", action="store_true", help="queue it again after each run (after a cooldown)")
+    qa.add_argument("--disabled", action="store_true", help="add it disabled: it waits for `omp queue enable`")
+    qa.add_argument("--tag", action="append", help="a tag (repeatable)")
     qa.add_argument("--request-id", default="", help="idempotency key: retrying with it adds once")
-    qu = q.add_parser("update", parents=[common])
-    qu.add_argument("id")
-    qu.add_argument("--name")
-    qu.add_argument("--config")
-    qu.add_argument("--market")
-    qu.add_argument("--priority", type=int)
-    qu.add_argument("--repeat", choices=("yes", "no"))
-    qu.add_argument("--tags", help="comma-separated")
-    qu.add_argument("--field", action="append", help="name a field in the update mask directly")
-    for name in ("remove", "enable", "disable"):
-        q.add_parser(name, parents=[common]).add_argument("id")
-    qr = q.add_parser("reorder", parents=[common])
-    qr.add_argument("id")
-    qr.add_argument("priority", type=int)
-    qi = q.add_parser("import", parents=[common])
-    qi.add_argument("file")
+    qu = q.add_parser("update", parents=change, help="change a campaign's fields (only those given)")
+    qu.add_argument("id", help="the campaign's id")
+    qu.add_argument("--name", help="a new name")
+    qu.add_argument("--config", help="a new config path, relative to the configs root")
+    qu.add_argument("--market", help="a new market")
+    qu.add_argument("--priority", type=int, help="a new priority")
+    qu.add_argument("--repeat", choices=("yes", "no"), help="queue it again after each run, or not")
+    qu.add_argument("--tags", help="the new tags, comma-separated (replace the old ones)")
+    qu.add_argument("--field", action="append", help="name a field in the update mask directly ('*': replace "
+                                                     "every updatable field with what is given)")
+    for name, parents, what in (("remove", must, "remove a campaign (kept in the change log)"),
+                                ("enable", change, "enable a campaign (and end a repeat campaign's cooldown)"),
+                                ("disable", must, "disable a campaign: it stays queued, never admitted"),
+                                ("requeue", must, "queue a completed or failed campaign again")):
+        q.add_parser(name, parents=parents, help=what).add_argument("id", help="the campaign's id")
+    qr = q.add_parser("reorder", parents=must, help="give a campaign another priority")
+    qr.add_argument("id", help="the campaign's id")
+    qr.add_argument("priority", type=int, help="the new priority (0 runs first)")
+    qi = q.add_parser("import", parents=change, help="add the campaigns of a queue file (omp queue export's JSON)")
+    qi.add_argument("file", help="the queue file")
     qi.add_argument("--request-id", default="", help="idempotency key (default: from the file's content)")
-    q.add_parser("export", parents=[common]).add_argument("file", nargs="?")
-    qc = q.add_parser("changes", parents=[common])
-    qc.add_argument("id", nargs="?")
-    qc.add_argument("--page-size", type=int, default=100)
-    for qp in (ql, qa, qu, qr, qc, *[q.choices[n] for n in ("remove", "enable", "disable", "import", "export")]):
+    q.add_parser("export", parents=[common], help="the whole queue as a JSON queue file").add_argument(
+        "file", nargs="?", help="write it here (atomically) instead of to stdout")
+    qc = q.add_parser("changes", parents=[common], help="the queue's change log: who changed what, and why")
+    qc.add_argument("id", nargs="?", help="one campaign's changes (default: every campaign's)")
+    qc.add_argument("--page-size", type=int, default=100, help="how many changes")
+    for qp in q.choices.values():
         qp.set_defaults(func=remote.cmd_queue)
 
     rn = sub.add_parser("runs", help="runs on the miner").add_subparsers(dest="runs_command", required=True)
-    rl = rn.add_parser("list", parents=[common])
-    rl.add_argument("--campaign")
-    rl.add_argument("--status", choices=[s.value for s in RunStatus])
-    rl.add_argument("--page-size", type=int, default=50)
-    for name in ("show", "watch", "cancel"):
-        rn.add_parser(name, parents=[common]).add_argument("run_id")
-    re_ = rn.add_parser("export", parents=[common])
-    re_.add_argument("run_id")
-    re_.add_argument("--top", type=int, default=10)
+    rl = rn.add_parser("list", parents=[common], help="runs, newest first")
+    rl.add_argument("--campaign", help="one campaign's runs")
+    rl.add_argument("--status", choices=[s.value for s in RunStatus], help="only runs with this status")
+    rl.add_argument("--page-size", type=int, default=50, help="how many")
+    for name, parents, what in (("show", [common], "one run with its progress"),
+                                ("watch", [common], "follow a run until it ends (a line per change without a "
+                                                    "terminal); exit 0 when it completed"),
+                                ("cancel", change, "stop a run (its campaign is disabled)")):
+        rn.add_parser(name, parents=parents, help=what).add_argument("run_id", help="run_<...>")
+    re_ = rn.add_parser("export", parents=[common], help="a completed run's top candidates as JSON")
+    re_.add_argument("run_id", help="run_<...>")
+    re_.add_argument("--top", type=int, default=10, help="how many candidates (0: all)")
     for rp in rn.choices.values():
         rp.set_defaults(func=remote.cmd_runs)
 
-    ev = sub.add_parser("events", parents=[common], help="the activity log / live events")
+    ev = sub.add_parser("events", parents=[common], help="the newest events of the activity log, or live events")
     ev.add_argument("--after", type=int, default=0, help="only events after this sequence number")
+    ev.add_argument("--last", type=int, default=20, metavar="N", help="the newest N events (default 20)")
+    ev.add_argument("--all", action="store_true", help="the whole history (after --after), not the newest N")
     ev.add_argument("--follow", "-f", action="store_true", help="keep streaming new events")
     ev.set_defaults(func=remote.cmd_events)
 
@@ -272,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     il.add_argument("--page-size", type=int, default=50, help="how many")
     inc.add_parser("show", parents=[common], help="one incident as the playbook's Incident Report").add_argument(
         "id", help="INC-<n>")
-    ir = inc.add_parser("resolve", parents=[common], help="resolve an incident (root cause and resolution required)")
+    ir = inc.add_parser("resolve", parents=acting, help="resolve an incident (root cause and resolution required)")
     ir.add_argument("id", help="INC-<n>")
     ir.add_argument("--root-cause", required=True, help="what caused it")
     ir.add_argument("--resolution", required=True, help="what fixed it")
@@ -287,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     ol.add_argument("--date", default="", help="YYYY-MM-DD (default: today)")
     ol.set_defaults(func=remote.cmd_ops_log)
 
-    cl = sub.add_parser("cleanup", parents=[common], help="retention of run folders (the watchdog's)")
+    cl = sub.add_parser("cleanup", parents=acting, help="retention of run folders (the watchdog's)")
     cl.add_argument("--dry-run", action="store_true", help="print the plan with sizes; change nothing")
     cl.add_argument("--archives", action="store_true", help="list the compressed run folders")
     cl.add_argument("--restore", metavar="RUN_FOLDER", help="unpack a compressed run folder (run_<id>)")
@@ -297,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "nothing (exit 0 when it would promote, 1 otherwise)"),
                        ("promote", "judge a completed run and enter what passes into the Hall of Fame "
                                    "(idempotent: asked again, the stored decision)")):
-        pc = sub.add_parser(name, parents=[common], help=what)
+        pc = sub.add_parser(name, parents=[common] if name == "promote-check" else acting, help=what)
         pc.add_argument("run_id", help="run_<...>")
         pc.set_defaults(func=remote.cmd_promote)
     hof = sub.add_parser("hof", help="the Hall of Fame (the promoter's)").add_subparsers(dest="hof_command",
@@ -309,15 +336,15 @@ def build_parser() -> argparse.ArgumentParser:
         "genome_hash", help="the entry's genome_hash")
     hof.add_parser("packet", parents=[common], help="one entry's Promotion Packet (markdown)").add_argument(
         "genome_hash", help="the entry's genome_hash")
-    hs = hof.add_parser("set-state", parents=[common], help="change an entry's state (--reason required; kept as "
+    hs = hof.add_parser("set-state", parents=must, help="change an entry's state (--reason required; kept as "
                                                             "its history)")
     hs.add_argument("genome_hash", help="the entry's genome_hash")
     hs.add_argument("state", choices=[s.value for s in EntryState], help="the new state")
     hof.add_parser("sync", parents=[common], help="sync the PostgreSQL mirror now and say how far behind it is")
-    hof.add_parser("revalidate", parents=[common], help="re-run the active entries on the latest data (flags the "
+    hof.add_parser("revalidate", parents=acting, help="re-run the active entries on the latest data (flags the "
                                                         "ones that no longer hold)").add_argument(
         "genome_hash", nargs="?", default="", help="one entry (default: every active one)")
-    hc = hof.add_parser("check", parents=[common], help="the Hall of Fame Integrity Check (exit 0 only when all holds)")
+    hc = hof.add_parser("check", parents=acting, help="the Hall of Fame Integrity Check (exit 0 only when all holds)")
     hc.add_argument("--samples", type=int, default=5, help="how many entries to check one by one")
     hc.add_argument("--seed", type=int, default=0, help="the sample's seed (0: a different one each time)")
     for hp in hof.choices.values():
@@ -327,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="seeds_command", required=True)
     seeds.add_parser("list", parents=[common], help="registered seeds").add_argument(
         "campaign_id", nargs="?", default="", help="one campaign's (default: every campaign's)")
-    sr = seeds.add_parser("register", parents=[common], help="let a campaign promote from another seed (--reason "
+    sr = seeds.add_parser("register", parents=must, help="let a campaign promote from another seed (--reason "
                                                              "required)")
     sr.add_argument("campaign_id", help="the campaign's id")
     sr.add_argument("seed", type=int, help="the seed")
@@ -373,6 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where --restart-after keeps its count (default var/health-failures)")
     he.set_defaults(func=remote.cmd_health)
 
+    co = sub.add_parser("completion", help='a completion script for your shell: eval "$(omp completion bash)", or '
+                                           'omp completion zsh > "${fpath[1]}/_omp"')
+    co.add_argument("shell", choices=("bash", "zsh"), help="the shell")
+    co.set_defaults(func=cmd_completion)
+
     up = sub.add_parser("up", help="run the promoter, the scheduler, the miner and the watchdog locally until Ctrl-C")
     up.add_argument("--config", default=None, help="omp.toml (default: omp --config, $OMP_CONFIG, else built-in "
                                                    "defaults)")
@@ -382,29 +414,32 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a config of the demo instead of the shipped two (repeatable)")
     up.add_argument("--exit-after-run", action="store_true",
                     help="with --demo: stop once each demo run has ended and been judged")
-    up.add_argument("--json", action="store_true")
-    up.set_defaults(func=lambda a: __import__("omp_cli.up", fromlist=["cmd_up"]).cmd_up(a, _console()))
+    up.add_argument("--json", action="store_true", help="print JSON lines (the addresses, then each event)")
+    up.set_defaults(func=lambda a: __import__("omp_cli.up", fromlist=["cmd_up"]).cmd_up(a))
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    _Parser.json_errors = "--json" in argv
     args = build_parser().parse_args(argv)
-    if args.command in ("remove", "disable", "reorder") or getattr(args, "queue_command", "") in (
-            "remove", "disable", "reorder"):
-        if not args.reason.strip():
-            return _fail(f"--reason is required to {getattr(args, 'queue_command', args.command)}", EXIT_BAD_INPUT,
-                         args.json)
+    as_json = getattr(args, "json", False)
+    if getattr(args, "needs_reason", False) and not args.reason.strip():
+        what = " ".join(w for w in (args.command, getattr(args, f"{args.command}_command", "")) if w)
+        return _fail(f"--reason is required to {what}", EXIT_BAD_INPUT, as_json)
     if getattr(args, "restart_after", 0) < 0:
-        return _fail(f"--restart-after must be >= 0, got {args.restart_after}", EXIT_BAD_INPUT, args.json)
+        return _fail(f"--restart-after must be >= 0, got {args.restart_after}", EXIT_BAD_INPUT, as_json)
     if getattr(args, "threads", 1) < 1:
-        return _fail(f"--threads must be >= 1, got {args.threads}", EXIT_BAD_INPUT, args.json)
+        return _fail(f"--threads must be >= 1, got {args.threads}", EXIT_BAD_INPUT, as_json)
+    if getattr(args, "last", 1) < 1:
+        return _fail(f"--last must be >= 1, got {args.last}", EXIT_BAD_INPUT, as_json)
     if hasattr(args, "scheduler"):      # the addresses, TLS and the operator's identity
         from services.common import security, settings
         try:
             loaded = settings.load(args.settings_file)
             args.security = security.for_command(loaded, args.token_file, args.cert, args.key)
         except ValueError as exc:
-            return _fail(str(exc), EXIT_BAD_INPUT, args.json)
+            return _fail(str(exc), EXIT_BAD_INPUT, as_json)
         args.scheduler = args.scheduler or loaded.endpoint("scheduler").address
         args.miner = args.miner or loaded.endpoint("miner").address
         args.watchdog = args.watchdog or loaded.endpoint("watchdog").address

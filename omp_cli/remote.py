@@ -22,6 +22,7 @@ from services.common.clients import Client
 from services.common.clock import SystemClock
 from services.common.convert import enum_pb
 from services.common.vocabulary import CampaignState, EntryState, RunStatus
+from omp_cli.output import console as _con, emit, error, items
 
 STUBS = {"scheduler": scheduler_pb2_grpc.SchedulerServiceStub, "miner": miner_pb2_grpc.MinerServiceStub,
          "watchdog": watchdog_pb2_grpc.WatchdogServiceStub, "promoter": promoter_pb2_grpc.PromoterServiceStub}
@@ -31,17 +32,16 @@ EXIT = {errors.InvalidArgument: 2, errors.NotFound: 2, errors.AlreadyExists: 2, 
         errors.PermissionDenied: 5}
 
 
-def _con(stderr=False):
-    from rich.console import Console
-    return Console(stderr=stderr, highlight=False)
+def fail(args, message: str, code: int, status: str | None = None) -> int:
+    return error(message, code, args.json, status)
 
 
-def fail(args, message: str, code: int) -> int:
-    if args.json:
-        print(json.dumps({"ok": False, "error": message}))
-    else:
-        _con(stderr=True).print(f"[bold red]error:[/] {message}")
-    return code
+def failed(args, exc: errors.OmpError, service: str, target: str) -> int:
+    """A call that ended in an error: its message (or, unreachable, where and why) and exit code."""
+    code = EXIT.get(type(exc), 1)
+    if code == 3:
+        return fail(args, f"{service} at {target} is unreachable ({exc.code.name}): is it running?", 3, exc.code.name)
+    return fail(args, str(exc), code, exc.code.name)
 
 
 def call(args, service: str, method: str, request):
@@ -51,10 +51,7 @@ def call(args, service: str, method: str, request):
     try:
         return client.call(method, request), 0
     except errors.OmpError as exc:
-        code = EXIT.get(type(exc), 1)
-        if code == 3:
-            return None, fail(args, f"{service} at {target} is unreachable ({exc.code.name}): is it running?", 3)
-        return None, fail(args, str(exc), code)
+        return None, failed(args, exc, service, target)
     finally:
         client.close()
 
@@ -75,9 +72,18 @@ def _enum(enum, value, prefix) -> str:
 
 def show(args, msg, human) -> int:
     if args.json:
-        print(json.dumps(_dict(msg) if not isinstance(msg, (dict, list)) else msg, indent=None))
+        emit(_dict(msg) if not isinstance(msg, dict) else msg)
     else:
         human(msg)
+    return 0
+
+
+def show_list(args, things, token: str, human, **extra) -> int:
+    """A list: ``{"items": [...], "next_page_token": ...}`` in JSON."""
+    if args.json:
+        emit({**items([_dict(t) if not isinstance(t, dict) else t for t in things], token), **extra})
+    else:
+        human(things)
     return 0
 
 
@@ -94,7 +100,8 @@ def cmd_status(args) -> int:
         t.add_row("daemon", _enum(pb.DaemonState, st.state, "DAEMON_STATE_"))
         t.add_row("data", _enum(pb.DataReadiness, st.data_readiness, "DATA_READINESS_")
                   + (f" ({st.data_readiness_reason})" if st.data_readiness_reason else ""))
-        t.add_row("campaigns", f"{st.queued} queued, {st.running} running (max {st.max_concurrent_campaigns})")
+        t.add_row("campaigns", f"{st.queued} queued, {st.running} running (max {st.max_concurrent_campaigns})"
+                  + (f", {st.disabled} disabled" if st.disabled else ""))
         r = st.resources
         if r.error:
             t.add_row("resources", f"[red]no reading: {r.error}[/]")
@@ -148,21 +155,17 @@ def cmd_queue(args) -> int:
     who = {"actor": args.actor, "reason": args.reason}
     if sub == "list":
         state = enum_pb(pb.CampaignState, args.state, CampaignState) if args.state else 0
-        items, token = [], ""
+        found, token = [], ""
         while True:
             resp, rc = call(args, "scheduler", "ListCampaigns", spb.ListCampaignsRequest(
                 page_size=args.page_size, page_token=token, state=state, tag=args.tag, enabled_only=args.enabled))
             if resp is None:
                 return rc
-            items += list(resp.campaigns)
+            found += list(resp.campaigns)
             token = resp.next_page_token
             if not token or not args.all:
                 break
-        if args.json:
-            print(json.dumps([_dict(c) for c in items]))
-            return 0
-        _campaign_table(items, f"campaign queue ({len(items)} shown)")
-        return 0
+        return show_list(args, found, token, lambda f: _campaign_table(f, f"campaign queue ({len(f)} shown)"))
     if sub == "add":
         camp = pb.Campaign(name=args.name, config_path=args.config, market=args.market, priority=args.priority,
                            enabled=not args.disabled, repeat=args.repeat, tags=args.tag or [])
@@ -186,7 +189,13 @@ def cmd_queue(args) -> int:
             campaign=camp, update_mask=field_mask_pb2.FieldMask(paths=paths), **who))
     elif sub == "remove":
         r, rc = call(args, "scheduler", "RemoveCampaign", spb.RemoveCampaignRequest(id=args.id, **who))
-        c = r.campaign if r is not None else None
+        if r is None:
+            return rc
+        return show(args, {**_dict(r.campaign), "removed": True}, lambda c: _con().print(
+            f"removed {r.campaign.id} {r.campaign.name!r} (it stays in the change log: omp queue changes "
+            f"{r.campaign.id})"))
+    elif sub == "requeue":
+        c, rc = call(args, "scheduler", "RequeueCampaign", spb.RequeueCampaignRequest(id=args.id, **who))
     elif sub in ("enable", "disable"):
         c, rc = call(args, "scheduler", "SetCampaignEnabled", spb.SetCampaignEnabledRequest(
             id=args.id, enabled=sub == "enable", **who))
@@ -233,15 +242,15 @@ def cmd_queue(args) -> int:
         if r is None:
             return rc
 
-        def human(r):
+        def human(changes):
             from rich.table import Table
             t = Table(title="queue change log")
             for col in ("id", "when", "campaign", "action", "actor", "reason"):
                 t.add_column(col, overflow="fold")
-            for q in r.changes:
+            for q in changes:
                 t.add_row(str(q.id), _when(q.at), q.campaign_id, q.action, q.actor, q.reason)
             _con().print(t)
-        return show(args, r, human)
+        return show_list(args, r.changes, r.next_page_token, human)
     else:
         return fail(args, f"unknown queue command {sub!r}", 2)
     if c is None:
@@ -286,17 +295,17 @@ def cmd_runs(args) -> int:
         if r is None:
             return rc
 
-        def human(r):
+        def human(runs):
             from rich.table import Table
             t = Table(title="runs")
             for col in ("run", "campaign", "attempt", "status", "generation", "best IS Sharpe", "started", "error"):
                 t.add_column(col, overflow="fold")
-            for x in r.runs:
+            for x in runs:
                 t.add_row(x.run_id, x.campaign_id, str(x.attempt), _enum(pb.RunStatus, x.status, "RUN_STATUS_"),
                           f"{x.progress.generation}/{x.progress.generations}", f"{x.progress.best_sharpe:.2f}",
                           _when(x.started_at), x.error[:60])
             _con().print(t)
-        return show(args, r, human)
+        return show_list(args, r.runs, r.next_page_token, human)
     if sub == "show":
         r, rc = call(args, "miner", "GetRun", mpb.GetRunRequest(run_id=args.run_id))
         return rc if r is None else show(args, r, lambda r: _con().print(_run_line(r)))
@@ -317,12 +326,19 @@ def cmd_runs(args) -> int:
 
 
 def _watch_run(args) -> int:
+    """Follow a run until it ends: a progress bar on a terminal, else a line per change (JSON
+    lines with --json); exit 0 when it completed."""
     client = Client(STUBS["miner"], args.miner, timeout=args.timeout, security=args.security)
     last = None
     try:
-        if args.json:
+        if args.json or not sys.stderr.isatty():
+            out = _con()
             for r in client.stream("WatchRun", mpb.WatchRunRequest(run_id=args.run_id)):
-                print(json.dumps(_dict(r)), flush=True)
+                if args.json:
+                    emit(_dict(r))
+                else:
+                    out.print(_run_line(r))
+                    sys.stdout.flush()
                 last = r
         else:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -338,8 +354,7 @@ def _watch_run(args) -> int:
                     last = r
             _con().print(_run_line(last) if last else "no run")
     except errors.OmpError as exc:
-        code = EXIT.get(type(exc), 1)
-        return fail(args, f"miner at {args.miner} is unreachable ({exc.code.name})" if code == 3 else str(exc), code)
+        return failed(args, exc, "miner", args.miner)
     finally:
         client.close()
     return 0 if last is not None and last.status == pb.RUN_STATUS_COMPLETED else 1
@@ -350,30 +365,40 @@ def _watch_run(args) -> int:
 RECONNECT_FIRST_S, RECONNECT_MAX_S = 0.5, 8.0
 
 
+def _event_line(e) -> str:
+    return f"{e.seq:>6} {_when(e.at)} {e.kind:<22} {e.message}"
+
+
 def cmd_events(args) -> int:
-    """The activity log; with --follow, live events until Ctrl-C (exit 130). A follow that loses
-    its scheduler (a restart, a drain) says so on stderr and reconnects with backoff, resuming
-    after the last event it printed, so nothing is shown twice or skipped."""
+    """The newest --last events of the activity log (--all: every one after --after); with
+    --follow, then live events until Ctrl-C (exit 130). A follow that loses its scheduler (a
+    restart, a drain) says so on stderr and reconnects with backoff, resuming after the last event
+    it printed, so nothing is shown twice or skipped. JSON: a list object, or with --follow a JSON
+    object per line."""
     client = Client(STUBS["scheduler"], args.scheduler, timeout=args.timeout, security=args.security)
-    seq, delay = args.after, RECONNECT_FIRST_S
+    seq, delay, last = args.after, RECONNECT_FIRST_S, 0 if args.all else args.last
+    listed = []
     try:
         while True:
             try:
-                for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=seq, follow=args.follow),
+                for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=seq, follow=args.follow,
+                                                                             last=last),
                                        timeout=None if args.follow else args.timeout):
-                    if args.json:
-                        print(json.dumps(_dict(e)), flush=True)
+                    if not args.follow:
+                        listed.append(e)
+                    elif args.json:
+                        emit(_dict(e))
                     else:
-                        _con().print(f"{e.seq:>6} {_when(e.at)} {e.kind:<22} {e.message}")
-                    seq, delay = e.seq, RECONNECT_FIRST_S
+                        _con().print(_event_line(e))
+                    seq, delay, last = e.seq, RECONNECT_FIRST_S, 0
                 if not args.follow:
-                    return 0
+                    return show_list(args, listed, "", lambda es: [_con().print(_event_line(e)) for e in es],
+                                     after=seq)
                 why = "the stream ended"
             except errors.OmpError as exc:
                 code = EXIT.get(type(exc), 1)
                 if not args.follow or code != 3:
-                    return fail(args, f"scheduler at {args.scheduler} is unreachable ({exc.code.name})"
-                                if code == 3 else str(exc), code)
+                    return failed(args, exc, "scheduler", args.scheduler)
                 why = f"{exc.code.name}: {str(exc)[:200]}"
             _con(stderr=True).print(f"[yellow]lost the scheduler at {args.scheduler} ({why}); reconnecting in "
                                     f"{delay:g} s, after event {seq}[/]")
@@ -435,9 +460,8 @@ def cmd_hof(args) -> int:
         r, rc = call(args, "promoter", "ListEntries", ppb.ListEntriesRequest(state=state, page_size=args.page_size))
         if r is None:
             return rc
-        if args.json:       # a JSON array of entries with their provenance fields
-            print(json.dumps([_dict(e) for e in r.entries], indent=2))
-            return 0
+        if args.json:       # the entries with their provenance fields
+            return show_list(args, r.entries, r.next_page_token, None, total=r.total)
         from rich.table import Table
         t = Table(title=f"Hall of Fame ({r.total} entries)")
         for col in ("genome_hash", "state", "OOS Sharpe", "PBO", "DSR", "max DD", "run", "campaign", "promoted",
@@ -523,15 +547,15 @@ def cmd_seeds(args) -> int:
     if r is None:
         return rc
 
-    def human(r):
+    def human(seeds):
         from rich.table import Table
         t = Table(title="registered seeds")
         for col in ("campaign", "seed", "registered", "by", "reason"):
             t.add_column(col, overflow="fold")
-        for s in r.seeds:
+        for s in seeds:
             t.add_row(s.campaign_id, str(s.seed), _when(s.registered_at), s.actor, s.reason)
         _con().print(t)
-    return show(args, r, human)
+    return show_list(args, r.seeds, "", human)
 
 
 # ------------------------------------------------------------------------------------ watchdog
@@ -549,16 +573,16 @@ def cmd_incidents(args) -> int:
         if r is None:
             return rc
 
-        def human(r):
+        def human(incidents):
             from rich.table import Table
             t = Table(title="incidents" + (" (open)" if args.open else ""))
             for col in ("id", "severity", "kind", "key", "state", "detected", "seen", "summary"):
                 t.add_column(col, overflow="fold")
-            for i in r.incidents:
+            for i in incidents:
                 t.add_row(i.id, wpb.Severity.Name(i.severity).removeprefix("SEVERITY_"), i.kind, i.key,
                           "open" if i.open else "resolved", _when(i.detected_at), str(i.occurrences), i.summary)
             _con().print(t)
-        return show(args, r, human)
+        return show_list(args, r.incidents, r.next_page_token, human)
     if sub == "show":
         if args.json:
             r, rc = call(args, "watchdog", "GetIncident", wpb.GetIncidentRequest(id=args.id))
@@ -701,7 +725,7 @@ def cmd_cleanup(args) -> int:
     carried out; ``--archives`` lists the compressed folders, ``--restore run_<id>`` unpacks one."""
     if args.archives:
         r, rc = call(args, "watchdog", "ListArchives", wpb.ListArchivesRequest())
-        return rc if r is None else show(args, r, lambda r: [_con().print(p, soft_wrap=True) for p in r.paths])
+        return rc if r is None else show_list(args, list(r.paths), "", lambda paths: [_con().print(p) for p in paths])
     if args.restore:
         r, rc = call(args, "watchdog", "RestoreRun", wpb.RestoreRunRequest(run_folder=args.restore, actor=args.actor))
         return rc if r is None else show(args, r, lambda r: _con().print(f"restored {r.path}", soft_wrap=True))
@@ -752,8 +776,7 @@ def cmd_audit(args) -> int:
         if not (args.all and token):
             break
     if args.json:
-        print(json.dumps({"records": [_dict(x) for x in records], "next_page_token": token}))
-        return 0
+        return show_list(args, records, token, None)
     from rich.table import Table
     t = Table(title="audit log (oldest first)")
     for col in ("#", "at (UTC)", "principal", "role", "call", "target", "on behalf of", "outcome", "reason"):

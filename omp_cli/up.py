@@ -17,10 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from google.protobuf import json_format
+
 from omp.v1 import (common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, promoter_pb2 as ppb, promoter_pb2_grpc,
                     scheduler_pb2 as spb, scheduler_pb2_grpc)
 from services.common import errors, security, settings as settings_mod
 from services.common.clients import Client
+from omp_cli.output import console, emit, error
 
 DEMO_CONFIG = "us_daily_momentum.toml"           # real data: the gates mostly say no, and why
 PLANTED_CONFIG = "planted_edge.toml"             # synthetic data with a planted edge: they say yes
@@ -61,14 +64,16 @@ def _stop(procs: list[subprocess.Popen], grace: float = 20.0) -> None:
             p.wait()
 
 
-def cmd_up(args, con) -> int:
+def cmd_up(args) -> int:
+    """With --json: an object with the addresses once all serve, then (--demo) each event and each
+    judgement as a JSON object per line; an error as {"error": ...}."""
+    con = console(stderr=args.json)      # under --json, stdout holds JSON alone
     args.config = args.config or args.settings_file or os.environ.get("OMP_CONFIG")
     try:
         settings = settings_mod.load(args.config)
         args.security = security.for_command(settings)     # the demo's calls, as any omp command's
     except ValueError as exc:
-        con.print(f"[bold red]error:[/] {exc}")
-        return 2
+        return error(str(exc), 2, args.json)
     base = [sys.executable, "-m"]
     conf = ["--config", str(Path(args.config).resolve())] if args.config else []
     procs: list[subprocess.Popen] = []
@@ -96,10 +101,14 @@ def cmd_up(args, con) -> int:
                     procs.append(subprocess.Popen(cmd, stdout=out, stderr=out))
                 _, metrics[name] = _wait_ready(procs[-1], ready, name, log)
             target, miner = address["scheduler"], address["miner"]
-            con.print("[green]up[/]: " + ", ".join(f"{name} {address[name]} (metrics :{metrics[name]})"
-                                                   for name, _ in SERVICES)
-                      + f"; database {settings_mod.redact_url(settings.database_url)}; logs in {logs}; "
-                        "Ctrl-C stops all", soft_wrap=True)
+            if args.json:
+                emit({"up": {name: {"address": address[name], "metrics_port": metrics[name]} for name, _ in SERVICES},
+                      "database": settings_mod.redact_url(settings.database_url), "logs": str(logs)})
+            else:
+                con.print("[green]up[/]: " + ", ".join(f"{name} {address[name]} (metrics :{metrics[name]})"
+                                                       for name, _ in SERVICES)
+                          + f"; database {settings_mod.redact_url(settings.database_url)}; logs in {logs}; "
+                            "Ctrl-C stops all", soft_wrap=True)
             if args.demo:
                 return _demo(args, con, target, miner, address["promoter"], procs, stop)
             while not stop["now"] and all(p.poll() is None for p in procs):
@@ -109,8 +118,7 @@ def cmd_up(args, con) -> int:
         except KeyboardInterrupt:
             return 0
         except RuntimeError as exc:
-            con.print(f"[bold red]error:[/] {exc}")
-            return 1
+            return error(str(exc), 1, args.json)
         finally:
             _stop(procs)
 
@@ -179,12 +187,15 @@ def _demo(args, con, target: str, miner: str, promoter: str, procs, stop) -> int
                   soft_wrap=True)
         waiting, failed = set(ids), False
         for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, follow=True)):
-            con.print(f"{e.seq:>5} {e.kind:<22} {e.message}", soft_wrap=True)
             ours = e.campaign_id in ids
-            if e.kind == "run.completed" and ours:
-                _show_run(con, miner, json.loads(e.detail_json).get("run_id", ""), args.security)
-            if e.kind == "promotion.judged" and ours:
-                _show_decision(con, promoter, json.loads(e.detail_json).get("run_id", ""), args.security)
+            if args.json:
+                emit({"event": json_format.MessageToDict(e, preserving_proto_field_name=True)})
+            else:
+                con.print(f"{e.seq:>5} {e.kind:<22} {e.message}", soft_wrap=True)
+                if e.kind == "run.completed" and ours:
+                    _show_run(con, miner, json.loads(e.detail_json).get("run_id", ""), args.security)
+                if e.kind == "promotion.judged" and ours:
+                    _show_decision(con, promoter, json.loads(e.detail_json).get("run_id", ""), args.security)
             if stop["now"] or any(p.poll() is not None for p in procs):
                 break
             if ours and e.kind in ("promotion.judged", "run.failed", "campaign.quarantine"):
@@ -194,7 +205,6 @@ def _demo(args, con, target: str, miner: str, promoter: str, procs, stop) -> int
                     return 1 if failed else 0
         return 0
     except errors.OmpError as exc:
-        con.print(f"[bold red]error:[/] {exc}")
-        return 1
+        return error(str(exc), 1, args.json, exc.code.name)
     finally:
         client.close()

@@ -16,7 +16,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("state", "data_readiness", "data_readiness_reason", "resources", "queued", "running", "max_concurrent_campaigns", "environment", "last_tick_at", "last_tick_outcome", "throttled_until", "throttle_factor")
+    __slots__ = ("state", "data_readiness", "data_readiness_reason", "resources", "queued", "running", "max_concurrent_campaigns", "environment", "last_tick_at", "last_tick_outcome", "throttled_until", "throttle_factor", "disabled")
     STATE_FIELD_NUMBER: _ClassVar[int]
     DATA_READINESS_FIELD_NUMBER: _ClassVar[int]
     DATA_READINESS_REASON_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class GetStatusResponse(_message.Message):
     LAST_TICK_OUTCOME_FIELD_NUMBER: _ClassVar[int]
     THROTTLED_UNTIL_FIELD_NUMBER: _ClassVar[int]
     THROTTLE_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_FIELD_NUMBER: _ClassVar[int]
     state: _common_pb2.DaemonState
     data_readiness: _common_pb2.DataReadiness
     data_readiness_reason: str
@@ -41,7 +42,8 @@ class GetStatusResponse(_message.Message):
     last_tick_outcome: str
     throttled_until: _timestamp_pb2.Timestamp
     throttle_factor: float
-    def __init__(self, state: _Optional[_Union[_common_pb2.DaemonState, str]] = ..., data_readiness: _Optional[_Union[_common_pb2.DataReadiness, str]] = ..., data_readiness_reason: _Optional[str] = ..., resources: _Optional[_Union[_common_pb2.ResourceReading, _Mapping]] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., max_concurrent_campaigns: _Optional[int] = ..., environment: _Optional[str] = ..., last_tick_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_tick_outcome: _Optional[str] = ..., throttled_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., throttle_factor: _Optional[float] = ...) -> None: ...
+    disabled: int
+    def __init__(self, state: _Optional[_Union[_common_pb2.DaemonState, str]] = ..., data_readiness: _Optional[_Union[_common_pb2.DataReadiness, str]] = ..., data_readiness_reason: _Optional[str] = ..., resources: _Optional[_Union[_common_pb2.ResourceReading, _Mapping]] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., max_concurrent_campaigns: _Optional[int] = ..., environment: _Optional[str] = ..., last_tick_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_tick_outcome: _Optional[str] = ..., throttled_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., throttle_factor: _Optional[float] = ..., disabled: _Optional[int] = ...) -> None: ...
 
 class DaemonRequest(_message.Message):
     __slots__ = ("actor", "reason")
@@ -166,6 +168,16 @@ class ReorderCampaignRequest(_message.Message):
     actor: str
     reason: str
     def __init__(self, id: _Optional[str] = ..., priority: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RequeueCampaignRequest(_message.Message):
+    __slots__ = ("id", "actor", "reason")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    actor: str
+    reason: str
+    def __init__(self, id: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ImportQueueRequest(_message.Message):
     __slots__ = ("queue_json", "actor", "reason", "request_id")
@@ -344,9 +356,11 @@ class ReportRunResultResponse(_message.Message):
     def __init__(self, campaign: _Optional[_Union[_common_pb2.Campaign, _Mapping]] = ...) -> None: ...
 
 class WatchEventsRequest(_message.Message):
-    __slots__ = ("after_seq", "follow")
+    __slots__ = ("after_seq", "follow", "last")
     AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
     FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
     after_seq: int
     follow: bool
-    def __init__(self, after_seq: _Optional[int] = ..., follow: _Optional[bool] = ...) -> None: ...
+    last: int
+    def __init__(self, after_seq: _Optional[int] = ..., follow: _Optional[bool] = ..., last: _Optional[int] = ...) -> None: ...

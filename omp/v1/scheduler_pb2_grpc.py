@@ -105,6 +105,11 @@ class SchedulerServiceStub:
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.ReorderCampaignRequest.SerializeToString,
                 response_deserializer=omp_dot_v1_dot_common__pb2.Campaign.FromString,
                 _registered_method=True)
+        self.RequeueCampaign = channel.unary_unary(
+                '/omp.v1.SchedulerService/RequeueCampaign',
+                request_serializer=omp_dot_v1_dot_scheduler__pb2.RequeueCampaignRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_common__pb2.Campaign.FromString,
+                _registered_method=True)
         self.ImportQueue = channel.unary_unary(
                 '/omp.v1.SchedulerService/ImportQueue',
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.ImportQueueRequest.SerializeToString,
@@ -236,6 +241,13 @@ class SchedulerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequeueCampaign(self, request, context):
+        """A completed or failed campaign back in the queue, behind the others of its priority.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ImportQueue(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -362,6 +374,11 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
             'ReorderCampaign': grpc.unary_unary_rpc_method_handler(
                     servicer.ReorderCampaign,
                     request_deserializer=omp_dot_v1_dot_scheduler__pb2.ReorderCampaignRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_common__pb2.Campaign.SerializeToString,
+            ),
+            'RequeueCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequeueCampaign,
+                    request_deserializer=omp_dot_v1_dot_scheduler__pb2.RequeueCampaignRequest.FromString,
                     response_serializer=omp_dot_v1_dot_common__pb2.Campaign.SerializeToString,
             ),
             'ImportQueue': grpc.unary_unary_rpc_method_handler(
@@ -782,6 +799,33 @@ class SchedulerService:
             target,
             '/omp.v1.SchedulerService/ReorderCampaign',
             omp_dot_v1_dot_scheduler__pb2.ReorderCampaignRequest.SerializeToString,
+            omp_dot_v1_dot_common__pb2.Campaign.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequeueCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omp.v1.SchedulerService/RequeueCampaign',
+            omp_dot_v1_dot_scheduler__pb2.RequeueCampaignRequest.SerializeToString,
             omp_dot_v1_dot_common__pb2.Campaign.FromString,
             options,
             channel_credentials,

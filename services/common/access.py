@@ -85,6 +85,7 @@ RULES: dict[str, Rule] = {
     f"/{S}/RemoveCampaign": _change("admin"),
     f"/{S}/SetCampaignEnabled": _change("operator"),
     f"/{S}/ReorderCampaign": _change("operator"),
+    f"/{S}/RequeueCampaign": _change("operator"),
     f"/{S}/ImportQueue": _change("operator"),
     f"/{S}/ExportQueue": _read(),
     f"/{S}/ListQueueChanges": _read(),

@@ -24,7 +24,7 @@ from typing import Any, Awaitable, Callable, Iterable
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import _async as reflection_async, reflection, reflection_pb2, reflection_pb2_grpc
 
 from services.common.access import Principal, rule_of
 from services.common.clients import CHANNEL_OPTIONS
@@ -301,6 +301,30 @@ def _wrapped(reg: Registration, security: Security, metrics: GrpcMetrics, pool: 
     return out
 
 
+class _Health(health.aio.HealthServicer):
+    """grpcio-health-checking's servicer, with the List its base leaves unimplemented: every
+    service this server knows, with its status (the statuses it keeps for Check and Watch)."""
+
+    async def List(self, request, context):
+        return health_pb2.HealthListResponse(statuses={
+            name: health_pb2.HealthCheckResponse(status=status) for name, status in self._server_status.items()})
+
+
+#: gRPC reflection v1: the same messages as v1alpha under the package clients try first (grpcurl,
+#: buf curl, Postman); grpcio-reflection serves v1alpha alone
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def _serve_reflection(server, names: list[str]) -> None:
+    """Reflection under v1 and v1alpha, one servicer answering both (the wire is the same)."""
+    servicer = reflection_async.ReflectionServicer([*names, reflection.SERVICE_NAME, REFLECTION_V1])
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(REFLECTION_V1, {
+        "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+            servicer.ServerReflectionInfo, request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+            response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString)}),))
+
+
 class Service:
     """A running gRPC server with its health service; ``stopping`` tells streams to end."""
 
@@ -388,9 +412,9 @@ def build_server(host: str, port: int, registrations: Iterable[Registration], me
         for reg in registrations:
             reg.add(_wrapped(reg, security, metrics, pool, stream_pool, limits, durable, audit), server)
         names = [reg.service.full_name for reg in registrations]
-        health_servicer = health.aio.HealthServicer()
+        health_servicer = _Health()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        reflection.enable_server_reflection(names + [health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+        _serve_reflection(server, names + [health.SERVICE_NAME])
         try:
             credentials = security.server_credentials()
             bound = (server.add_secure_port(f"{host}:{port}", credentials) if credentials is not None

@@ -153,6 +153,24 @@ class CampaignQueue:
         self.ctx.committed(wake=True)
         return after
 
+    def requeue(self, campaign_id: str, actor: str, reason: str) -> Campaign:
+        """A completed or failed campaign queued again, behind the others of its priority (its
+        attempts, history and last error kept)."""
+        need_reason(reason, "requeue a campaign")
+        now = self.ctx.now()
+        with self.ctx.store.tx() as tx:
+            before = self._get(tx, campaign_id)
+            if before.state not in (CampaignState.COMPLETED, CampaignState.FAILED):
+                raise FailedPrecondition(f"campaign.state: {campaign_id} is {before.state}: only a completed or "
+                                         "failed campaign can be queued again")
+            after = tx.update(campaign_id, state=str(CampaignState.QUEUED), not_before=None, queued_at=now,
+                              rank_key=self.rank(before.priority, now), updated_at=now)
+            tx.log_change(campaign_id, "requeue", actor, now, before.public(), after.public(), reason)
+            tx.log_event(now, "campaign.requeue", actor, f"campaign {after.name!r} queued again by hand ({reason})",
+                         campaign_id)
+        self.ctx.committed(wake=True)
+        return after
+
     def remove(self, campaign_id: str, actor: str, reason: str) -> Campaign:
         need_reason(reason, "remove a campaign")
         now = self.ctx.now()

@@ -50,11 +50,20 @@ _NEXT_DUE = Statement(_QUEUED.where(or_(CAMPAIGNS.c.not_before.is_(None), CAMPAI
                       .order_by(*_ORDER).limit(1), sqlite_index=("campaigns", "ix_campaigns_queue"))
 # the repeat campaign whose cooldown ends first
 _NEXT_COOLING = Statement(_QUEUED.where(CAMPAIGNS.c.not_before > _KEY).order_by(CAMPAIGNS.c.not_before).limit(1))
+#: the kept count of the queued campaigns that are disabled (beside one per state; not a state)
+DISABLED = "disabled"
 _COUNT_STATE = Statement(select(COUNTS.c.n).where(COUNTS.c.state == _KEY))
-_COUNT_ALL = Statement(select(func.sum(COUNTS.c.n)))
+_COUNT_ALL = Statement(select(func.sum(COUNTS.c.n)).where(COUNTS.c.state != DISABLED))
+
+
+def _disabled(state, enabled, removed_at) -> bool:
+    return str(state) == "queued" and not enabled and removed_at is None
+
+
 _BUMP = Statement(update(COUNTS).where(COUNTS.c.state == _KEY).values(n=COUNTS.c.n + bindparam("delta")))
 # the state a change starts from (locked on PostgreSQL, so the counts move with the row)
-_STATE_OF = Statement(select(CAMPAIGNS.c.state, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.id == _KEY)
+_STATE_OF = Statement(select(CAMPAIGNS.c.state, CAMPAIGNS.c.removed_at, CAMPAIGNS.c.enabled)
+                      .where(CAMPAIGNS.c.id == _KEY)
                       .with_for_update())
 _INSERT_CAMPAIGN = _insert(CAMPAIGNS, *CAMPAIGN_FIELDS, "rank_key", "request_id", "removed_at")
 _HANDOFF_OF = Statement(select(HANDOFFS.c.run_id).where(HANDOFFS.c.run_id == _KEY))
@@ -80,6 +89,9 @@ _INSERT_CHANGE = _insert(CHANGES, *CHANGE_FIELDS[1:])
 _INSERT_EVENT = _insert(ACTIVITY, *EVENT_FIELDS[1:])
 _EVENTS_AFTER = Statement(select(*(ACTIVITY.c[f] for f in EVENT_FIELDS)).where(ACTIVITY.c.seq > _KEY)
                           .order_by(ACTIVITY.c.seq).limit(bindparam("limit")))
+# the seq before the newest `limit` events: where a look at the last few starts
+_BEFORE_NEWEST = Statement(select(ACTIVITY.c.seq).order_by(ACTIVITY.c.seq.desc()).offset(bindparam("limit"))
+                           .limit(1))
 
 
 @functools.lru_cache(maxsize=None)
@@ -176,11 +188,13 @@ class SchedulerTx:
         self.tx.run(_INSERT_CAMPAIGN, **{**{f: getattr(c, f) for f in CAMPAIGN_FIELDS}, "tags": list(c.tags)},
                     rank_key=rank_key, request_id=request_id, removed_at=None)
         self._bump(c.state, 1)
+        if _disabled(c.state, c.enabled, None):
+            self._bump(DISABLED, 1)
 
     def update(self, campaign_id: str, **values) -> Campaign:
         if "tags" in values:
             values["tags"] = list(values["tags"])
-        counted = "state" in values or "removed_at" in values
+        counted = "state" in values or "removed_at" in values or "enabled" in values
         if counted:
             before = self.tx.first(_STATE_OF, key=campaign_id)
         # the row as it is now, from the UPDATE itself (RETURNING: SQLite 3.35+, PostgreSQL)
@@ -197,11 +211,15 @@ class SchedulerTx:
                     self._bump(was, -1)
                 if now is not None:
                     self._bump(now, 1)
+            off_before = _disabled(before[0], before[2], before[1])
+            off_now = _disabled(values.get("state", before[0]), values.get("enabled", before[2]), removed)
+            if off_before != off_now:
+                self._bump(DISABLED, 1 if off_now else -1)
         return _campaign(row)
 
     def _bump(self, state: str, delta: int) -> None:
         if self.tx.run(_BUMP, key=str(state), delta=delta) != 1:
-            raise LookupError(f"campaign_counts has no row for state {state!r} (migration 0003)")
+            raise LookupError(f"campaign_counts has no row for {state!r} (migrations 0003 and 0011)")
 
     def list(self, *, state="", tag="", enabled_only=False, offset=0, limit=50) -> tuple[list[Campaign], int]:
         """Queue order: aged priority (rank_key), then age, then id; one page and the total."""
@@ -226,6 +244,10 @@ class SchedulerTx:
 
     def count(self, state: str) -> int:
         return self.tx.scalar(_COUNT_STATE, key=str(state)) or 0
+
+    def count_disabled(self) -> int:
+        """Queued campaigns that are disabled (counted among the queued too)."""
+        return self.tx.scalar(_COUNT_STATE, key=DISABLED) or 0
 
     def rerank_all(self, step_seconds: float) -> None:
         self.tx.run(_RERANK, step=step_seconds)
@@ -282,6 +304,10 @@ class SchedulerTx:
 
     def events_after(self, seq: int, limit: int = 500) -> list[Event]:
         return [Event(*r[:6], r[6] or {}) for r in self.tx.all(_EVENTS_AFTER, key=seq, limit=limit)]
+
+    def seq_before_newest(self, n: int) -> int:
+        """The seq after which the newest ``n`` events come (0 when there are no more than ``n``)."""
+        return int(self.tx.scalar(_BEFORE_NEWEST, limit=n) or 0)
 
 
 class SchedulerStore(Store):

@@ -23,8 +23,9 @@ from services.scheduler.settings import SchedulerSettings
 @dataclass(frozen=True)
 class Status:
     daemon: DaemonStatus
-    queued: int
+    queued: int                 # waiting to run: enabled (the disabled ones are counted apart)
     running: int
+    disabled: int               # queued but disabled: they wait for an operator, not for a slot
     reading: Reading | None
     last_tick_at: float | None
     last_tick: TickOutcome | None
@@ -84,12 +85,18 @@ class Scheduler:
         with self.ctx.store.read() as tx:
             d = self.daemon.read(tx, now)
             queued, running = tx.count(CampaignState.QUEUED), tx.count(CampaignState.RUNNING)
+            disabled = tx.count_disabled()
         a = self.admission
         throttled = now < a.throttled_until
-        return Status(d, queued, running, a.last_reading, a.last_tick_at, a.last_outcome,
+        return Status(d, queued - disabled, running, disabled, a.last_reading, a.last_tick_at, a.last_outcome,
                       a.throttled_until if throttled else None, a.throttle_factor if throttled else 1.0)
 
     def events_after(self, seq: int, limit: int = 500) -> list[Event]:
         """The activity log after ``seq``, oldest first."""
         with self.ctx.store.read() as tx:
             return tx.events_after(seq, limit)
+
+    def seq_before_newest(self, n: int) -> int:
+        """Where a look at the newest ``n`` events starts."""
+        with self.ctx.store.read() as tx:
+            return tx.seq_before_newest(n)

@@ -8,6 +8,7 @@ from services.common.convert import (ERROR_CHARS, ID_CHARS, REASON_CHARS, actor,
                                      next_token, page, progress_dict, set_ts, token, ts)
 from services.common.errors import InvalidArgument, Unavailable
 from services.common.vocabulary import CampaignState, DataReadiness, RunStatus
+from services.scheduler.campaign_queue import UPDATABLE
 from services.scheduler.entities import CampaignSpec
 from services.scheduler.scheduler import Scheduler
 
@@ -79,7 +80,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             state=enum_pb(pb.DaemonState, d.state),
             data_readiness=enum_pb(pb.DataReadiness, DataReadiness.READY if d.data_ready else DataReadiness.NOT_READY),
             data_readiness_reason=d.data_reason, resources=reading_pb(st.reading), queued=st.queued,
-            running=st.running, max_concurrent_campaigns=self.s.cfg.max_concurrent_campaigns,
+            running=st.running, disabled=st.disabled, max_concurrent_campaigns=self.s.cfg.max_concurrent_campaigns,
             environment=self.environment, last_tick_at=ts(st.last_tick_at),
             last_tick_outcome=st.last_tick.message if st.last_tick else "",
             throttled_until=ts(st.throttled_until), throttle_factor=st.throttle_factor)
@@ -131,12 +132,19 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
 
     def UpdateCampaign(self, request, context):
         c = request.campaign
+        paths = list(request.update_mask.paths)
+        if "*" in paths:            # AIP-134: a full replacement of every updatable field
+            if len(paths) > 1:
+                raise InvalidArgument(f"update_mask: '*' stands alone, got {paths!r}")
+            paths = list(UPDATABLE)
         changes = {}
-        for path in request.update_mask.paths:
+        for path in paths:
             if path not in pb.Campaign.DESCRIPTOR.fields_by_name:
                 raise InvalidArgument(f"update_mask: unknown field {path!r}")
             # the domain decides which fields may change (read-only ones are refused there)
             changes[path] = tuple(c.tags) if path == "tags" else getattr(c, path)
+        if "enabled" in changes and not c.HasField("enabled"):
+            changes["enabled"] = True               # unset means enabled, as when adding
         return campaign_pb(self.s.queue.update(c.id, changes, *_who(request, context)))
 
     def RemoveCampaign(self, request, context):
@@ -148,6 +156,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
 
     def ReorderCampaign(self, request, context):
         return campaign_pb(self.s.queue.reorder(request.id, request.priority, *_who(request, context)))
+
+    def RequeueCampaign(self, request, context):
+        return campaign_pb(self.s.queue.requeue(request.id, *_who(request, context)))
 
     def ImportQueue(self, request, context):
         added, skipped = self.s.queue_file.import_(request.queue_json, *_who(request, context),
@@ -204,7 +215,11 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     def WatchEvents(self, request, context):
         if request.after_seq < 0:
             raise InvalidArgument(f"after_seq must be >= 0, got {request.after_seq}")
+        if request.last < 0:
+            raise InvalidArgument(f"last must be >= 0, got {request.last}")
         seq = request.after_seq
+        if request.last:
+            seq = max(seq, self.s.seq_before_newest(request.last))
         seen = self.s.notifier.version
         while context.is_active():
             if self.stopping.is_set():

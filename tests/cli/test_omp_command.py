@@ -43,7 +43,8 @@ def test_bad_config_exits_2_naming_the_key(tmp_path):
     assert "ga.population" in r.stderr and "-3" in r.stderr
     assert not (tmp_path / "o").exists()          # nothing was written
     r = omp("validate-config", str(bad), "--json")
-    assert r.returncode == 2 and "ga.population" in json.loads(r.stdout)["error"]
+    err = json.loads(r.stdout)["error"]
+    assert r.returncode == 2 and err["code"] == "INVALID_ARGUMENT" and "ga.population" in err["message"]
 
 
 def test_validate_config_with_data():

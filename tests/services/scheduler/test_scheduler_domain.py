@@ -549,10 +549,11 @@ def test_the_kept_counts_equal_the_queue_after_every_kind_of_change(env):
             with sched.ctx.store.read() as tx:
                 assert tx.count(state) == scanned[state], (state, tx.count(state), scanned[state])
             assert sched.queue.list(state=state, limit=1)[1] == scanned[state]
-        assert (st.queued, st.running) == (scanned["queued"], scanned["running"])
+        disabled = sum(1 for c in rows if c.state == "queued" and not c.enabled)
+        assert (st.queued, st.running, st.disabled) == (scanned["queued"] - disabled, scanned["running"], disabled)
 
-    for step in range(120):
-        op = rng.choice(["add", "add", "tick", "report", "disable", "enable", "remove", "import"])
+    for step in range(160):
+        op = rng.choice(["add", "add", "tick", "report", "disable", "enable", "remove", "import", "requeue"])
         try:
             if op == "add":
                 ids.append(sched.queue.add(spec(f"c{step}", rng.randint(0, 5), repeat=rng.random() < 0.3), "op").id)
@@ -573,6 +574,8 @@ def test_the_kept_counts_equal_the_queue_after_every_kind_of_change(env):
                     sched.queue.set_enabled(cid, False, "op", "pause it")
                 elif op == "enable":
                     sched.queue.set_enabled(cid, True, "op", "")
+                elif op == "requeue":
+                    sched.queue.requeue(cid, "op", "again")
                 else:
                     sched.queue.remove(cid, "op", "gone")
         except (FailedPrecondition, NotFound):

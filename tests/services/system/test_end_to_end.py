@@ -24,9 +24,9 @@ def omp(sched, miner, *args, timeout=60):
 
 
 def events(sched):
-    r = omp(sched, None, "events", "--json")
+    r = omp(sched, None, "events", "--all", "--json")
     assert r.returncode == 0, r.stderr
-    return [json.loads(line) for line in r.stdout.splitlines()]
+    return json.loads(r.stdout)["items"]
 
 
 def test_campaign_runs_end_to_end_through_the_omp_command(services, tmp_path, database_url):
@@ -57,11 +57,11 @@ def test_campaign_runs_end_to_end_through_the_omp_command(services, tmp_path, da
         assert step in order, (step, order)
     assert [k for k, _ in kinds].index("daemon.running") < [k for k, _ in kinds].index("campaign.admitted")
 
-    queue = {c["id"]: c for c in json.loads(omp(sched, miner, "queue", "list", "--json").stdout)}
+    queue = {c["id"]: c for c in json.loads(omp(sched, miner, "queue", "list", "--json").stdout)["items"]}
     assert queue[once]["state"] == "CAMPAIGN_STATE_COMPLETED"
     assert queue[cid]["repeat"] and int(queue[cid]["attempt"]) >= 1
     assert "not_before" in queue[cid] and "not_before" not in queue[once]   # the repeat cooldown
-    runs = json.loads(omp(sched, miner, "runs", "list", "--json").stdout)["runs"]
+    runs = json.loads(omp(sched, miner, "runs", "list", "--json").stdout)["items"]
     completed = [x for x in runs if x["status"] == "RUN_STATUS_COMPLETED"]
     assert completed and all(x["run_dir"] for x in completed)
     top = omp(sched, miner, "runs", "export", completed[0]["run_id"], "--top", "1")

@@ -211,3 +211,86 @@ def test_metrics_endpoint_counts_requests_by_method_and_code(apps):
     assert abs(wait_for(last_tick, timeout=30, what="a tick") - time.time()) < 60
     mtext = urllib.request.urlopen(f"http://127.0.0.1:{miner.metrics_port}/metrics", timeout=5).read().decode()
     assert "omp_miner_runs_active 0.0" in mtext
+
+
+def test_a_mask_of_star_replaces_every_updatable_field(apps):
+    """AIP-134: `*` is a full replacement; alone, or refused."""
+    sched, miner, client, mclient = apps
+    c = add(client, name="before", priority=5, repeat=True, tags=["a", "b"])
+    after = client.call("UpdateCampaign", spb.UpdateCampaignRequest(
+        campaign=pb.Campaign(id=c.id, name="after", config_path="tiny.toml", market="br", priority=2),
+        update_mask=field_mask_pb2.FieldMask(paths=["*"]), actor="t", reason="replaced"))
+    assert (after.name, after.market, after.priority, after.repeat, list(after.tags), after.enabled) == \
+        ("after", "br", 2, False, [], True)
+    with pytest.raises(InvalidArgument, match="'\\*' stands alone"):
+        client.call("UpdateCampaign", spb.UpdateCampaignRequest(
+            campaign=pb.Campaign(id=c.id, name="x"), update_mask=field_mask_pb2.FieldMask(paths=["*", "name"])))
+    with pytest.raises(InvalidArgument, match="campaign.name"):     # a replacement must be whole
+        client.call("UpdateCampaign", spb.UpdateCampaignRequest(
+            campaign=pb.Campaign(id=c.id), update_mask=field_mask_pb2.FieldMask(paths=["*"])))
+    assert client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).name == "after"
+
+
+def test_the_status_counts_disabled_campaigns_apart_and_a_done_campaign_can_be_requeued(apps):
+    sched, miner, client, mclient = apps
+    a, b, c = add(client, name="a"), add(client, name="b"), add(client, name="c")
+    client.call("SetCampaignEnabled", spb.SetCampaignEnabledRequest(id=b.id, enabled=False, reason="later", actor="t"))
+    st = client.call("GetStatus", spb.GetStatusRequest())
+    assert (st.queued, st.disabled) == (2, 1)
+    client.call("RemoveCampaign", spb.RemoveCampaignRequest(id=b.id, reason="gone", actor="t"))
+    client.call("SetCampaignEnabled", spb.SetCampaignEnabledRequest(id=c.id, enabled=False, reason="later", actor="t"))
+    client.call("SetCampaignEnabled", spb.SetCampaignEnabledRequest(id=c.id, enabled=True, actor="t"))
+    st = client.call("GetStatus", spb.GetStatusRequest())
+    assert (st.queued, st.disabled) == (2, 0)
+    with pytest.raises(FailedPrecondition, match="only a completed or failed campaign"):
+        client.call("RequeueCampaign", spb.RequeueCampaignRequest(id=a.id, reason="again", actor="t"))
+    with pytest.raises(InvalidArgument, match="reason"):
+        client.call("RequeueCampaign", spb.RequeueCampaignRequest(id=a.id, actor="t"))
+    # a completed campaign: ended through the store, as an attempt's end would leave it
+    with sched.scheduler.ctx.store.tx() as tx:
+        tx.update(a.id, state="completed", updated_at=1.0)
+    st = client.call("GetStatus", spb.GetStatusRequest())
+    assert st.queued == 1
+    again = client.call("RequeueCampaign", spb.RequeueCampaignRequest(id=a.id, reason="new data", actor="t"))
+    assert again.state == pb.CAMPAIGN_STATE_QUEUED and client.call("GetStatus", spb.GetStatusRequest()).queued == 2
+    changes = client.call("ListQueueChanges", spb.ListQueueChangesRequest(campaign_id=a.id)).changes
+    assert changes[-1].action == "requeue" and changes[-1].reason == "new data"
+
+
+def test_watch_events_can_start_with_the_newest_few(apps):
+    sched, miner, client, mclient = apps
+    for k in range(7):
+        add(client, name=f"c{k}")
+    every = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10))
+    newest = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, last=3), timeout=10))
+    assert len(every) >= 7 and [e.seq for e in newest] == [e.seq for e in every[-3:]]
+    assert [e.seq for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, last=100),
+                                         timeout=10)] == [e.seq for e in every]
+    # after_seq still bounds it: nothing before it, even when fewer than `last` are left
+    after = every[-2].seq
+    assert [e.seq for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=after, last=5),
+                                         timeout=10)] == [every[-1].seq]
+    with pytest.raises(InvalidArgument, match="last must be >= 0"):
+        list(client.stream("WatchEvents", spb.WatchEventsRequest(last=-1), timeout=10))
+
+
+def test_reflection_answers_under_v1_as_well_as_v1alpha_and_health_lists_its_services(apps):
+    """Clients (grpcurl, buf curl) try reflection v1 first: it answers the same as v1alpha; the
+    health service's List names every service with its status."""
+    from grpc_reflection.v1alpha import reflection_pb2
+    sched, miner, client, mclient = apps
+    with grpc.insecure_channel(f"127.0.0.1:{sched.service.port}") as ch:
+        for package in ("grpc.reflection.v1", "grpc.reflection.v1alpha"):
+            info = ch.stream_stream(f"/{package}.ServerReflection/ServerReflectionInfo",
+                                    request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                                    response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+            answers = list(info(iter([reflection_pb2.ServerReflectionRequest(list_services=""),
+                                      reflection_pb2.ServerReflectionRequest(
+                                          file_containing_symbol="omp.v1.SchedulerService")]), timeout=10))
+            listed = {s.name for s in answers[0].list_services_response.service}
+            assert {"omp.v1.SchedulerService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+                    "grpc.reflection.v1alpha.ServerReflection"} <= listed, package
+            assert answers[1].file_descriptor_response.file_descriptor_proto, package
+        listed = health_pb2_grpc.HealthStub(ch).List(health_pb2.HealthListRequest(), timeout=5)
+        assert listed.statuses["omp.v1.SchedulerService"].status == health_pb2.HealthCheckResponse.SERVING
+        assert listed.statuses[""].status == health_pb2.HealthCheckResponse.SERVING

@@ -60,7 +60,7 @@ def test_a_completed_run_is_judged_once_even_when_the_promoter_was_down(services
     human = omp("promote-check", run_id)
     assert run_id in human.stdout and ("FAIL" in human.stdout) == (check.returncode == 1)
     listed = omp("hof", "list", "--json")
-    assert listed.returncode == 0 and isinstance(json.loads(listed.stdout), list)
+    assert listed.returncode == 0 and isinstance(json.loads(listed.stdout)["items"], list)
     missing = omp("promote-check", "run_nothing_here")
     assert missing.returncode == 2 and "no run folder" in missing.stderr
 
@@ -92,7 +92,7 @@ def test_the_planted_edge_is_promoted_and_reaches_the_postgresql_mirror(services
         assert "judged: promoted" in judged[0].message
         omp = lambda *a: subprocess.run([sys.executable, "-m", "omp_cli", *a, "--promoter", promoter.address],  # noqa: E731
                                         capture_output=True, text=True, cwd=ROOT, timeout=60)
-        entries = json.loads(omp("hof", "list", "--json").stdout)
+        entries = json.loads(omp("hof", "list", "--json").stdout)["items"]
         assert entries and all(e["state"] == "ENTRY_STATE_ACTIVE" and e["run_id"].startswith("run_") for e in entries)
         for e in entries:
             folder = tmp_path / "artifacts" / "hall_of_fame" / e["genome_hash"]

@@ -228,10 +228,10 @@ def test_the_audit_log_names_who_really_called_and_a_campaign_mines_with_every_c
     assert nobody.returncode == 5 and "not one the tokens file knows" in nobody.stderr
 
     def audited():
-        records = json.loads(omp(config, pki, "admin", "audit", "--all", "--json").stdout)["records"]
+        records = json.loads(omp(config, pki, "admin", "audit", "--all", "--json").stdout)["items"]
         return any(x["method"] == "PromoteRun" for x in records) and records
     records = wait_for(audited, timeout=180, interval=1.0, what="the campaign to run and be handed to the promoter")
-    events = [json.loads(x) for x in omp(config, pki, "victor", "events", "--json").stdout.splitlines()]
+    events = json.loads(omp(config, pki, "victor", "events", "--all", "--json").stdout)["items"]
     by_kind = {e["kind"]: e for e in events}
     assert by_kind["daemon.running"]["actor"] == "alice for auditor"
     assert by_kind["campaign.added"]["actor"] == "alice for miner"        # a claimed name is only "for"
@@ -250,7 +250,7 @@ def test_the_audit_log_names_who_really_called_and_a_campaign_mines_with_every_c
     assert ("miner", "StartRun", "scheduler") in services_calls
     assert ("scheduler", "ReportRunResult", "miner") in services_calls
     assert ("promoter", "PromoteRun", "scheduler") in services_calls
-    refused = json.loads(omp(config, pki, "alice", "audit", "--refused", "--json").stdout)["records"]
+    refused = json.loads(omp(config, pki, "alice", "audit", "--refused", "--json").stdout)["items"]
     # the two refused changes; the unauthenticated `status` was a read, and reads are not audited
     assert sorted((x["method"], x["principal"], x["outcome"]) for x in refused) == [
         ("RemoveCampaign", "alice", "PERMISSION_DENIED"), ("SetDataReadiness", "victor", "PERMISSION_DENIED")]
@@ -285,7 +285,7 @@ def test_mutual_tls_knows_each_service_and_operator_by_its_certificate(services,
     assert omp(config, pki, "alice", "queue", "add", "tiny", "tiny.toml", env=cert).returncode == 0
 
     def ran():
-        records = json.loads(omp(config, pki, "alice", "audit", "--all", "--json", env=cert).stdout)["records"]
+        records = json.loads(omp(config, pki, "alice", "audit", "--all", "--json", env=cert).stdout)["items"]
         return {(x["method"], x["principal"], x["outcome"]) for x in records}
     seen = wait_for(lambda: (s := ran()) and ("ReportRunResult", "miner", "OK") in s and s, timeout=180,
                     interval=1.0, what="the run reported by the miner's certificate")

@@ -103,7 +103,7 @@ def test_a_frozen_run_is_killed_within_the_limit_and_its_campaign_runs_again(ser
                                      "--promoter", sched.promoter], capture_output=True, text=True, cwd=ROOT,
                                     timeout=60)
     r = omp("incidents", "list", "--open", "--json")
-    assert r.returncode == 0 and json.loads(r.stdout)["incidents"][0]["id"] == inc.id
+    assert r.returncode == 0 and json.loads(r.stdout)["items"][0]["id"] == inc.id
     r = omp("incidents", "show", inc.id)
     assert r.returncode == 0 and "## OMP Incident Report" in r.stdout and run.run_id in r.stdout
     r = omp("incidents", "resolve", inc.id, "--root-cause", "", "--resolution", "restarted")
@@ -313,7 +313,7 @@ def test_omp_cleanup_plans_compresses_lists_and_restores_a_real_run_folder(servi
     assert r.returncode == 0 and int(json.loads(r.stdout)["compressed_bytes"]) > 0
     assert not folder.exists() and folder.with_name(folder.name + ".tar.zst").is_file()
     r = omp("cleanup", "--archives", "--json")
-    assert [Path(p).name for p in json.loads(r.stdout)["paths"]] == [folder.name + ".tar.zst"]
+    assert [Path(p).name for p in json.loads(r.stdout)["items"]] == [folder.name + ".tar.zst"]
     r = omp("cleanup", "--restore", folder.name)
     assert r.returncode == 0 and (folder / "manifest.json").is_file() and (folder / "candidates.json").is_file()
     r = omp("ops-log", "--json")                    # today's log, from the real figures
