@@ -39,11 +39,11 @@ sys.path.insert(0, str(ROOT / "tests" / "services"))  # helpers_services: settin
 from helpers_services import (PG_ADMIN, ServiceProcess, _pg_create, _pg_drop, scheduler_client,  # noqa: E402
                               write_settings)
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb  # noqa: E402
-from services.common.storage.db import Database  # noqa: E402
-from services.migrations import migrate  # noqa: E402
-from services.scheduler.entities import Campaign  # noqa: E402
-from services.scheduler.repository import SchedulerStore  # noqa: E402
-from services.scheduler.tables import CampaignRow  # noqa: E402
+from omp_services.common.storage.db import Database  # noqa: E402
+from omp_services.migrations import migrate  # noqa: E402
+from omp_services.scheduler.entities import Campaign  # noqa: E402
+from omp_services.scheduler.repository import SchedulerStore  # noqa: E402
+from omp_services.scheduler.tables import CampaignRow  # noqa: E402
 
 CLIENTS = 16
 
@@ -123,8 +123,8 @@ def health(client, i, k):
 
 def _secured(tmp: Path, url: str):
     """TLS and bearer tokens as ``omp security init`` makes them; the bench's client is an operator."""
-    from services.common import certificates
-    from services.common.security import Security
+    from omp_services.common import certificates
+    from omp_services.common.security import Security
     pki = tmp / "pki"
     certificates.init(pki)
     certificates.add_token(pki / "tokens.toml", "bench", "operator", pki / "bench.token")
@@ -141,7 +141,7 @@ def bench_ops(name: str, url: str, tmp: Path, quick: bool) -> dict:
     plain = None
     for secure in (False, True):
         config, security = _secured(tmp, url) if secure else (write_settings(tmp, url), None)
-        sp = ServiceProcess("services.scheduler.app", config, tmp).start()
+        sp = ServiceProcess("omp_services.scheduler.app", config, tmp).start()
         try:
             n = 30 if quick else 150
             hammer(sp.address, 5, health, security)                        # warm-up

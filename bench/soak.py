@@ -39,7 +39,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 from helpers_services import (CONFIGS, ServiceProcess, _pg_create, _pg_drop, miner_client,  # noqa: E402
                               scheduler_client, set_data_ready, write_settings)
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb, scheduler_pb2_grpc  # noqa: E402
-from services.common.errors import OmpError  # noqa: E402
+from omp_services.common.errors import OmpError  # noqa: E402
 
 CLIENTS = 8
 
@@ -175,8 +175,8 @@ def main() -> None:
         url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg}" if pg else f"sqlite:///{tmp / 'omp.db'}"
         config = write_settings(tmp, url, paths={"configs_root": str(CONFIGS)},
                                 scheduler={"repeat_cooldown_s": 0.0, "loop_interval_s": 1.0})
-        sched = ServiceProcess("services.scheduler.app", config, tmp).start()
-        miner = ServiceProcess("services.miner.app", config, tmp, "--scheduler", sched.address).start()
+        sched = ServiceProcess("omp_services.scheduler.app", config, tmp).start()
+        miner = ServiceProcess("omp_services.miner.app", config, tmp, "--scheduler", sched.address).start()
         miner_address = [miner.address]
         try:
             reference = health_rate(sched.address)
@@ -208,7 +208,7 @@ def main() -> None:
                         if name == "miner restart":
                             port = miner.port
                             miner.terminate()
-                            miner = ServiceProcess("services.miner.app", config, tmp, "--scheduler", sched.address,
+                            miner = ServiceProcess("omp_services.miner.app", config, tmp, "--scheduler", sched.address,
                                                    "--port", str(port)).start()
                             miner_address[0] = miner.address
                         elif url.startswith("sqlite"):

@@ -111,7 +111,7 @@ def _print_run(result) -> None:
 
 
 def cmd_security(args) -> int:
-    from services.common import certificates
+    from omp_services.common import certificates
     try:
         if args.security_command == "init":
             paths = certificates.init(args.folder, tuple(args.host or ("127.0.0.1", "localhost")), args.admin)
@@ -158,7 +158,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from omp_cli import remote
-    from services.common.vocabulary import CampaignState, EntryState, RunStatus
+    from omp_services.common.vocabulary import CampaignState, EntryState, RunStatus
 
     # what every command that talks to the services takes; a command that changes something also
     # takes who is acting (--actor) and, where it says why, --reason
@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", dest="settings_file", default=None, metavar="OMP_TOML",
                    help="the services' settings (omp.toml): the commands that talk to the services use its "
                         "[scheduler] and [miner] addresses (default $OMP_CONFIG, else 127.0.0.1:50051 and :50052)")
-    from services.common.runner import VersionAction
+    from omp_services.common.runner import VersionAction
     p.add_argument("--version", action=VersionAction)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -434,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "last", 1) < 1:
         return _fail(f"--last must be >= 1, got {args.last}", EXIT_BAD_INPUT, as_json)
     if hasattr(args, "scheduler"):      # the addresses, TLS and the operator's identity
-        from services.common import security, settings
+        from omp_services.common import security, settings
         try:
             loaded = settings.load(args.settings_file)
             args.security = security.for_command(loaded, args.token_file, args.cert, args.key)

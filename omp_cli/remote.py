@@ -17,11 +17,11 @@ from google.protobuf import field_mask_pb2, json_format
 
 from omp.v1 import (common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, promoter_pb2 as ppb, promoter_pb2_grpc,
                     scheduler_pb2 as spb, scheduler_pb2_grpc, watchdog_pb2 as wpb, watchdog_pb2_grpc)
-from services.common import errors
-from services.common.clients import Client
-from services.common.clock import SystemClock
-from services.common.convert import enum_pb
-from services.common.vocabulary import CampaignState, EntryState, RunStatus
+from omp_services.common import errors
+from omp_services.common.clients import Client
+from omp_services.common.clock import SystemClock
+from omp_services.common.convert import enum_pb
+from omp_services.common.vocabulary import CampaignState, EntryState, RunStatus
 from omp_cli.output import console as _con, emit, error, items
 
 STUBS = {"scheduler": scheduler_pb2_grpc.SchedulerServiceStub, "miner": miner_pb2_grpc.MinerServiceStub,
@@ -81,7 +81,7 @@ def show(args, msg, human) -> int:
 def show_list(args, things, token: str, human, **extra) -> int:
     """A list: ``{"items": [...], "next_page_token": ...}`` in JSON."""
     if args.json:
-        emit({**items([_dict(t) if not isinstance(t, dict) else t for t in things], token), **extra})
+        emit({**items([t if isinstance(t, (dict, str, int, float)) else _dict(t) for t in things], token), **extra})
     else:
         human(things)
     return 0

@@ -21,8 +21,8 @@ from google.protobuf import json_format
 
 from omp.v1 import (common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, promoter_pb2 as ppb, promoter_pb2_grpc,
                     scheduler_pb2 as spb, scheduler_pb2_grpc)
-from services.common import errors, security, settings as settings_mod
-from services.common.clients import Client
+from omp_services.common import errors, security, settings as settings_mod
+from omp_services.common.clients import Client
 from omp_cli.output import console, emit, error
 
 DEMO_CONFIG = "us_daily_momentum.toml"           # real data: the gates mostly say no, and why
@@ -93,7 +93,7 @@ def cmd_up(args) -> int:
             metrics = {}
             for name, peers in SERVICES:
                 ready, log = Path(tmp) / name, logs / f"{name}.log"
-                cmd = base + [f"services.{name}.app", *conf, "--port", address[name].rsplit(":", 1)[1],
+                cmd = base + [f"omp_services.{name}.app", *conf, "--port", address[name].rsplit(":", 1)[1],
                               "--ready-file", str(ready)]
                 for peer in peers:
                     cmd += [f"--{peer}", address[peer]]

@@ -23,7 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE_ALLOWED = {"numpy", "scipy", "omp_core", "matplotlib", "pyarrow"}
-OURS = ("omp_core", "omp", "omp_cli", "services")
+OURS = ("omp_core", "omp", "omp_cli", "omp_services")
 
 ROLES = (("app.py", "composition"), ("servicer.py", "servicer"), ("repository.py", "repository"),
          ("tables.py", "tables"), ("*_gateway.py", "edge"), ("reporter.py", "edge"), ("metrics.py", "metrics"),
@@ -34,8 +34,8 @@ COMMON_EDGE = {"server.py", "convert.py", "clients.py", "errors.py", "metrics.py
                "security.py"}
 #: common's modules that speak protobuf or grpc for a service: a service's edge may use them, its
 #: domain may not (errors.py is the domain's exception family: everyone's)
-EDGE_PLUMBING = ("services.common.server", "services.common.convert", "services.common.clients",
-                 "services.common.metrics", "services.common.incident_reporter", "services.common.security")
+EDGE_PLUMBING = ("omp_services.common.server", "omp_services.common.convert", "omp_services.common.clients",
+                 "omp_services.common.metrics", "omp_services.common.incident_reporter", "omp_services.common.security")
 
 
 def role(path: Path) -> str:
@@ -55,6 +55,8 @@ def imports(path: Path, root: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     skip = _type_checking_only(tree)
     package = list(path.relative_to(root).with_suffix("").parts[:-1])
+    if package[:1] == ["services"]:         # the folder services/ is the package omp_services
+        package[0] = "omp_services"
     out = set()
     for node in ast.walk(tree):
         if id(node) in skip:
@@ -72,7 +74,7 @@ def imports(path: Path, root: Path) -> set[str]:
 
 def _service_of(module: str) -> str | None:
     parts = module.split(".")
-    return parts[1] if len(parts) > 1 and parts[0] == "services" and parts[1] not in ("common", "migrations") else None
+    return parts[1] if len(parts) > 1 and parts[0] == "omp_services" and parts[1] not in ("common", "migrations") else None
 
 
 def _is(module: str, *prefixes: str) -> bool:
@@ -87,8 +89,10 @@ def check_services(root: Path) -> list[str]:
         where = f"services/{rel}"
         for m in sorted(imports(path, root)):
             other = _service_of(m)
+            if _is(m, "services"):
+                problems.append(f"{where} imports {m}: the package is omp_services (services/ is only its folder)")
             if area == "common":
-                if other or _is(m, "services.migrations"):
+                if other or _is(m, "omp_services.migrations"):
                     problems.append(f"{where} imports {m}: common never imports a particular service")
                 if _is(m, "sqlalchemy", "alembic") and rel.parts[1] != "storage":
                     problems.append(f"{where} imports {m}: SQL stays in common/storage")
@@ -106,7 +110,7 @@ def check_services(root: Path) -> list[str]:
                     problems.append(f"{where} imports {m}: a service never imports the omp command")
                 if _is(m, "omp.v1", "grpc", "google.protobuf", *EDGE_PLUMBING) and r not in EDGE:
                     problems.append(f"{where} imports {m}: protobuf and grpc stay at the edge ({r})")
-                if _is(m, "sqlalchemy", "services.common.storage") and r not in SQL | {"composition"}:
+                if _is(m, "sqlalchemy", "omp_services.common.storage") and r not in SQL | {"composition"}:
                     problems.append(f"{where} imports {m}: SQL stays in the repository and tables ({r})")
                 if m.endswith((".repository", ".tables")) and other == area and r not in SQL | {"composition"}:
                     problems.append(f"{where} imports {m}: the repository is handed in by app.py ({r})")
@@ -114,7 +118,7 @@ def check_services(root: Path) -> list[str]:
                     problems.append(f"{where} imports {m}: only app.py wires the servicer ({r})")
                 if m.endswith(".app") and other == area:
                     problems.append(f"{where} imports {m}: nothing imports the composition root")
-                if _is(m, "services.migrations") and r != "composition":
+                if _is(m, "omp_services.migrations") and r != "composition":
                     problems.append(f"{where} imports {m}: only app.py migrates ({r})")
     return problems
 
@@ -123,7 +127,9 @@ def check_cli(root: Path) -> list[str]:
     problems = []
     for path in sorted((root / "omp_cli").rglob("*.py")):
         for m in sorted(imports(path, root)):
-            if _service_of(m) or _is(m, "services.migrations", "services.common.storage", "sqlalchemy"):
+            if _is(m, "services"):
+                problems.append(f"omp_cli/{path.name} imports {m}: the package is omp_services")
+            if _service_of(m) or _is(m, "omp_services.migrations", "omp_services.common.storage", "sqlalchemy"):
                 problems.append(f"omp_cli/{path.name} imports {m}: the omp command talks gRPC only")
     return problems
 
@@ -148,24 +154,26 @@ def test_the_tree_keeps_its_layout():
 
 # ------------------------------------------------------------------------------ the check can fail
 BAD = [
-    ("services/common/paths.py", "from services.scheduler.entities import Campaign", "common never imports"),
+    ("services/scheduler/attempts.py", "from services.common.clock import Clock", "the package is omp_services"),
+    ("omp_cli/remote.py", "import services.common.errors", "the package is omp_services"),
+    ("services/common/paths.py", "from omp_services.scheduler.entities import Campaign", "common never imports"),
     ("services/common/paths.py", "import sqlalchemy", "SQL stays in common/storage"),
     ("services/common/paths.py", "from omp.v1 import common_pb2", "protobuf stays at the edge"),
-    ("services/scheduler/attempts.py", "from services.miner.entities import Run", "one service never imports"),
+    ("services/scheduler/attempts.py", "from omp_services.miner.entities import Run", "one service never imports"),
     ("services/scheduler/attempts.py", "from ..miner import runs", "one service never imports"),
     ("services/scheduler/attempts.py", "from omp.v1 import common_pb2", "protobuf and grpc stay at the edge"),
     ("services/scheduler/attempts.py", "from sqlalchemy import select", "SQL stays in the repository"),
     ("services/scheduler/attempts.py", "from .repository import SchedulerStore", "handed in by app.py"),
     ("services/scheduler/new_policy.py", "import grpc", "protobuf and grpc stay at the edge (domain)"),
-    ("services/scheduler/attempts.py", "from services.common.convert import ts", "protobuf and grpc stay at the edge"),
-    ("services/scheduler/attempts.py", "from services.common import clients", "protobuf and grpc stay at the edge"),
-    ("services/scheduler/servicer.py", "from services.scheduler.repository import SchedulerStore",
+    ("services/scheduler/attempts.py", "from omp_services.common.convert import ts", "protobuf and grpc stay at the edge"),
+    ("services/scheduler/attempts.py", "from omp_services.common import clients", "protobuf and grpc stay at the edge"),
+    ("services/scheduler/servicer.py", "from omp_services.scheduler.repository import SchedulerStore",
      "handed in by app.py"),
-    ("services/scheduler/servicer.py", "from services.scheduler import app", "nothing imports the composition"),
-    ("services/miner/runs.py", "from services.migrations import migrate", "only app.py migrates"),
-    ("services/migrations/env.py", "from services.scheduler.attempts import settle", "reads only tables"),
-    ("omp_cli/remote.py", "from services.scheduler.entities import Campaign", "talks gRPC only"),
-    ("omp_cli/remote.py", "from services.common.storage.db import Database", "talks gRPC only"),
+    ("services/scheduler/servicer.py", "from omp_services.scheduler import app", "nothing imports the composition"),
+    ("services/miner/runs.py", "from omp_services.migrations import migrate", "only app.py migrates"),
+    ("services/migrations/env.py", "from omp_services.scheduler.attempts import settle", "reads only tables"),
+    ("omp_cli/remote.py", "from omp_services.scheduler.entities import Campaign", "talks gRPC only"),
+    ("omp_cli/remote.py", "from omp_services.common.storage.db import Database", "talks gRPC only"),
     ("omp_core/stats.py", "import grpc", "omp_core/stats.py imports ['grpc']"),
 ]
 
@@ -190,7 +198,7 @@ def test_a_planted_bad_import_is_caught(tmp_path, file, line, says):
 def test_an_import_for_annotations_only_is_no_dependency(tmp_path):
     _copy_tree(tmp_path)
     target = tmp_path / "services/scheduler/attempts.py"
-    target.write_text(target.read_text() + "\nif TYPE_CHECKING:\n    from services.scheduler.repository import X\n")
+    target.write_text(target.read_text() + "\nif TYPE_CHECKING:\n    from omp_services.scheduler.repository import X\n")
     assert check_layout(tmp_path) == []
 
 

@@ -76,7 +76,7 @@ def test_omp_health_for_a_timer_exits_75_once_it_stayed_unhealthy_then_counts_ag
 
 
 def test_the_production_settings_read_their_secrets_from_credentials(tmp_path, monkeypatch):
-    from services.common import certificates, security, settings
+    from omp_services.common import certificates, security, settings
     creds = tmp_path / "credentials"
     pki = tmp_path / "pki"
     certificates.init(pki)
@@ -111,7 +111,7 @@ def test_omp_migrate_brings_a_database_to_the_newest_schema_and_names_a_bad_sett
     import sqlite3
     config = tmp_path / "omp.toml"
     config.write_text(f'[paths]\ndata_dir = "{tmp_path / "var"}"\n')
-    r = subprocess.run([sys.executable, "-m", "services.migrations", "--config", str(config)], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "omp_services.migrations", "--config", str(config)], capture_output=True,
                        text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     with sqlite3.connect(tmp_path / "var" / "omp.db") as con:
@@ -121,6 +121,22 @@ def test_omp_migrate_brings_a_database_to_the_newest_schema_and_names_a_bad_sett
     heads = sorted(p.name.split("_")[0] for p in (ROOT / "services" / "migrations" / "versions").glob("0*.py"))
     assert version == heads[-1]
     config.write_text('[database]\nurl = "mysql://nope"\n')
-    r = subprocess.run([sys.executable, "-m", "services.migrations", "--config", str(config)], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "omp_services.migrations", "--config", str(config)], capture_output=True,
                        text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 2 and "database.url" in r.stderr
+
+
+def test_every_package_of_the_tree_is_in_the_wheel_under_an_omp_name():
+    """pyproject.toml lists the packages (services/ installs as omp_services): a new package
+    folder missing from the list would be missing from the installed wheel."""
+    import tomllib
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {"omp_services": "services"} | {k: v for k, v in cfg["package-dir"].items()}
+    listed = set(cfg["packages"])
+    found = set()
+    for top in ("omp", "omp_core", "omp_cli", "omp_services"):
+        base = ROOT / folders.get(top, top)
+        for init in base.rglob("__init__.py"):
+            found.add(".".join((top, *init.parent.relative_to(base).parts)))
+    assert found == listed, (sorted(found - listed), sorted(listed - found))
+    assert all(name.split(".")[0].startswith("omp") for name in listed)

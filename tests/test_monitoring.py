@@ -14,7 +14,7 @@ import yaml
 
 from helpers_deploy import (DASHBOARD, GRAFANA, PROMETHEUS, RULES, ROOT, alerts, dashboard, dashboard_queries,
                             metric_names, panels, rules, tool)
-from services.common.settings import ADDRESS_BOOK
+from omp_services.common.settings import ADDRESS_BOOK
 
 #: the playbook's watchdog table and red flags (and what keeps them watched), each with its alert
 PLAYBOOK = {

@@ -13,8 +13,8 @@ import tomllib
 from pathlib import Path
 
 from omp_core.atomic import write_bytes
-from services.common.access import ROLES, SERVICES
-from services.common.security import NAME_RE, token_hash
+from omp_services.common.access import ROLES, SERVICES
+from omp_services.common.security import NAME_RE, token_hash
 
 DAY = dt.timedelta(days=1)
 

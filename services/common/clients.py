@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import grpc
 
-from services.common.errors import from_rpc_error
+from omp_services.common.errors import from_rpc_error
 
 #: the largest message a server or client of OMP sends or accepts (gRPC's usual 4 MiB, said out loud):
 #: every answer that grows with the queue is paged or streamed to stay well under it

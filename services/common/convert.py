@@ -16,7 +16,7 @@ from typing import TypeVar
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from omp.v1 import common_pb2 as pb
-from services.common.errors import InvalidArgument
+from omp_services.common.errors import InvalidArgument
 
 E = TypeVar("E", bound=StrEnum)
 

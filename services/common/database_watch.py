@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from services.common.clock import Clock
-from services.common.errors import DatabaseUnavailable
-from services.common.findings import Finding
+from omp_services.common.clock import Clock
+from omp_services.common.errors import DatabaseUnavailable
+from omp_services.common.findings import Finding
 
 log = logging.getLogger("omp.database")
 KIND = "database_unreachable"

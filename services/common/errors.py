@@ -14,7 +14,7 @@ import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from services.common.settings import redact_secrets
+from omp_services.common.settings import redact_secrets
 
 
 class OmpError(Exception):

@@ -14,9 +14,9 @@ import logging
 import threading
 
 from omp.v1 import watchdog_pb2 as wpb, watchdog_pb2_grpc
-from services.common.clients import Client
-from services.common.errors import InvalidArgument, OmpError
-from services.common.findings import Finding
+from omp_services.common.clients import Client
+from omp_services.common.errors import InvalidArgument, OmpError
+from omp_services.common.findings import Finding
 
 log = logging.getLogger("omp.incidents")
 

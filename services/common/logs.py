@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from services.common.settings import redact_secrets
+from omp_services.common.settings import redact_secrets
 
 _STD = set(vars(logging.makeLogRecord({})))
 

@@ -20,13 +20,9 @@ from prometheus_client.exposition import _SilentHandler
 def build() -> tuple[str, dict]:
     """The package's version and the code's version (omp_core.run.code_version: the commit and
     whether the checkout differs from it): what ``omp_build_info`` and ``--version`` say."""
-    from importlib import metadata
+    from omp_core import __version__
     from omp_core.run import code_version
-    try:
-        version = metadata.version("omp")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return version, code_version()
+    return __version__, code_version()
 
 
 def standard(registry: CollectorRegistry, service: str) -> CollectorRegistry:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from services.common.errors import InvalidArgument
+from omp_services.common.errors import InvalidArgument
 
 
 def resolve_under(root: Path, value: str, field: str, *, must_exist: bool = True) -> Path:

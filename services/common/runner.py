@@ -14,9 +14,9 @@ import threading
 from typing import Callable
 
 from omp_core.atomic import write_text
-from services.common import logs, settings as settings_mod, systemd
-from services.common.metrics import build
-from services.common.server import PortInUse
+from omp_services.common import logs, settings as settings_mod, systemd
+from omp_services.common.metrics import build
+from omp_services.common.server import PortInUse
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 

@@ -29,9 +29,9 @@ from pathlib import Path
 import grpc
 
 from omp_core.binding import ConfigError
-from services.common.access import ROLES, SERVICES, Principal, rule_of, service_of
-from services.common.clients import CHANNEL_OPTIONS
-from services.common.errors import PermissionDenied, Unauthenticated
+from omp_services.common.access import ROLES, SERVICES, Principal, rule_of, service_of
+from omp_services.common.clients import CHANNEL_OPTIONS
+from omp_services.common.errors import PermissionDenied, Unauthenticated
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")

@@ -26,11 +26,11 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import _async as reflection_async, reflection, reflection_pb2, reflection_pb2_grpc
 
-from services.common.access import Principal, rule_of
-from services.common.clients import CHANNEL_OPTIONS
-from services.common.errors import ResourceExhausted, rich_status, to_status
-from services.common.metrics import GrpcMetrics, MethodMetrics
-from services.common.security import ANONYMOUS, PLAINTEXT, Security
+from omp_services.common.access import Principal, rule_of
+from omp_services.common.clients import CHANNEL_OPTIONS
+from omp_services.common.errors import ResourceExhausted, rich_status, to_status
+from omp_services.common.metrics import GrpcMetrics, MethodMetrics
+from omp_services.common.security import ANONYMOUS, PLAINTEXT, Security
 
 log = logging.getLogger(__name__)
 _END = object()

@@ -9,5 +9,5 @@ LOCATION = Path(__file__).resolve().parent
 
 
 def migrate(db, revision: str = "head") -> None:
-    """Bring ``db`` (a services.common.storage.db.Database) to ``revision`` of this history."""
+    """Bring ``db`` (a omp_services.common.storage.db.Database) to ``revision`` of this history."""
     db.migrate(LOCATION, revision)

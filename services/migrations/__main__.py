@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from services.common import logs, settings as settings_mod
-from services.common.runner import VersionAction
-from services.common.settings import redact_url
-from services.common.storage.db import Database
-from services.migrations import migrate
+from omp_services.common import logs, settings as settings_mod
+from omp_services.common.runner import VersionAction
+from omp_services.common.settings import redact_url
+from omp_services.common.storage.db import Database
+from omp_services.migrations import migrate
 
 
 def main(argv: list[str] | None = None) -> int:

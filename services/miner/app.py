@@ -8,24 +8,24 @@ import threading
 from prometheus_client import CollectorRegistry
 
 from omp.v1 import miner_pb2, miner_pb2_grpc
-from services.common import settings as settings_mod
-from services.common.clock import SystemClock
-from services.common.errors import OmpError
-from services.common.metrics import GrpcMetrics, serve_metrics
-from services.common.incident_reporter import IncidentReporter
-from services.common.runner import close_all, run_service
-from services.common.server import Registration, build_server
-from services.common import security as security_mod
-from services.common.storage.audit import AuditLog
-from services.common.systemd import Heartbeat
-from services.common.storage.db import Database
-from services.migrations import migrate
-from services.miner.metrics import MinerMetrics
-from services.miner.reporter import GrpcSchedulerReporter
-from services.miner.repository import MinerStore
-from services.miner.runs import RunManager
-from services.miner.servicer import MinerServicer
-from services.miner.settings import SECTIONS, MinerSettings
+from omp_services.common import settings as settings_mod
+from omp_services.common.clock import SystemClock
+from omp_services.common.errors import OmpError
+from omp_services.common.metrics import GrpcMetrics, serve_metrics
+from omp_services.common.incident_reporter import IncidentReporter
+from omp_services.common.runner import close_all, run_service
+from omp_services.common.server import Registration, build_server
+from omp_services.common import security as security_mod
+from omp_services.common.storage.audit import AuditLog
+from omp_services.common.systemd import Heartbeat
+from omp_services.common.storage.db import Database
+from omp_services.migrations import migrate
+from omp_services.miner.metrics import MinerMetrics
+from omp_services.miner.reporter import GrpcSchedulerReporter
+from omp_services.miner.repository import MinerStore
+from omp_services.miner.runs import RunManager
+from omp_services.miner.servicer import MinerServicer
+from omp_services.miner.settings import SECTIONS, MinerSettings
 
 SERVICE = miner_pb2.DESCRIPTOR.services_by_name["MinerService"]
 log = logging.getLogger("omp.miner")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.common.vocabulary import RunStatus
+from omp_services.common.vocabulary import RunStatus
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ import logging
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 
-from services.common.resources import tree_rss_mb
-from services.common.vocabulary import RunStatus
+from omp_services.common.resources import tree_rss_mb
+from omp_services.common.vocabulary import RunStatus
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb, scheduler_pb2_grpc
-from services.common.clients import Client
-from services.common.convert import enum_pb, progress_pb
-from services.common.vocabulary import RunStatus
+from omp_services.common.clients import Client
+from omp_services.common.convert import enum_pb, progress_pb
+from omp_services.common.vocabulary import RunStatus
 
 
 class GrpcSchedulerReporter:

@@ -5,10 +5,10 @@ import functools
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from services.common.storage.db import Database, Statement
-from services.common.vocabulary import RunStatus
-from services.miner.entities import RUN_FIELDS, Run
-from services.miner.tables import RunRow
+from omp_services.common.storage.db import Database, Statement
+from omp_services.common.vocabulary import RunStatus
+from omp_services.miner.entities import RUN_FIELDS, Run
+from omp_services.miner.tables import RunRow
 
 FIELDS = RUN_FIELDS
 RUNS = RunRow.__table__

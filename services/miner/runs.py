@@ -23,19 +23,19 @@ from typing import TYPE_CHECKING, Callable, Protocol
 import psutil
 
 from omp_core import config as campaign_config, data as market_data
-from services.common.clock import Clock, iso
-from services.common.findings import Finding
-from services.common.errors import (DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, OmpError,
+from omp_services.common.clock import Clock, iso
+from omp_services.common.findings import Finding
+from omp_services.common.errors import (DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, OmpError,
                                     Unavailable)
-from services.common.notify import Notifier
-from services.common.paths import resolve_under
-from services.common.settings import Settings
-from services.common.vocabulary import RunStatus
-from services.miner.entities import Run
-from services.miner.settings import MinerSettings
+from omp_services.common.notify import Notifier
+from omp_services.common.paths import resolve_under
+from omp_services.common.settings import Settings
+from omp_services.common.vocabulary import RunStatus
+from omp_services.miner.entities import Run
+from omp_services.miner.settings import MinerSettings
 
 if TYPE_CHECKING:       # handed in by the composition root
-    from services.miner.repository import MinerStore
+    from omp_services.miner.repository import MinerStore
 
 log = logging.getLogger("omp.miner")
 
@@ -190,7 +190,7 @@ class RunManager:
             now = self._now()
             run_id = f"run_{secrets.token_hex(8)}"     # the folder's name, the manifest's, everyone's
             threads = self.cfg.threads or (os.cpu_count() or 1)
-            cmd = [sys.executable, "-m", "services.miner.child", "--config", str(path),
+            cmd = [sys.executable, "-m", "omp_services.miner.child", "--config", str(path),
                    "--out", str(self.settings.runs_dir), "--threads", str(threads),
                    "--parent-pid", str(os.getpid()), "--run-id", run_id, "--campaign-id", campaign_id,
                    "--attempt", str(attempt), "--environment", self.settings.environment]

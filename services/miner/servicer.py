@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
-from services.common.convert import REASON_CHARS, actor, bounded, enum_from_pb, enum_pb, next_token, page, progress_pb, ts
-from services.common.errors import InvalidArgument
-from services.common.vocabulary import RunStatus
-from services.miner.runs import RunManager
+from omp_services.common.convert import REASON_CHARS, actor, bounded, enum_from_pb, enum_pb, next_token, page, progress_pb, ts
+from omp_services.common.errors import InvalidArgument
+from omp_services.common.vocabulary import RunStatus
+from omp_services.miner.runs import RunManager
 
 
 def run_pb(r) -> pb.Run:

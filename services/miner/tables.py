@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.common.storage.base import Base
+from omp_services.common.storage.base import Base
 
 
 class RunRow(Base):

@@ -8,24 +8,24 @@ import threading
 from prometheus_client import CollectorRegistry
 
 from omp.v1 import promoter_pb2, promoter_pb2_grpc
-from services.common import settings as settings_mod
-from services.common.clock import SystemClock
-from services.common.errors import OmpError
-from services.common.incident_reporter import IncidentReporter
-from services.common.metrics import GrpcMetrics, serve_metrics
-from services.common.runner import close_all, run_service
-from services.common.server import Registration, build_server
-from services.common import security as security_mod
-from services.common.storage.audit import AuditLog
-from services.common.storage.db import Database
-from services.common.systemd import Heartbeat
-from services.migrations import migrate
-from services.promoter.metrics import PromoterMetrics
-from services.promoter.mirror import Mirror
-from services.promoter.promoter import Promoter
-from services.promoter.repository import MirrorTarget, PromoterStore
-from services.promoter.servicer import PromoterServicer
-from services.promoter.settings import SECTIONS, PromoterSettings
+from omp_services.common import settings as settings_mod
+from omp_services.common.clock import SystemClock
+from omp_services.common.errors import OmpError
+from omp_services.common.incident_reporter import IncidentReporter
+from omp_services.common.metrics import GrpcMetrics, serve_metrics
+from omp_services.common.runner import close_all, run_service
+from omp_services.common.server import Registration, build_server
+from omp_services.common import security as security_mod
+from omp_services.common.storage.audit import AuditLog
+from omp_services.common.storage.db import Database
+from omp_services.common.systemd import Heartbeat
+from omp_services.migrations import migrate
+from omp_services.promoter.metrics import PromoterMetrics
+from omp_services.promoter.mirror import Mirror
+from omp_services.promoter.promoter import Promoter
+from omp_services.promoter.repository import MirrorTarget, PromoterStore
+from omp_services.promoter.servicer import PromoterServicer
+from omp_services.promoter.settings import SECTIONS, PromoterSettings
 
 SERVICE = promoter_pb2.DESCRIPTOR.services_by_name["PromoterService"]
 log = logging.getLogger("omp.promoter")

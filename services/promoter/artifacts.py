@@ -10,9 +10,9 @@ import math
 from pathlib import Path
 
 from omp_core.atomic import write_folder
-from services.common.clock import iso
-from services.common.vocabulary import EntryState
-from services.promoter.entities import CandidateVerdict, Decision, Gate
+from omp_services.common.clock import iso
+from omp_services.common.vocabulary import EntryState
+from omp_services.promoter.entities import CandidateVerdict, Decision, Gate
 
 COPIED = ("strategy.toml", "trades.csv", "equity.png")
 PROVENANCE = "provenance.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from services.common.vocabulary import EntryState, PromotionOutcome
+from omp_services.common.vocabulary import EntryState, PromotionOutcome
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ import math
 import re
 from typing import Callable
 
-from services.common.vocabulary import EntryState, PromotionOutcome
-from services.promoter.entities import CandidateVerdict, Decision, Gate
-from services.promoter.replay import Replay, correlation
-from services.promoter.settings import AutoRejectSettings, PromotionSettings
+from omp_services.common.vocabulary import EntryState, PromotionOutcome
+from omp_services.promoter.entities import CandidateVerdict, Decision, Gate
+from omp_services.promoter.replay import Replay, correlation
+from omp_services.promoter.settings import AutoRejectSettings, PromotionSettings
 
 RUN_FIELDS = ("run_id", "campaign_id", "config_hash", "git_sha", "snapshot_id", "seeds")
 CANDIDATE_FIELDS = ("candidate_id", "genome_hash", "found_by_seeds", "folder")

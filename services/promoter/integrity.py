@@ -11,10 +11,10 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.common.clock import iso
-from services.promoter.artifacts import PROVENANCE
-from services.promoter.entities import Entry
-from services.promoter.settings import PromotionSettings
+from omp_services.common.clock import iso
+from omp_services.promoter.artifacts import PROVENANCE
+from omp_services.promoter.entities import Entry
+from omp_services.promoter.settings import PromotionSettings
 
 FILES = ("equity.png", "metrics.json", "oos_returns.csv", "packet.md", "provenance.json", "strategy.toml",
          "trades.csv")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 
-from services.common.vocabulary import EntryState, PromotionOutcome
-from services.promoter.gates import GATES
+from omp_services.common.vocabulary import EntryState, PromotionOutcome
+from omp_services.promoter.gates import GATES
 
 
 class PromoterMetrics:

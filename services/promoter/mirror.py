@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import threading
 
-from services.common.clock import Clock
-from services.common.errors import OmpError
-from services.promoter.entities import Entry
+from omp_services.common.clock import Clock
+from omp_services.common.errors import OmpError
+from omp_services.promoter.entities import Entry
 
 BATCH = 100
 

@@ -19,15 +19,15 @@ from typing import Callable
 from omp_core.atomic import sweep_folders
 from omp_core.features import FeatureBank
 from omp_core.run import RUN_ID_RE
-from services.common.clock import Clock
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.common.findings import Finding
-from services.common.vocabulary import EntryState, PromotionOutcome
-from services.promoter import artifacts, integrity, revalidation
-from services.promoter.entities import Decision, Entry
-from services.promoter.gates import judge
-from services.promoter.replay import Replay, replay
-from services.promoter.settings import AutoRejectSettings, PromotionSettings
+from omp_services.common.clock import Clock
+from omp_services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from omp_services.common.findings import Finding
+from omp_services.common.vocabulary import EntryState, PromotionOutcome
+from omp_services.promoter import artifacts, integrity, revalidation
+from omp_services.promoter.entities import Decision, Entry
+from omp_services.promoter.gates import judge
+from omp_services.promoter.replay import Replay, replay
+from omp_services.promoter.settings import AutoRejectSettings, PromotionSettings
 
 log = logging.getLogger("omp.promoter")
 MAX_REASON = 2000

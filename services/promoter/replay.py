@@ -14,7 +14,7 @@ import numpy as np
 from omp_core import backtest, config as campaign_config, data as market_data, lookahead
 from omp_core.features import FeatureBank
 from omp_core.genome import Genome
-from services.promoter.entities import Gate
+from omp_services.promoter.entities import Gate
 
 #: bars two return series must share before their correlation means anything
 MIN_OVERLAP = 30

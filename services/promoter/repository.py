@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, exc as sa_exc, func, insert, select, update
 
-from services.common.errors import DatabaseUnavailable
-from services.common.storage.db import Statement, Store, Tx
-from services.common.storage.engine import make_engine
-from services.common.vocabulary import EntryState
-from services.promoter.entities import Decision, Entry, EntryChange
-from services.promoter.tables import (MIRROR, MIRRORED, HofEntryRow, HofHistoryRow, HofMirrorQueueRow,
+from omp_services.common.errors import DatabaseUnavailable
+from omp_services.common.storage.db import Statement, Store, Tx
+from omp_services.common.storage.engine import make_engine
+from omp_services.common.vocabulary import EntryState
+from omp_services.promoter.entities import Decision, Entry, EntryChange
+from omp_services.promoter.tables import (MIRROR, MIRRORED, HofEntryRow, HofHistoryRow, HofMirrorQueueRow,
                                      PromoterStateRow, PromotionDecisionRow, SeedRow)
 
 DECISIONS = PromotionDecisionRow.__table__

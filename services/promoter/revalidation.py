@@ -18,9 +18,9 @@ import numpy as np
 from omp_core import backtest, stats
 from omp_core.features import FeatureBank
 from omp_core.genome import Genome, load_toml
-from services.promoter.entities import Entry
-from services.promoter.replay import market_of
-from services.promoter.settings import PromotionSettings
+from omp_services.promoter.entities import Entry
+from omp_services.promoter.replay import market_of
+from omp_services.promoter.settings import PromotionSettings
 
 MIN_NEW_BARS = 60
 

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from omp.v1 import promoter_pb2 as ppb, promoter_pb2_grpc
-from services.common.errors import InvalidArgument
-from services.common.convert import REASON_CHARS, actor, bounded, enum_from_pb, enum_pb, next_token, page, set_ts
-from services.common.vocabulary import EntryState
-from services.promoter.entities import Decision, Entry, Gate
-from services.promoter.promoter import Promoter
+from omp_services.common.errors import InvalidArgument
+from omp_services.common.convert import REASON_CHARS, actor, bounded, enum_from_pb, enum_pb, next_token, page, set_ts
+from omp_services.common.vocabulary import EntryState
+from omp_services.promoter.entities import Decision, Entry, Gate
+from omp_services.promoter.promoter import Promoter
 
 MAX_PAGE = 500
 

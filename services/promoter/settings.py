@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from omp_core.binding import require
-from services.common.settings import ADDRESS_BOOK, Endpoint, redact_url
+from omp_services.common.settings import ADDRESS_BOOK, Endpoint, redact_url
 
 _HOME = ADDRESS_BOOK["promoter"]
 

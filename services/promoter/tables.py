@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, BigInteger, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.common.storage.base import Base
+from omp_services.common.storage.base import Base
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
 

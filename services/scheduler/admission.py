@@ -7,17 +7,17 @@ import threading
 from dataclasses import dataclass
 
 from omp_core import config as campaign_config
-from services.common.clock import iso
-from services.common.errors import DeadlineExceeded, InvalidArgument, OmpError, Unavailable
-from services.common.findings import Finding
-from services.common.resources import ResourceSampler
-from services.common.settings import Resources
-from services.common.vocabulary import CampaignState, DaemonState, RunStatus
-from services.scheduler.attempts import Attempts
-from services.scheduler.campaign_queue import CampaignQueue
-from services.scheduler.context import SchedulerContext
-from services.scheduler.daemon import Daemon
-from services.scheduler.entities import Attempt, Tick, TickOutcome
+from omp_services.common.clock import iso
+from omp_services.common.errors import DeadlineExceeded, InvalidArgument, OmpError, Unavailable
+from omp_services.common.findings import Finding
+from omp_services.common.resources import ResourceSampler
+from omp_services.common.settings import Resources
+from omp_services.common.vocabulary import CampaignState, DaemonState, RunStatus
+from omp_services.scheduler.attempts import Attempts
+from omp_services.scheduler.campaign_queue import CampaignQueue
+from omp_services.scheduler.context import SchedulerContext
+from omp_services.scheduler.daemon import Daemon
+from omp_services.scheduler.entities import Attempt, Tick, TickOutcome
 
 
 @dataclass(frozen=True)

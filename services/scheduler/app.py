@@ -8,29 +8,29 @@ import threading
 from prometheus_client import CollectorRegistry
 
 from omp.v1 import scheduler_pb2, scheduler_pb2_grpc
-from services.common import settings as settings_mod
-from services.common.settings import redact_url
-from services.common.clock import SystemClock
-from services.common.database_watch import DatabaseWatch
-from services.common.errors import DatabaseBusy
-from services.common.incident_reporter import IncidentReporter
-from services.common.metrics import GrpcMetrics, serve_metrics
-from services.common.resources import ResourceSampler
-from services.common.runner import close_all, run_service
-from services.common.server import Registration, build_server
-from services.common import security as security_mod
-from services.common.storage.audit import AuditLog
-from services.common.systemd import Heartbeat
-from services.common.storage.db import Database
-from services.migrations import migrate
-from services.scheduler.admission import BudgetProbe
-from services.scheduler.metrics import SchedulerMetrics
-from services.scheduler.miner_gateway import GrpcMinerGateway
-from services.scheduler.promoter_gateway import GrpcPromoterGateway
-from services.scheduler.repository import SchedulerStore
-from services.scheduler.scheduler import Scheduler
-from services.scheduler.servicer import SchedulerServicer
-from services.scheduler.settings import SECTIONS, SchedulerSettings
+from omp_services.common import settings as settings_mod
+from omp_services.common.settings import redact_url
+from omp_services.common.clock import SystemClock
+from omp_services.common.database_watch import DatabaseWatch
+from omp_services.common.errors import DatabaseBusy
+from omp_services.common.incident_reporter import IncidentReporter
+from omp_services.common.metrics import GrpcMetrics, serve_metrics
+from omp_services.common.resources import ResourceSampler
+from omp_services.common.runner import close_all, run_service
+from omp_services.common.server import Registration, build_server
+from omp_services.common import security as security_mod
+from omp_services.common.storage.audit import AuditLog
+from omp_services.common.systemd import Heartbeat
+from omp_services.common.storage.db import Database
+from omp_services.migrations import migrate
+from omp_services.scheduler.admission import BudgetProbe
+from omp_services.scheduler.metrics import SchedulerMetrics
+from omp_services.scheduler.miner_gateway import GrpcMinerGateway
+from omp_services.scheduler.promoter_gateway import GrpcPromoterGateway
+from omp_services.scheduler.repository import SchedulerStore
+from omp_services.scheduler.scheduler import Scheduler
+from omp_services.scheduler.servicer import SchedulerServicer
+from omp_services.scheduler.settings import SECTIONS, SchedulerSettings
 
 SERVICE = scheduler_pb2.DESCRIPTOR.services_by_name["SchedulerService"]
 log = logging.getLogger("omp.scheduler")

@@ -7,14 +7,14 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from services.common.clock import iso
-from services.common.findings import Finding
-from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, OmpError, Unavailable
-from services.common.vocabulary import CampaignState, RunStatus
-from services.scheduler.campaign_queue import CampaignQueue
-from services.scheduler.context import SchedulerContext
-from services.scheduler.entities import Attempt, Campaign, RunState
-from services.scheduler.ports import MinerGateway, PromoterGateway
+from omp_services.common.clock import iso
+from omp_services.common.findings import Finding
+from omp_services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, OmpError, Unavailable
+from omp_services.common.vocabulary import CampaignState, RunStatus
+from omp_services.scheduler.campaign_queue import CampaignQueue
+from omp_services.scheduler.context import SchedulerContext
+from omp_services.scheduler.entities import Attempt, Campaign, RunState
+from omp_services.scheduler.ports import MinerGateway, PromoterGateway
 
 log = logging.getLogger("omp.scheduler")
 #: the first wait after PromoteRun failed, and the longest (doubling in between)

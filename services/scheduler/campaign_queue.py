@@ -8,12 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from omp_core.config import MARKETS
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.common.paths import resolve_under
-from services.common.vocabulary import CampaignState
-from services.scheduler.context import SchedulerContext
-from services.scheduler.daemon import need_reason
-from services.scheduler.entities import Campaign, CampaignSpec
+from omp_services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from omp_services.common.paths import resolve_under
+from omp_services.common.vocabulary import CampaignState
+from omp_services.scheduler.context import SchedulerContext
+from omp_services.scheduler.daemon import need_reason
+from omp_services.scheduler.entities import Campaign, CampaignSpec
 
 UPDATABLE = ("name", "config_path", "market", "priority", "enabled", "repeat", "tags")
 ID_RE = re.compile(r"^camp_[A-Za-z0-9_-]{1,59}$")

@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from services.common.clock import Clock
-from services.common.findings import Finding
-from services.common.notify import Notifier
-from services.common.vocabulary import DaemonState
-from services.scheduler.settings import SchedulerSettings
+from omp_services.common.clock import Clock
+from omp_services.common.findings import Finding
+from omp_services.common.notify import Notifier
+from omp_services.common.vocabulary import DaemonState
+from omp_services.scheduler.settings import SchedulerSettings
 
 if TYPE_CHECKING:       # handed in by the composition root; the domain never builds one
-    from services.scheduler.repository import SchedulerStore
+    from omp_services.scheduler.repository import SchedulerStore
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """The daemon's state (offline, running, paused) and the data-readiness flag."""
 from __future__ import annotations
 
-from services.common.errors import FailedPrecondition, InvalidArgument
-from services.common.vocabulary import DaemonState
-from services.scheduler.context import SchedulerContext
-from services.scheduler.entities import DaemonStatus
+from omp_services.common.errors import FailedPrecondition, InvalidArgument
+from omp_services.common.vocabulary import DaemonState
+from omp_services.scheduler.context import SchedulerContext
+from omp_services.scheduler.entities import DaemonStatus
 
 OFFLINE, RUNNING, PAUSED = DaemonState.OFFLINE, DaemonState.RUNNING, DaemonState.PAUSED
 TRANSITIONS = {"start": ({OFFLINE}, RUNNING), "stop": ({RUNNING, PAUSED}, OFFLINE),

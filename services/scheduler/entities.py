@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from services.common.vocabulary import CampaignState, DaemonState, RunStatus
+from omp_services.common.vocabulary import CampaignState, DaemonState, RunStatus
 
 
 @dataclass(slots=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from services.common.errors import OmpError
-from services.common.vocabulary import CampaignState, DaemonState, RunStatus
-from services.scheduler.entities import Tick
+from omp_services.common.errors import OmpError
+from omp_services.common.vocabulary import CampaignState, DaemonState, RunStatus
+from omp_services.scheduler.entities import Tick
 
 
 class SchedulerMetrics:

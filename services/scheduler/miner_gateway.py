@@ -4,11 +4,11 @@ from __future__ import annotations
 import threading
 
 from omp.v1 import common_pb2 as pb, miner_pb2, miner_pb2_grpc
-from services.common.clients import Client
-from services.common.convert import enum_from_pb
-from services.common.errors import InvalidArgument, NotFound
-from services.common.vocabulary import RunStatus
-from services.scheduler.entities import RunState
+from omp_services.common.clients import Client
+from omp_services.common.convert import enum_from_pb
+from omp_services.common.errors import InvalidArgument, NotFound
+from omp_services.common.vocabulary import RunStatus
+from omp_services.scheduler.entities import RunState
 
 
 class GrpcMinerGateway:

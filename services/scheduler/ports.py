@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from services.scheduler.entities import RunState
+from omp_services.scheduler.entities import RunState
 
 
 class MinerGateway(Protocol):

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from omp.v1 import promoter_pb2 as ppb, promoter_pb2_grpc
-from services.common.clients import Client
-from services.common.convert import enum_from_pb
-from services.common.vocabulary import PromotionOutcome
+from omp_services.common.clients import Client
+from omp_services.common.convert import enum_from_pb
+from omp_services.common.vocabulary import PromotionOutcome
 
 
 class GrpcPromoterGateway:

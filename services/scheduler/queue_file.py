@@ -6,11 +6,11 @@ import hashlib
 import json
 from dataclasses import replace
 
-from services.common.clock import iso
-from services.common.errors import InvalidArgument
-from services.scheduler.campaign_queue import CampaignQueue
-from services.scheduler.context import SchedulerContext
-from services.scheduler.entities import Campaign, CampaignSpec
+from omp_services.common.clock import iso
+from omp_services.common.errors import InvalidArgument
+from omp_services.scheduler.campaign_queue import CampaignQueue
+from omp_services.scheduler.context import SchedulerContext
+from omp_services.scheduler.entities import Campaign, CampaignSpec
 
 VERSION = "1.0"
 KEYS = {"id", "name", "config_path", "market", "priority", "enabled", "repeat", "tags", "created_at"}

@@ -10,12 +10,12 @@ import json
 
 from sqlalchemy import String, bindparam, cast, delete, func, insert, literal_column, or_, select, true, update
 
-from services.common.storage.base import Base
-from services.common.storage.db import Statement, Store, Tx
-from services.common.vocabulary import CampaignState, DaemonState, RunStatus
-from services.scheduler.entities import (CAMPAIGN_FIELDS, Attempt, Campaign, DaemonStatus, Event,
+from omp_services.common.storage.base import Base
+from omp_services.common.storage.db import Statement, Store, Tx
+from omp_services.common.vocabulary import CampaignState, DaemonState, RunStatus
+from omp_services.scheduler.entities import (CAMPAIGN_FIELDS, Attempt, Campaign, DaemonStatus, Event,
                                          QueueChange)
-from services.scheduler.tables import (ActivityRow, AttemptRow, CampaignCountRow, CampaignRow, DaemonRow,
+from omp_services.scheduler.tables import (ActivityRow, AttemptRow, CampaignCountRow, CampaignRow, DaemonRow,
                                       PromotionHandoffRow, QueueChangeRow)
 
 CAMPAIGNS = CampaignRow.__table__

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.clock import Clock, iso
-from services.common.errors import InvalidArgument
-from services.common.vocabulary import CampaignState
-from services.scheduler.admission import Admission, Reading
-from services.scheduler.attempts import Attempts
-from services.scheduler.campaign_queue import CampaignQueue
-from services.scheduler.context import SchedulerContext
-from services.scheduler.daemon import Daemon
-from services.scheduler.entities import DaemonStatus, Event, TickOutcome
-from services.scheduler.ports import MinerGateway, NoPromoter, PromoterGateway
-from services.scheduler.queue_file import QueueFile
-from services.scheduler.settings import SchedulerSettings
+from omp_services.common.clock import Clock, iso
+from omp_services.common.errors import InvalidArgument
+from omp_services.common.vocabulary import CampaignState
+from omp_services.scheduler.admission import Admission, Reading
+from omp_services.scheduler.attempts import Attempts
+from omp_services.scheduler.campaign_queue import CampaignQueue
+from omp_services.scheduler.context import SchedulerContext
+from omp_services.scheduler.daemon import Daemon
+from omp_services.scheduler.entities import DaemonStatus, Event, TickOutcome
+from omp_services.scheduler.ports import MinerGateway, NoPromoter, PromoterGateway
+from omp_services.scheduler.queue_file import QueueFile
+from omp_services.scheduler.settings import SchedulerSettings
 
 
 @dataclass(frozen=True)

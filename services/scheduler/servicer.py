@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb, scheduler_pb2_grpc
-from services.common.convert import (ERROR_CHARS, ID_CHARS, REASON_CHARS, actor, bounded, on_behalf, enum_from_pb, enum_pb,
+from omp_services.common.convert import (ERROR_CHARS, ID_CHARS, REASON_CHARS, actor, bounded, on_behalf, enum_from_pb, enum_pb,
                                      next_token, page, progress_dict, set_ts, token, ts)
-from services.common.errors import InvalidArgument, Unavailable
-from services.common.vocabulary import CampaignState, DataReadiness, RunStatus
-from services.scheduler.campaign_queue import UPDATABLE
-from services.scheduler.entities import CampaignSpec
-from services.scheduler.scheduler import Scheduler
+from omp_services.common.errors import InvalidArgument, Unavailable
+from omp_services.common.vocabulary import CampaignState, DataReadiness, RunStatus
+from omp_services.scheduler.campaign_queue import UPDATABLE
+from omp_services.scheduler.entities import CampaignSpec
+from omp_services.scheduler.scheduler import Scheduler
 
 ENDED = tuple(s for s in RunStatus if s.ended)
 

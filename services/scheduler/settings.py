@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from omp_core.binding import require
-from services.common.settings import ADDRESS_BOOK, Endpoint
+from omp_services.common.settings import ADDRESS_BOOK, Endpoint
 
 _HOME = ADDRESS_BOOK["scheduler"]
 

@@ -8,28 +8,28 @@ import threading
 from prometheus_client import CollectorRegistry
 
 from omp.v1 import watchdog_pb2, watchdog_pb2_grpc
-from services.common import settings as settings_mod
-from services.common.clock import SystemClock
-from services.common.metrics import GrpcMetrics, serve_metrics
-from services.common.resources import ResourceSampler
-from services.common.runner import close_all, run_service
-from services.common.server import Registration, build_server
-from services.common import security as security_mod
-from services.common.storage.audit import AuditLog
-from services.common.systemd import Heartbeat
-from services.common.storage.db import Database
-from services.migrations import migrate
-from services.watchdog.housekeeping import Housekeeping
-from services.watchdog.incidents import IncidentBook
-from services.watchdog.metrics import WatchdogMetrics
-from services.watchdog.miner_gateway import GrpcMinerGateway
-from services.watchdog.monitor import Monitor
-from services.watchdog.ops_log import OpsLog
-from services.watchdog.repository import WatchdogStore
-from services.watchdog.retention import Retention
-from services.watchdog.scheduler_gateway import GrpcSchedulerGateway
-from services.watchdog.servicer import WatchdogServicer
-from services.watchdog.settings import SECTIONS, WatchdogSettings
+from omp_services.common import settings as settings_mod
+from omp_services.common.clock import SystemClock
+from omp_services.common.metrics import GrpcMetrics, serve_metrics
+from omp_services.common.resources import ResourceSampler
+from omp_services.common.runner import close_all, run_service
+from omp_services.common.server import Registration, build_server
+from omp_services.common import security as security_mod
+from omp_services.common.storage.audit import AuditLog
+from omp_services.common.systemd import Heartbeat
+from omp_services.common.storage.db import Database
+from omp_services.migrations import migrate
+from omp_services.watchdog.housekeeping import Housekeeping
+from omp_services.watchdog.incidents import IncidentBook
+from omp_services.watchdog.metrics import WatchdogMetrics
+from omp_services.watchdog.miner_gateway import GrpcMinerGateway
+from omp_services.watchdog.monitor import Monitor
+from omp_services.watchdog.ops_log import OpsLog
+from omp_services.watchdog.repository import WatchdogStore
+from omp_services.watchdog.retention import Retention
+from omp_services.watchdog.scheduler_gateway import GrpcSchedulerGateway
+from omp_services.watchdog.servicer import WatchdogServicer
+from omp_services.watchdog.settings import SECTIONS, WatchdogSettings
 
 SERVICE = watchdog_pb2.DESCRIPTOR.services_by_name["WatchdogService"]
 log = logging.getLogger("omp.watchdog")

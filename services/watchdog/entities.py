@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from services.common.findings import Finding
+from omp_services.common.findings import Finding
 
 
 class Severity(IntEnum):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from services.watchdog.retention import Outcome, Retention
+from omp_services.watchdog.retention import Outcome, Retention
 
 log = logging.getLogger("omp.watchdog")
 DAILY_S = 86400.0

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from services.common.clock import Clock, iso
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.watchdog.entities import Incident, Report, Severity
+from omp_services.common.clock import Clock, iso
+from omp_services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from omp_services.watchdog.entities import Incident, Report, Severity
 
 KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ID_RE = re.compile(r"^INC-(\d{1,18})$")

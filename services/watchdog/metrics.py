@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 
-from services.watchdog.entities import Severity
+from omp_services.watchdog.entities import Severity
 
 ACTIONS = ("stop", "pause", "resume", "kill", "data_not_ready", "throttle")
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
-from services.common.clients import Client
-from services.watchdog.ports import RunFolder, RunView
+from omp_services.common.clients import Client
+from omp_services.watchdog.ports import RunFolder, RunView
 
 
 class GrpcMinerGateway:

@@ -23,14 +23,14 @@ import collections
 import logging
 from dataclasses import dataclass, field
 
-from services.common.errors import DeadlineExceeded, OmpError, Unavailable
-from services.common.database_watch import DatabaseWatch
-from services.common.errors import DatabaseBusy
-from services.common.resources import ResourceSampler, Sample, tree_rss_mb
-from services.watchdog.entities import Report, Severity
-from services.watchdog.incidents import IncidentBook
-from services.watchdog.ports import MinerPort, SchedulerPort
-from services.watchdog.settings import WatchdogSettings
+from omp_services.common.errors import DeadlineExceeded, OmpError, Unavailable
+from omp_services.common.database_watch import DatabaseWatch
+from omp_services.common.errors import DatabaseBusy
+from omp_services.common.resources import ResourceSampler, Sample, tree_rss_mb
+from omp_services.watchdog.entities import Report, Severity
+from omp_services.watchdog.incidents import IncidentBook
+from omp_services.watchdog.ports import MinerPort, SchedulerPort
+from omp_services.watchdog.settings import WatchdogSettings
 
 log = logging.getLogger("omp.watchdog")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 
 from omp_core.atomic import write_text
-from services.common.errors import InvalidArgument
+from omp_services.common.errors import InvalidArgument
 
 #: operators' changes of the queue, as the activity log names them
 QUEUE_KINDS = ("campaign.added", "campaign.updated", "campaign.removed", "campaign.reorder", "campaign.disable",

@@ -6,9 +6,9 @@ import functools
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from services.common.storage.db import Statement, Store, Tx
-from services.watchdog.entities import INCIDENT_FIELDS, Incident, Severity, TimelineEntry
-from services.watchdog.tables import IncidentEventRow, IncidentRow, ResourceSampleRow, WatchdogStateRow
+from omp_services.common.storage.db import Statement, Store, Tx
+from omp_services.watchdog.entities import INCIDENT_FIELDS, Incident, Severity, TimelineEntry
+from omp_services.watchdog.tables import IncidentEventRow, IncidentRow, ResourceSampleRow, WatchdogStateRow
 
 INCIDENTS = IncidentRow.__table__
 EVENTS = IncidentEventRow.__table__

@@ -21,8 +21,8 @@ import zstandard
 
 from omp_core.atomic import fsync_dir
 
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.watchdog.settings import RetentionSettings
+from omp_services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from omp_services.watchdog.settings import RetentionSettings
 
 ARCHIVE = ".tar.zst"
 DAY = 86400.0

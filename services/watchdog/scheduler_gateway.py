@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb, scheduler_pb2_grpc
-from services.common.clients import Client
-from services.common.convert import enum_from_pb
-from services.common.errors import FailedPrecondition
-from services.common.vocabulary import DaemonState
-from services.watchdog.ports import SchedulerEvent
+from omp_services.common.clients import Client
+from omp_services.common.convert import enum_from_pb
+from omp_services.common.errors import FailedPrecondition
+from omp_services.common.vocabulary import DaemonState
+from omp_services.watchdog.ports import SchedulerEvent
 
 ACTOR = "watchdog"
 

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from omp.v1 import watchdog_pb2 as wpb, watchdog_pb2_grpc
-from services.common.convert import REASON_CHARS, actor, bounded, next_token, page, set_ts
-from services.common.errors import InvalidArgument
-from services.watchdog.entities import Incident, Report, Severity
-from services.watchdog.incidents import IncidentBook, parse_id
+from omp_services.common.convert import REASON_CHARS, actor, bounded, next_token, page, set_ts
+from omp_services.common.errors import InvalidArgument
+from omp_services.watchdog.entities import Incident, Report, Severity
+from omp_services.watchdog.incidents import IncidentBook, parse_id
 
 MAX_PAGE = 30
 SEVERITIES = {wpb.SEVERITY_SEV0: Severity.SEV0, wpb.SEVERITY_SEV1: Severity.SEV1, wpb.SEVERITY_SEV2: Severity.SEV2}

@@ -60,7 +60,7 @@ def test_data_outside_the_data_root_is_refused(tmp_path):
 
 
 def test_security_init_makes_a_section_every_service_starts_with_and_tokens_that_are_never_printed(tmp_path):
-    from services.common import security, settings
+    from omp_services.common import security, settings
     r = omp("security", "init", "pki", "--host", "127.0.0.1", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "OMP_TOKEN_FILE=" in r.stderr and r.stdout.startswith("[security]")

@@ -20,8 +20,8 @@ def database_url(request, tmp_path):
 @pytest.fixture
 def db(database_url):
     """A migrated database of each kind."""
-    from services.common.storage.db import Database
-    from services.migrations import migrate
+    from omp_services.common.storage.db import Database
+    from omp_services.migrations import migrate
     d = Database(database_url)
     migrate(d)
     yield d

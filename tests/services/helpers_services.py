@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, bindparam, insert
 
-from services.common.storage.db import Statement
+from omp_services.common.storage.db import Statement
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "tests" / "fixtures" / "campaigns"
@@ -54,7 +54,7 @@ def write_settings(tmp_path: Path, database_url: str, name: str = "omp.toml", **
         "scheduler": {"port": 0, "metrics_port": 0, "loop_interval_s": 0.2, "lease_seconds": 30.0, "drain_s": 0.0},
         "miner": {"port": 0, "metrics_port": 0, "threads": 1, "cancel_grace_s": 3.0, "drain_s": 0.0},
         "watchdog": {"port": 0, "metrics_port": 0, "sample_interval_s": 0.5, "drain_s": 0.0},
-        "promoter": {"drain_s": 0.0},
+        "promoter": {"port": 0, "metrics_port": 0, "drain_s": 0.0},
         # the test machine is shared: only the disk must really be there
         "resources": {"max_cpu_util_pct": 100.0, "min_mem_available_mb": 0.0, "min_disk_free_gb": 0.01},
     }
@@ -125,13 +125,13 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str
 
 def scheduler_client(address: str, timeout: float = 10.0, **kw):
     from omp.v1 import scheduler_pb2_grpc
-    from services.common.clients import Client
+    from omp_services.common.clients import Client
     return Client(scheduler_pb2_grpc.SchedulerServiceStub, address, timeout=timeout, **kw)
 
 
 def miner_client(address: str, timeout: float = 10.0, **kw):
     from omp.v1 import miner_pb2_grpc
-    from services.common.clients import Client
+    from omp_services.common.clients import Client
     return Client(miner_pb2_grpc.MinerServiceStub, address, timeout=timeout, **kw)
 
 

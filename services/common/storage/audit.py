@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from sqlalchemy import Float, Integer, String, Text, and_, bindparam, insert, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.common.storage.base import Base
-from services.common.storage.db import riding
-from services.common.storage.statements import Statement
+from omp_services.common.storage.base import Base
+from omp_services.common.storage.db import riding
+from omp_services.common.storage.statements import Statement
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ _LISTS = {(p, r): _list(p, r) for p in (False, True) for r in (False, True)}
 
 
 class AuditLog:
-    """Writes the audit rows of one service into its database (a services.common.storage.db.Database)."""
+    """Writes the audit rows of one service into its database (a omp_services.common.storage.db.Database)."""
 
     def __init__(self, db, service: str):
         self.db, self.service = db, service

@@ -16,10 +16,10 @@ from typing import Callable
 
 from sqlalchemy import exc as sa_exc
 
-from services.common.storage.engine import make_engine, upgrade
-from services.common.errors import CommitFailed, DatabaseBusy, DatabaseUnavailable
-from services.common.storage.group_commit import GroupCommitter
-from services.common.storage.statements import Statement, Tx
+from omp_services.common.storage.engine import make_engine, upgrade
+from omp_services.common.errors import CommitFailed, DatabaseBusy, DatabaseUnavailable
+from omp_services.common.storage.group_commit import GroupCommitter
+from omp_services.common.storage.statements import Statement, Tx
 
 #: how long a transaction on a server's event loop may wait for the database: the loop serves
 #: every other call (health included) and must not stand still behind a lock

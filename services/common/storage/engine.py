@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, event, exc as sa_exc, text
 from sqlalchemy.engine import Engine
 
 from omp_core.binding import ConfigError
-from services.common.settings import redact_url
+from omp_services.common.settings import redact_url
 
 
 def _json_loads(text: str):

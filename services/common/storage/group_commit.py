@@ -15,8 +15,8 @@ import threading
 import time
 from typing import Callable
 
-from services.common.errors import CommitFailed, DatabaseBusy
-from services.common.storage.statements import Tx
+from omp_services.common.errors import CommitFailed, DatabaseBusy
+from omp_services.common.storage.statements import Tx
 
 log = logging.getLogger(__name__)
 

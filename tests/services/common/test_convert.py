@@ -5,9 +5,9 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from omp.v1 import common_pb2 as pb, promoter_pb2 as ppb
-from services.common.convert import PROGRESS_FIELDS, enum_from_pb, enum_pb, progress_dict, progress_pb, set_ts, ts
-from services.common.errors import InvalidArgument
-from services.common.vocabulary import (CampaignState, DaemonState, DataReadiness, EntryState, PromotionOutcome,
+from omp_services.common.convert import PROGRESS_FIELDS, enum_from_pb, enum_pb, progress_dict, progress_pb, set_ts, ts
+from omp_services.common.errors import InvalidArgument
+from omp_services.common.vocabulary import (CampaignState, DaemonState, DataReadiness, EntryState, PromotionOutcome,
                                         RunStatus)
 
 VOCABULARY = [(RunStatus, pb.RunStatus), (DaemonState, pb.DaemonState), (CampaignState, pb.CampaignState),

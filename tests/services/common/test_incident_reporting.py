@@ -7,14 +7,14 @@ import pytest
 
 from helpers_services import free_port, wait_for, write_settings
 from omp.v1 import watchdog_pb2 as wpb, watchdog_pb2_grpc
-from services.common import settings as settings_mod
-from services.common.clients import Client
-from services.common.clock import FakeClock
-from services.common.database_watch import DatabaseWatch
-from services.common.errors import DatabaseBusy, DatabaseUnavailable
-from services.common.findings import Finding
-from services.common.incident_reporter import IncidentReporter
-from services.watchdog.app import WatchdogApp
+from omp_services.common import settings as settings_mod
+from omp_services.common.clients import Client
+from omp_services.common.clock import FakeClock
+from omp_services.common.database_watch import DatabaseWatch
+from omp_services.common.errors import DatabaseBusy, DatabaseUnavailable
+from omp_services.common.findings import Finding
+from omp_services.common.incident_reporter import IncidentReporter
+from omp_services.watchdog.app import WatchdogApp
 
 
 def test_findings_wait_for_the_watchdog_and_one_condition_is_sent_once(tmp_path):

@@ -1,8 +1,8 @@
 """The resource sampler reads the real machine (psutil)."""
 from __future__ import annotations
 
-from services.common.clock import FakeClock
-from services.common.resources import ResourceSampler
+from omp_services.common.clock import FakeClock
+from omp_services.common.resources import ResourceSampler
 
 
 def test_a_sample_reads_cpu_memory_and_the_free_disk_of_each_path(tmp_path):

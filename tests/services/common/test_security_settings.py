@@ -14,9 +14,9 @@ import grpc
 import pytest
 
 from omp.v1 import miner_pb2 as mpb, promoter_pb2, scheduler_pb2 as spb, watchdog_pb2, miner_pb2
-from services.common import access, certificates, convert, security, settings as settings_mod
-from services.common.errors import InvalidArgument, rich_status
-from services.common.logs import JsonFormatter
+from omp_services.common import access, certificates, convert, security, settings as settings_mod
+from omp_services.common.errors import InvalidArgument, rich_status
+from omp_services.common.logs import JsonFormatter
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -227,7 +227,7 @@ def test_bad_input_carries_a_bad_request_naming_the_field_and_an_error_info():
 
 
 def test_a_database_password_never_reaches_an_error_or_a_log_line():
-    from services.common.errors import DatabaseUnavailable, to_status
+    from omp_services.common.errors import DatabaseUnavailable, to_status
     url = "postgresql+psycopg://omp:pa55w0rd@db.example:5432/omp"
     _, message = to_status(DatabaseUnavailable(f"cannot reach {url}"))
     for odd in ("postgresql+psycopg://omp:pa/55w0rd@db/omp", "postgresql+psycopg://omp:pa@55w0rd@db/omp",

@@ -10,15 +10,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
-from services.common.clients import Client
-from services.common.errors import InvalidArgument, NotFound
-from services.common.metrics import GrpcMetrics
-from services.common.access import Principal
-from services.common.security import ANONYMOUS, Security, token_hash
-from services.common.server import Registration, build_server
-from services.migrations import migrate
-from services.common.storage.db import Database, Statement
-from services.miner.tables import RunRow
+from omp_services.common.clients import Client
+from omp_services.common.errors import InvalidArgument, NotFound
+from omp_services.common.metrics import GrpcMetrics
+from omp_services.common.access import Principal
+from omp_services.common.security import ANONYMOUS, Security, token_hash
+from omp_services.common.server import Registration, build_server
+from omp_services.migrations import migrate
+from omp_services.common.storage.db import Database, Statement
+from omp_services.miner.tables import RunRow
 
 from helpers_services import ADD_CHILD, COMMIT_CHECKED, wait_for
 
@@ -279,7 +279,7 @@ def test_idle_connections_to_the_metrics_port_hold_no_thread_each():
     once they are gone (dropped when idle) a scrape is answered."""
     import socket as socket_
     import urllib.request
-    from services.common.metrics import serve_metrics
+    from omp_services.common.metrics import serve_metrics
     registry = CollectorRegistry()
     GrpcMetrics(registry, "probe")
     server, _, port = serve_metrics(registry, "127.0.0.1", 0)
@@ -329,7 +329,7 @@ class Canceller(miner_pb2_grpc.MinerServiceServicer):
 
 @pytest.mark.parametrize("on_loop", [False, True])
 def test_a_change_and_its_audit_row_commit_together_even_when_the_client_stops_waiting(tmp_path, on_loop):
-    from services.common.storage.audit import AuditLog
+    from omp_services.common.storage.audit import AuditLog
     db = Database(f"sqlite:///{tmp_path}/a.db")
     migrate(db)
     servicer, log = Canceller(db), AuditLog(db, "probe")

@@ -5,11 +5,11 @@ import pytest
 
 from helpers_services import ROOT
 from omp_core.binding import ConfigError
-from services.common import settings as settings_mod
-from services.miner.settings import SECTIONS as MINER
-from services.promoter.settings import SECTIONS as PROMOTER
-from services.scheduler.settings import SECTIONS as SCHEDULER
-from services.watchdog.settings import SECTIONS as WATCHDOG
+from omp_services.common import settings as settings_mod
+from omp_services.miner.settings import SECTIONS as MINER
+from omp_services.promoter.settings import SECTIONS as PROMOTER
+from omp_services.scheduler.settings import SECTIONS as SCHEDULER
+from omp_services.watchdog.settings import SECTIONS as WATCHDOG
 
 EXAMPLE = ROOT / "examples" / "omp.toml"
 ALL = {**SCHEDULER, **MINER, **WATCHDOG, **PROMOTER}

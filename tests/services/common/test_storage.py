@@ -7,10 +7,10 @@ import grpc
 import pytest
 from sqlalchemy import bindparam, insert, select, update
 
-from services.migrations import migrate
-from services.common.storage.db import CommitFailed, Database, Statement
-from services.miner.tables import RunRow
-from services.scheduler.tables import QueueChangeRow
+from omp_services.migrations import migrate
+from omp_services.common.storage.db import CommitFailed, Database, Statement
+from omp_services.miner.tables import RunRow
+from omp_services.scheduler.tables import QueueChangeRow
 
 from helpers_services import ADD_CHILD, COMMIT_CHECKED
 

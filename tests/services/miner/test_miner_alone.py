@@ -12,10 +12,10 @@ import pytest
 
 from helpers_services import CONFIGS, miner_client, wait_for, write_settings
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb
-from services.common import settings as settings_mod
-from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, OmpError, Unavailable
-from services.miner.app import MinerApp
-from services.miner.settings import SECTIONS
+from omp_services.common import settings as settings_mod
+from omp_services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, OmpError, Unavailable
+from omp_services.miner.app import MinerApp
+from omp_services.miner.settings import SECTIONS
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import psutil
 from prometheus_client import CollectorRegistry, generate_latest
 
 from helpers_services import wait_for
-from services.common.vocabulary import RunStatus
-from services.miner.entities import Run
-from services.miner.metrics import MinerMetrics
+from omp_services.common.vocabulary import RunStatus
+from omp_services.miner.entities import Run
+from omp_services.miner.metrics import MinerMetrics
 
 
 def _gone_pid() -> int:

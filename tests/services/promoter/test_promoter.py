@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from omp_core.run import run_campaign
-from services.common.clock import FakeClock
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.common.vocabulary import EntryState, PromotionOutcome
-from services.promoter.promoter import Promoter
-from services.promoter.repository import PromoterStore
-from services.promoter.settings import AutoRejectSettings, PromotionSettings
+from omp_services.common.clock import FakeClock
+from omp_services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from omp_services.common.vocabulary import EntryState, PromotionOutcome
+from omp_services.promoter.promoter import Promoter
+from omp_services.promoter.repository import PromoterStore
+from omp_services.promoter.settings import AutoRejectSettings, PromotionSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = ROOT / "tests" / "fixtures" / "campaigns" / "tiny.toml"
@@ -259,12 +259,12 @@ import os, signal, sys
 sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
 from omp_core import atomic
-from services.common.clock import SystemClock
-from services.common.storage.db import Database
-from services.migrations import migrate
-from services.promoter import artifacts, promoter as mod
-from services.promoter.repository import PromoterStore
-from services.promoter.settings import AutoRejectSettings, PromotionSettings
+from omp_services.common.clock import SystemClock
+from omp_services.common.storage.db import Database
+from omp_services.migrations import migrate
+from omp_services.promoter import artifacts, promoter as mod
+from omp_services.promoter.repository import PromoterStore
+from omp_services.promoter.settings import AutoRejectSettings, PromotionSettings
 step = {step!r}
 def die(*a, **k):
     os.kill(os.getpid(), signal.SIGKILL)
@@ -287,8 +287,8 @@ p = mod.Promoter(PromoterStore(db), Path({str(runs)!r}), Path({str(hof)!r}), Pro
                  AutoRejectSettings(), "dev", SystemClock())
 p.promote("run_good", "", "op")
 if step == "mirror":          # the second row of the batch: the first is sent, nothing is committed
-    from services.promoter import repository
-    from services.promoter.mirror import Mirror
+    from omp_services.promoter import repository
+    from omp_services.promoter.mirror import Mirror
     real_insert, n = repository._dialect_insert, [0]
     def dying_insert(name):
         n[0] += 1
@@ -300,8 +300,8 @@ if step == "mirror":          # the second row of the batch: the first is sent, 
 """
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == -9, r.stderr
-    from services.common.storage.db import Database
-    from services.migrations import migrate
+    from omp_services.common.storage.db import Database
+    from omp_services.migrations import migrate
     database = Database(f"sqlite:///{db}")
     migrate(database)
     p = Promoter(PromoterStore(database), runs, hof, PromotionSettings(), AutoRejectSettings(), "dev", FakeClock())
@@ -315,8 +315,8 @@ if step == "mirror":          # the second row of the batch: the first is sent, 
     assert p.promote("run_good", "", "op").decided_at == d.decided_at
     try:
         if step == "mirror":
-            from services.promoter.mirror import Mirror
-            from services.promoter.repository import MirrorTarget
+            from omp_services.promoter.mirror import Mirror
+            from omp_services.promoter.repository import MirrorTarget
             target = MirrorTarget(mirror_url)
             assert Mirror(p.store, target, FakeClock()).sync() == 0
             assert sorted(r["genome_hash"] for r in target.rows()) == sorted(e.genome_hash for e in entries)
@@ -333,9 +333,9 @@ def test_the_postgresql_mirror_converges_through_outages_without_duplicates(prom
     keeps everything queued; a sync whose answer is lost after the COMMIT sends the same rows again,
     which changes nothing; after the outage the mirror holds exactly the Hall of Fame."""
     from helpers_services import CuttableLink, _pg_create, _pg_drop
-    from services.common.errors import DatabaseUnavailable
-    from services.promoter.mirror import Mirror
-    from services.promoter.repository import MirrorTarget
+    from omp_services.common.errors import DatabaseUnavailable
+    from omp_services.promoter.mirror import Mirror
+    from omp_services.promoter.repository import MirrorTarget
     name, link = _pg_create(), CuttableLink(("127.0.0.1", 5432))
     target = MirrorTarget(f"postgresql+psycopg://postgres@127.0.0.1:{link.port}/{name}")
     try:
@@ -527,8 +527,8 @@ def test_the_metrics_count_each_named_gate_from_zero_and_know_since_when_runs_ar
     exists from the start (rate() sees the first failure); the first decision's time is what the
     no-promotion alert measures from."""
     from prometheus_client import CollectorRegistry
-    from services.promoter.gates import GATES
-    from services.promoter.metrics import PromoterMetrics
+    from omp_services.promoter.gates import GATES
+    from omp_services.promoter.metrics import PromoterMetrics
     registry = CollectorRegistry()
     metrics = PromoterMetrics(registry)
     metrics.watch(promoter.store)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.clock import FakeClock
-from services.common.resources import ResourceSampler
-from services.common.settings import Resources
-from services.scheduler.admission import BudgetProbe
+from omp_services.common.clock import FakeClock
+from omp_services.common.resources import ResourceSampler
+from omp_services.common.settings import Resources
+from omp_services.scheduler.admission import BudgetProbe
 
 
 def test_a_path_that_cannot_be_read_raises_and_the_budget_fails_closed(tmp_path):

@@ -11,17 +11,17 @@ import os
 import pytest
 
 from helpers_services import CONFIGS
-from services.common import settings as settings_mod
-from services.common.clock import FakeClock
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from services.common.settings import Resources
-from services.common.storage.db import Database
-from services.migrations import migrate
-from services.scheduler.admission import Reading, judge
-from services.scheduler.entities import CampaignSpec, RunState, Tick
-from services.scheduler.repository import SchedulerStore
-from services.scheduler.scheduler import Scheduler
-from services.scheduler.settings import SECTIONS
+from omp_services.common import settings as settings_mod
+from omp_services.common.clock import FakeClock
+from omp_services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from omp_services.common.settings import Resources
+from omp_services.common.storage.db import Database
+from omp_services.migrations import migrate
+from omp_services.scheduler.admission import Reading, judge
+from omp_services.scheduler.entities import CampaignSpec, RunState, Tick
+from omp_services.scheduler.repository import SchedulerStore
+from omp_services.scheduler.scheduler import Scheduler
+from omp_services.scheduler.settings import SECTIONS
 
 
 class Probe:
@@ -42,7 +42,7 @@ class Promoter:
 
     def promote(self, campaign_id, run_id):
         if self.down:
-            from services.common.errors import Unavailable
+            from omp_services.common.errors import Unavailable
             raise Unavailable("promoter at 127.0.0.1:50053 is not answering")
         self.handed.append((campaign_id, run_id))
         return "rejected"
@@ -507,7 +507,7 @@ def test_a_hand_off_refused_again_and_again_is_reported_and_never_holds_up_the_o
 
     def promote(campaign_id, run_id):
         if run_id in refused:
-            from services.common.errors import FailedPrecondition
+            from omp_services.common.errors import FailedPrecondition
             raise FailedPrecondition(f"run_id: run {run_id} did not complete")
         promoter.handed.append((campaign_id, run_id))
         return "promoted"
@@ -533,7 +533,7 @@ def test_the_kept_counts_equal_the_queue_after_every_kind_of_change(env):
     """The status reads counts kept with each change (it no longer scans the queue): after a random
     mix of everything that moves a campaign, each count equals a scan of the queue."""
     import random
-    from services.common.vocabulary import CampaignState
+    from omp_services.common.vocabulary import CampaignState
     sched, clock, probe, miner, _ = env
     sched.daemon.transition("start", "op")
     sched.ctx.cfg = dataclasses.replace(sched.ctx.cfg, max_concurrent_campaigns=3, repeat_cooldown_s=0)
@@ -612,8 +612,8 @@ def test_a_throttle_spaces_admissions_and_ends_by_itself(env):
 def test_the_metrics_start_every_end_status_and_tick_outcome_at_zero():
     """So that an error-burst or failure-rate alert sees the first failure as an increase."""
     from prometheus_client import CollectorRegistry
-    from services.scheduler.entities import Tick
-    from services.scheduler.metrics import SchedulerMetrics
+    from omp_services.scheduler.entities import Tick
+    from omp_services.scheduler.metrics import SchedulerMetrics
     registry = CollectorRegistry()
     metrics = SchedulerMetrics(registry)
     value = registry.get_sample_value

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb
-from services.common.convert import ts
-from services.scheduler.entities import Campaign
-from services.scheduler.servicer import campaign_pb, campaigns_into
+from omp_services.common.convert import ts
+from omp_services.scheduler.entities import Campaign
+from omp_services.scheduler.servicer import campaign_pb, campaigns_into
 
 
 def _reference(c: Campaign) -> pb.Campaign:

@@ -2,10 +2,10 @@
 reads the partial index of queued campaigns."""
 from sqlalchemy import text
 
-from services.common.storage.db import Database
-from services.migrations import migrate
-from services.scheduler.entities import Campaign
-from services.scheduler.repository import _NEXT_DUE, SchedulerTx
+from omp_services.common.storage.db import Database
+from omp_services.migrations import migrate
+from omp_services.scheduler.entities import Campaign
+from omp_services.scheduler.repository import _NEXT_DUE, SchedulerTx
 
 
 def test_a_database_of_the_first_schema_is_upgraded_with_its_rows(database_url):

@@ -11,8 +11,8 @@ import pytest
 from helpers_services import (CuttableLink, _pg_create, _pg_drop, free_port, scheduler_client, set_data_ready,
                               wait_for, write_settings)
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb, watchdog_pb2 as wpb, watchdog_pb2_grpc
-from services.common.clients import Client
-from services.common.errors import Unavailable
+from omp_services.common.clients import Client
+from omp_services.common.errors import Unavailable
 
 pytestmark = pytest.mark.slow      # three services as processes and a cut network link
 
@@ -47,9 +47,9 @@ def test_the_schedulers_database_going_away_is_a_sev0_and_mining_resumes_when_it
     other_cfg = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
     wport = free_port()
     watchdog = f"127.0.0.1:{wport}"
-    sched = services.start("services.scheduler.app", sched_cfg, "--watchdog", watchdog)
-    miner = services.start("services.miner.app", other_cfg, "--scheduler", sched.address, "--watchdog", watchdog)
-    services.start("services.watchdog.app", other_cfg, "--port", str(wport), "--scheduler", sched.address,
+    sched = services.start("omp_services.scheduler.app", sched_cfg, "--watchdog", watchdog)
+    miner = services.start("omp_services.miner.app", other_cfg, "--scheduler", sched.address, "--watchdog", watchdog)
+    services.start("omp_services.watchdog.app", other_cfg, "--port", str(wport), "--scheduler", sched.address,
                    "--miner", miner.address)
     client, wclient = scheduler_client(sched.address), Client(watchdog_pb2_grpc.WatchdogServiceStub, watchdog)
     client.call("StartDaemon", spb.DaemonRequest(actor="t"))
@@ -78,8 +78,8 @@ def test_the_watchdogs_database_going_away_pauses_mining_until_it_is_back(servic
     url, link = pg_link
     dog_cfg = write_settings(tmp_path, url, name="watchdog.toml", database={"unreachable_s": 1.0})
     sched_cfg = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
-    sched = services.start("services.scheduler.app", sched_cfg)
-    dog = services.start("services.watchdog.app", dog_cfg, "--scheduler", sched.address,
+    sched = services.start("omp_services.scheduler.app", sched_cfg)
+    dog = services.start("omp_services.watchdog.app", dog_cfg, "--scheduler", sched.address,
                          "--miner", f"127.0.0.1:{free_port()}")
     client, wclient = scheduler_client(sched.address), Client(watchdog_pb2_grpc.WatchdogServiceStub, dog.address)
     client.call("StartDaemon", spb.DaemonRequest(actor="t"))

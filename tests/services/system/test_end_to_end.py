@@ -33,8 +33,8 @@ def test_campaign_runs_end_to_end_through_the_omp_command(services, tmp_path, da
     # one priority step per 0.36 s of waiting: the repeat campaign at priority 1 cannot starve the
     # one at priority 2 (aging), which then runs within a second or two
     config = write_settings(tmp_path, database_url, scheduler={"aging_hours_per_step": 0.0001})
-    sched = services.start("services.scheduler.app", config)
-    miner = services.start("services.miner.app", config, "--scheduler", sched.address)
+    sched = services.start("omp_services.scheduler.app", config)
+    miner = services.start("omp_services.miner.app", config, "--scheduler", sched.address)
 
     r = omp(sched, miner, "queue", "add", "tiny repeat", "tiny.toml", "--priority", "1", "--repeat", "--json")
     assert r.returncode == 0, r.stderr
@@ -91,7 +91,7 @@ def test_unreachable_service_is_one_clear_line(tmp_path):
 
 def test_cli_exit_codes_say_what_happened(services, tmp_path):
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
-    sched = services.start("services.scheduler.app", config)
+    sched = services.start("omp_services.scheduler.app", config)
     r = omp(sched, None, "queue", "add", "x", "../../../../etc/passwd")
     assert r.returncode == 2 and "config_path" in r.stderr
     assert omp(sched, None, "pause").returncode == 4          # not running
@@ -126,7 +126,7 @@ def test_omp_up_demo_runs_the_shipped_examples_and_shows_both_judgements(tmp_pat
 def test_the_omp_command_finds_the_services_where_the_settings_say(services, tmp_path):
     """``omp --config omp.toml ...``: the same file the services read gives the addresses."""
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
-    sched = services.start("services.scheduler.app", config)
+    sched = services.start("omp_services.scheduler.app", config)
     mine = tmp_path / "mine.toml"
     mine.write_text(f'[scheduler]\nport = {sched.port}\n[miner]\nport = 1\n')
     env = {k: v for k, v in os.environ.items() if k != "OMP_CONFIG"}
@@ -148,7 +148,7 @@ def test_the_omp_command_finds_the_services_where_the_settings_say(services, tmp
 
 def test_omp_events_follow_rides_out_a_scheduler_restart_and_ctrl_c_exits_130(services, tmp_path):
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
-    sched = services.start("services.scheduler.app", config)
+    sched = services.start("omp_services.scheduler.app", config)
     out = tmp_path / "follow.out"
     with open(out, "wb") as fh:
         follower = subprocess.Popen([sys.executable, "-m", "omp_cli", "events", "--follow", "--json",
@@ -161,7 +161,7 @@ def test_omp_events_follow_rides_out_a_scheduler_restart_and_ctrl_c_exits_130(se
         assert sched.terminate() == 0                      # a drain: the follow hears UNAVAILABLE
         time.sleep(1.0)
         assert follower.poll() is None, "the follower gave up when the scheduler stopped"
-        sched = services.start("services.scheduler.app", config, "--port", str(port))
+        sched = services.start("omp_services.scheduler.app", config, "--port", str(port))
         assert omp(sched, None, "queue", "add", "after", "tiny.toml").returncode == 0
         wait_for(lambda: len(seqs()) == 2, timeout=30, what="the event after the restart")
         assert seqs() == sorted(set(seqs()))               # nothing twice, nothing skipped

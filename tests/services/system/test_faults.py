@@ -17,7 +17,7 @@ import pytest
 from helpers_services import (ROOT, gone, miner_client, running_run, scheduler_client, set_data_ready, wait_for,
                               write_settings)
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
-from services.common.errors import OmpError, Unavailable
+from omp_services.common.errors import OmpError, Unavailable
 
 pytestmark = pytest.mark.slow      # real kills of real service processes
 
@@ -44,8 +44,8 @@ def all_pages(client, method, request_type, field):
 
 
 def start_pair(services, config):
-    sched = services.start("services.scheduler.app", config)
-    miner = services.start("services.miner.app", config, "--scheduler", sched.address)
+    sched = services.start("omp_services.scheduler.app", config)
+    miner = services.start("omp_services.miner.app", config, "--scheduler", sched.address)
     return sched, miner
 
 
@@ -68,7 +68,7 @@ def test_miner_sigkill_mid_run_orphans_the_attempt_and_leaves_no_process(service
     assert psutil.pid_exists(child)
     miner.kill()                                                     # SIGKILL
     wait_for(lambda: gone(child), timeout=10, what="the run process to die with its miner")
-    restarted = services.start("services.miner.app", config, "--scheduler", sched.address)
+    restarted = services.start("omp_services.miner.app", config, "--scheduler", sched.address)
     mclient = miner_client(restarted.address)
     old = mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))
     assert old.status == pb.RUN_STATUS_FAILED and "orphaned" in old.error
@@ -90,7 +90,7 @@ def test_miner_sigkill_mid_run_orphans_the_attempt_and_leaves_no_process(service
     assert Path(final.run_dir).name == final.run_id == manifest["run_id"] == done.last_run_id
     assert (manifest["campaign_id"], manifest["attempt"]) == (camp.id, 2)
     assert manifest["resumed_from"] == run.run_id and manifest["resumed_checkpoints"]
-    assert not [p for p in psutil.process_iter(["cmdline"]) if "services.miner.child" in " ".join(p.info["cmdline"] or [])
+    assert not [p for p in psutil.process_iter(["cmdline"]) if "omp_services.miner.child" in " ".join(p.info["cmdline"] or [])
                 and p.status() != psutil.STATUS_ZOMBIE and p.ppid() in (restarted.proc.pid, miner.proc.pid)]
 
 
@@ -128,7 +128,7 @@ def test_cancel_kills_the_process_group_and_disables_the_campaign(services, tmp_
 
 def test_sigterm_drains_streams_and_exits_cleanly(services, tmp_path):
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
-    sched = services.start("services.scheduler.app", config)
+    sched = services.start("omp_services.scheduler.app", config)
     client = scheduler_client(sched.address)
     got, ended = [], threading.Event()
 
@@ -151,7 +151,7 @@ def test_sigterm_drains_streams_and_exits_cleanly(services, tmp_path):
 
 def test_bad_settings_stop_start_up_naming_the_key(tmp_path):
     config = write_settings(tmp_path, "", resources={"max_cpu_util_pct": 120.0})
-    for module in ("services.scheduler.app", "services.miner.app"):
+    for module in ("omp_services.scheduler.app", "omp_services.miner.app"):
         r = subprocess.run([sys.executable, "-m", module, "--config", str(config)], capture_output=True, text=True,
                            cwd=ROOT, timeout=60)
         assert r.returncode == 2
@@ -165,7 +165,7 @@ def test_bad_settings_stop_start_up_naming_the_key(tmp_path):
 ])
 def test_a_database_that_cannot_be_used_is_one_line_naming_the_key_and_never_its_password(tmp_path, url, says):
     config = write_settings(tmp_path, url)
-    for module in ("services.scheduler.app", "services.miner.app"):
+    for module in ("omp_services.scheduler.app", "omp_services.miner.app"):
         r = subprocess.run([sys.executable, "-m", module, "--config", str(config)], capture_output=True, text=True,
                            cwd=ROOT, timeout=60)
         assert r.returncode == 2, r.stderr
@@ -178,24 +178,24 @@ def test_the_promoters_sections_are_the_promoters_to_check(services, tmp_path):
     """[promotion] and [auto_reject] are the promoter's: the scheduler starts with them whatever
     they hold; the promoter refuses a bad key at start (exit 2), naming it."""
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", promotion={"max_pbo": 0.2, "max_pdo": 1})
-    sched = services.start("services.scheduler.app", config)
+    sched = services.start("omp_services.scheduler.app", config)
     assert sched.terminate() == 0
-    r = subprocess.run([sys.executable, "-m", "services.promoter.app", "--config", str(config)], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "omp_services.promoter.app", "--config", str(config)], capture_output=True,
                        text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 2 and "promotion.max_pdo" in r.stderr
 
 
 def test_port_clash_fails_loudly(services, tmp_path):
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
-    first = services.start("services.scheduler.app", config)
-    r = subprocess.run([sys.executable, "-m", "services.scheduler.app", "--config", str(config), "--port",
+    first = services.start("omp_services.scheduler.app", config)
+    r = subprocess.run([sys.executable, "-m", "omp_services.scheduler.app", "--config", str(config), "--port",
                         str(first.port)], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 2 and f"cannot bind 127.0.0.1:{first.port}" in r.stderr
 
 
 def test_scheduler_sigkill_while_clients_add_loses_nothing_and_duplicates_nothing(services, tmp_path, database_url):
     config = write_settings(tmp_path, database_url)
-    sched = services.start("services.scheduler.app", config)
+    sched = services.start("omp_services.scheduler.app", config)
     port = sched.port
     n_clients, per_client = 4, 300
     todo = {f"c{i}-{j}": f"req-{i}-{j}" for i in range(n_clients) for j in range(per_client)}
@@ -231,7 +231,7 @@ def test_scheduler_sigkill_while_clients_add_loses_nothing_and_duplicates_nothin
         time.sleep(rng.uniform(0.05, 0.4))
         sched.kill()
         kills += 1
-        sched = services.start("services.scheduler.app", config, "--port", str(port))
+        sched = services.start("omp_services.scheduler.app", config, "--port", str(port))
     assert kills == 3, f"the clients finished after {kills} kill(s): make the workload bigger"
     for t in threads:
         t.join(timeout=120)
@@ -254,7 +254,7 @@ def _run_children(miner_pid: int) -> list[psutil.Process]:
     out = []
     for p in psutil.Process(miner_pid).children(recursive=False):
         try:
-            if p.status() != psutil.STATUS_ZOMBIE and "services.miner.child" in " ".join(p.cmdline()):
+            if p.status() != psutil.STATUS_ZOMBIE and "omp_services.miner.child" in " ".join(p.cmdline()):
                 out.append(p)
         except psutil.NoSuchProcess:
             continue
@@ -273,8 +273,8 @@ def test_a_miner_frozen_past_its_lease_never_runs_two_attempts_of_one_campaign(s
     (tmp_path / "miner").mkdir()
     miner_config = write_settings(tmp_path / "miner", f"sqlite:///{tmp_path / 'miner' / 'miner.db'}",
                                   paths={"configs_root": str(root)})
-    sched = services.start("services.scheduler.app", config)
-    miner = services.start("services.miner.app", miner_config, "--scheduler", sched.address)
+    sched = services.start("omp_services.scheduler.app", config)
+    miner = services.start("omp_services.miner.app", miner_config, "--scheduler", sched.address)
     client, mclient = scheduler_client(sched.address), miner_client(miner.address)
     c = add_and_start(client)
     first = running_run(mclient, c.id)

@@ -140,7 +140,7 @@ def fleet(tmp_path_factory):
     ports = {name: free_port() for name in SERVICES}
     config = write_settings(tmp, f"sqlite:///{tmp / 'omp.db'}",
                             **{n: {"port": p, "metrics_port": 0} for n, p in ports.items()})
-    procs = {name: ServiceProcess(f"services.{name}.app", config, tmp).start() for name in
+    procs = {name: ServiceProcess(f"omp_services.{name}.app", config, tmp).start() for name in
              ("watchdog", "promoter", "miner", "scheduler")}
     channels = {name: grpc.insecure_channel(f"127.0.0.1:{port}") for name, port in ports.items()}
     stubs = {name: SERVICES[name][2](ch) for name, ch in channels.items()}

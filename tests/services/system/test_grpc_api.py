@@ -16,12 +16,12 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 
 from helpers_services import miner_client, scheduler_client, wait_for, write_settings
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
-from services.common import settings as settings_mod
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.miner.app import MinerApp
-from services.miner.settings import SECTIONS as MINER
-from services.scheduler.app import SchedulerApp
-from services.scheduler.settings import SECTIONS as SCHEDULER
+from omp_services.common import settings as settings_mod
+from omp_services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from omp_services.miner.app import MinerApp
+from omp_services.miner.settings import SECTIONS as MINER
+from omp_services.scheduler.app import SchedulerApp
+from omp_services.scheduler.settings import SECTIONS as SCHEDULER
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.slow      # a scheduler, a miner and a real run, as pro
 
 def test_the_operator_command_through_a_pipe(services, tmp_path):
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
-    sched = services.start("services.scheduler.app", config)
-    miner = services.start("services.miner.app", config, "--scheduler", sched.address)
+    sched = services.start("omp_services.scheduler.app", config)
+    miner = services.start("omp_services.miner.app", config, "--scheduler", sched.address)
 
     def omp(*args):
         return subprocess.run([sys.executable, "-m", "omp_cli", *args, "--scheduler", sched.address, "--miner",

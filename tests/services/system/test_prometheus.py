@@ -85,7 +85,7 @@ def test_prometheus_scrapes_the_services_evaluates_the_rules_and_fires_an_alert(
                                  "mirror_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{mirror_db}"}
         config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", **sections)
         for s in ("promoter", "scheduler", "miner", "watchdog"):
-            services.start(f"services.{s}.app", config)
+            services.start(f"omp_services.{s}.app", config)
         prometheus = Prometheus(tmp_path, {s: m for s, (_, m) in ports.items()})
         t0 = time.time()
         # Prometheus takes up its targets some seconds after it is ready: the run must not be over by then
@@ -146,6 +146,6 @@ def test_prometheus_scrapes_the_services_evaluates_the_rules_and_fires_an_alert(
 
 def _restart_watchdog(services, config):
     for sp in services.started:
-        if sp.module == "services.watchdog.app":
+        if sp.module == "omp_services.watchdog.app":
             sp.terminate()
-    services.start("services.watchdog.app", config)
+    services.start("omp_services.watchdog.app", config)

@@ -11,7 +11,7 @@ import pytest
 
 from helpers_services import (ROOT, free_port, scheduler_client, set_data_ready, wait_for, write_settings)
 from omp.v1 import common_pb2 as pb, promoter_pb2 as ppb, promoter_pb2_grpc, scheduler_pb2 as spb
-from services.common.clients import Client
+from omp_services.common.clients import Client
 
 pytestmark = pytest.mark.slow      # four services as processes, a real run
 
@@ -24,8 +24,8 @@ def test_a_completed_run_is_judged_once_even_when_the_promoter_was_down(services
     config = write_settings(tmp_path, database_url)
     pport, wport = free_port(), free_port()
     peers = ["--promoter", f"127.0.0.1:{pport}", "--watchdog", f"127.0.0.1:{wport}"]
-    sched = services.start("services.scheduler.app", config, *peers)
-    services.start("services.miner.app", config, "--scheduler", sched.address, "--watchdog", f"127.0.0.1:{wport}")
+    sched = services.start("omp_services.scheduler.app", config, *peers)
+    services.start("omp_services.miner.app", config, "--scheduler", sched.address, "--watchdog", f"127.0.0.1:{wport}")
     client = scheduler_client(sched.address)
     c = client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
         name="tiny", config_path="tiny.toml", priority=1), actor="t"))
@@ -35,7 +35,7 @@ def test_a_completed_run_is_judged_once_even_when_the_promoter_was_down(services
     wait_for(lambda: _events(client, "promotion.pending"), timeout=120, what="the completed run")
     run_id = json.loads(_events(client, "promotion.pending")[0].detail_json)["run_id"]
     assert not _events(client, "promotion.judged")
-    promoter = services.start("services.promoter.app", config, "--port", str(pport), "--watchdog",
+    promoter = services.start("omp_services.promoter.app", config, "--port", str(pport), "--watchdog",
                               f"127.0.0.1:{wport}")
     judged = wait_for(lambda: _events(client, "promotion.judged"), timeout=60, what="the hand-off, retried")
     assert len(judged) == 1 and run_id in judged[0].message
@@ -78,11 +78,11 @@ def test_the_planted_edge_is_promoted_and_reaches_the_postgresql_mirror(services
                                 promotion={"allow_dirty_code": True, "mirror_interval_s": 0.5,
                                            "mirror_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{mirror_db}"})
         pport, wport = free_port(), free_port()
-        promoter = services.start("services.promoter.app", config, "--port", str(pport), "--watchdog",
+        promoter = services.start("omp_services.promoter.app", config, "--port", str(pport), "--watchdog",
                                   f"127.0.0.1:{wport}")
-        sched = services.start("services.scheduler.app", config, "--promoter", promoter.address, "--watchdog",
+        sched = services.start("omp_services.scheduler.app", config, "--promoter", promoter.address, "--watchdog",
                                f"127.0.0.1:{wport}")
-        services.start("services.miner.app", config, "--scheduler", sched.address, "--watchdog", f"127.0.0.1:{wport}")
+        services.start("omp_services.miner.app", config, "--scheduler", sched.address, "--watchdog", f"127.0.0.1:{wport}")
         client = scheduler_client(sched.address)
         client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
             name="planted", config_path="planted_edge.toml", priority=1), actor="t"))

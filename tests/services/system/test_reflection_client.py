@@ -22,7 +22,7 @@ def buf(address: str, *args, data: str | None = None):
 @pytest.fixture
 def scheduler(services, tmp_path):
     assert BUF.exists(), "scripts/setup installs buf into .tools/"
-    return services.start("services.scheduler.app", write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}"))
+    return services.start("omp_services.scheduler.app", write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}"))
 
 
 def test_buf_lists_and_calls_through_reflection(scheduler):

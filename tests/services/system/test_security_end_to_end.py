@@ -16,8 +16,8 @@ import pytest
 
 from omp.v1 import (miner_pb2, miner_pb2_grpc, promoter_pb2, promoter_pb2_grpc, scheduler_pb2 as spb,
                     scheduler_pb2_grpc, watchdog_pb2, watchdog_pb2_grpc)
-from services.common import access, certificates
-from services.common.security import Security, token_hash
+from omp_services.common import access, certificates
+from omp_services.common.security import Security, token_hash
 
 from helpers_services import ROOT, free_port, wait_for, write_settings
 
@@ -53,7 +53,7 @@ def _secured(tmp_path, mutual: bool = False):
 
 
 def _start_all(services, config):
-    return {name: services.start(f"services.{name}.app", config) for name in ("watchdog", "promoter", "miner",
+    return {name: services.start(f"omp_services.{name}.app", config) for name in ("watchdog", "promoter", "miner",
                                                                               "scheduler")}
 
 
@@ -296,7 +296,7 @@ def test_mutual_tls_knows_each_service_and_operator_by_its_certificate(services,
 def test_a_service_with_unusable_security_exits_2_naming_the_key_and_touches_nothing(tmp_path):
     pki, config, _ = _secured(tmp_path)
     (pki / "scheduler.key").chmod(0o644)
-    r = subprocess.run([sys.executable, "-m", "services.scheduler.app", "--config", str(config)], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "omp_services.scheduler.app", "--config", str(config)], capture_output=True,
                        text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 2 and "security.tls_key" in r.stderr and "chmod 600" in r.stderr
     assert not (tmp_path / "omp.db").exists()                  # refused before the database is opened

@@ -15,10 +15,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from helpers_services import scheduler_client, write_settings
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb
-from services.common import settings as settings_mod
-from services.common.errors import Unavailable
-from services.scheduler.app import SchedulerApp
-from services.scheduler.settings import SECTIONS
+from omp_services.common import settings as settings_mod
+from omp_services.common.errors import Unavailable
+from omp_services.scheduler.app import SchedulerApp
+from omp_services.scheduler.settings import SECTIONS
 
 HOLD_S = 3.0
 

@@ -10,12 +10,12 @@ import pytest
 
 from helpers_services import CONFIGS, ROOT, miner_client, scheduler_client, wait_for, write_settings
 from omp.v1 import miner_pb2 as mpb, miner_pb2_grpc, scheduler_pb2 as spb, scheduler_pb2_grpc
-from services.common import settings as settings_mod
-from services.common.errors import ResourceExhausted
-from services.miner.app import MinerApp
-from services.miner.settings import SECTIONS as MINER
-from services.scheduler.app import SchedulerApp
-from services.scheduler.settings import SECTIONS as SCHEDULER
+from omp_services.common import settings as settings_mod
+from omp_services.common.errors import ResourceExhausted
+from omp_services.miner.app import MinerApp
+from omp_services.miner.settings import SECTIONS as MINER
+from omp_services.scheduler.app import SchedulerApp
+from omp_services.scheduler.settings import SECTIONS as SCHEDULER
 
 
 def _connection(address: str) -> grpc.Channel:

@@ -13,11 +13,11 @@ import time
 
 import pytest
 
-from services.common import logs, runner, systemd
+from omp_services.common import logs, runner, systemd
 
 from helpers_services import ROOT, wait_for, write_settings
 
-ENTRY_POINTS = ["services.scheduler.app", "services.miner.app", "services.promoter.app", "services.watchdog.app",
+ENTRY_POINTS = ["omp_services.scheduler.app", "omp_services.miner.app", "omp_services.promoter.app", "omp_services.watchdog.app",
                 "omp_cli"]
 
 
@@ -52,7 +52,7 @@ def test_a_service_says_ready_pings_the_watchdog_while_alive_and_says_stopping(t
     listener = Listener(tmp_path / "notify")
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}")
     env = {**os.environ, "NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "600000"}     # a ping every 0.15 s
-    proc = subprocess.Popen([sys.executable, "-m", "services.scheduler.app", "--config", str(config)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "omp_services.scheduler.app", "--config", str(config)], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         ready = wait_for(lambda: listener.messages("READY=1"), timeout=60, what="READY=1")
@@ -101,7 +101,7 @@ def test_the_watchdog_stops_pinging_when_a_check_fails_and_says_why(tmp_path):
 
 def test_a_service_is_alive_only_while_its_event_loop_answers_and_its_main_loop_goes_round():
     from types import SimpleNamespace
-    from services.common.runner import alive
+    from omp_services.common.runner import alive
     now = [0.0]
     beat = systemd.Heartbeat(stale_after=300.0, clock=lambda: now[0])
     answers = [True]
@@ -180,7 +180,7 @@ def test_under_journald_each_line_carries_its_priority(tmp_path):
         with open(out, "wb") as fh:
             st = os.fstat(fh.fileno())
             env = {**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
-            r = subprocess.run([sys.executable, "-m", "services.scheduler.app", "--config", str(config),
+            r = subprocess.run([sys.executable, "-m", "omp_services.scheduler.app", "--config", str(config),
                                 "--log-level", "DEBUG"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=fh,
                                timeout=60)
         assert r.returncode == 2
@@ -189,7 +189,7 @@ def test_under_journald_each_line_carries_its_priority(tmp_path):
         assert any(x.startswith("<6>{") for x in lines) and all(x.startswith("<") for x in out.read_text().splitlines()
                                                                 if x.startswith(("{", "<")))
         # the same process with stderr elsewhere: plain JSON lines, no priority prefix
-        r = subprocess.run([sys.executable, "-m", "services.scheduler.app", "--config", str(config)], cwd=ROOT,
+        r = subprocess.run([sys.executable, "-m", "omp_services.scheduler.app", "--config", str(config)], cwd=ROOT,
                            env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.startswith("{")
     assert logs.PRIORITY["ERROR"] == 3 and logs.PRIORITY["INFO"] == 6
@@ -204,7 +204,7 @@ def test_every_entry_point_says_its_version(module):
 
 
 def test_log_level_is_a_choice_and_a_bad_one_is_refused():
-    r = subprocess.run([sys.executable, "-m", "services.watchdog.app", "--log-level", "LOUD"], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "omp_services.watchdog.app", "--log-level", "LOUD"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--log-level" in r.stderr and "LOUD" in r.stderr
 
@@ -216,7 +216,7 @@ def test_on_sigterm_health_says_not_serving_while_calls_are_still_served_then_th
     from omp.v1 import scheduler_pb2 as spb, scheduler_pb2_grpc
     from helpers_services import ServiceProcess
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", scheduler={"drain_s": 3.0})
-    sched = ServiceProcess("services.scheduler.app", config, tmp_path).start()
+    sched = ServiceProcess("omp_services.scheduler.app", config, tmp_path).start()
     channel = grpc.insecure_channel(sched.address)
     health = health_pb2_grpc.HealthStub(channel)
     try:
@@ -237,8 +237,8 @@ def test_the_promoter_is_alive_only_while_its_mirror_loop_goes_round(tmp_path):
     """The promoter's one loop is the mirror's: a sync that hangs stops systemd's watchdog pings
     (through alive()), and the promoter is alive again once it returns. Without a mirror there is
     no loop to watch."""
-    from services.common import settings as settings_mod
-    from services.promoter.app import PromoterApp
+    from omp_services.common import settings as settings_mod
+    from omp_services.promoter.app import PromoterApp
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", promoter={"port": 0, "metrics_port": 0},
                             promotion={"mirror_url": "postgresql+psycopg://nobody@127.0.0.1:1/none",
                                        "mirror_interval_s": 0.05})

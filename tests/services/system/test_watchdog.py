@@ -19,7 +19,7 @@ import pytest
 from helpers_services import (ROOT, free_port, gone, miner_client, running_run, scheduler_client, set_data_ready, wait_for,
                               write_settings)
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb, watchdog_pb2 as wpb, watchdog_pb2_grpc
-from services.common.clients import Client
+from omp_services.common.clients import Client
 
 pytestmark = pytest.mark.slow      # three services as processes, real runs
 
@@ -43,12 +43,12 @@ def _start(services, tmp_path, scheduler=None, **watchdog):
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", paths={"configs_root": str(_configs(tmp_path))},
                             watchdog={"sample_interval_s": 0.5, **watchdog}, scheduler=scheduler or {})
     port, pport = free_port(), free_port()      # the scheduler and the miner report to the watchdog
-    services.start("services.promoter.app", config, "--port", str(pport), "--watchdog", f"127.0.0.1:{port}")
-    sched = services.start("services.scheduler.app", config, "--watchdog", f"127.0.0.1:{port}", "--promoter",
+    services.start("omp_services.promoter.app", config, "--port", str(pport), "--watchdog", f"127.0.0.1:{port}")
+    sched = services.start("omp_services.scheduler.app", config, "--watchdog", f"127.0.0.1:{port}", "--promoter",
                            f"127.0.0.1:{pport}")
     sched.promoter = f"127.0.0.1:{pport}"
-    miner = services.start("services.miner.app", config, "--scheduler", sched.address, "--watchdog", f"127.0.0.1:{port}")
-    dog = services.start("services.watchdog.app", config, "--port", str(port), "--scheduler", sched.address,
+    miner = services.start("omp_services.miner.app", config, "--scheduler", sched.address, "--watchdog", f"127.0.0.1:{port}")
+    dog = services.start("omp_services.watchdog.app", config, "--port", str(port), "--scheduler", sched.address,
                          "--miner", miner.address)
     client, mclient = scheduler_client(sched.address), miner_client(miner.address)
     wclient = Client(watchdog_pb2_grpc.WatchdogServiceStub, dog.address)
@@ -184,7 +184,7 @@ def test_disk_critical_stops_mining_and_kills_the_runs_keeping_the_database_inta
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", paths={"configs_root": str(tmp_path / "configs")},
                             watchdog={"sample_interval_s": 0.5, "disk_warn_gb": big * 2, "disk_critical_gb": big})
     t0 = time.monotonic()
-    dog = services.start("services.watchdog.app", config, "--scheduler", sched.address, "--miner", miner.address)
+    dog = services.start("omp_services.watchdog.app", config, "--scheduler", sched.address, "--miner", miner.address)
     wait_for(lambda: client.call("GetStatus", spb.GetStatusRequest()).state == pb.DAEMON_STATE_OFFLINE,
              timeout=30, what="mining to be stopped")
     delay = time.monotonic() - t0
@@ -235,9 +235,9 @@ def test_a_small_real_filesystem_filling_up_warns_cleans_up_then_stops_mining_lo
         "configs_root": str(configs), "data_dir": str(small_fs / "var"), "runs_dir": str(small_fs / "runs")},
         watchdog={"sample_interval_s": 0.5, "disk_warn_gb": 40 * mib, "disk_critical_gb": 20 * mib},
         resources={"min_disk_free_gb": 5 * mib})
-    sched = services.start("services.scheduler.app", config)
-    miner = services.start("services.miner.app", config, "--scheduler", sched.address)
-    dog = services.start("services.watchdog.app", config, "--scheduler", sched.address, "--miner", miner.address)
+    sched = services.start("omp_services.scheduler.app", config)
+    miner = services.start("omp_services.miner.app", config, "--scheduler", sched.address)
+    dog = services.start("omp_services.watchdog.app", config, "--scheduler", sched.address, "--miner", miner.address)
     client, mclient = scheduler_client(sched.address), miner_client(miner.address)
     wclient = Client(watchdog_pb2_grpc.WatchdogServiceStub, dog.address)
     c = _add(client, "long.toml")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.clock import FakeClock
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.watchdog.entities import Report, Severity
-from services.watchdog.incidents import IncidentBook, parse_id
-from services.watchdog.repository import WatchdogStore
+from omp_services.common.clock import FakeClock
+from omp_services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from omp_services.watchdog.entities import Report, Severity
+from omp_services.watchdog.incidents import IncidentBook, parse_id
+from omp_services.watchdog.repository import WatchdogStore
 
 
 @pytest.fixture
@@ -89,8 +89,8 @@ def test_an_unknown_incident_is_not_found(book):
 
 def test_a_page_of_the_largest_incidents_fits_a_message(book):
     """Every list an incident carries at its bound: the largest page is still under 4 MiB."""
-    from services.common.clients import MAX_MESSAGE_BYTES
-    from services.watchdog.servicer import MAX_PAGE, WatchdogServicer
+    from omp_services.common.clients import MAX_MESSAGE_BYTES
+    from omp_services.watchdog.servicer import MAX_PAGE, WatchdogServicer
     from omp.v1 import watchdog_pb2 as wpb
     book, clock = book
     big = tuple("s" * 2000 for _ in range(50))

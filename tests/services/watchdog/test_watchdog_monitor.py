@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.clock import FakeClock
-from services.common.resources import Sample
-from services.watchdog.entities import Report, Severity
-from services.watchdog.incidents import IncidentBook
-from services.watchdog.monitor import Monitor
-from services.watchdog.ports import RunView, SchedulerEvent
-from services.watchdog.repository import WatchdogStore
-from services.watchdog.settings import WatchdogSettings
+from omp_services.common.clock import FakeClock
+from omp_services.common.resources import Sample
+from omp_services.watchdog.entities import Report, Severity
+from omp_services.watchdog.incidents import IncidentBook
+from omp_services.watchdog.monitor import Monitor
+from omp_services.watchdog.ports import RunView, SchedulerEvent
+from omp_services.watchdog.repository import WatchdogStore
+from omp_services.watchdog.settings import WatchdogSettings
 
 
 class Sampler:
@@ -163,7 +163,7 @@ def test_a_run_without_progress_is_killed_after_the_limit_and_progress_resets_it
 
 
 def test_a_service_that_does_not_answer_is_tried_again_and_the_watch_goes_on(watch):
-    from services.common.errors import Unavailable
+    from omp_services.common.errors import Unavailable
     m, clock = watch
 
     def down(*a, **k):
@@ -235,7 +235,7 @@ def test_the_watchdog_never_lifts_a_pause_an_error_burst_made(watch):
 def test_on_a_full_disk_the_watchdog_acts_although_it_cannot_write(watch):
     """Every database write fails on a full disk: the runs are killed and mining stopped all the
     same, and the incident is recorded once the database takes writes again."""
-    from services.common.errors import DatabaseBusy
+    from omp_services.common.errors import DatabaseBusy
     m, clock = watch
     m.miner.runs["run_a"] = RunView("run_a", "camp_a", 1, 100, 3, 30, 7)
     real_open, m.book.open = m.book.open, lambda *a, **k: (_ for _ in ()).throw(DatabaseBusy("database or disk is full"))
@@ -260,7 +260,7 @@ def test_failures_that_are_not_the_campaigns_fault_make_no_burst(watch):
 
 
 def test_a_service_down_for_minutes_is_an_incident(watch):
-    from services.common.errors import Unavailable
+    from omp_services.common.errors import Unavailable
     m, clock = watch
 
     def down(*a, **k):
@@ -394,7 +394,7 @@ def test_a_week_of_judged_runs_without_a_promotion_and_a_blocking_variance_gate_
 
 def test_the_metrics_carry_the_used_ratios_and_the_disk_floors_the_alerts_compare_with():
     from prometheus_client import CollectorRegistry
-    from services.watchdog.metrics import WatchdogMetrics
+    from omp_services.watchdog.metrics import WatchdogMetrics
     registry = CollectorRegistry()
     metrics = WatchdogMetrics(registry, disk_warn_gb=3.0, disk_critical_gb=1.5)
     metrics.sample(Sample(taken_at=10.0, cpu_util_pct=50.0, mem_available_mb=1024.0, disk_free_gb={"/d": 2.0},

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.clock import FakeClock
-from services.common.errors import InvalidArgument
-from services.watchdog.entities import Report, Severity
-from services.watchdog.incidents import IncidentBook
-from services.watchdog.ops_log import OpsLog
-from services.watchdog.ports import SchedulerEvent
-from services.watchdog.repository import WatchdogStore
+from omp_services.common.clock import FakeClock
+from omp_services.common.errors import InvalidArgument
+from omp_services.watchdog.entities import Report, Severity
+from omp_services.watchdog.incidents import IncidentBook
+from omp_services.watchdog.ops_log import OpsLog
+from omp_services.watchdog.ports import SchedulerEvent
+from omp_services.watchdog.repository import WatchdogStore
 
 DAY0 = 1767225600.0          # 2026-01-01 00:00 UTC
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from services.common.clock import SystemClock
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.watchdog.ports import RunFolder
-from services.watchdog.retention import ARCHIVE, Retention, compress, restore
-from services.watchdog.settings import RetentionSettings
+from omp_services.common.clock import SystemClock
+from omp_services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from omp_services.watchdog.ports import RunFolder
+from omp_services.watchdog.retention import ARCHIVE, Retention, compress, restore
+from omp_services.watchdog.settings import RetentionSettings
 
 DAY = 86400.0
 
@@ -104,7 +104,7 @@ def test_a_folder_written_in_the_last_hour_is_never_touched(tmp_path):
 
 def test_an_archive_that_does_not_read_back_removes_nothing(tmp_path, monkeypatch):
     d = make_run(tmp_path, "run_x", 10)
-    import services.watchdog.retention as r
+    import omp_services.watchdog.retention as r
     monkeypatch.setattr(r, "_digest_tree", lambda root: {"manifest.json": "not what the archive holds"})
     with pytest.raises(OSError, match="does not read back"):
         compress(d)
