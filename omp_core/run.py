@@ -286,6 +286,7 @@ def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histo
         ev = backtest.evaluate(pbo_set, market, bank, costs, start=0, end=split)
         res = stats.pbo(ev.returns.T, cfg.validation.pbo_splits)
         pbo_block = {"candidates": len(pbo_set), "n_splits": res.n_splits, "combinations": res.n_combinations,
+                     "dropped_rows": res.dropped_rows,
                      "period": "in_sample", "pbo": res.pbo, "prob_oos_loss": res.prob_oos_loss,
                      "degradation_slope": res.slope, "degradation_intercept": res.intercept,
                      "logit_median": float(np.median(res.logits))}

@@ -131,6 +131,7 @@ class PBOResult:
     median). ``logits``: one per split. ``prob_oos_loss``: share of splits where the in-sample best has
     an out-of-sample Sharpe below 0. ``slope``/``intercept``: least-squares fit of OOS on IS Sharpe of
     the selected strategy across splits (performance degradation). Sharpe figures are per period.
+    ``dropped_rows``: the oldest rows left out so that every block has the same length.
     """
     pbo: float
     logits: np.ndarray
@@ -141,6 +142,7 @@ class PBOResult:
     oos_sharpe: np.ndarray
     n_splits: int
     n_combinations: int
+    dropped_rows: int = 0
 
 
 def _block_sharpes(sums, sumsq, counts, col_mean, mask_rows):
@@ -161,8 +163,9 @@ def pbo(returns_matrix, n_splits: int = 16, *, chunk: int = 512) -> PBOResult:
     """Probability of Backtest Overfitting by CSCV (Bailey, Borwein, López de Prado & Zhu).
 
     ``returns_matrix`` is T x N: per-period returns of N strategies (trials). The T rows are cut into
-    ``n_splits`` (even) contiguous blocks; when T is not divisible the first ``T % n_splits`` blocks get
-    one more row (``numpy.array_split``). For each of the C(S, S/2) ways to pick half of the blocks as
+    ``n_splits`` (even) contiguous blocks of equal length: when T is not divisible, the oldest
+    ``T % n_splits`` rows are dropped (as the reference implementations do), so that in-sample and
+    out-of-sample halves always have the same length. For each of the C(S, S/2) ways to pick half of the blocks as
     in-sample, the strategy with the best in-sample Sharpe is located in the out-of-sample ranking:
     relative rank ``w = rank / (N + 1)`` (rank 1 = worst), ``logit = ln(w / (1 - w))``.
 
@@ -182,10 +185,12 @@ def pbo(returns_matrix, n_splits: int = 16, *, chunk: int = 512) -> PBOResult:
         raise ValueError(f"returns_matrix needs at least 2 rows per split ({2 * n_splits}), got {t_len}")
     if not np.all(np.isfinite(m)):
         raise ValueError("returns_matrix must be finite (no NaN or inf)")
+    dropped = t_len % n_splits            # the oldest rows: equal blocks, equal halves
+    m = m[dropped:]
     # centring each column first keeps the one-pass variance accurate
     col_mean = m.mean(axis=0)
     m = m - col_mean
-    bounds = np.cumsum([0] + [len(b) for b in np.array_split(np.arange(t_len), n_splits)])
+    bounds = np.arange(0, m.shape[0] + 1, m.shape[0] // n_splits)
     sums = np.add.reduceat(m, bounds[:-1], axis=0)
     sumsq = np.add.reduceat(m * m, bounds[:-1], axis=0)
     counts = np.diff(bounds).astype(np.float64)
@@ -228,6 +233,7 @@ def pbo(returns_matrix, n_splits: int = 16, *, chunk: int = 512) -> PBOResult:
         oos_sharpe=oos_best,
         n_splits=n_splits,
         n_combinations=len(combos),
+        dropped_rows=int(dropped),
     )
 
 

@@ -8,7 +8,8 @@ from scipy.stats import rankdata
 
 
 def pbo_naive(m: np.ndarray, n_splits: int):
-    blocks = np.array_split(np.arange(m.shape[0]), n_splits)
+    m = m[m.shape[0] % n_splits:]           # the oldest rows that do not fill a block are dropped
+    blocks = np.split(np.arange(m.shape[0]), n_splits)
     n = m.shape[1]
     logits, is_best, oos_best = [], [], []
     for combo in itertools.combinations(range(n_splits), n_splits // 2):

@@ -41,6 +41,8 @@ def test_run_folder_has_what_a_quant_needs(tiny_run):
     assert 1 <= len(c["candidates"]) <= 3
     assert c["n_trials"] == m["distinct_genomes_evaluated"] > 16
     assert c["pbo"]["combinations"] == 70 and 0.0 <= c["pbo"]["pbo"] <= 1.0
+    # CSCV's blocks are equal: the oldest in-sample rows that do not fill one are dropped, and said
+    assert c["pbo"]["dropped_rows"] == m["split"]["in_sample_bars"] % c["pbo"]["n_splits"]
     assert c["sharpe_variance"]["in_sample"] is None or c["sharpe_variance"]["in_sample"] >= 0
     for cand in c["candidates"]:
         folder = d / cand["folder"]

@@ -77,8 +77,21 @@ def test_pbo_of_a_real_edge_is_low_and_of_noise_about_half():
 
 
 def test_pbo_uneven_split_and_bad_input():
-    m = np.random.default_rng(0).normal(size=(101, 4))     # 101 rows, 16 splits: uneven blocks
-    assert stats.pbo(m, 16).logits.shape == (12870,)
+    m = np.random.default_rng(0).normal(size=(101, 4))     # 101 rows, 16 splits: 6 rows per block, 5 left
+    res = stats.pbo(m, 16)
+    assert res.logits.shape == (12870,) and res.dropped_rows == 5
+    # the oldest 5 rows are the ones dropped: they change nothing, and the blocks are equal
+    other = m.copy()
+    other[:5] = 1e6
+    again = stats.pbo(other, 16)
+    np.testing.assert_array_equal(again.logits, res.logits)
+    np.testing.assert_array_equal(again.is_sharpe, res.is_sharpe)
+    assert again.dropped_rows == 5 and stats.pbo(m[5:], 16).dropped_rows == 0
+    np.testing.assert_array_equal(stats.pbo(m[5:], 16).logits, res.logits)
+    # a change to the newest row does change it
+    newer = m.copy()
+    newer[-1] += 1.0
+    assert not np.array_equal(stats.pbo(newer, 16).is_sharpe, res.is_sharpe)
     with pytest.raises(ValueError, match="even"):
         stats.pbo(m, 5)
     with pytest.raises(ValueError, match="at least 2 strategies"):
