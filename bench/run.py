@@ -4,7 +4,13 @@ the same run (these machines are shared and noisy: absolute times are indicative
 Workloads
 - ``sma_grid_<data>``: the classic grid of 1000 SMA-crossover pairs (fast 5..50 step 5 x slow
   60..258 step 2, long only, 0.1% fee per fill) as genomes through the production kernel, on one
-  and two threads, against a plain NumPy vectorized implementation of the same rules;
+  and two threads, against a plain NumPy vectorized implementation of the same rules and against
+  the physical floor: a plain C loop of the same rules (``bench/c/sma_grid.c``, compiled here with
+  gcc, final equity and trade counts only). It prints the kernel's ratio to the C loop, end to
+  end (building and encoding the genomes too) and the Python cost per genome, and checks that the
+  kernel and the C loop agree (final equity to 1e-12 relative, trades exactly);
+- ``evaluator``: the search's seam (``LocalEvaluator``: genomes and a snapshot id in, metrics out),
+  genomes per second per core on the daily grid;
 - ``kernel_fixed_cost``: one genome over 10 bars, per call;
 - ``pbo``: CSCV on a 2520 x 1000 matrix with 16 splits (12,870 combinations) against the obvious
   implementation (every split's submatrices built), timed on a sample of combinations;
@@ -18,10 +24,13 @@ Usage: ``python bench/run.py [--quick]``
 from __future__ import annotations
 
 import argparse
+import ctypes
 import itertools
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -120,7 +129,21 @@ def numpy_sma_grid(market: data.Market, bank: FeatureBank, pairs, chunk: int = 5
     return final
 
 
-def bench_grid(name: str, market: data.Market, source: str, quick: bool) -> None:
+def c_loop(build: Path):
+    """bench/c/sma_grid.c compiled into ``build`` (no fused multiply-add: the kernel has none)."""
+    lib = build / "sma_grid.so"
+    subprocess.run(["gcc", "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(lib),
+                    str(ROOT / "bench" / "c" / "sma_grid.c")], check=True)
+    fn = ctypes.CDLL(str(lib)).sma_grid
+    ptr = np.ctypeslib.ndpointer
+    fn.argtypes = [ptr(np.float64, flags="C"), ptr(np.float64, flags="C"), ctypes.c_ssize_t,
+                   ptr(np.float64, flags="C"), ptr(np.int32, flags="C"), ptr(np.int32, flags="C"), ctypes.c_ssize_t,
+                   ctypes.c_double, ptr(np.float64, flags="C"), ptr(np.int64, flags="C")]
+    fn.restype = None
+    return fn
+
+
+def bench_grid(name: str, market: data.Market, source: str, quick: bool, build: Path) -> None:
     pairs = grid(quick)
     genomes = [sma_crossover(f, s) for f, s in pairs]
     names = sorted({n for g in genomes for n in g.feature_names()}, key=lambda x: int(x.split("_")[1]))
@@ -136,12 +159,52 @@ def bench_grid(name: str, market: data.Market, source: str, quick: bool) -> None
     t1 = best_of(lambda: backtest.evaluate(enc, market, bank, costs, threads=1, curves=False), repeat)
     t2 = best_of(lambda: backtest.evaluate(enc, market, bank, costs, threads=2, curves=False), repeat)
     diff = float(np.max(np.abs(ev.final_equity() / ref - 1.0)))
+    # the C loop on the same SMAs
+    sma = c_loop(build)
+    feats = np.ascontiguousarray(bank.values[0])
+    fast = np.array([bank.index(f"sma_{f}") for f, _ in pairs], dtype=np.int32)
+    slow = np.array([bank.index(f"sma_{s}") for _, s in pairs], dtype=np.int32)
+    o, c = np.ascontiguousarray(market.open[0]), np.ascontiguousarray(market.close[0])
+    c_final, c_trades = np.empty(len(pairs)), np.empty(len(pairs), dtype=np.int64)
+
+    def run_c():
+        sma(o, c, market.n_bars, feats, fast, slow, len(pairs), FEE, c_final, c_trades)
+    run_c()
+    t_c = best_of(run_c, repeat)
+    c_diff = float(np.max(np.abs(ev.final_equity() / c_final - 1.0)))
+    assert c_diff < 1e-12, f"the kernel and the C loop disagree: {c_diff:.3g} relative"
+    assert np.array_equal(ev.fills, 2 * c_trades), "the kernel and the C loop count different trades"
+    # end to end: the Python that builds and encodes the genomes, then the kernel
+    t_build = best_of(lambda: [sma_crossover(f, s) for f, s in pairs], repeat)
+    t_encode = best_of(lambda: backtest.encode(genomes, bank), repeat)
     bar_strats = len(genomes) * market.n_bars
     emit(workload=f"sma_grid_{name}", source=source, bars=market.n_bars, genomes=len(genomes),
-         features_s=round(t_feat, 4), numpy_s=round(t_np, 4), kernel_1t_s=round(t1, 4), kernel_2t_s=round(t2, 4),
-         ns_per_bar_strategy_1t=round(t1 / bar_strats * 1e9, 3),
+         features_s=round(t_feat, 4), numpy_s=round(t_np, 4), c_loop_s=round(t_c, 4), kernel_1t_s=round(t1, 4),
+         kernel_2t_s=round(t2, 4), ns_per_bar_strategy_1t=round(t1 / bar_strats * 1e9, 3),
+         ns_per_bar_strategy_c=round(t_c / bar_strats * 1e9, 3), kernel_ratio_to_c=round(t1 / t_c, 2),
+         python_us_per_genome=round((t_build + t_encode) / len(genomes) * 1e6, 2),
+         end_to_end_ratio_to_c=round((t_build + t_encode + t1) / t_c, 2),
          bar_strategies_per_s_1t=round(bar_strats / t1), speedup_vs_numpy_1t=round(t_np / t1, 2),
-         speedup_2t_vs_1t=round(t1 / t2, 2), max_rel_diff_vs_numpy=diff)
+         speedup_2t_vs_1t=round(t1 / t2, 2), max_rel_diff_vs_numpy=diff, max_rel_diff_vs_c=c_diff)
+
+
+def bench_evaluator(market: data.Market, quick: bool) -> None:
+    """The search's seam: genomes per second per core through LocalEvaluator (metrics included)."""
+    from omp_core import config
+    from omp_core.evaluator import LocalEvaluator, Scoring, Snapshot
+    genomes = [sma_crossover(f, s) for f, s in grid(quick)]
+    names = sorted({n for g in genomes for n in g.feature_names()}, key=lambda x: int(x.split("_")[1]))
+    bank = FeatureBank.build(market, names)
+    scoring = Scoring(config.GA(), "sharpe", 252.0, 1.0)
+    snap = Snapshot(market, bank, backtest.Costs(fee_bps=FEE * 1e4), 0, market.n_bars, scoring)
+    rates = {}
+    for threads in (1, 2):
+        ev = LocalEvaluator(threads)
+        ev.register("bench", snap)
+        rates[threads] = len(genomes) / best_of(lambda: ev.evaluate(genomes, "bench"), 3)
+    emit(workload="evaluator", bars=market.n_bars, genomes=len(genomes),
+         genomes_per_s_per_core=round(rates[1]), genomes_per_s_2t=round(rates[2]),
+         scaling_2t=round(rates[2] / rates[1], 2))
 
 
 def bench_fixed_cost(market: data.Market) -> None:
@@ -217,12 +280,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
     args = ap.parse_args()
-    import tempfile
     bvsp, src = load_bvsp()
-    bench_grid("daily_bvsp", bvsp, src, args.quick)
-    if not args.quick:
-        fil, src = load_filusdt()
-        bench_grid("intraday_filusdt", fil, src, args.quick)
+    with tempfile.TemporaryDirectory() as build:
+        bench_grid("daily_bvsp", bvsp, src, args.quick, Path(build))
+        if not args.quick:
+            fil, src = load_filusdt()
+            bench_grid("intraday_filusdt", fil, src, args.quick, Path(build))
+    bench_evaluator(bvsp, args.quick)
     bench_fixed_cost(bvsp)
     bench_pbo(args.quick)
     with tempfile.TemporaryDirectory() as tmp:
