@@ -138,6 +138,26 @@ def cmd_completion(args) -> int:
     return EXIT_OK
 
 
+def _integer(bits: int):
+    """An argparse type for an integer that travels in a protobuf int32 or int64 field: a value out
+    of its range is refused naming the value, not turned into a traceback by the encoder."""
+    low, high = -2 ** (bits - 1), 2 ** (bits - 1) - 1
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range (a {bits}-bit integer)")
+        return value
+    parse.__name__ = f"int{bits}"
+    return parse
+
+
+INT32, INT64 = _integer(32), _integer(64)
+
+
 class _Parser(argparse.ArgumentParser):
     """No abbreviated options: ``--token s3cret`` must be refused, not taken for ``--token-file``
     (and the secret then named in an error). Every subcommand's parser is of this class too. A
@@ -229,12 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only campaigns in this state")
     ql.add_argument("--tag", default="", help="only campaigns with this tag")
     ql.add_argument("--enabled", action="store_true", help="enabled campaigns only")
-    ql.add_argument("--page-size", type=int, default=50, help="how many a page holds")
+    ql.add_argument("--page-size", type=INT32, default=50, help="how many a page holds")
     ql.add_argument("--all", action="store_true", help="follow every page")
     qa = q.add_parser("add", parents=change, help="add a campaign to the queue")
     qa.add_argument("name", help="a name people know it by")
     qa.add_argument("config", help="config path relative to the configs root")
-    qa.add_argument("--priority", type=int, default=10, help="0 runs first (default 10)")
+    qa.add_argument("--priority", type=INT32, default=10, help="0 runs first (default 10)")
     qa.add_argument("--market", default="us", help="the market it mines (default us)")
     qa.add_argument("--repeat", action="store_true", help="queue it again after each run (after a cooldown)")
     qa.add_argument("--disabled", action="store_true", help="add it disabled: it waits for `omp queue enable`")
@@ -245,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     qu.add_argument("--name", help="a new name")
     qu.add_argument("--config", help="a new config path, relative to the configs root")
     qu.add_argument("--market", help="a new market")
-    qu.add_argument("--priority", type=int, help="a new priority")
+    qu.add_argument("--priority", type=INT32, help="a new priority")
     qu.add_argument("--repeat", choices=("yes", "no"), help="queue it again after each run, or not")
     qu.add_argument("--tags", help="the new tags, comma-separated (replace the old ones)")
     qu.add_argument("--field", action="append", help="name a field in the update mask directly ('*': replace "
@@ -257,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_parser(name, parents=parents, help=what).add_argument("id", help="the campaign's id")
     qr = q.add_parser("reorder", parents=must, help="give a campaign another priority")
     qr.add_argument("id", help="the campaign's id")
-    qr.add_argument("priority", type=int, help="the new priority (0 runs first)")
+    qr.add_argument("priority", type=INT32, help="the new priority (0 runs first)")
     qi = q.add_parser("import", parents=change, help="add the campaigns of a queue file (omp queue export's JSON)")
     qi.add_argument("file", help="the queue file")
     qi.add_argument("--request-id", default="", help="idempotency key (default: from the file's content)")
@@ -265,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         "file", nargs="?", help="write it here (atomically) instead of to stdout")
     qc = q.add_parser("changes", parents=[common], help="the queue's change log: who changed what, and why")
     qc.add_argument("id", nargs="?", help="one campaign's changes (default: every campaign's)")
-    qc.add_argument("--page-size", type=int, default=100, help="how many changes")
+    qc.add_argument("--page-size", type=INT32, default=100, help="how many changes")
     for qp in q.choices.values():
         qp.set_defaults(func=remote.cmd_queue)
 
@@ -273,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     rl = rn.add_parser("list", parents=[common], help="runs, newest first")
     rl.add_argument("--campaign", help="one campaign's runs")
     rl.add_argument("--status", choices=[s.value for s in RunStatus], help="only runs with this status")
-    rl.add_argument("--page-size", type=int, default=50, help="how many")
+    rl.add_argument("--page-size", type=INT32, default=50, help="how many")
     for name, parents, what in (("show", [common], "one run with its progress"),
                                 ("watch", [common], "follow a run until it ends (a line per change without a "
                                                     "terminal); exit 0 when it completed"),
@@ -281,13 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
         rn.add_parser(name, parents=parents, help=what).add_argument("run_id", help="run_<...>")
     re_ = rn.add_parser("export", parents=[common], help="a completed run's top candidates as JSON")
     re_.add_argument("run_id", help="run_<...>")
-    re_.add_argument("--top", type=int, default=10, help="how many candidates (0: all)")
+    re_.add_argument("--top", type=INT32, default=10, help="how many candidates (0: all)")
     for rp in rn.choices.values():
         rp.set_defaults(func=remote.cmd_runs)
 
     ev = sub.add_parser("events", parents=[common], help="the newest events of the activity log, or live events")
-    ev.add_argument("--after", type=int, default=0, help="only events after this sequence number")
-    ev.add_argument("--last", type=int, default=20, metavar="N", help="the newest N events (default 20)")
+    ev.add_argument("--after", type=INT64, default=0, help="only events after this sequence number")
+    ev.add_argument("--last", type=INT32, default=20, metavar="N", help="the newest N events (default 20)")
     ev.add_argument("--all", action="store_true", help="the whole history (after --after), not the newest N")
     ev.add_argument("--follow", "-f", action="store_true", help="keep streaming new events")
     ev.set_defaults(func=remote.cmd_events)
@@ -296,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                       required=True)
     il = inc.add_parser("list", parents=[common], help="incidents, newest first")
     il.add_argument("--open", action="store_true", help="open incidents only")
-    il.add_argument("--page-size", type=int, default=50, help="how many")
+    il.add_argument("--page-size", type=INT32, default=50, help="how many")
     inc.add_parser("show", parents=[common], help="one incident as the playbook's Incident Report").add_argument(
         "id", help="INC-<n>")
     ir = inc.add_parser("resolve", parents=acting, help="resolve an incident (root cause and resolution required)")
@@ -307,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     for ip in inc.choices.values():
         ip.set_defaults(func=remote.cmd_incidents)
     rs = sub.add_parser("resources", parents=[common], help="the watchdog's latest resource samples")
-    rs.add_argument("--history", type=int, default=5, help="how many samples before the latest")
+    rs.add_argument("--history", type=INT32, default=5, help="how many samples before the latest")
     rs.set_defaults(func=remote.cmd_resources)
 
     ol = sub.add_parser("ops-log", parents=[common], help="the Mining Daily Ops Log of a day (UTC), from real figures")
@@ -331,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                          required=True)
     hl = hof.add_parser("list", parents=[common], help="entries, newest first")
     hl.add_argument("--state", choices=[s.value for s in EntryState], help="only entries in this state")
-    hl.add_argument("--page-size", type=int, default=50, help="how many")
+    hl.add_argument("--page-size", type=INT32, default=50, help="how many")
     hof.add_parser("show", parents=[common], help="one entry with its provenance and history").add_argument(
         "genome_hash", help="the entry's genome_hash")
     hof.add_parser("packet", parents=[common], help="one entry's Promotion Packet (markdown)").add_argument(
@@ -345,8 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "ones that no longer hold)").add_argument(
         "genome_hash", nargs="?", default="", help="one entry (default: every active one)")
     hc = hof.add_parser("check", parents=acting, help="the Hall of Fame Integrity Check (exit 0 only when all holds)")
-    hc.add_argument("--samples", type=int, default=5, help="how many entries to check one by one")
-    hc.add_argument("--seed", type=int, default=0, help="the sample's seed (0: a different one each time)")
+    hc.add_argument("--samples", type=INT32, default=5, help="how many entries to check one by one")
+    hc.add_argument("--seed", type=INT64, default=0, help="the sample's seed (0: a different one each time)")
     for hp in hof.choices.values():
         hp.set_defaults(func=remote.cmd_hof)
 
@@ -357,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     sr = seeds.add_parser("register", parents=must, help="let a campaign promote from another seed (--reason "
                                                              "required)")
     sr.add_argument("campaign_id", help="the campaign's id")
-    sr.add_argument("seed", type=int, help="the seed")
+    sr.add_argument("seed", type=INT64, help="the seed")
     for sp in seeds.choices.values():
         sp.set_defaults(func=remote.cmd_seeds)
 
@@ -365,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "called (operator role)")
     au.add_argument("--principal", help="only this principal's calls")
     au.add_argument("--refused", action="store_true", help="only the calls refused (unauthenticated, denied)")
-    au.add_argument("--page-size", type=int, default=100, help="how many records a page holds")
+    au.add_argument("--page-size", type=INT32, default=100, help="how many records a page holds")
     au.add_argument("--all", action="store_true", help="follow every page")
     au.set_defaults(func=remote.cmd_audit)
 
@@ -391,7 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=cmd_security)
 
     he = sub.add_parser("health", parents=[common], help="every service's health; exit 0 only when all is well")
-    he.add_argument("--max-tick-age", type=float, default=120.0, help="seconds since the scheduler's last tick")
+    he.add_argument("--max-tick-age", type=float, default=120.0,
+                    help="seconds the scheduler's last tick may be late past its interval (and the watchdog's "
+                         "disk sample old)")
     he.add_argument("--min-disk-gb", type=float, default=2.0, help="free disk below this is unhealthy")
     he.add_argument("--restart-after", type=int, default=0, metavar="N",
                     help="for a timer: exit 75 once N checks in a row were unhealthy (then count again), "

@@ -183,7 +183,9 @@ def cmd_queue(args) -> int:
         if args.tags is not None:
             camp.tags.extend([t for t in args.tags.split(",") if t])
             paths.append("tags")
-        if args.field:
+        if args.field and "*" in args.field:
+            paths = ["*"]            # a full replacement: every updatable field from what is given
+        elif args.field:
             paths += args.field      # lets a script name any field (an unknown one is refused)
         c, rc = call(args, "scheduler", "UpdateCampaign", spb.UpdateCampaignRequest(
             campaign=camp, update_mask=field_mask_pb2.FieldMask(paths=paths), **who))
@@ -230,12 +232,16 @@ def cmd_queue(args) -> int:
             if not token:
                 break
         text = (json.dumps(doc, indent=2) + "\n").encode()
-        if args.file:
-            from omp_core.atomic import write_bytes
-            write_bytes(args.file, text)
-        else:
+        if not args.file:           # the queue file itself: one JSON document
             sys.stdout.write(text.decode())
-        return 0
+            return 0
+        from omp_core.atomic import write_bytes
+        try:
+            write_bytes(args.file, text)
+        except OSError as exc:
+            return fail(args, f"cannot write {args.file}: {exc.strerror or exc}", 2)
+        return show(args, {"file": str(args.file), "campaigns": len(doc["campaigns"])},
+                    lambda r: _con().print(f"exported {r['campaigns']} campaign(s) to {r['file']}"))
     elif sub == "changes":
         r, rc = call(args, "scheduler", "ListQueueChanges", spb.ListQueueChangesRequest(
             campaign_id=args.id or "", page_size=args.page_size))
@@ -657,8 +663,10 @@ def cmd_health(args) -> int:
         age = now - (st.last_tick_at.seconds + st.last_tick_at.nanos / 1e9) if st.last_tick_at.seconds else None
         checks["daemon"] = {"ok": True, "detail": _enum(pb.DaemonState, st.state, "DAEMON_STATE_")
                             + f", data {_enum(pb.DataReadiness, st.data_readiness, 'DATA_READINESS_')}"}
-        checks["last_tick"] = {"ok": age is not None and age < args.max_tick_age,
-                               "detail": "never" if age is None else f"{age:.0f} s ago (at most {args.max_tick_age:g})"}
+        # a throttled loop ticks less often: the limit is past its interval now
+        limit = args.max_tick_age + st.tick_interval_seconds
+        checks["last_tick"] = {"ok": age is not None and age < limit,
+                               "detail": "never" if age is None else f"{age:.0f} s ago (at most {limit:g})"}
     r, why = _ask(args, "watchdog", "GetResources", wpb.GetResourcesRequest())
     if r is None or not r.HasField("latest") or not r.latest.disks:
         checks["disk"] = {"ok": False, "detail": why or "the watchdog has no sample yet"}

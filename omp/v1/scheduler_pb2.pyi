@@ -16,7 +16,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("state", "data_readiness", "data_readiness_reason", "resources", "queued", "running", "max_concurrent_campaigns", "environment", "last_tick_at", "last_tick_outcome", "throttled_until", "throttle_factor", "disabled")
+    __slots__ = ("state", "data_readiness", "data_readiness_reason", "resources", "queued", "running", "max_concurrent_campaigns", "environment", "last_tick_at", "last_tick_outcome", "throttled_until", "throttle_factor", "disabled", "tick_interval_seconds")
     STATE_FIELD_NUMBER: _ClassVar[int]
     DATA_READINESS_FIELD_NUMBER: _ClassVar[int]
     DATA_READINESS_REASON_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +30,7 @@ class GetStatusResponse(_message.Message):
     THROTTLED_UNTIL_FIELD_NUMBER: _ClassVar[int]
     THROTTLE_FACTOR_FIELD_NUMBER: _ClassVar[int]
     DISABLED_FIELD_NUMBER: _ClassVar[int]
+    TICK_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     state: _common_pb2.DaemonState
     data_readiness: _common_pb2.DataReadiness
     data_readiness_reason: str
@@ -43,7 +44,8 @@ class GetStatusResponse(_message.Message):
     throttled_until: _timestamp_pb2.Timestamp
     throttle_factor: float
     disabled: int
-    def __init__(self, state: _Optional[_Union[_common_pb2.DaemonState, str]] = ..., data_readiness: _Optional[_Union[_common_pb2.DataReadiness, str]] = ..., data_readiness_reason: _Optional[str] = ..., resources: _Optional[_Union[_common_pb2.ResourceReading, _Mapping]] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., max_concurrent_campaigns: _Optional[int] = ..., environment: _Optional[str] = ..., last_tick_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_tick_outcome: _Optional[str] = ..., throttled_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., throttle_factor: _Optional[float] = ..., disabled: _Optional[int] = ...) -> None: ...
+    tick_interval_seconds: float
+    def __init__(self, state: _Optional[_Union[_common_pb2.DaemonState, str]] = ..., data_readiness: _Optional[_Union[_common_pb2.DataReadiness, str]] = ..., data_readiness_reason: _Optional[str] = ..., resources: _Optional[_Union[_common_pb2.ResourceReading, _Mapping]] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., max_concurrent_campaigns: _Optional[int] = ..., environment: _Optional[str] = ..., last_tick_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_tick_outcome: _Optional[str] = ..., throttled_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., throttle_factor: _Optional[float] = ..., disabled: _Optional[int] = ..., tick_interval_seconds: _Optional[float] = ...) -> None: ...
 
 class DaemonRequest(_message.Message):
     __slots__ = ("actor", "reason")

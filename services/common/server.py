@@ -24,6 +24,7 @@ from typing import Any, Awaitable, Callable, Iterable
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_reflection.v1alpha import _async as reflection_async, reflection, reflection_pb2, reflection_pb2_grpc
 
 from omp_services.common.access import Principal, rule_of
@@ -315,8 +316,35 @@ class _Health(health.aio.HealthServicer):
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 
 
+def _describe_reflection_v1() -> None:
+    """Put reflection v1's descriptor in the default pool, so that the service a listing names can
+    be described too: v1alpha's, under the package v1 (the messages are the same)."""
+    pool = descriptor_pool.Default()
+    try:
+        pool.FindServiceByName(REFLECTION_V1)
+        return
+    except KeyError:
+        pass
+    fdp = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(fdp)
+    old, new = ".grpc.reflection.v1alpha.", ".grpc.reflection.v1."
+
+    def rename(messages):
+        for m in messages:
+            for f in m.field:
+                if f.type_name.startswith(old):
+                    f.type_name = new + f.type_name[len(old):]
+            rename(m.nested_type)
+    rename(fdp.message_type)
+    for method in (m for svc in fdp.service for m in svc.method):
+        method.input_type, method.output_type = (t.replace(old, new) for t in (method.input_type, method.output_type))
+    fdp.name, fdp.package = "grpc/reflection/v1/reflection.proto", "grpc.reflection.v1"
+    pool.AddSerializedFile(fdp.SerializeToString())
+
+
 def _serve_reflection(server, names: list[str]) -> None:
     """Reflection under v1 and v1alpha, one servicer answering both (the wire is the same)."""
+    _describe_reflection_v1()
     servicer = reflection_async.ReflectionServicer([*names, reflection.SERVICE_NAME, REFLECTION_V1])
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(REFLECTION_V1, {

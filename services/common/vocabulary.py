@@ -51,3 +51,14 @@ class EntryState(StrEnum):
     RESEARCH = "research"
     QUARANTINED = "quarantined"
     REMOVED = "removed"
+
+
+#: failed runs that say nothing about the campaign or its data: the miner did not start it, shut
+#: down under it, or the watchdog killed it (a stuck or runaway run is counted by its incident).
+#: The watchdog's error burst and failure rate, and the scheduler's metric, leave them out alike.
+NOT_THE_CAMPAIGNS_FAULT = ("miner did not start", "interrupted:", "killed: INC-", "orphaned:")
+
+
+def blames_campaign(status: str, error: str) -> bool:
+    """A failed run the campaign (its config, its data, its code path) is to blame for."""
+    return str(status) == RunStatus.FAILED and not error.startswith(NOT_THE_CAMPAIGNS_FAULT)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from omp_services.common.clock import iso
 from omp_services.common.findings import Finding
 from omp_services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, OmpError, Unavailable
-from omp_services.common.vocabulary import CampaignState, RunStatus
+from omp_services.common.vocabulary import CampaignState, RunStatus, blames_campaign
 from omp_services.scheduler.campaign_queue import CampaignQueue
 from omp_services.scheduler.context import SchedulerContext
 from omp_services.scheduler.entities import Attempt, Campaign, RunState
@@ -142,7 +142,7 @@ class Attempts:
         if status is RunStatus.COMPLETED and run_id:
             self.ctx.store.on_commit(self.handoff_wake.set)
         if self.ctx.metrics:
-            self.ctx.metrics.run_ended(status)
+            self.ctx.metrics.run_ended(status, blames_campaign(status, error))
         return after
 
     def deliver_handoffs(self, limit: int = 20) -> int:

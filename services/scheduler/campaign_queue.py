@@ -154,8 +154,9 @@ class CampaignQueue:
         return after
 
     def requeue(self, campaign_id: str, actor: str, reason: str) -> Campaign:
-        """A completed or failed campaign queued again, behind the others of its priority (its
-        attempts, history and last error kept)."""
+        """A completed or failed campaign queued again, behind the others of its priority, with a
+        fresh count of consecutive failures (its attempts, history and last error kept). A campaign
+        quarantined or disabled stays disabled: enabling it is a decision of its own."""
         need_reason(reason, "requeue a campaign")
         now = self.ctx.now()
         with self.ctx.store.tx() as tx:
@@ -164,10 +165,10 @@ class CampaignQueue:
                 raise FailedPrecondition(f"campaign.state: {campaign_id} is {before.state}: only a completed or "
                                          "failed campaign can be queued again")
             after = tx.update(campaign_id, state=str(CampaignState.QUEUED), not_before=None, queued_at=now,
-                              rank_key=self.rank(before.priority, now), updated_at=now)
+                              rank_key=self.rank(before.priority, now), consecutive_failures=0, updated_at=now)
             tx.log_change(campaign_id, "requeue", actor, now, before.public(), after.public(), reason)
-            tx.log_event(now, "campaign.requeue", actor, f"campaign {after.name!r} queued again by hand ({reason})",
-                         campaign_id)
+            tx.log_event(now, "campaign.requeue", actor, f"campaign {after.name!r} queued again by hand ({reason})"
+                         + ("" if after.enabled else "; it stays disabled until enabled"), campaign_id)
         self.ctx.committed(wake=True)
         return after
 

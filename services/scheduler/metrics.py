@@ -14,13 +14,16 @@ class SchedulerMetrics:
     def __init__(self, registry: CollectorRegistry):
         self.ticks = Counter("omp_scheduler_ticks_total", "Main loop ticks by outcome",
                              ["outcome"], registry=registry)
-        self.runs_ended = Counter("omp_scheduler_runs_ended_total", "Attempts ended, by status",
-                                  ["status"], registry=registry)
+        self.runs_ended = Counter("omp_scheduler_runs_ended_total", "Attempts ended, by status, and for a "
+                                  "failure whether the campaign is to blame (campaign) or not (the miner did not "
+                                  "start it, shut down under it, the watchdog killed it: other)",
+                                  ["status", "fault"], registry=registry)
         for kind in Tick:               # every series from zero: rate() and increase() see the first one
             self.ticks.labels(kind.value)
         for status in RunStatus:
             if status.ended:
-                self.runs_ended.labels(status.value)
+                for fault in (("campaign", "other") if status is RunStatus.FAILED else ("",)):
+                    self.runs_ended.labels(status.value, fault)
         self.cpu = Gauge("omp_resource_cpu_utilization_ratio", "CPU utilization at the last reading (0-1)",
                          registry=registry)
         self.mem = Gauge("omp_resource_memory_available_bytes", "Available memory at the last reading",
@@ -47,8 +50,9 @@ class SchedulerMetrics:
     def tick(self, kind: Tick) -> None:
         self.ticks.labels(kind.value).inc()
 
-    def run_ended(self, status: str) -> None:
-        self.runs_ended.labels(status).inc()
+    def run_ended(self, status: str, campaigns_fault: bool = False) -> None:
+        fault = ("campaign" if campaigns_fault else "other") if status == RunStatus.FAILED else ""
+        self.runs_ended.labels(str(status), fault).inc()
 
     def resources(self, reading) -> None:
         if not reading.error:
@@ -82,11 +86,16 @@ class _StateCollector:
         q = GaugeMetricFamily("omp_queue_campaigns", "Campaigns in the queue by state", labels=["state"])
         q.add_metric([CampaignState.QUEUED.value], st.queued)
         q.add_metric([CampaignState.RUNNING.value], st.running)
+        q.add_metric(["disabled"], st.disabled)       # queued, but waiting for an operator
         yield q
         r = GaugeMetricFamily("omp_data_ready", "1 when market data is marked ready")
         r.add_metric([], 1.0 if st.daemon.data_ready else 0.0)
         yield r
-        if st.last_tick_at is not None:     # the input of a "scheduler loop stuck" alert
+        if st.last_tick_at is not None:     # the inputs of a "scheduler loop stuck" alert
             t = GaugeMetricFamily("omp_scheduler_last_tick_timestamp_seconds", "when the main loop last ticked")
             t.add_metric([], st.last_tick_at)
             yield t
+        i = GaugeMetricFamily("omp_scheduler_tick_interval_seconds", "the main loop's interval now "
+                              "(loop_interval_s x the throttle factor)")
+        i.add_metric([], st.tick_interval_s)
+        yield i

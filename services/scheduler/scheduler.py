@@ -31,6 +31,7 @@ class Status:
     last_tick: TickOutcome | None
     throttled_until: float | None = None
     throttle_factor: float = 1.0
+    tick_interval_s: float = 0.0      # the loop's interval now (a throttle stretches it)
 
 
 class Scheduler:
@@ -89,7 +90,8 @@ class Scheduler:
         a = self.admission
         throttled = now < a.throttled_until
         return Status(d, queued - disabled, running, disabled, a.last_reading, a.last_tick_at, a.last_outcome,
-                      a.throttled_until if throttled else None, a.throttle_factor if throttled else 1.0)
+                      a.throttled_until if throttled else None, a.throttle_factor if throttled else 1.0,
+                      self.ctx.cfg.loop_interval_s * (a.throttle_factor if throttled else 1.0))
 
     def events_after(self, seq: int, limit: int = 500) -> list[Event]:
         """The activity log after ``seq``, oldest first."""

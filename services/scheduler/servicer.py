@@ -83,7 +83,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             running=st.running, disabled=st.disabled, max_concurrent_campaigns=self.s.cfg.max_concurrent_campaigns,
             environment=self.environment, last_tick_at=ts(st.last_tick_at),
             last_tick_outcome=st.last_tick.message if st.last_tick else "",
-            throttled_until=ts(st.throttled_until), throttle_factor=st.throttle_factor)
+            throttled_until=ts(st.throttled_until), throttle_factor=st.throttle_factor,
+            tick_interval_seconds=st.tick_interval_s)
 
     def _daemon(self, action, request, context):
         self.s.daemon.transition(action, *_who(request, context))

@@ -27,6 +27,7 @@ from omp_services.common.errors import DeadlineExceeded, OmpError, Unavailable
 from omp_services.common.database_watch import DatabaseWatch
 from omp_services.common.errors import DatabaseBusy
 from omp_services.common.resources import ResourceSampler, Sample, tree_rss_mb
+from omp_services.common.vocabulary import blames_campaign
 from omp_services.watchdog.entities import Report, Severity
 from omp_services.watchdog.incidents import IncidentBook
 from omp_services.watchdog.ports import MinerPort, SchedulerPort
@@ -34,9 +35,6 @@ from omp_services.watchdog.settings import WatchdogSettings
 
 log = logging.getLogger("omp.watchdog")
 
-#: failed runs that say nothing about the campaign or its data: the miner did not start it, shut
-#: down under it, or this watchdog killed it (a stuck or runaway run is counted by its incident)
-NOT_THE_CAMPAIGNS_FAULT = ("miner did not start", "interrupted:", "killed: INC-", "orphaned:")
 #: how much a run must grow between samples, while memory is below the floor, to be the culprit
 GROWTH_MB = 50.0
 #: available memory must be this much above the floor before mining resumes (no flapping)
@@ -306,7 +304,7 @@ class Monitor:
         """Count one event of the scheduler's log into the windows; ``act``: and act on it (a
         replay after a restart only rebuilds the windows)."""
         self._events_seq = max(self._events_seq or 0, e.seq)
-        campaigns_fault = e.kind == "run.failed" and not e.error.startswith(NOT_THE_CAMPAIGNS_FAULT)
+        campaigns_fault = e.kind == "run.failed" and blames_campaign("failed", e.error)
         if e.kind == "run.completed" or campaigns_fault:
             self._day.append((e.at, e.kind, e.seq))
         elif e.kind == "daemon.running" and e.detail_from == "offline":     # a start, not a resume

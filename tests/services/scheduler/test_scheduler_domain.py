@@ -617,8 +617,13 @@ def test_the_metrics_start_every_end_status_and_tick_outcome_at_zero():
     registry = CollectorRegistry()
     metrics = SchedulerMetrics(registry)
     value = registry.get_sample_value
-    assert [value("omp_scheduler_runs_ended_total", {"status": s}) for s in ("completed", "failed", "cancelled")] == [0] * 3
-    assert value("omp_scheduler_runs_ended_total", {"status": "running"}) is None
+    ended = [("completed", ""), ("failed", "campaign"), ("failed", "other"), ("cancelled", "")]
+    assert [value("omp_scheduler_runs_ended_total", {"status": s, "fault": f}) for s, f in ended] == [0] * 4
+    assert value("omp_scheduler_runs_ended_total", {"status": "running", "fault": ""}) is None
     assert all(value("omp_scheduler_ticks_total", {"outcome": t.value}) == 0 for t in Tick)
-    metrics.run_ended("failed")
-    assert value("omp_scheduler_runs_ended_total", {"status": "failed"}) == 1
+    # a failure the campaign is to blame for, and one it is not (the alerts count only the first)
+    from omp_services.common.vocabulary import blames_campaign
+    for error in ("exit code 1: KeyError", "miner did not start the run: unreachable"):
+        metrics.run_ended("failed", blames_campaign("failed", error))
+    assert value("omp_scheduler_runs_ended_total", {"status": "failed", "fault": "campaign"}) == 1
+    assert value("omp_scheduler_runs_ended_total", {"status": "failed", "fault": "other"}) == 1

@@ -246,13 +246,14 @@ def test_the_status_counts_disabled_campaigns_apart_and_a_done_campaign_can_be_r
         client.call("RequeueCampaign", spb.RequeueCampaignRequest(id=a.id, reason="again", actor="t"))
     with pytest.raises(InvalidArgument, match="reason"):
         client.call("RequeueCampaign", spb.RequeueCampaignRequest(id=a.id, actor="t"))
-    # a completed campaign: ended through the store, as an attempt's end would leave it
+    # a failed campaign: ended through the store, as a quarantine would leave it (failures counted)
     with sched.scheduler.ctx.store.tx() as tx:
-        tx.update(a.id, state="completed", updated_at=1.0)
+        tx.update(a.id, state="failed", consecutive_failures=3, updated_at=1.0)
     st = client.call("GetStatus", spb.GetStatusRequest())
     assert st.queued == 1
     again = client.call("RequeueCampaign", spb.RequeueCampaignRequest(id=a.id, reason="new data", actor="t"))
     assert again.state == pb.CAMPAIGN_STATE_QUEUED and client.call("GetStatus", spb.GetStatusRequest()).queued == 2
+    assert again.consecutive_failures == 0          # a fresh start, not one failure from quarantine
     changes = client.call("ListQueueChanges", spb.ListQueueChangesRequest(campaign_id=a.id)).changes
     assert changes[-1].action == "requeue" and changes[-1].reason == "new data"
 
@@ -291,6 +292,11 @@ def test_reflection_answers_under_v1_as_well_as_v1alpha_and_health_lists_its_ser
             assert {"omp.v1.SchedulerService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
                     "grpc.reflection.v1alpha.ServerReflection"} <= listed, package
             assert answers[1].file_descriptor_response.file_descriptor_proto, package
+            # every service a listing names can be described, reflection v1 itself included
+            for name in listed:
+                described = list(info(iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol=name)]),
+                                      timeout=10))
+                assert described[0].file_descriptor_response.file_descriptor_proto, (package, name)
         listed = health_pb2_grpc.HealthStub(ch).List(health_pb2.HealthListRequest(), timeout=5)
         assert listed.statuses["omp.v1.SchedulerService"].status == health_pb2.HealthCheckResponse.SERVING
         assert listed.statuses[""].status == health_pb2.HealthCheckResponse.SERVING
