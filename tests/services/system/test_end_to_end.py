@@ -70,7 +70,9 @@ def test_campaign_runs_end_to_end_through_the_omp_command(services, tmp_path, da
     st = json.loads(omp(sched, miner, "status", "--json").stdout)
     assert st["state"] == "DAEMON_STATE_RUNNING" and st["resources"]["within_budget"]
     text = urllib.request.urlopen(f"http://127.0.0.1:{sched.metrics_port}/metrics", timeout=5).read().decode()
-    assert 'omp_scheduler_runs_ended_total{status="completed"}' in text
+    completed = [float(line.split()[-1]) for line in text.splitlines()
+                 if line.startswith("omp_scheduler_runs_ended_total{") and 'status="completed"' in line]
+    assert completed and completed[0] >= 1, text[:2000]
     commits = float(text.split("omp_storage_group_commit_seconds_count ")[1].split()[0])
     assert (commits >= 1) == database_url.startswith("sqlite")          # group commits: SQLite only
     mtext = urllib.request.urlopen(f"http://127.0.0.1:{miner.metrics_port}/metrics", timeout=5).read().decode()
