@@ -240,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
                        ("pause", "pause admissions"), ("resume", "resume admissions")):
         sub.add_parser(name, parents=change, help=text).set_defaults(func=remote.cmd_daemon)
     d = sub.add_parser("data-ready", parents=change, help="mark market data ready (yes) or not (no)")
-    d.add_argument("state", choices=("yes", "no"), help="yes: mining may use the data; no: nothing is admitted")
+    d.add_argument("state", choices=("yes", "no"), help="yes: mining may use the data; no: nothing is admitted "
+                                                        "(no needs --reason)")
     d.set_defaults(func=remote.cmd_data_ready)
 
     q = sub.add_parser("queue", help="the campaign queue").add_subparsers(dest="queue_command", required=True)
@@ -449,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "needs_reason", False) and not args.reason.strip():
         what = " ".join(w for w in (args.command, getattr(args, f"{args.command}_command", "")) if w)
         return _fail(f"--reason is required to {what}", EXIT_BAD_INPUT, as_json)
+    if args.command == "data-ready" and args.state == "no" and not args.reason.strip():
+        return _fail("--reason is required to mark the data not ready", EXIT_BAD_INPUT, as_json)
     if getattr(args, "restart_after", 0) < 0:
         return _fail(f"--restart-after must be >= 0, got {args.restart_after}", EXIT_BAD_INPUT, as_json)
     if getattr(args, "threads", 1) < 1:

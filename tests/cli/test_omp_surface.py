@@ -65,6 +65,12 @@ def test_a_required_reason_missing_is_refused_before_any_call():
         "error": {"code": "INVALID_ARGUMENT", "message": "--reason is required to queue requeue"}}
 
 
+def test_marking_the_data_not_ready_needs_a_reason_before_any_call():
+    r = omp("data-ready", "no", "--scheduler", "127.0.0.1:1", "--json")
+    assert r.returncode == 2 and json.loads(r.stdout)["error"]["message"] == \
+        "--reason is required to mark the data not ready"
+
+
 def test_argument_errors_are_json_errors_under_json():
     r = omp("queue", "reorder", "camp_x", "not-a-number", "--json")
     doc = json.loads(r.stdout)
