@@ -104,7 +104,7 @@ def make_queue_mix():
         kind = (k + i) % 4 if known else 0
         if kind == 0:
             c = client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
-                name=f"b{i}-{k}", config_path="tiny.toml", market="us", priority=k % 50), actor="bench"))
+                name=f"b{i}-{k}", config_path="tiny.toml", market="us", priority=k % 50), actor="bench")).campaign
             with lock:
                 ids.append(c.id)
         elif kind == 1:

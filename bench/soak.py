@@ -105,7 +105,7 @@ def client_loop(address: str, i: int, stop: threading.Event, stats: Stats, added
                 rid = f"soak-{i}-{k}"
                 got = c.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
                     name=f"soak {i}-{k}", config_path="tiny.toml", priority=rng.randint(1, 50), repeat=False,
-                    enabled=False), actor=f"client{i}", request_id=rid))
+                    enabled=False), actor=f"client{i}", request_id=rid)).campaign
                 mine.append(got.id)
                 with lock:
                     added[rid] = got.id
@@ -184,7 +184,7 @@ def main() -> None:
             for j in range(2):      # campaigns that keep the miner busy all along
                 admin.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
                     name=f"repeat {j}", config_path="tiny.toml", priority=0, repeat=True), actor="soak"))
-            admin.call("StartDaemon", spb.DaemonRequest(actor="soak"))
+            admin.call("StartDaemon", spb.StartDaemonRequest(actor="soak"))
             set_data_ready(admin)
             emit(event="start", database=args.database, minutes=args.minutes,
                  health_ops_per_s=round(reference), scheduler=process_figures(sched), miner=process_figures(miner))

@@ -20,7 +20,7 @@ from omp.v1 import (common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, promoter
 from omp_services.common import errors
 from omp_services.common.clients import Client
 from omp_services.common.clock import SystemClock
-from omp_services.common.convert import enum_pb
+from omp_services.common.convert import enum_pb, struct_dict, struct_pb
 from omp_services.common.vocabulary import CampaignState, EntryState, RunStatus
 from omp_cli.output import console as _con, emit, error, items
 
@@ -89,8 +89,8 @@ def show_list(args, things, token: str, human, **extra) -> int:
 
 # ------------------------------------------------------------------------------------ status
 def cmd_status(args) -> int:
-    st, rc = call(args, "scheduler", "GetStatus", spb.GetStatusRequest())
-    if st is None:
+    r, rc = call(args, "scheduler", "GetStatus", spb.GetStatusRequest())
+    if r is None:
         return rc
 
     def human(st):
@@ -113,24 +113,28 @@ def cmd_status(args) -> int:
         if st.HasField("throttled_until"):
             t.add_row("throttled", f"[yellow]x{st.throttle_factor:g} until {_when(st.throttled_until)}[/]")
         _con().print(t)
-    return show(args, st, human)
+    return show(args, r.status, human)
+
+
+DAEMON = {"start": ("StartDaemon", spb.StartDaemonRequest), "stop": ("StopDaemon", spb.StopDaemonRequest),
+          "pause": ("PauseDaemon", spb.PauseDaemonRequest), "resume": ("ResumeDaemon", spb.ResumeDaemonRequest)}
 
 
 def cmd_daemon(args) -> int:
-    method = {"start": "StartDaemon", "stop": "StopDaemon", "pause": "PauseDaemon", "resume": "ResumeDaemon"}
-    st, rc = call(args, "scheduler", method[args.command], spb.DaemonRequest(actor=args.actor, reason=args.reason))
-    if st is None:
+    method, request = DAEMON[args.command]
+    r, rc = call(args, "scheduler", method, request(actor=args.actor, reason=args.reason))
+    if r is None:
         return rc
-    return show(args, st, lambda s: _con().print(f"daemon {_enum(pb.DaemonState, s.state, 'DAEMON_STATE_')}"))
+    return show(args, r.status, lambda s: _con().print(f"daemon {_enum(pb.DaemonState, s.state, 'DAEMON_STATE_')}"))
 
 
 def cmd_data_ready(args) -> int:
     ready = pb.DATA_READINESS_READY if args.state == "yes" else pb.DATA_READINESS_NOT_READY
-    st, rc = call(args, "scheduler", "SetDataReadiness",
-                  spb.SetDataReadinessRequest(readiness=ready, actor=args.actor, reason=args.reason))
-    if st is None:
+    r, rc = call(args, "scheduler", "SetDataReadiness",
+                 spb.SetDataReadinessRequest(readiness=ready, actor=args.actor, reason=args.reason))
+    if r is None:
         return rc
-    return show(args, st, lambda s: _con().print(
+    return show(args, r.status, lambda s: _con().print(
         f"data {_enum(pb.DataReadiness, s.data_readiness, 'DATA_READINESS_')}"))
 
 
@@ -207,14 +211,20 @@ def cmd_queue(args) -> int:
     elif sub == "import":
         try:
             data = Path(args.file).read_bytes()
+            doc = json.loads(data)
         except OSError as exc:
             return fail(args, f"cannot read {args.file}: {exc.strerror}", 2)
+        except (ValueError, RecursionError) as exc:
+            return fail(args, f"{args.file} is not a JSON document: {exc}", 2)
+        if not isinstance(doc, dict):
+            return fail(args, f"{args.file}: a queue file is a JSON object with a 'campaigns' array, "
+                              f"got a {type(doc).__name__}", 2)
         # the same file imported again adds nothing twice: its content names the request
         rid = args.request_id or "import-" + hashlib.sha256(data).hexdigest()[:24]
         added = skipped = 0
-        for k, part in enumerate(_import_parts(data)):
+        for k, part in enumerate(_import_parts(doc)):
             r, rc = call(args, "scheduler", "ImportQueue", spb.ImportQueueRequest(
-                queue_json=part, request_id=f"{rid}-{k}", **who))
+                queue=struct_pb(part), request_id=f"{rid}-{k}", **who))
             if r is None:
                 return rc
             added, skipped = added + r.added, skipped + r.skipped
@@ -226,12 +236,12 @@ def cmd_queue(args) -> int:
             r, rc = call(args, "scheduler", "ExportQueue", spb.ExportQueueRequest(page_token=token))
             if r is None:
                 return rc
-            page = json.loads(r.queue_json)
+            page = struct_dict(r.queue)
             doc = page if doc is None else {**doc, "campaigns": doc["campaigns"] + page["campaigns"]}
             token = r.next_page_token
             if not token:
                 break
-        text = (json.dumps(doc, indent=2) + "\n").encode()
+        text = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
         if not args.file:           # the queue file itself: one JSON document
             sys.stdout.write(text.decode())
             return 0
@@ -261,7 +271,7 @@ def cmd_queue(args) -> int:
         return fail(args, f"unknown queue command {sub!r}", 2)
     if c is None:
         return rc
-    return show(args, c, lambda c: _con().print(
+    return show(args, c.campaign, lambda c: _con().print(
         f"{c.id} {c.name!r}: priority {c.priority}, {_enum(pb.CampaignState, c.state, 'CAMPAIGN_STATE_')}, "
         f"{'enabled' if c.enabled else 'disabled'}"))
 
@@ -269,18 +279,13 @@ def cmd_queue(args) -> int:
 IMPORT_PART = 5000      # campaigns per ImportQueue call (the scheduler's bound)
 
 
-def _import_parts(data: bytes) -> list[bytes]:
-    """The queue file in parts the scheduler accepts; a file that is not a queue document goes as
+def _import_parts(doc: dict) -> list[dict]:
+    """The queue document in parts the scheduler accepts; one that is not a queue document goes as
     it is, for the scheduler to say what is wrong with it."""
-    try:
-        doc = json.loads(data)
-        campaigns = doc["campaigns"]
-        if not isinstance(campaigns, list) or len(campaigns) <= IMPORT_PART:
-            return [data]
-    except (ValueError, TypeError, KeyError, RecursionError):
-        return [data]
-    return [json.dumps({**doc, "campaigns": campaigns[i:i + IMPORT_PART]}).encode()
-            for i in range(0, len(campaigns), IMPORT_PART)]
+    campaigns = doc.get("campaigns")
+    if not isinstance(campaigns, list) or len(campaigns) <= IMPORT_PART:
+        return [doc]
+    return [{**doc, "campaigns": campaigns[i:i + IMPORT_PART]} for i in range(0, len(campaigns), IMPORT_PART)]
 
 
 # ------------------------------------------------------------------------------------ runs
@@ -314,17 +319,17 @@ def cmd_runs(args) -> int:
         return show_list(args, r.runs, r.next_page_token, human)
     if sub == "show":
         r, rc = call(args, "miner", "GetRun", mpb.GetRunRequest(run_id=args.run_id))
-        return rc if r is None else show(args, r, lambda r: _con().print(_run_line(r)))
+        return rc if r is None else show(args, r.run, lambda r: _con().print(_run_line(r)))
     if sub == "cancel":
         r, rc = call(args, "miner", "CancelRun", mpb.CancelRunRequest(run_id=args.run_id, reason=args.reason,
                                                                            actor=args.actor))
-        return rc if r is None else show(args, r, lambda r: _con().print(f"cancelling {r.run_id}"))
+        return rc if r is None else show(args, r.run, lambda r: _con().print(f"cancelling {r.run_id}"))
     if sub == "export":
         r, rc = call(args, "miner", "ExportTopCandidates", mpb.ExportTopCandidatesRequest(
             run_id=args.run_id, top=args.top))
         if r is None:
             return rc
-        sys.stdout.write(r.candidates_json + "\n")
+        sys.stdout.write(json.dumps(struct_dict(r.candidates), indent=2, sort_keys=True) + "\n")
         return 0
     if sub == "watch":
         return _watch_run(args)
@@ -339,7 +344,7 @@ def _watch_run(args) -> int:
     try:
         if args.json or not sys.stderr.isatty():
             out = _con()
-            for r in client.stream("WatchRun", mpb.WatchRunRequest(run_id=args.run_id)):
+            for r in (x.run for x in client.stream("WatchRun", mpb.WatchRunRequest(run_id=args.run_id))):
                 if args.json:
                     emit(_dict(r))
                 else:
@@ -351,7 +356,7 @@ def _watch_run(args) -> int:
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TextColumn("best IS Sharpe {task.fields[best]:.2f}"), console=_con(stderr=True)) as bar:
                 task = bar.add_task(args.run_id, total=None, best=0.0)
-                for r in client.stream("WatchRun", mpb.WatchRunRequest(run_id=args.run_id)):
+                for r in (x.run for x in client.stream("WatchRun", mpb.WatchRunRequest(run_id=args.run_id))):
                     p = r.progress
                     total = (p.generations or 1) * (p.seeds_total or 1)
                     done = p.seeds_done * (p.generations or 0) + (p.generation if p.generation < p.generations else 0)
@@ -387,9 +392,10 @@ def cmd_events(args) -> int:
     try:
         while True:
             try:
-                for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=seq, follow=args.follow,
+                stream = client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=seq, follow=args.follow,
                                                                              last=last),
-                                       timeout=None if args.follow else args.timeout):
+                                       timeout=None if args.follow else args.timeout)
+                for e in (r.event for r in stream):
                     if not args.follow:
                         listed.append(e)
                     elif args.json:
@@ -434,6 +440,7 @@ def cmd_promote(args) -> int:
     r, rc = call(args, "promoter", "PromoteCheck" if check else "PromoteRun", request)
     if r is None:
         return rc
+    r = r.decision
 
     def human(d):
         from rich.table import Table
@@ -482,6 +489,7 @@ def cmd_hof(args) -> int:
         r, rc = call(args, "promoter", "GetEntry", ppb.GetEntryRequest(genome_hash=args.genome_hash))
         if r is None:
             return rc
+        r = r.entry
 
         def human(e):
             con = _con()
@@ -507,7 +515,7 @@ def cmd_hof(args) -> int:
         r, rc = call(args, "promoter", "SetEntryState", ppb.SetEntryStateRequest(
             genome_hash=args.genome_hash, state=enum_pb(ppb.EntryState, EntryState(args.state)), actor=args.actor,
             reason=args.reason))
-        return rc if r is None else show(args, r, lambda e: _con().print(
+        return rc if r is None else show(args, r.entry, lambda e: _con().print(
             f"{e.genome_hash[:12]} is now {_word(ppb.EntryState, e.state)}"))
     if sub == "check":
         r, rc = call(args, "promoter", "CheckIntegrity", ppb.CheckIntegrityRequest(samples=args.samples, seed=args.seed,
@@ -547,7 +555,7 @@ def cmd_seeds(args) -> int:
     if args.seeds_command == "register":
         r, rc = call(args, "promoter", "RegisterSeed", ppb.RegisterSeedRequest(
             campaign_id=args.campaign_id, seed=args.seed, actor=args.actor, reason=args.reason))
-        return rc if r is None else show(args, r, lambda s: _con().print(
+        return rc if r is None else show(args, r.seed, lambda s: _con().print(
             f"seed {s.seed} registered for {s.campaign_id}", soft_wrap=True))
     r, rc = call(args, "promoter", "ListSeeds", ppb.ListSeedsRequest(campaign_id=args.campaign_id))
     if r is None:
@@ -592,7 +600,7 @@ def cmd_incidents(args) -> int:
     if sub == "show":
         if args.json:
             r, rc = call(args, "watchdog", "GetIncident", wpb.GetIncidentRequest(id=args.id))
-            return rc if r is None else show(args, r, None)
+            return rc if r is None else show(args, r.incident, None)
         r, rc = call(args, "watchdog", "RenderIncident", wpb.RenderIncidentRequest(id=args.id))
         if r is None:
             return rc
@@ -602,7 +610,7 @@ def cmd_incidents(args) -> int:
         r, rc = call(args, "watchdog", "ResolveIncident", wpb.ResolveIncidentRequest(
             id=args.id, root_cause=args.root_cause, resolution=args.resolution, prevention=args.prevention or [],
             actor=args.actor))
-        return rc if r is None else show(args, r, lambda i: _con().print(_incident_line(i)))
+        return rc if r is None else show(args, r.incident, lambda i: _con().print(_incident_line(i)))
     return fail(args, f"unknown incidents command {sub!r}", 2)
 
 
@@ -660,6 +668,7 @@ def cmd_health(args) -> int:
     if st is None:
         checks["last_tick"] = {"ok": False, "detail": why}
     else:
+        st = st.status
         age = now - (st.last_tick_at.seconds + st.last_tick_at.nanos / 1e9) if st.last_tick_at.seconds else None
         checks["daemon"] = {"ok": True, "detail": _enum(pb.DaemonState, st.state, "DAEMON_STATE_")
                             + f", data {_enum(pb.DataReadiness, st.data_readiness, 'DATA_READINESS_')}"}

@@ -7,7 +7,6 @@ both runs have ended and been judged.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -23,6 +22,7 @@ from omp.v1 import (common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, promoter
                     scheduler_pb2 as spb, scheduler_pb2_grpc)
 from omp_services.common import errors, security, settings as settings_mod
 from omp_services.common.clients import Client
+from omp_services.common.convert import struct_dict
 from omp_cli.output import console, emit, error
 
 DEMO_CONFIG = "us_daily_momentum.toml"           # real data: the gates mostly say no, and why
@@ -126,7 +126,7 @@ def cmd_up(args) -> int:
 def _show_run(con, miner: str, run_id: str, security) -> None:
     client = Client(miner_pb2_grpc.MinerServiceStub, miner, timeout=10.0, security=security)
     try:
-        run = client.call("GetRun", mpb.GetRunRequest(run_id=run_id))
+        run = client.call("GetRun", mpb.GetRunRequest(run_id=run_id)).run
         con.print(f"      run folder: {run.run_dir}  (candidates: omp runs export {run_id} --miner {miner})",
                   soft_wrap=True)
     except errors.OmpError as exc:
@@ -138,7 +138,7 @@ def _show_run(con, miner: str, run_id: str, security) -> None:
 def _show_decision(con, promoter: str, run_id: str, security) -> None:
     client = Client(promoter_pb2_grpc.PromoterServiceStub, promoter, timeout=10.0, security=security)
     try:
-        d = client.call("GetDecision", ppb.GetDecisionRequest(run_id=run_id))
+        d = client.call("GetDecision", ppb.GetDecisionRequest(run_id=run_id)).decision
     except errors.OmpError as exc:
         con.print(f"      (could not ask the promoter about {run_id}: {exc})")
         return
@@ -167,9 +167,9 @@ def _demo(args, con, target: str, miner: str, promoter: str, procs, stop) -> int
             camp = client.call("AddCampaign", spb.AddCampaignRequest(
                 campaign=pb.Campaign(name=f"demo: {config.removesuffix('.toml')}", config_path=config,
                                      priority=1 + k, enabled=True, repeat=False, tags=["demo"]),
-                actor="omp up", reason="demo", request_id=f"demo-{os.getpid()}-{time.time_ns()}-{k}"))
+                actor="omp up", reason="demo", request_id=f"demo-{os.getpid()}-{time.time_ns()}-{k}")).campaign
             ids[camp.id] = config
-        st = client.call("GetStatus", spb.GetStatusRequest())
+        st = client.call("GetStatus", spb.GetStatusRequest()).status
         if st.data_readiness != pb.DATA_READINESS_READY and st.data_readiness_reason.startswith("never confirmed"):
             # a fresh installation mines nothing until someone vouches for the data; the demo's is
             # shipped. An operator's own "not ready" (with its reason) is left as it is.
@@ -180,22 +180,23 @@ def _demo(args, con, target: str, miner: str, promoter: str, procs, stop) -> int
         elif st.data_readiness != pb.DATA_READINESS_READY:
             con.print(f"[yellow]data is marked not ready ({st.data_readiness_reason}): nothing will be admitted "
                       "until `omp data-ready yes`[/]")
-        if st.state != pb.DAEMON_STATE_RUNNING:
-            client.call("StartDaemon" if st.state == pb.DAEMON_STATE_OFFLINE else "ResumeDaemon",
-                        spb.DaemonRequest(actor="omp up", reason="demo"))
+        if st.state == pb.DAEMON_STATE_OFFLINE:
+            client.call("StartDaemon", spb.StartDaemonRequest(actor="omp up", reason="demo"))
+        elif st.state != pb.DAEMON_STATE_RUNNING:
+            client.call("ResumeDaemon", spb.ResumeDaemonRequest(actor="omp up", reason="demo"))
         con.print("queued " + ", ".join(f"{i} ({c})" for i, c in ids.items()) + " and started the daemon; events:",
                   soft_wrap=True)
         waiting, failed = set(ids), False
-        for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, follow=True)):
+        for e in (r.event for r in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, follow=True))):
             ours = e.campaign_id in ids
             if args.json:
                 emit({"event": json_format.MessageToDict(e, preserving_proto_field_name=True)})
             else:
                 con.print(f"{e.seq:>5} {e.kind:<22} {e.message}", soft_wrap=True)
                 if e.kind == "run.completed" and ours:
-                    _show_run(con, miner, json.loads(e.detail_json).get("run_id", ""), args.security)
+                    _show_run(con, miner, str(struct_dict(e.detail).get("run_id", "")), args.security)
                 if e.kind == "promotion.judged" and ours:
-                    _show_decision(con, promoter, json.loads(e.detail_json).get("run_id", ""), args.security)
+                    _show_decision(con, promoter, str(struct_dict(e.detail).get("run_id", "")), args.security)
             if stop["now"] or any(p.poll() is not None for p in procs):
                 break
             if ours and e.kind in ("promotion.judged", "run.failed", "campaign.quarantine"):

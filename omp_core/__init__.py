@@ -6,4 +6,4 @@ back to slow Python.
 """
 from omp_core import _backtest, _indicators  # noqa: F401  (fail fast without the Cython build)
 
-__version__ = "0.1.0"      # the one version: pyproject.toml reads it from here
+__version__ = "0.2.0"      # the one version: pyproject.toml reads it from here

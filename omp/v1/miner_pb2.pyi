@@ -1,3 +1,4 @@
+from google.protobuf import struct_pb2 as _struct_pb2
 from omp.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -39,6 +40,12 @@ class StartRunRequest(_message.Message):
     config_hash: str
     def __init__(self, campaign_id: _Optional[str] = ..., attempt: _Optional[int] = ..., config_path: _Optional[str] = ..., config_hash: _Optional[str] = ...) -> None: ...
 
+class StartRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: _common_pb2.Run
+    def __init__(self, run: _Optional[_Union[_common_pb2.Run, _Mapping]] = ...) -> None: ...
+
 class GetRunRequest(_message.Message):
     __slots__ = ("run_id", "campaign_id", "attempt")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +55,12 @@ class GetRunRequest(_message.Message):
     campaign_id: str
     attempt: int
     def __init__(self, run_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class GetRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: _common_pb2.Run
+    def __init__(self, run: _Optional[_Union[_common_pb2.Run, _Mapping]] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "campaign_id", "status")
@@ -81,11 +94,23 @@ class CancelRunRequest(_message.Message):
     actor: str
     def __init__(self, run_id: _Optional[str] = ..., reason: _Optional[str] = ..., as_failure: _Optional[bool] = ..., actor: _Optional[str] = ...) -> None: ...
 
+class CancelRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: _common_pb2.Run
+    def __init__(self, run: _Optional[_Union[_common_pb2.Run, _Mapping]] = ...) -> None: ...
+
 class WatchRunRequest(_message.Message):
     __slots__ = ("run_id",)
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class WatchRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: _common_pb2.Run
+    def __init__(self, run: _Optional[_Union[_common_pb2.Run, _Mapping]] = ...) -> None: ...
 
 class ExportTopCandidatesRequest(_message.Message):
     __slots__ = ("run_id", "top")
@@ -96,7 +121,7 @@ class ExportTopCandidatesRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., top: _Optional[int] = ...) -> None: ...
 
 class ExportTopCandidatesResponse(_message.Message):
-    __slots__ = ("candidates_json",)
-    CANDIDATES_JSON_FIELD_NUMBER: _ClassVar[int]
-    candidates_json: str
-    def __init__(self, candidates_json: _Optional[str] = ...) -> None: ...
+    __slots__ = ("candidates",)
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    candidates: _struct_pb2.Struct
+    def __init__(self, candidates: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...

@@ -3,7 +3,6 @@
 import grpc
 import warnings
 
-from omp.v1 import common_pb2 as omp_dot_v1_dot_common__pb2
 from omp.v1 import miner_pb2 as omp_dot_v1_dot_miner__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -43,12 +42,12 @@ class MinerServiceStub:
         self.StartRun = channel.unary_unary(
                 '/omp.v1.MinerService/StartRun',
                 request_serializer=omp_dot_v1_dot_miner__pb2.StartRunRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_common__pb2.Run.FromString,
+                response_deserializer=omp_dot_v1_dot_miner__pb2.StartRunResponse.FromString,
                 _registered_method=True)
         self.GetRun = channel.unary_unary(
                 '/omp.v1.MinerService/GetRun',
                 request_serializer=omp_dot_v1_dot_miner__pb2.GetRunRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_common__pb2.Run.FromString,
+                response_deserializer=omp_dot_v1_dot_miner__pb2.GetRunResponse.FromString,
                 _registered_method=True)
         self.ListRuns = channel.unary_unary(
                 '/omp.v1.MinerService/ListRuns',
@@ -58,12 +57,12 @@ class MinerServiceStub:
         self.CancelRun = channel.unary_unary(
                 '/omp.v1.MinerService/CancelRun',
                 request_serializer=omp_dot_v1_dot_miner__pb2.CancelRunRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_common__pb2.Run.FromString,
+                response_deserializer=omp_dot_v1_dot_miner__pb2.CancelRunResponse.FromString,
                 _registered_method=True)
         self.WatchRun = channel.unary_stream(
                 '/omp.v1.MinerService/WatchRun',
                 request_serializer=omp_dot_v1_dot_miner__pb2.WatchRunRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_common__pb2.Run.FromString,
+                response_deserializer=omp_dot_v1_dot_miner__pb2.WatchRunResponse.FromString,
                 _registered_method=True)
         self.ExportTopCandidates = channel.unary_unary(
                 '/omp.v1.MinerService/ExportTopCandidates',
@@ -131,12 +130,12 @@ def add_MinerServiceServicer_to_server(servicer, server):
             'StartRun': grpc.unary_unary_rpc_method_handler(
                     servicer.StartRun,
                     request_deserializer=omp_dot_v1_dot_miner__pb2.StartRunRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_common__pb2.Run.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_miner__pb2.StartRunResponse.SerializeToString,
             ),
             'GetRun': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRun,
                     request_deserializer=omp_dot_v1_dot_miner__pb2.GetRunRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_common__pb2.Run.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_miner__pb2.GetRunResponse.SerializeToString,
             ),
             'ListRuns': grpc.unary_unary_rpc_method_handler(
                     servicer.ListRuns,
@@ -146,12 +145,12 @@ def add_MinerServiceServicer_to_server(servicer, server):
             'CancelRun': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelRun,
                     request_deserializer=omp_dot_v1_dot_miner__pb2.CancelRunRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_common__pb2.Run.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_miner__pb2.CancelRunResponse.SerializeToString,
             ),
             'WatchRun': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchRun,
                     request_deserializer=omp_dot_v1_dot_miner__pb2.WatchRunRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_common__pb2.Run.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_miner__pb2.WatchRunResponse.SerializeToString,
             ),
             'ExportTopCandidates': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportTopCandidates,
@@ -212,7 +211,7 @@ class MinerService:
             target,
             '/omp.v1.MinerService/StartRun',
             omp_dot_v1_dot_miner__pb2.StartRunRequest.SerializeToString,
-            omp_dot_v1_dot_common__pb2.Run.FromString,
+            omp_dot_v1_dot_miner__pb2.StartRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -239,7 +238,7 @@ class MinerService:
             target,
             '/omp.v1.MinerService/GetRun',
             omp_dot_v1_dot_miner__pb2.GetRunRequest.SerializeToString,
-            omp_dot_v1_dot_common__pb2.Run.FromString,
+            omp_dot_v1_dot_miner__pb2.GetRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -293,7 +292,7 @@ class MinerService:
             target,
             '/omp.v1.MinerService/CancelRun',
             omp_dot_v1_dot_miner__pb2.CancelRunRequest.SerializeToString,
-            omp_dot_v1_dot_common__pb2.Run.FromString,
+            omp_dot_v1_dot_miner__pb2.CancelRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -320,7 +319,7 @@ class MinerService:
             target,
             '/omp.v1.MinerService/WatchRun',
             omp_dot_v1_dot_miner__pb2.WatchRunRequest.SerializeToString,
-            omp_dot_v1_dot_common__pb2.Run.FromString,
+            omp_dot_v1_dot_miner__pb2.WatchRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

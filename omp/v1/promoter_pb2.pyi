@@ -104,6 +104,12 @@ class RegisterSeedRequest(_message.Message):
     reason: str
     def __init__(self, campaign_id: _Optional[str] = ..., seed: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class RegisterSeedResponse(_message.Message):
+    __slots__ = ("seed",)
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    seed: RegisteredSeed
+    def __init__(self, seed: _Optional[_Union[RegisteredSeed, _Mapping]] = ...) -> None: ...
+
 class CheckIntegrityRequest(_message.Message):
     __slots__ = ("samples", "seed", "actor")
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
@@ -126,7 +132,7 @@ class IntegrityItem(_message.Message):
     detail: str
     def __init__(self, section: _Optional[str] = ..., name: _Optional[str] = ..., ok: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
 
-class IntegrityReport(_message.Message):
+class CheckIntegrityResponse(_message.Message):
     __slots__ = ("ok", "items", "markdown")
     OK_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
@@ -140,7 +146,7 @@ class SyncMirrorRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
-class MirrorStatus(_message.Message):
+class SyncMirrorResponse(_message.Message):
     __slots__ = ("configured", "pending", "lag_seconds", "last_sync", "error")
     CONFIGURED_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
@@ -214,17 +220,35 @@ class PromoteRunRequest(_message.Message):
     actor: str
     def __init__(self, run_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
+class PromoteRunResponse(_message.Message):
+    __slots__ = ("decision",)
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    decision: PromotionDecision
+    def __init__(self, decision: _Optional[_Union[PromotionDecision, _Mapping]] = ...) -> None: ...
+
 class PromoteCheckRequest(_message.Message):
     __slots__ = ("run_id",)
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
 
+class PromoteCheckResponse(_message.Message):
+    __slots__ = ("decision",)
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    decision: PromotionDecision
+    def __init__(self, decision: _Optional[_Union[PromotionDecision, _Mapping]] = ...) -> None: ...
+
 class GetDecisionRequest(_message.Message):
     __slots__ = ("run_id",)
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class GetDecisionResponse(_message.Message):
+    __slots__ = ("decision",)
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    decision: PromotionDecision
+    def __init__(self, decision: _Optional[_Union[PromotionDecision, _Mapping]] = ...) -> None: ...
 
 class EntryChange(_message.Message):
     __slots__ = ("at", "actor", "from_state", "to_state", "reason")
@@ -310,6 +334,12 @@ class GetEntryRequest(_message.Message):
     genome_hash: str
     def __init__(self, genome_hash: _Optional[str] = ...) -> None: ...
 
+class GetEntryResponse(_message.Message):
+    __slots__ = ("entry",)
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    entry: HofEntry
+    def __init__(self, entry: _Optional[_Union[HofEntry, _Mapping]] = ...) -> None: ...
+
 class SetEntryStateRequest(_message.Message):
     __slots__ = ("genome_hash", "state", "actor", "reason")
     GENOME_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -321,6 +351,12 @@ class SetEntryStateRequest(_message.Message):
     actor: str
     reason: str
     def __init__(self, genome_hash: _Optional[str] = ..., state: _Optional[_Union[EntryState, str]] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SetEntryStateResponse(_message.Message):
+    __slots__ = ("entry",)
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    entry: HofEntry
+    def __init__(self, entry: _Optional[_Union[HofEntry, _Mapping]] = ...) -> None: ...
 
 class RenderPacketRequest(_message.Message):
     __slots__ = ("genome_hash",)

@@ -37,17 +37,17 @@ class PromoterServiceStub:
         self.PromoteRun = channel.unary_unary(
                 '/omp.v1.PromoterService/PromoteRun',
                 request_serializer=omp_dot_v1_dot_promoter__pb2.PromoteRunRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_promoter__pb2.PromotionDecision.FromString,
+                response_deserializer=omp_dot_v1_dot_promoter__pb2.PromoteRunResponse.FromString,
                 _registered_method=True)
         self.PromoteCheck = channel.unary_unary(
                 '/omp.v1.PromoterService/PromoteCheck',
                 request_serializer=omp_dot_v1_dot_promoter__pb2.PromoteCheckRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_promoter__pb2.PromotionDecision.FromString,
+                response_deserializer=omp_dot_v1_dot_promoter__pb2.PromoteCheckResponse.FromString,
                 _registered_method=True)
         self.GetDecision = channel.unary_unary(
                 '/omp.v1.PromoterService/GetDecision',
                 request_serializer=omp_dot_v1_dot_promoter__pb2.GetDecisionRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_promoter__pb2.PromotionDecision.FromString,
+                response_deserializer=omp_dot_v1_dot_promoter__pb2.GetDecisionResponse.FromString,
                 _registered_method=True)
         self.ListEntries = channel.unary_unary(
                 '/omp.v1.PromoterService/ListEntries',
@@ -57,12 +57,12 @@ class PromoterServiceStub:
         self.GetEntry = channel.unary_unary(
                 '/omp.v1.PromoterService/GetEntry',
                 request_serializer=omp_dot_v1_dot_promoter__pb2.GetEntryRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_promoter__pb2.HofEntry.FromString,
+                response_deserializer=omp_dot_v1_dot_promoter__pb2.GetEntryResponse.FromString,
                 _registered_method=True)
         self.SetEntryState = channel.unary_unary(
                 '/omp.v1.PromoterService/SetEntryState',
                 request_serializer=omp_dot_v1_dot_promoter__pb2.SetEntryStateRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_promoter__pb2.HofEntry.FromString,
+                response_deserializer=omp_dot_v1_dot_promoter__pb2.SetEntryStateResponse.FromString,
                 _registered_method=True)
         self.RenderPacket = channel.unary_unary(
                 '/omp.v1.PromoterService/RenderPacket',
@@ -72,12 +72,12 @@ class PromoterServiceStub:
         self.SyncMirror = channel.unary_unary(
                 '/omp.v1.PromoterService/SyncMirror',
                 request_serializer=omp_dot_v1_dot_promoter__pb2.SyncMirrorRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_promoter__pb2.MirrorStatus.FromString,
+                response_deserializer=omp_dot_v1_dot_promoter__pb2.SyncMirrorResponse.FromString,
                 _registered_method=True)
         self.CheckIntegrity = channel.unary_unary(
                 '/omp.v1.PromoterService/CheckIntegrity',
                 request_serializer=omp_dot_v1_dot_promoter__pb2.CheckIntegrityRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_promoter__pb2.IntegrityReport.FromString,
+                response_deserializer=omp_dot_v1_dot_promoter__pb2.CheckIntegrityResponse.FromString,
                 _registered_method=True)
         self.ListSeeds = channel.unary_unary(
                 '/omp.v1.PromoterService/ListSeeds',
@@ -87,7 +87,7 @@ class PromoterServiceStub:
         self.RegisterSeed = channel.unary_unary(
                 '/omp.v1.PromoterService/RegisterSeed',
                 request_serializer=omp_dot_v1_dot_promoter__pb2.RegisterSeedRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_promoter__pb2.RegisteredSeed.FromString,
+                response_deserializer=omp_dot_v1_dot_promoter__pb2.RegisterSeedResponse.FromString,
                 _registered_method=True)
         self.Revalidate = channel.unary_unary(
                 '/omp.v1.PromoterService/Revalidate',
@@ -188,17 +188,17 @@ def add_PromoterServiceServicer_to_server(servicer, server):
             'PromoteRun': grpc.unary_unary_rpc_method_handler(
                     servicer.PromoteRun,
                     request_deserializer=omp_dot_v1_dot_promoter__pb2.PromoteRunRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_promoter__pb2.PromotionDecision.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_promoter__pb2.PromoteRunResponse.SerializeToString,
             ),
             'PromoteCheck': grpc.unary_unary_rpc_method_handler(
                     servicer.PromoteCheck,
                     request_deserializer=omp_dot_v1_dot_promoter__pb2.PromoteCheckRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_promoter__pb2.PromotionDecision.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_promoter__pb2.PromoteCheckResponse.SerializeToString,
             ),
             'GetDecision': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDecision,
                     request_deserializer=omp_dot_v1_dot_promoter__pb2.GetDecisionRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_promoter__pb2.PromotionDecision.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_promoter__pb2.GetDecisionResponse.SerializeToString,
             ),
             'ListEntries': grpc.unary_unary_rpc_method_handler(
                     servicer.ListEntries,
@@ -208,12 +208,12 @@ def add_PromoterServiceServicer_to_server(servicer, server):
             'GetEntry': grpc.unary_unary_rpc_method_handler(
                     servicer.GetEntry,
                     request_deserializer=omp_dot_v1_dot_promoter__pb2.GetEntryRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_promoter__pb2.HofEntry.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_promoter__pb2.GetEntryResponse.SerializeToString,
             ),
             'SetEntryState': grpc.unary_unary_rpc_method_handler(
                     servicer.SetEntryState,
                     request_deserializer=omp_dot_v1_dot_promoter__pb2.SetEntryStateRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_promoter__pb2.HofEntry.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_promoter__pb2.SetEntryStateResponse.SerializeToString,
             ),
             'RenderPacket': grpc.unary_unary_rpc_method_handler(
                     servicer.RenderPacket,
@@ -223,12 +223,12 @@ def add_PromoterServiceServicer_to_server(servicer, server):
             'SyncMirror': grpc.unary_unary_rpc_method_handler(
                     servicer.SyncMirror,
                     request_deserializer=omp_dot_v1_dot_promoter__pb2.SyncMirrorRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_promoter__pb2.MirrorStatus.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_promoter__pb2.SyncMirrorResponse.SerializeToString,
             ),
             'CheckIntegrity': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckIntegrity,
                     request_deserializer=omp_dot_v1_dot_promoter__pb2.CheckIntegrityRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_promoter__pb2.IntegrityReport.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_promoter__pb2.CheckIntegrityResponse.SerializeToString,
             ),
             'ListSeeds': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSeeds,
@@ -238,7 +238,7 @@ def add_PromoterServiceServicer_to_server(servicer, server):
             'RegisterSeed': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterSeed,
                     request_deserializer=omp_dot_v1_dot_promoter__pb2.RegisterSeedRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_promoter__pb2.RegisteredSeed.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_promoter__pb2.RegisterSeedResponse.SerializeToString,
             ),
             'Revalidate': grpc.unary_unary_rpc_method_handler(
                     servicer.Revalidate,
@@ -272,7 +272,7 @@ class PromoterService:
             target,
             '/omp.v1.PromoterService/PromoteRun',
             omp_dot_v1_dot_promoter__pb2.PromoteRunRequest.SerializeToString,
-            omp_dot_v1_dot_promoter__pb2.PromotionDecision.FromString,
+            omp_dot_v1_dot_promoter__pb2.PromoteRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -299,7 +299,7 @@ class PromoterService:
             target,
             '/omp.v1.PromoterService/PromoteCheck',
             omp_dot_v1_dot_promoter__pb2.PromoteCheckRequest.SerializeToString,
-            omp_dot_v1_dot_promoter__pb2.PromotionDecision.FromString,
+            omp_dot_v1_dot_promoter__pb2.PromoteCheckResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -326,7 +326,7 @@ class PromoterService:
             target,
             '/omp.v1.PromoterService/GetDecision',
             omp_dot_v1_dot_promoter__pb2.GetDecisionRequest.SerializeToString,
-            omp_dot_v1_dot_promoter__pb2.PromotionDecision.FromString,
+            omp_dot_v1_dot_promoter__pb2.GetDecisionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -380,7 +380,7 @@ class PromoterService:
             target,
             '/omp.v1.PromoterService/GetEntry',
             omp_dot_v1_dot_promoter__pb2.GetEntryRequest.SerializeToString,
-            omp_dot_v1_dot_promoter__pb2.HofEntry.FromString,
+            omp_dot_v1_dot_promoter__pb2.GetEntryResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -407,7 +407,7 @@ class PromoterService:
             target,
             '/omp.v1.PromoterService/SetEntryState',
             omp_dot_v1_dot_promoter__pb2.SetEntryStateRequest.SerializeToString,
-            omp_dot_v1_dot_promoter__pb2.HofEntry.FromString,
+            omp_dot_v1_dot_promoter__pb2.SetEntryStateResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -461,7 +461,7 @@ class PromoterService:
             target,
             '/omp.v1.PromoterService/SyncMirror',
             omp_dot_v1_dot_promoter__pb2.SyncMirrorRequest.SerializeToString,
-            omp_dot_v1_dot_promoter__pb2.MirrorStatus.FromString,
+            omp_dot_v1_dot_promoter__pb2.SyncMirrorResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -488,7 +488,7 @@ class PromoterService:
             target,
             '/omp.v1.PromoterService/CheckIntegrity',
             omp_dot_v1_dot_promoter__pb2.CheckIntegrityRequest.SerializeToString,
-            omp_dot_v1_dot_promoter__pb2.IntegrityReport.FromString,
+            omp_dot_v1_dot_promoter__pb2.CheckIntegrityResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -542,7 +542,7 @@ class PromoterService:
             target,
             '/omp.v1.PromoterService/RegisterSeed',
             omp_dot_v1_dot_promoter__pb2.RegisterSeedRequest.SerializeToString,
-            omp_dot_v1_dot_promoter__pb2.RegisteredSeed.FromString,
+            omp_dot_v1_dot_promoter__pb2.RegisterSeedResponse.FromString,
             options,
             channel_credentials,
             insecure,

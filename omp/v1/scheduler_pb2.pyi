@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from omp.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -16,6 +17,12 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: SchedulerStatus
+    def __init__(self, status: _Optional[_Union[SchedulerStatus, _Mapping]] = ...) -> None: ...
+
+class SchedulerStatus(_message.Message):
     __slots__ = ("state", "data_readiness", "data_readiness_reason", "resources", "queued", "running", "max_concurrent_campaigns", "environment", "last_tick_at", "last_tick_outcome", "throttled_until", "throttle_factor", "disabled", "tick_interval_seconds")
     STATE_FIELD_NUMBER: _ClassVar[int]
     DATA_READINESS_FIELD_NUMBER: _ClassVar[int]
@@ -47,13 +54,61 @@ class GetStatusResponse(_message.Message):
     tick_interval_seconds: float
     def __init__(self, state: _Optional[_Union[_common_pb2.DaemonState, str]] = ..., data_readiness: _Optional[_Union[_common_pb2.DataReadiness, str]] = ..., data_readiness_reason: _Optional[str] = ..., resources: _Optional[_Union[_common_pb2.ResourceReading, _Mapping]] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., max_concurrent_campaigns: _Optional[int] = ..., environment: _Optional[str] = ..., last_tick_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_tick_outcome: _Optional[str] = ..., throttled_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., throttle_factor: _Optional[float] = ..., disabled: _Optional[int] = ..., tick_interval_seconds: _Optional[float] = ...) -> None: ...
 
-class DaemonRequest(_message.Message):
+class StartDaemonRequest(_message.Message):
     __slots__ = ("actor", "reason")
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     actor: str
     reason: str
     def __init__(self, actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class StartDaemonResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: SchedulerStatus
+    def __init__(self, status: _Optional[_Union[SchedulerStatus, _Mapping]] = ...) -> None: ...
+
+class StopDaemonRequest(_message.Message):
+    __slots__ = ("actor", "reason")
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    actor: str
+    reason: str
+    def __init__(self, actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class StopDaemonResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: SchedulerStatus
+    def __init__(self, status: _Optional[_Union[SchedulerStatus, _Mapping]] = ...) -> None: ...
+
+class PauseDaemonRequest(_message.Message):
+    __slots__ = ("actor", "reason")
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    actor: str
+    reason: str
+    def __init__(self, actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PauseDaemonResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: SchedulerStatus
+    def __init__(self, status: _Optional[_Union[SchedulerStatus, _Mapping]] = ...) -> None: ...
+
+class ResumeDaemonRequest(_message.Message):
+    __slots__ = ("actor", "reason")
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    actor: str
+    reason: str
+    def __init__(self, actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ResumeDaemonResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: SchedulerStatus
+    def __init__(self, status: _Optional[_Union[SchedulerStatus, _Mapping]] = ...) -> None: ...
 
 class ThrottleDaemonRequest(_message.Message):
     __slots__ = ("factor", "seconds", "actor", "reason")
@@ -67,6 +122,12 @@ class ThrottleDaemonRequest(_message.Message):
     reason: str
     def __init__(self, factor: _Optional[float] = ..., seconds: _Optional[float] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class ThrottleDaemonResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: SchedulerStatus
+    def __init__(self, status: _Optional[_Union[SchedulerStatus, _Mapping]] = ...) -> None: ...
+
 class SetDataReadinessRequest(_message.Message):
     __slots__ = ("readiness", "actor", "reason")
     READINESS_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +137,12 @@ class SetDataReadinessRequest(_message.Message):
     actor: str
     reason: str
     def __init__(self, readiness: _Optional[_Union[_common_pb2.DataReadiness, str]] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SetDataReadinessResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: SchedulerStatus
+    def __init__(self, status: _Optional[_Union[SchedulerStatus, _Mapping]] = ...) -> None: ...
 
 class ListCampaignsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "state", "tag", "enabled_only")
@@ -107,6 +174,12 @@ class GetCampaignRequest(_message.Message):
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
+class GetCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: _common_pb2.Campaign
+    def __init__(self, campaign: _Optional[_Union[_common_pb2.Campaign, _Mapping]] = ...) -> None: ...
+
 class AddCampaignRequest(_message.Message):
     __slots__ = ("campaign", "actor", "reason", "request_id")
     CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +192,12 @@ class AddCampaignRequest(_message.Message):
     request_id: str
     def __init__(self, campaign: _Optional[_Union[_common_pb2.Campaign, _Mapping]] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
+class AddCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: _common_pb2.Campaign
+    def __init__(self, campaign: _Optional[_Union[_common_pb2.Campaign, _Mapping]] = ...) -> None: ...
+
 class UpdateCampaignRequest(_message.Message):
     __slots__ = ("campaign", "update_mask", "actor", "reason")
     CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +209,12 @@ class UpdateCampaignRequest(_message.Message):
     actor: str
     reason: str
     def __init__(self, campaign: _Optional[_Union[_common_pb2.Campaign, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class UpdateCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: _common_pb2.Campaign
+    def __init__(self, campaign: _Optional[_Union[_common_pb2.Campaign, _Mapping]] = ...) -> None: ...
 
 class RemoveCampaignRequest(_message.Message):
     __slots__ = ("id", "actor", "reason")
@@ -159,6 +244,12 @@ class SetCampaignEnabledRequest(_message.Message):
     reason: str
     def __init__(self, id: _Optional[str] = ..., enabled: _Optional[bool] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class SetCampaignEnabledResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: _common_pb2.Campaign
+    def __init__(self, campaign: _Optional[_Union[_common_pb2.Campaign, _Mapping]] = ...) -> None: ...
+
 class ReorderCampaignRequest(_message.Message):
     __slots__ = ("id", "priority", "actor", "reason")
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -171,6 +262,12 @@ class ReorderCampaignRequest(_message.Message):
     reason: str
     def __init__(self, id: _Optional[str] = ..., priority: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class ReorderCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: _common_pb2.Campaign
+    def __init__(self, campaign: _Optional[_Union[_common_pb2.Campaign, _Mapping]] = ...) -> None: ...
+
 class RequeueCampaignRequest(_message.Message):
     __slots__ = ("id", "actor", "reason")
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -181,17 +278,23 @@ class RequeueCampaignRequest(_message.Message):
     reason: str
     def __init__(self, id: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class RequeueCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: _common_pb2.Campaign
+    def __init__(self, campaign: _Optional[_Union[_common_pb2.Campaign, _Mapping]] = ...) -> None: ...
+
 class ImportQueueRequest(_message.Message):
-    __slots__ = ("queue_json", "actor", "reason", "request_id")
-    QUEUE_JSON_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("queue", "actor", "reason", "request_id")
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
-    queue_json: bytes
+    queue: _struct_pb2.Struct
     actor: str
     reason: str
     request_id: str
-    def __init__(self, queue_json: _Optional[bytes] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, queue: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ImportQueueResponse(_message.Message):
     __slots__ = ("added", "skipped", "campaigns")
@@ -212,34 +315,34 @@ class ExportQueueRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ExportQueueResponse(_message.Message):
-    __slots__ = ("queue_json", "next_page_token", "total_size")
-    QUEUE_JSON_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("queue", "next_page_token", "total_size")
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
-    queue_json: bytes
+    queue: _struct_pb2.Struct
     next_page_token: str
     total_size: int
-    def __init__(self, queue_json: _Optional[bytes] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+    def __init__(self, queue: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class QueueChange(_message.Message):
-    __slots__ = ("id", "campaign_id", "action", "actor", "at", "before_json", "after_json", "reason")
+    __slots__ = ("id", "campaign_id", "action", "actor", "at", "before", "after", "reason")
     ID_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
-    BEFORE_JSON_FIELD_NUMBER: _ClassVar[int]
-    AFTER_JSON_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     id: int
     campaign_id: str
     action: str
     actor: str
     at: _timestamp_pb2.Timestamp
-    before_json: str
-    after_json: str
+    before: _struct_pb2.Struct
+    after: _struct_pb2.Struct
     reason: str
-    def __init__(self, id: _Optional[int] = ..., campaign_id: _Optional[str] = ..., action: _Optional[str] = ..., actor: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., before_json: _Optional[str] = ..., after_json: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., campaign_id: _Optional[str] = ..., action: _Optional[str] = ..., actor: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., before: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., after: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ListQueueChangesRequest(_message.Message):
     __slots__ = ("campaign_id", "page_size", "page_token")
@@ -366,3 +469,9 @@ class WatchEventsRequest(_message.Message):
     follow: bool
     last: int
     def __init__(self, after_seq: _Optional[int] = ..., follow: _Optional[bool] = ..., last: _Optional[int] = ...) -> None: ...
+
+class WatchEventsResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: _common_pb2.Event
+    def __init__(self, event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ...) -> None: ...

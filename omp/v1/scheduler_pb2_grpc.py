@@ -3,7 +3,6 @@
 import grpc
 import warnings
 
-from omp.v1 import common_pb2 as omp_dot_v1_dot_common__pb2
 from omp.v1 import scheduler_pb2 as omp_dot_v1_dot_scheduler__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -42,33 +41,33 @@ class SchedulerServiceStub:
                 _registered_method=True)
         self.StartDaemon = channel.unary_unary(
                 '/omp.v1.SchedulerService/StartDaemon',
-                request_serializer=omp_dot_v1_dot_scheduler__pb2.DaemonRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
+                request_serializer=omp_dot_v1_dot_scheduler__pb2.StartDaemonRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.StartDaemonResponse.FromString,
                 _registered_method=True)
         self.StopDaemon = channel.unary_unary(
                 '/omp.v1.SchedulerService/StopDaemon',
-                request_serializer=omp_dot_v1_dot_scheduler__pb2.DaemonRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
+                request_serializer=omp_dot_v1_dot_scheduler__pb2.StopDaemonRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.StopDaemonResponse.FromString,
                 _registered_method=True)
         self.PauseDaemon = channel.unary_unary(
                 '/omp.v1.SchedulerService/PauseDaemon',
-                request_serializer=omp_dot_v1_dot_scheduler__pb2.DaemonRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
+                request_serializer=omp_dot_v1_dot_scheduler__pb2.PauseDaemonRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.PauseDaemonResponse.FromString,
                 _registered_method=True)
         self.ResumeDaemon = channel.unary_unary(
                 '/omp.v1.SchedulerService/ResumeDaemon',
-                request_serializer=omp_dot_v1_dot_scheduler__pb2.DaemonRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
+                request_serializer=omp_dot_v1_dot_scheduler__pb2.ResumeDaemonRequest.SerializeToString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.ResumeDaemonResponse.FromString,
                 _registered_method=True)
         self.SetDataReadiness = channel.unary_unary(
                 '/omp.v1.SchedulerService/SetDataReadiness',
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.SetDataReadinessRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.SetDataReadinessResponse.FromString,
                 _registered_method=True)
         self.ThrottleDaemon = channel.unary_unary(
                 '/omp.v1.SchedulerService/ThrottleDaemon',
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.ThrottleDaemonRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.ThrottleDaemonResponse.FromString,
                 _registered_method=True)
         self.ListCampaigns = channel.unary_unary(
                 '/omp.v1.SchedulerService/ListCampaigns',
@@ -78,17 +77,17 @@ class SchedulerServiceStub:
         self.GetCampaign = channel.unary_unary(
                 '/omp.v1.SchedulerService/GetCampaign',
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.GetCampaignRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_common__pb2.Campaign.FromString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.GetCampaignResponse.FromString,
                 _registered_method=True)
         self.AddCampaign = channel.unary_unary(
                 '/omp.v1.SchedulerService/AddCampaign',
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.AddCampaignRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_common__pb2.Campaign.FromString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.AddCampaignResponse.FromString,
                 _registered_method=True)
         self.UpdateCampaign = channel.unary_unary(
                 '/omp.v1.SchedulerService/UpdateCampaign',
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.UpdateCampaignRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_common__pb2.Campaign.FromString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.UpdateCampaignResponse.FromString,
                 _registered_method=True)
         self.RemoveCampaign = channel.unary_unary(
                 '/omp.v1.SchedulerService/RemoveCampaign',
@@ -98,17 +97,17 @@ class SchedulerServiceStub:
         self.SetCampaignEnabled = channel.unary_unary(
                 '/omp.v1.SchedulerService/SetCampaignEnabled',
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.SetCampaignEnabledRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_common__pb2.Campaign.FromString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.SetCampaignEnabledResponse.FromString,
                 _registered_method=True)
         self.ReorderCampaign = channel.unary_unary(
                 '/omp.v1.SchedulerService/ReorderCampaign',
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.ReorderCampaignRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_common__pb2.Campaign.FromString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.ReorderCampaignResponse.FromString,
                 _registered_method=True)
         self.RequeueCampaign = channel.unary_unary(
                 '/omp.v1.SchedulerService/RequeueCampaign',
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.RequeueCampaignRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_common__pb2.Campaign.FromString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.RequeueCampaignResponse.FromString,
                 _registered_method=True)
         self.ImportQueue = channel.unary_unary(
                 '/omp.v1.SchedulerService/ImportQueue',
@@ -148,7 +147,7 @@ class SchedulerServiceStub:
         self.WatchEvents = channel.unary_stream(
                 '/omp.v1.SchedulerService/WatchEvents',
                 request_serializer=omp_dot_v1_dot_scheduler__pb2.WatchEventsRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_common__pb2.Event.FromString,
+                response_deserializer=omp_dot_v1_dot_scheduler__pb2.WatchEventsResponse.FromString,
                 _registered_method=True)
 
 
@@ -162,7 +161,8 @@ class SchedulerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StartDaemon(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The daemon's transitions answer with the status after the change.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -313,33 +313,33 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
             ),
             'StartDaemon': grpc.unary_unary_rpc_method_handler(
                     servicer.StartDaemon,
-                    request_deserializer=omp_dot_v1_dot_scheduler__pb2.DaemonRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.SerializeToString,
+                    request_deserializer=omp_dot_v1_dot_scheduler__pb2.StartDaemonRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.StartDaemonResponse.SerializeToString,
             ),
             'StopDaemon': grpc.unary_unary_rpc_method_handler(
                     servicer.StopDaemon,
-                    request_deserializer=omp_dot_v1_dot_scheduler__pb2.DaemonRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.SerializeToString,
+                    request_deserializer=omp_dot_v1_dot_scheduler__pb2.StopDaemonRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.StopDaemonResponse.SerializeToString,
             ),
             'PauseDaemon': grpc.unary_unary_rpc_method_handler(
                     servicer.PauseDaemon,
-                    request_deserializer=omp_dot_v1_dot_scheduler__pb2.DaemonRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.SerializeToString,
+                    request_deserializer=omp_dot_v1_dot_scheduler__pb2.PauseDaemonRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.PauseDaemonResponse.SerializeToString,
             ),
             'ResumeDaemon': grpc.unary_unary_rpc_method_handler(
                     servicer.ResumeDaemon,
-                    request_deserializer=omp_dot_v1_dot_scheduler__pb2.DaemonRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.SerializeToString,
+                    request_deserializer=omp_dot_v1_dot_scheduler__pb2.ResumeDaemonRequest.FromString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.ResumeDaemonResponse.SerializeToString,
             ),
             'SetDataReadiness': grpc.unary_unary_rpc_method_handler(
                     servicer.SetDataReadiness,
                     request_deserializer=omp_dot_v1_dot_scheduler__pb2.SetDataReadinessRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.SetDataReadinessResponse.SerializeToString,
             ),
             'ThrottleDaemon': grpc.unary_unary_rpc_method_handler(
                     servicer.ThrottleDaemon,
                     request_deserializer=omp_dot_v1_dot_scheduler__pb2.ThrottleDaemonRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.ThrottleDaemonResponse.SerializeToString,
             ),
             'ListCampaigns': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCampaigns,
@@ -349,17 +349,17 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
             'GetCampaign': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCampaign,
                     request_deserializer=omp_dot_v1_dot_scheduler__pb2.GetCampaignRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_common__pb2.Campaign.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.GetCampaignResponse.SerializeToString,
             ),
             'AddCampaign': grpc.unary_unary_rpc_method_handler(
                     servicer.AddCampaign,
                     request_deserializer=omp_dot_v1_dot_scheduler__pb2.AddCampaignRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_common__pb2.Campaign.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.AddCampaignResponse.SerializeToString,
             ),
             'UpdateCampaign': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateCampaign,
                     request_deserializer=omp_dot_v1_dot_scheduler__pb2.UpdateCampaignRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_common__pb2.Campaign.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.UpdateCampaignResponse.SerializeToString,
             ),
             'RemoveCampaign': grpc.unary_unary_rpc_method_handler(
                     servicer.RemoveCampaign,
@@ -369,17 +369,17 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
             'SetCampaignEnabled': grpc.unary_unary_rpc_method_handler(
                     servicer.SetCampaignEnabled,
                     request_deserializer=omp_dot_v1_dot_scheduler__pb2.SetCampaignEnabledRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_common__pb2.Campaign.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.SetCampaignEnabledResponse.SerializeToString,
             ),
             'ReorderCampaign': grpc.unary_unary_rpc_method_handler(
                     servicer.ReorderCampaign,
                     request_deserializer=omp_dot_v1_dot_scheduler__pb2.ReorderCampaignRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_common__pb2.Campaign.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.ReorderCampaignResponse.SerializeToString,
             ),
             'RequeueCampaign': grpc.unary_unary_rpc_method_handler(
                     servicer.RequeueCampaign,
                     request_deserializer=omp_dot_v1_dot_scheduler__pb2.RequeueCampaignRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_common__pb2.Campaign.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.RequeueCampaignResponse.SerializeToString,
             ),
             'ImportQueue': grpc.unary_unary_rpc_method_handler(
                     servicer.ImportQueue,
@@ -419,7 +419,7 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
             'WatchEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchEvents,
                     request_deserializer=omp_dot_v1_dot_scheduler__pb2.WatchEventsRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_common__pb2.Event.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_scheduler__pb2.WatchEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -474,8 +474,8 @@ class SchedulerService:
             request,
             target,
             '/omp.v1.SchedulerService/StartDaemon',
-            omp_dot_v1_dot_scheduler__pb2.DaemonRequest.SerializeToString,
-            omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
+            omp_dot_v1_dot_scheduler__pb2.StartDaemonRequest.SerializeToString,
+            omp_dot_v1_dot_scheduler__pb2.StartDaemonResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -501,8 +501,8 @@ class SchedulerService:
             request,
             target,
             '/omp.v1.SchedulerService/StopDaemon',
-            omp_dot_v1_dot_scheduler__pb2.DaemonRequest.SerializeToString,
-            omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
+            omp_dot_v1_dot_scheduler__pb2.StopDaemonRequest.SerializeToString,
+            omp_dot_v1_dot_scheduler__pb2.StopDaemonResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -528,8 +528,8 @@ class SchedulerService:
             request,
             target,
             '/omp.v1.SchedulerService/PauseDaemon',
-            omp_dot_v1_dot_scheduler__pb2.DaemonRequest.SerializeToString,
-            omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
+            omp_dot_v1_dot_scheduler__pb2.PauseDaemonRequest.SerializeToString,
+            omp_dot_v1_dot_scheduler__pb2.PauseDaemonResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -555,8 +555,8 @@ class SchedulerService:
             request,
             target,
             '/omp.v1.SchedulerService/ResumeDaemon',
-            omp_dot_v1_dot_scheduler__pb2.DaemonRequest.SerializeToString,
-            omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
+            omp_dot_v1_dot_scheduler__pb2.ResumeDaemonRequest.SerializeToString,
+            omp_dot_v1_dot_scheduler__pb2.ResumeDaemonResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -583,7 +583,7 @@ class SchedulerService:
             target,
             '/omp.v1.SchedulerService/SetDataReadiness',
             omp_dot_v1_dot_scheduler__pb2.SetDataReadinessRequest.SerializeToString,
-            omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
+            omp_dot_v1_dot_scheduler__pb2.SetDataReadinessResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -610,7 +610,7 @@ class SchedulerService:
             target,
             '/omp.v1.SchedulerService/ThrottleDaemon',
             omp_dot_v1_dot_scheduler__pb2.ThrottleDaemonRequest.SerializeToString,
-            omp_dot_v1_dot_scheduler__pb2.GetStatusResponse.FromString,
+            omp_dot_v1_dot_scheduler__pb2.ThrottleDaemonResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -664,7 +664,7 @@ class SchedulerService:
             target,
             '/omp.v1.SchedulerService/GetCampaign',
             omp_dot_v1_dot_scheduler__pb2.GetCampaignRequest.SerializeToString,
-            omp_dot_v1_dot_common__pb2.Campaign.FromString,
+            omp_dot_v1_dot_scheduler__pb2.GetCampaignResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -691,7 +691,7 @@ class SchedulerService:
             target,
             '/omp.v1.SchedulerService/AddCampaign',
             omp_dot_v1_dot_scheduler__pb2.AddCampaignRequest.SerializeToString,
-            omp_dot_v1_dot_common__pb2.Campaign.FromString,
+            omp_dot_v1_dot_scheduler__pb2.AddCampaignResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -718,7 +718,7 @@ class SchedulerService:
             target,
             '/omp.v1.SchedulerService/UpdateCampaign',
             omp_dot_v1_dot_scheduler__pb2.UpdateCampaignRequest.SerializeToString,
-            omp_dot_v1_dot_common__pb2.Campaign.FromString,
+            omp_dot_v1_dot_scheduler__pb2.UpdateCampaignResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -772,7 +772,7 @@ class SchedulerService:
             target,
             '/omp.v1.SchedulerService/SetCampaignEnabled',
             omp_dot_v1_dot_scheduler__pb2.SetCampaignEnabledRequest.SerializeToString,
-            omp_dot_v1_dot_common__pb2.Campaign.FromString,
+            omp_dot_v1_dot_scheduler__pb2.SetCampaignEnabledResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -799,7 +799,7 @@ class SchedulerService:
             target,
             '/omp.v1.SchedulerService/ReorderCampaign',
             omp_dot_v1_dot_scheduler__pb2.ReorderCampaignRequest.SerializeToString,
-            omp_dot_v1_dot_common__pb2.Campaign.FromString,
+            omp_dot_v1_dot_scheduler__pb2.ReorderCampaignResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -826,7 +826,7 @@ class SchedulerService:
             target,
             '/omp.v1.SchedulerService/RequeueCampaign',
             omp_dot_v1_dot_scheduler__pb2.RequeueCampaignRequest.SerializeToString,
-            omp_dot_v1_dot_common__pb2.Campaign.FromString,
+            omp_dot_v1_dot_scheduler__pb2.RequeueCampaignResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1042,7 +1042,7 @@ class SchedulerService:
             target,
             '/omp.v1.SchedulerService/WatchEvents',
             omp_dot_v1_dot_scheduler__pb2.WatchEventsRequest.SerializeToString,
-            omp_dot_v1_dot_common__pb2.Event.FromString,
+            omp_dot_v1_dot_scheduler__pb2.WatchEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,7 @@ class GetOpsLogRequest(_message.Message):
     date: str
     def __init__(self, date: _Optional[str] = ...) -> None: ...
 
-class OpsLog(_message.Message):
+class GetOpsLogResponse(_message.Message):
     __slots__ = ("date", "daemon_state", "campaigns_completed", "campaigns_failed", "promotions", "cpu_avg_pct", "memory_used_avg_pct", "disk_free", "incidents", "queue_changes", "samples", "markdown")
     DATE_FIELD_NUMBER: _ClassVar[int]
     DAEMON_STATE_FIELD_NUMBER: _ClassVar[int]
@@ -191,11 +191,23 @@ class OpenIncidentRequest(_message.Message):
     actor: str
     def __init__(self, severity: _Optional[_Union[Severity, str]] = ..., kind: _Optional[str] = ..., key: _Optional[str] = ..., summary: _Optional[str] = ..., symptoms: _Optional[_Iterable[str]] = ..., campaigns: _Optional[_Iterable[str]] = ..., runs: _Optional[_Iterable[str]] = ..., handoffs: _Optional[_Iterable[str]] = ..., actor: _Optional[str] = ...) -> None: ...
 
+class OpenIncidentResponse(_message.Message):
+    __slots__ = ("incident",)
+    INCIDENT_FIELD_NUMBER: _ClassVar[int]
+    incident: Incident
+    def __init__(self, incident: _Optional[_Union[Incident, _Mapping]] = ...) -> None: ...
+
 class GetIncidentRequest(_message.Message):
     __slots__ = ("id",)
     ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetIncidentResponse(_message.Message):
+    __slots__ = ("incident",)
+    INCIDENT_FIELD_NUMBER: _ClassVar[int]
+    incident: Incident
+    def __init__(self, incident: _Optional[_Union[Incident, _Mapping]] = ...) -> None: ...
 
 class ListIncidentsRequest(_message.Message):
     __slots__ = ("open_only", "page_size", "page_token")
@@ -228,6 +240,12 @@ class ResolveIncidentRequest(_message.Message):
     prevention: _containers.RepeatedScalarFieldContainer[str]
     actor: str
     def __init__(self, id: _Optional[str] = ..., root_cause: _Optional[str] = ..., resolution: _Optional[str] = ..., prevention: _Optional[_Iterable[str]] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class ResolveIncidentResponse(_message.Message):
+    __slots__ = ("incident",)
+    INCIDENT_FIELD_NUMBER: _ClassVar[int]
+    incident: Incident
+    def __init__(self, incident: _Optional[_Union[Incident, _Mapping]] = ...) -> None: ...
 
 class RenderIncidentRequest(_message.Message):
     __slots__ = ("id",)

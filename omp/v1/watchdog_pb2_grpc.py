@@ -37,12 +37,12 @@ class WatchdogServiceStub:
         self.OpenIncident = channel.unary_unary(
                 '/omp.v1.WatchdogService/OpenIncident',
                 request_serializer=omp_dot_v1_dot_watchdog__pb2.OpenIncidentRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_watchdog__pb2.Incident.FromString,
+                response_deserializer=omp_dot_v1_dot_watchdog__pb2.OpenIncidentResponse.FromString,
                 _registered_method=True)
         self.GetIncident = channel.unary_unary(
                 '/omp.v1.WatchdogService/GetIncident',
                 request_serializer=omp_dot_v1_dot_watchdog__pb2.GetIncidentRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_watchdog__pb2.Incident.FromString,
+                response_deserializer=omp_dot_v1_dot_watchdog__pb2.GetIncidentResponse.FromString,
                 _registered_method=True)
         self.ListIncidents = channel.unary_unary(
                 '/omp.v1.WatchdogService/ListIncidents',
@@ -52,7 +52,7 @@ class WatchdogServiceStub:
         self.ResolveIncident = channel.unary_unary(
                 '/omp.v1.WatchdogService/ResolveIncident',
                 request_serializer=omp_dot_v1_dot_watchdog__pb2.ResolveIncidentRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_watchdog__pb2.Incident.FromString,
+                response_deserializer=omp_dot_v1_dot_watchdog__pb2.ResolveIncidentResponse.FromString,
                 _registered_method=True)
         self.RenderIncident = channel.unary_unary(
                 '/omp.v1.WatchdogService/RenderIncident',
@@ -82,7 +82,7 @@ class WatchdogServiceStub:
         self.GetOpsLog = channel.unary_unary(
                 '/omp.v1.WatchdogService/GetOpsLog',
                 request_serializer=omp_dot_v1_dot_watchdog__pb2.GetOpsLogRequest.SerializeToString,
-                response_deserializer=omp_dot_v1_dot_watchdog__pb2.OpsLog.FromString,
+                response_deserializer=omp_dot_v1_dot_watchdog__pb2.GetOpsLogResponse.FromString,
                 _registered_method=True)
 
 
@@ -163,12 +163,12 @@ def add_WatchdogServiceServicer_to_server(servicer, server):
             'OpenIncident': grpc.unary_unary_rpc_method_handler(
                     servicer.OpenIncident,
                     request_deserializer=omp_dot_v1_dot_watchdog__pb2.OpenIncidentRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_watchdog__pb2.Incident.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_watchdog__pb2.OpenIncidentResponse.SerializeToString,
             ),
             'GetIncident': grpc.unary_unary_rpc_method_handler(
                     servicer.GetIncident,
                     request_deserializer=omp_dot_v1_dot_watchdog__pb2.GetIncidentRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_watchdog__pb2.Incident.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_watchdog__pb2.GetIncidentResponse.SerializeToString,
             ),
             'ListIncidents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListIncidents,
@@ -178,7 +178,7 @@ def add_WatchdogServiceServicer_to_server(servicer, server):
             'ResolveIncident': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveIncident,
                     request_deserializer=omp_dot_v1_dot_watchdog__pb2.ResolveIncidentRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_watchdog__pb2.Incident.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_watchdog__pb2.ResolveIncidentResponse.SerializeToString,
             ),
             'RenderIncident': grpc.unary_unary_rpc_method_handler(
                     servicer.RenderIncident,
@@ -208,7 +208,7 @@ def add_WatchdogServiceServicer_to_server(servicer, server):
             'GetOpsLog': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOpsLog,
                     request_deserializer=omp_dot_v1_dot_watchdog__pb2.GetOpsLogRequest.FromString,
-                    response_serializer=omp_dot_v1_dot_watchdog__pb2.OpsLog.SerializeToString,
+                    response_serializer=omp_dot_v1_dot_watchdog__pb2.GetOpsLogResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -237,7 +237,7 @@ class WatchdogService:
             target,
             '/omp.v1.WatchdogService/OpenIncident',
             omp_dot_v1_dot_watchdog__pb2.OpenIncidentRequest.SerializeToString,
-            omp_dot_v1_dot_watchdog__pb2.Incident.FromString,
+            omp_dot_v1_dot_watchdog__pb2.OpenIncidentResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -264,7 +264,7 @@ class WatchdogService:
             target,
             '/omp.v1.WatchdogService/GetIncident',
             omp_dot_v1_dot_watchdog__pb2.GetIncidentRequest.SerializeToString,
-            omp_dot_v1_dot_watchdog__pb2.Incident.FromString,
+            omp_dot_v1_dot_watchdog__pb2.GetIncidentResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -318,7 +318,7 @@ class WatchdogService:
             target,
             '/omp.v1.WatchdogService/ResolveIncident',
             omp_dot_v1_dot_watchdog__pb2.ResolveIncidentRequest.SerializeToString,
-            omp_dot_v1_dot_watchdog__pb2.Incident.FromString,
+            omp_dot_v1_dot_watchdog__pb2.ResolveIncidentResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -480,7 +480,7 @@ class WatchdogService:
             target,
             '/omp.v1.WatchdogService/GetOpsLog',
             omp_dot_v1_dot_watchdog__pb2.GetOpsLogRequest.SerializeToString,
-            omp_dot_v1_dot_watchdog__pb2.OpsLog.FromString,
+            omp_dot_v1_dot_watchdog__pb2.GetOpsLogResponse.FromString,
             options,
             channel_credentials,
             insecure,

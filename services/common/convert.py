@@ -1,11 +1,12 @@
 """Small conversions at the protobuf edge: timestamps, page tokens, the shared vocabulary's enums,
-run progress."""
+run progress, JSON objects as Structs."""
 from __future__ import annotations
 
 import base64
 import functools
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import struct
@@ -13,6 +14,7 @@ import time
 from enum import StrEnum
 from typing import TypeVar
 
+from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from omp.v1 import common_pb2 as pb
@@ -161,3 +163,45 @@ def progress_pb(progress: dict) -> pb.RunProgress:
 
 def progress_dict(msg: pb.RunProgress) -> dict:
     return {k: getattr(msg, k) for k in PROGRESS_FIELDS}
+
+
+def struct_pb(doc: dict, out: Struct | None = None) -> Struct:
+    """A JSON object as a ``google.protobuf.Struct``, which every client shows as JSON (a string of
+    JSON or bytes shows as a string or base64). A number that is not finite becomes null, as JSON
+    has no NaN."""
+    out = Struct() if out is None else out
+    out.update(_finite(doc))
+    return out
+
+
+def struct_dict(msg: Struct) -> dict:
+    """A Struct back as the JSON object it carries. Struct holds every number as a double: the
+    whole ones come back as ints, as ``json.loads`` reads them from a file (a priority of 10, not
+    10.0)."""
+    return {k: _value(v) for k, v in msg.fields.items()}
+
+
+def _finite(v):
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {str(k): _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
+def _value(v):
+    kind = v.WhichOneof("kind")
+    if kind == "number_value":
+        n = v.number_value
+        return int(n) if n.is_integer() and abs(n) <= 2 ** 53 else n
+    if kind == "string_value":
+        return v.string_value
+    if kind == "bool_value":
+        return v.bool_value
+    if kind == "struct_value":
+        return struct_dict(v.struct_value)
+    if kind == "list_value":
+        return [_value(x) for x in v.list_value.values]
+    return None

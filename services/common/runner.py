@@ -22,7 +22,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def version(prog: str) -> str:
-    """``omp-scheduler 0.1.0 (commit 1a2b3c4d5e6f, dirty)``: the package's version and the code's."""
+    """``omp-scheduler 0.2.0 (commit 1a2b3c4d5e6f, dirty)``: the package's version and the code's."""
     number, code = build()
     return f"{prog} {number} (commit {code['commit'][:12]}{', dirty' if code['dirty'] else ''})"
 

@@ -24,12 +24,13 @@ from typing import Any, Awaitable, Callable, Iterable
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError
 from grpc_reflection.v1alpha import _async as reflection_async, reflection, reflection_pb2, reflection_pb2_grpc
 
 from omp_services.common.access import Principal, rule_of
 from omp_services.common.clients import CHANNEL_OPTIONS
-from omp_services.common.errors import ResourceExhausted, rich_status, to_status
+from omp_services.common.errors import InvalidArgument, ResourceExhausted, rich_status, to_status
 from omp_services.common.metrics import GrpcMetrics, MethodMetrics
 from omp_services.common.security import ANONYMOUS, PLAINTEXT, Security
 
@@ -51,11 +52,10 @@ SERVER_OPTIONS = (("grpc.max_concurrent_streams", 100), ("grpc.max_metadata_size
 
 @dataclass(frozen=True)
 class Registration:
-    """A servicer (a generated ``*Servicer`` subclass with synchronous methods), the generated
-    ``add_*_to_server`` function and the service's descriptor. ``on_loop``: its unary methods are
-    short and never block for long, so they run on the event loop rather than on the pool."""
+    """A servicer (a generated ``*Servicer`` subclass with synchronous methods) and the service's
+    descriptor. ``on_loop``: its unary methods are short and never block for long, so they run on
+    the event loop rather than on the pool."""
     servicer: Any
-    add: Callable[[Any, grpc.aio.Server], None]
     service: ServiceDescriptor
     on_loop: bool = False
     #: with ``on_loop``, the methods that may still take long (a bulk import): on the pool
@@ -178,6 +178,7 @@ def _unary(behavior, method: str, full: str, security: Security, metrics: Method
         ran = False                 # the servicer ran: its audit row is written beside it
         try:
             principal = _authorize(security, full, context)
+            _parsed(request, principal)
             ctx = _Context(context, principal)
             ran = True
             if pool is None:
@@ -255,6 +256,7 @@ def _stream(behavior, method: str, full: str, security: Security, metrics: Metho
         ctx, peer = None, None
         try:
             ctx = _Context(context, _authorize(security, full, context))
+            _parsed(request, ctx.principal)
             # a client is its principal when callers authenticate, else its connection
             client = ctx.principal.name if ctx.principal is not ANONYMOUS else (context.peer() or "unknown")
             limits.acquire(client)
@@ -276,6 +278,44 @@ def _stream(behavior, method: str, full: str, security: Security, metrics: Metho
                 limits.release(peer)
         metrics.handled(grpc.StatusCode.OK, time.perf_counter() - t0)
     return handler
+
+
+class _Unparsable:
+    """A request whose bytes did not parse (nested deeper than protobuf's limit of 100 messages, which
+    a google.protobuf.Struct reaches at about 25 levels of JSON, or not a message at all). The
+    deserializer returns it instead of raising, which grpc would answer UNKNOWN and log as a server
+    error: the handler refuses it as the caller's bad input."""
+
+    def __init__(self, why: str):
+        self.why = why
+
+
+def _decoder(message_class):
+    def decode(data: bytes):
+        try:
+            return message_class.FromString(data)
+        except DecodeError as exc:
+            return _Unparsable(str(exc))
+    return decode
+
+
+def _parsed(request, principal: Principal) -> None:
+    if isinstance(request, _Unparsable):
+        exc = InvalidArgument(f"request: cannot be parsed ({request.why})")
+        exc.principal = principal      # the audit row names who sent it
+        raise exc
+
+
+def _add(server: grpc.aio.Server, service: ServiceDescriptor, wrapped) -> None:
+    """What the generated ``add_*_to_server`` does, with a request decoder that never raises."""
+    handlers = {}
+    for m in service.methods:
+        make = grpc.unary_stream_rpc_method_handler if m.server_streaming else grpc.unary_unary_rpc_method_handler
+        handlers[m.name] = make(getattr(wrapped, m.name),
+                                request_deserializer=_decoder(message_factory.GetMessageClass(m.input_type)),
+                                response_serializer=message_factory.GetMessageClass(m.output_type).SerializeToString)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)
 
 
 def _wrapped(reg: Registration, security: Security, metrics: GrpcMetrics, pool: futures.Executor,
@@ -438,7 +478,7 @@ def build_server(host: str, port: int, registrations: Iterable[Registration], me
         # never share a port silently with another process
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *CHANNEL_OPTIONS, *SERVER_OPTIONS])
         for reg in registrations:
-            reg.add(_wrapped(reg, security, metrics, pool, stream_pool, limits, durable, audit), server)
+            _add(server, reg.service, _wrapped(reg, security, metrics, pool, stream_pool, limits, durable, audit))
         names = [reg.service.full_name for reg in registrations]
         health_servicer = _Health()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -7,7 +7,7 @@ import threading
 
 from prometheus_client import CollectorRegistry
 
-from omp.v1 import miner_pb2, miner_pb2_grpc
+from omp.v1 import miner_pb2
 from omp_services.common import settings as settings_mod
 from omp_services.common.clock import SystemClock
 from omp_services.common.errors import OmpError
@@ -65,7 +65,7 @@ class MinerApp:
         servicer = MinerServicer(self.runs, stopping)
 
         # starting and cancelling processes and reading run folders may block: on the pool
-        registration = Registration(servicer, miner_pb2_grpc.add_MinerServiceServicer_to_server, SERVICE)
+        registration = Registration(servicer, SERVICE)
         self.service = build_server(cfg.host, cfg.port, [registration], GrpcMetrics(self.registry, "miner"),
                                     stopping=stopping, security=self.security,
                                     audit=AuditLog(self.db, "miner"))

@@ -128,7 +128,7 @@ class RunManager:
     def list(self, **kw):
         return self.store.list(**kw)
 
-    def export_top(self, run_id: str, top: int) -> str:
+    def export_top(self, run_id: str, top: int) -> dict:
         run = self.get(run_id)
         if top < 0:
             raise InvalidArgument(f"top must be >= 0, got {top}")
@@ -137,7 +137,7 @@ class RunManager:
         doc = json.loads((Path(run.run_dir) / "candidates.json").read_text())
         if top:
             doc["candidates"] = doc["candidates"][:top]
-        return json.dumps(doc, indent=2, sort_keys=True)
+        return doc
 
     def watch(self, run_id: str, stopping: threading.Event, call=None):
         """The run now, then after every change, until it ends (or ``call``, the watching stream,

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
-from omp_services.common.convert import REASON_CHARS, actor, bounded, enum_from_pb, enum_pb, next_token, page, progress_pb, ts
+from omp_services.common.convert import (REASON_CHARS, actor, bounded, enum_from_pb, enum_pb, next_token, page,
+                                         progress_pb, struct_pb, ts)
 from omp_services.common.errors import InvalidArgument
 from omp_services.common.vocabulary import RunStatus
 from omp_services.miner.runs import RunManager
@@ -24,13 +25,14 @@ class MinerServicer(miner_pb2_grpc.MinerServiceServicer):
         return mpb.ValidateConfigResponse(**out)
 
     def StartRun(self, request, context):
-        return run_pb(self.runs.start(request.campaign_id, request.attempt, request.config_path, request.config_hash,
-                                      context.time_remaining))
+        run = self.runs.start(request.campaign_id, request.attempt, request.config_path, request.config_hash,
+                              context.time_remaining)
+        return mpb.StartRunResponse(run=run_pb(run))
 
     def GetRun(self, request, context):
         if not request.run_id and not request.campaign_id:
             raise InvalidArgument("give run_id, or campaign_id and attempt")
-        return run_pb(self.runs.get(request.run_id, request.campaign_id, request.attempt))
+        return mpb.GetRunResponse(run=run_pb(self.runs.get(request.run_id, request.campaign_id, request.attempt)))
 
     def ListRuns(self, request, context):
         offset, limit = page(request)
@@ -39,12 +41,13 @@ class MinerServicer(miner_pb2_grpc.MinerServiceServicer):
         return mpb.ListRunsResponse(runs=[run_pb(r) for r in runs], next_page_token=next_token(request, offset, limit, total))
 
     def CancelRun(self, request, context):
-        return run_pb(self.runs.cancel(request.run_id, bounded(request.reason, "reason", REASON_CHARS),
-                                       as_failure=request.as_failure, by=actor(request, context)))
+        run = self.runs.cancel(request.run_id, bounded(request.reason, "reason", REASON_CHARS),
+                               as_failure=request.as_failure, by=actor(request, context))
+        return mpb.CancelRunResponse(run=run_pb(run))
 
     def WatchRun(self, request, context):
         for run in self.runs.watch(request.run_id, self.stopping, context):
-            yield run_pb(run)
+            yield mpb.WatchRunResponse(run=run_pb(run))
 
     def ExportTopCandidates(self, request, context):
-        return mpb.ExportTopCandidatesResponse(candidates_json=self.runs.export_top(request.run_id, request.top))
+        return mpb.ExportTopCandidatesResponse(candidates=struct_pb(self.runs.export_top(request.run_id, request.top)))

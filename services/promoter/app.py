@@ -7,7 +7,7 @@ import threading
 
 from prometheus_client import CollectorRegistry
 
-from omp.v1 import promoter_pb2, promoter_pb2_grpc
+from omp.v1 import promoter_pb2
 from omp_services.common import settings as settings_mod
 from omp_services.common.clock import SystemClock
 from omp_services.common.errors import OmpError
@@ -65,8 +65,7 @@ class PromoterApp:
         self.started_at = SystemClock().now()
 
     def start(self) -> None:
-        registration = Registration(PromoterServicer(self.promoter, self.mirror), promoter_pb2_grpc.add_PromoterServiceServicer_to_server,
-                                    SERVICE)
+        registration = Registration(PromoterServicer(self.promoter, self.mirror), SERVICE)
         self.service = build_server(self.cfg.host, self.cfg.port, [registration], GrpcMetrics(self.registry, "promoter"),
                                     security=self.security, audit=AuditLog(self.db, "promoter"))
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, self.cfg.host, self.cfg.metrics_port)

@@ -56,14 +56,15 @@ class PromoterServicer(promoter_pb2_grpc.PromoterServiceServicer):
         self.p, self.mirror = promoter, mirror
 
     def PromoteRun(self, request, context):
-        return decision_pb(self.p.promote(bounded(request.run_id, "run_id", 128),
-                                          bounded(request.campaign_id, "campaign_id", 128), actor(request, context)))
+        decision = self.p.promote(bounded(request.run_id, "run_id", 128),
+                                  bounded(request.campaign_id, "campaign_id", 128), actor(request, context))
+        return ppb.PromoteRunResponse(decision=decision_pb(decision))
 
     def PromoteCheck(self, request, context):
-        return decision_pb(self.p.check(bounded(request.run_id, "run_id", 128)))
+        return ppb.PromoteCheckResponse(decision=decision_pb(self.p.check(bounded(request.run_id, "run_id", 128))))
 
     def GetDecision(self, request, context):
-        return decision_pb(self.p.decision(bounded(request.run_id, "run_id", 128)))
+        return ppb.GetDecisionResponse(decision=decision_pb(self.p.decision(bounded(request.run_id, "run_id", 128))))
 
     def ListEntries(self, request, context):
         offset, limit = page(request, maximum=MAX_PAGE)
@@ -73,12 +74,13 @@ class PromoterServicer(promoter_pb2_grpc.PromoterServiceServicer):
                                        next_page_token=next_token(request, offset, limit, total))
 
     def GetEntry(self, request, context):
-        return entry_pb(self.p.entry(bounded(request.genome_hash, "genome_hash", 64)))
+        return ppb.GetEntryResponse(entry=entry_pb(self.p.entry(bounded(request.genome_hash, "genome_hash", 64))))
 
     def SetEntryState(self, request, context):
         state = enum_from_pb(ppb.EntryState, request.state, EntryState, "state")
-        return entry_pb(self.p.set_state(bounded(request.genome_hash, "genome_hash", 64), state, actor(request, context),
-                                         bounded(request.reason, "reason", REASON_CHARS)))
+        entry = self.p.set_state(bounded(request.genome_hash, "genome_hash", 64), state, actor(request, context),
+                                 bounded(request.reason, "reason", REASON_CHARS))
+        return ppb.SetEntryStateResponse(entry=entry_pb(entry))
 
     def RenderPacket(self, request, context):
         return ppb.RenderPacketResponse(markdown=self.p.packet(bounded(request.genome_hash, "genome_hash", 64)))
@@ -86,9 +88,9 @@ class PromoterServicer(promoter_pb2_grpc.PromoterServiceServicer):
 
     def SyncMirror(self, request, context):
         if self.mirror is None:
-            return ppb.MirrorStatus(configured=False)
+            return ppb.SyncMirrorResponse(configured=False)
         pending, lag, last, error = self.mirror.sync_now()
-        out = ppb.MirrorStatus(configured=True, pending=pending, lag_seconds=lag, error=error)
+        out = ppb.SyncMirrorResponse(configured=True, pending=pending, lag_seconds=lag, error=error)
         if last is not None:
             set_ts(out.last_sync, last)
         return out
@@ -101,17 +103,18 @@ class PromoterServicer(promoter_pb2_grpc.PromoterServiceServicer):
             pending, lag = self.mirror.lag()
             mirror = (True, pending, lag, self.mirror.last_sync)
         r = self.p.integrity(request.samples or 5, request.seed or None, mirror)
-        return ppb.IntegrityReport(ok=r.ok, items=[ppb.IntegrityItem(section=i.section, name=i.name, ok=i.ok,
-                                                                      detail=i.detail) for i in r.items],
-                                   markdown=r.markdown(actor(request, context)))
+        return ppb.CheckIntegrityResponse(ok=r.ok, items=[ppb.IntegrityItem(section=i.section, name=i.name, ok=i.ok,
+                                                                             detail=i.detail) for i in r.items],
+                                          markdown=r.markdown(actor(request, context)))
 
     def ListSeeds(self, request, context):
         return ppb.ListSeedsResponse(seeds=[_seed_pb(r) for r in self.p.seeds(bounded(request.campaign_id,
                                                                                       "campaign_id", 128))])
 
     def RegisterSeed(self, request, context):
-        return _seed_pb(self.p.register_seed(request.campaign_id, request.seed, actor(request, context),
-                                             bounded(request.reason, "reason", REASON_CHARS)))
+        seed = self.p.register_seed(request.campaign_id, request.seed, actor(request, context),
+                                    bounded(request.reason, "reason", REASON_CHARS))
+        return ppb.RegisterSeedResponse(seed=_seed_pb(seed))
 
     def Revalidate(self, request, context):
         verdicts = self.p.revalidate(bounded(request.genome_hash, "genome_hash", 64), actor(request, context))

@@ -7,7 +7,7 @@ import threading
 
 from prometheus_client import CollectorRegistry
 
-from omp.v1 import scheduler_pb2, scheduler_pb2_grpc
+from omp.v1 import scheduler_pb2
 from omp_services.common import settings as settings_mod
 from omp_services.common.settings import redact_url
 from omp_services.common.clock import SystemClock
@@ -85,8 +85,7 @@ class SchedulerApp:
         # every queue method is one short database transaction: run them on the server's loop; an
         # import (up to 5,000 campaigns in one transaction) on the pool, where it holds up nothing
         # but the writes that wait for it (and they wait at most LOOP_WAIT_S, then UNAVAILABLE)
-        registration = Registration(servicer, scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server, SERVICE,
-                                    on_loop=True, on_pool=frozenset({"ImportQueue"}))
+        registration = Registration(servicer, SERVICE, on_loop=True, on_pool=frozenset({"ImportQueue"}))
         self.service = build_server(cfg.host, cfg.port, [registration], GrpcMetrics(self.registry, "scheduler"),
                                     stopping=stopping, durable=self.db.pending, security=self.security,
                                     audit=self.audit)

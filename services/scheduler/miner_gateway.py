@@ -40,12 +40,12 @@ class GrpcMinerGateway:
 
     def start_run(self, campaign_id: str, attempt: int, config_path: str, config_hash: str) -> str:
         run = self.client.call("StartRun", miner_pb2.StartRunRequest(
-            campaign_id=campaign_id, attempt=attempt, config_path=config_path, config_hash=config_hash))
+            campaign_id=campaign_id, attempt=attempt, config_path=config_path, config_hash=config_hash)).run
         return run.run_id
 
     def get_run(self, campaign_id: str, attempt: int) -> RunState | None:
         try:
-            run = self.client.call("GetRun", miner_pb2.GetRunRequest(campaign_id=campaign_id, attempt=attempt))
+            run = self.client.call("GetRun", miner_pb2.GetRunRequest(campaign_id=campaign_id, attempt=attempt)).run
         except NotFound:
             return None
         try:

@@ -20,5 +20,5 @@ class GrpcPromoterGateway:
 
     def promote(self, campaign_id: str, run_id: str) -> str:
         d = self.client.call("PromoteRun", ppb.PromoteRunRequest(run_id=run_id, campaign_id=campaign_id,
-                                                                 actor="scheduler"))
+                                                                 actor="scheduler")).decision
         return str(enum_from_pb(ppb.PromotionOutcome, d.outcome, PromotionOutcome, "outcome"))

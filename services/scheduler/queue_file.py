@@ -1,9 +1,9 @@
 """The playbook's ``campaign_queue.json``: export the queue, import one (every entry checked before
-anything is written; ids already present are skipped)."""
+anything is written; ids already present are skipped). The document travels as a JSON object (a
+``google.protobuf.Struct`` on the wire); reading the file is the client's."""
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import replace
 
 from omp_services.common.clock import iso
@@ -23,32 +23,26 @@ class QueueFile:
     def __init__(self, ctx: SchedulerContext, queue: CampaignQueue):
         self.ctx, self.queue = ctx, queue
 
-    def export(self, offset: int = 0, limit: int = 1000) -> tuple[bytes, int]:
+    def export(self, offset: int = 0, limit: int = 1000) -> tuple[dict, int]:
         """One page of the queue, in queue order, as a complete document; and the queue's size."""
         campaigns, total = self.queue.list(offset=offset, limit=limit)
         doc = {"version": VERSION, "updated_at": iso(self.ctx.now(), "auto"), "campaigns": [
             {"id": c.id, "name": c.name, "config_path": c.config_path, "market": c.market, "priority": c.priority,
              "enabled": c.enabled, "repeat": c.repeat, "tags": list(c.tags), "created_at": iso(c.created_at, "auto")}
             for c in campaigns]}
-        return (json.dumps(doc, indent=2) + "\n").encode(), total
+        return doc, total
 
-    def parse(self, data: bytes) -> list[CampaignSpec]:
-        try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidArgument(f"queue_json is not valid JSON: {exc}") from None
-        except RecursionError:
-            raise InvalidArgument("queue_json is nested too deeply") from None
+    def parse(self, doc: dict) -> list[CampaignSpec]:
         if not isinstance(doc, dict) or not isinstance(doc.get("campaigns"), list):
-            raise InvalidArgument("queue_json must be an object with a 'campaigns' array")
+            raise InvalidArgument("queue must be an object with a 'campaigns' array")
         if len(doc["campaigns"]) > MAX_IMPORT:
-            raise InvalidArgument(f"queue_json.campaigns: at most {MAX_IMPORT} per import, got "
+            raise InvalidArgument(f"queue.campaigns: at most {MAX_IMPORT} per import, got "
                                   f"{len(doc['campaigns'])} (import the queue in parts)")
         if doc.get("version", VERSION) != VERSION:
-            raise InvalidArgument(f"queue_json.version must be {VERSION!r}, got {doc.get('version')!r}")
+            raise InvalidArgument(f"queue.version must be {VERSION!r}, got {doc.get('version')!r}")
         specs = []
         for i, e in enumerate(doc["campaigns"]):
-            where = f"queue_json.campaigns[{i}]"
+            where = f"queue.campaigns[{i}]"
             if not isinstance(e, dict):
                 raise InvalidArgument(f"{where} must be an object")
             extra = sorted(set(e) - KEYS)
@@ -62,15 +56,16 @@ class QueueFile:
                                 tags=tuple(_strs(e.get("tags", []), f"{where}.tags")))
             specs.append(self.queue.check_spec(spec, where))
         ids = [s.id for s in specs if s.id]
-        if len(ids) != len(set(ids)):
-            raise InvalidArgument("queue_json.campaigns: an id appears twice")
+        twice = sorted({i for i in ids if ids.count(i) > 1}) if len(ids) != len(set(ids)) else []
+        if twice:
+            raise InvalidArgument(f"queue.campaigns: the id {twice[0]!r} appears twice")
         return specs
 
-    def import_(self, data: bytes, actor: str, reason: str = "", request_id: str = "") -> tuple[list[Campaign], int]:
+    def import_(self, doc: dict, actor: str, reason: str = "", request_id: str = "") -> tuple[list[Campaign], int]:
         """Add every campaign of the document; ids already present are skipped. With a
         ``request_id``, entries without an id get one derived from it and their place in the
         document, so a retried import adds nothing twice."""
-        specs = self.parse(data)
+        specs = self.parse(doc)
         if request_id:
             specs = [s if s.id else replace(s, id=_derived_id(request_id, i)) for i, s in enumerate(specs)]
         now = self.ctx.now()

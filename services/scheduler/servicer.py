@@ -1,11 +1,9 @@
 """SchedulerService over gRPC: proto to domain, call, domain to proto. Nothing is decided here."""
 from __future__ import annotations
 
-import json
-
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb, scheduler_pb2_grpc
 from omp_services.common.convert import (ERROR_CHARS, ID_CHARS, REASON_CHARS, actor, bounded, on_behalf, enum_from_pb, enum_pb,
-                                     next_token, page, progress_dict, set_ts, token, ts)
+                                     next_token, page, progress_dict, set_ts, struct_dict, struct_pb, token, ts)
 from omp_services.common.errors import InvalidArgument, Unavailable
 from omp_services.common.vocabulary import CampaignState, DataReadiness, RunStatus
 from omp_services.scheduler.campaign_queue import UPDATABLE
@@ -52,7 +50,7 @@ def campaigns_into(field, campaigns) -> None:
 
 def event_pb(e) -> pb.Event:
     return pb.Event(seq=e.seq, at=ts(e.at), kind=e.kind, actor=e.actor, message=e.message,
-                    campaign_id=e.campaign_id, detail_json=json.dumps(e.detail, sort_keys=True))
+                    campaign_id=e.campaign_id, detail=struct_pb(e.detail))
 
 
 def reading_pb(r) -> pb.ResourceReading | None:
@@ -74,9 +72,12 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         self.s, self.stopping, self.environment, self.audit = scheduler, stopping, environment, audit
 
     def GetStatus(self, request, context):
+        return spb.GetStatusResponse(status=self._status())
+
+    def _status(self) -> spb.SchedulerStatus:
         st = self.s.status()
         d = st.daemon
-        return spb.GetStatusResponse(
+        return spb.SchedulerStatus(
             state=enum_pb(pb.DaemonState, d.state),
             data_readiness=enum_pb(pb.DataReadiness, DataReadiness.READY if d.data_ready else DataReadiness.NOT_READY),
             data_readiness_reason=d.data_reason, resources=reading_pb(st.reading), queued=st.queued,
@@ -86,30 +87,30 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             throttled_until=ts(st.throttled_until), throttle_factor=st.throttle_factor,
             tick_interval_seconds=st.tick_interval_s)
 
-    def _daemon(self, action, request, context):
-        self.s.daemon.transition(action, *_who(request, context))
-        return self.GetStatus(request, context)
-
     def StartDaemon(self, request, context):
-        return self._daemon("start", request, context)
+        self.s.daemon.transition("start", *_who(request, context))
+        return spb.StartDaemonResponse(status=self._status())
 
     def StopDaemon(self, request, context):
-        return self._daemon("stop", request, context)
+        self.s.daemon.transition("stop", *_who(request, context))
+        return spb.StopDaemonResponse(status=self._status())
 
     def PauseDaemon(self, request, context):
-        return self._daemon("pause", request, context)
+        self.s.daemon.transition("pause", *_who(request, context))
+        return spb.PauseDaemonResponse(status=self._status())
 
     def ResumeDaemon(self, request, context):
-        return self._daemon("resume", request, context)
+        self.s.daemon.transition("resume", *_who(request, context))
+        return spb.ResumeDaemonResponse(status=self._status())
 
     def ThrottleDaemon(self, request, context):
         self.s.throttle(request.factor, request.seconds, *_who(request, context))
-        return self.GetStatus(request, context)
+        return spb.ThrottleDaemonResponse(status=self._status())
 
     def SetDataReadiness(self, request, context):
         ready = enum_from_pb(pb.DataReadiness, request.readiness, DataReadiness, "readiness")
         self.s.daemon.set_data_ready(ready is DataReadiness.READY, *_who(request, context))
-        return self.GetStatus(request, context)
+        return spb.SetDataReadinessResponse(status=self._status())
 
     def ListCampaigns(self, request, context):
         offset, limit = page(request)
@@ -121,7 +122,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         return out
 
     def GetCampaign(self, request, context):
-        return campaign_pb(self.s.queue.get(request.id))
+        return spb.GetCampaignResponse(campaign=campaign_pb(self.s.queue.get(request.id)))
 
     def AddCampaign(self, request, context):
         c = request.campaign
@@ -129,7 +130,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
                             market=c.market or "us", priority=c.priority,
                             enabled=c.enabled if c.HasField("enabled") else True, repeat=c.repeat,
                             tags=tuple(c.tags), id=bounded(c.id, "campaign.id", 64))
-        return campaign_pb(self.s.queue.add(spec, *_who(request, context), bounded(request.request_id, "request_id", ID_CHARS)))
+        added = self.s.queue.add(spec, *_who(request, context), bounded(request.request_id, "request_id", ID_CHARS))
+        return spb.AddCampaignResponse(campaign=campaign_pb(added))
 
     def UpdateCampaign(self, request, context):
         c = request.campaign
@@ -146,23 +148,25 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             changes[path] = tuple(c.tags) if path == "tags" else getattr(c, path)
         if "enabled" in changes and not c.HasField("enabled"):
             changes["enabled"] = True               # unset means enabled, as when adding
-        return campaign_pb(self.s.queue.update(c.id, changes, *_who(request, context)))
+        return spb.UpdateCampaignResponse(campaign=campaign_pb(self.s.queue.update(c.id, changes, *_who(request, context))))
 
     def RemoveCampaign(self, request, context):
         removed = self.s.queue.remove(request.id, *_who(request, context))
         return spb.RemoveCampaignResponse(campaign=campaign_pb(removed))
 
     def SetCampaignEnabled(self, request, context):
-        return campaign_pb(self.s.queue.set_enabled(request.id, request.enabled, *_who(request, context)))
+        changed = self.s.queue.set_enabled(request.id, request.enabled, *_who(request, context))
+        return spb.SetCampaignEnabledResponse(campaign=campaign_pb(changed))
 
     def ReorderCampaign(self, request, context):
-        return campaign_pb(self.s.queue.reorder(request.id, request.priority, *_who(request, context)))
+        changed = self.s.queue.reorder(request.id, request.priority, *_who(request, context))
+        return spb.ReorderCampaignResponse(campaign=campaign_pb(changed))
 
     def RequeueCampaign(self, request, context):
-        return campaign_pb(self.s.queue.requeue(request.id, *_who(request, context)))
+        return spb.RequeueCampaignResponse(campaign=campaign_pb(self.s.queue.requeue(request.id, *_who(request, context))))
 
     def ImportQueue(self, request, context):
-        added, skipped = self.s.queue_file.import_(request.queue_json, *_who(request, context),
+        added, skipped = self.s.queue_file.import_(struct_dict(request.queue), *_who(request, context),
                                                    request_id=bounded(request.request_id, "request_id", ID_CHARS))
         out = spb.ImportQueueResponse(added=len(added), skipped=skipped)
         campaigns_into(out.campaigns, added)
@@ -171,7 +175,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     def ExportQueue(self, request, context):
         offset, limit = page(request, default=1000, maximum=5000)
         doc, total = self.s.queue_file.export(offset, limit)
-        return spb.ExportQueueResponse(queue_json=doc, total_size=total,
+        return spb.ExportQueueResponse(queue=struct_pb(doc), total_size=total,
                                        next_page_token=next_token(request, offset, limit, total))
 
     def ListQueueChanges(self, request, context):
@@ -179,8 +183,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         items = self.s.queue.changes(request.campaign_id, after_id, limit)
         return spb.ListQueueChangesResponse(
             changes=[spb.QueueChange(id=q.id, campaign_id=q.campaign_id, action=q.action, actor=q.actor,
-                                     at=ts(q.at), before_json=json.dumps(q.before) if q.before else "",
-                                     after_json=json.dumps(q.after) if q.after else "", reason=q.reason)
+                                     at=ts(q.at), before=struct_pb(q.before) if q.before else None,
+                                     after=struct_pb(q.after) if q.after else None, reason=q.reason)
                      for q in items],
             next_page_token=token(request, items[-1].id) if len(items) == limit else "")
 
@@ -228,7 +232,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
                 raise Unavailable(f"the scheduler is shutting down; resume after_seq={seq}")
             batch = self.s.events_after(seq)
             for e in batch:
-                yield event_pb(e)
+                yield spb.WatchEventsResponse(event=event_pb(e))
                 seq = e.seq
             if not batch:
                 if not request.follow:

@@ -7,7 +7,7 @@ import threading
 
 from prometheus_client import CollectorRegistry
 
-from omp.v1 import watchdog_pb2, watchdog_pb2_grpc
+from omp.v1 import watchdog_pb2
 from omp_services.common import settings as settings_mod
 from omp_services.common.clock import SystemClock
 from omp_services.common.metrics import GrpcMetrics, serve_metrics
@@ -77,7 +77,7 @@ class WatchdogApp:
 
     def start(self) -> None:
         servicer = WatchdogServicer(self.book, self.store, self.clock, self.housekeeping, self.ops_log)
-        registration = Registration(servicer, watchdog_pb2_grpc.add_WatchdogServiceServicer_to_server, SERVICE)
+        registration = Registration(servicer, SERVICE)
         self.service = build_server(self.cfg.host, self.cfg.port, [registration], GrpcMetrics(self.registry, "watchdog"),
                                     security=self.security, audit=AuditLog(self.db, "watchdog"))
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, self.cfg.host, self.cfg.metrics_port)

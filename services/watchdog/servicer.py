@@ -53,10 +53,10 @@ class WatchdogServicer(watchdog_pb2_grpc.WatchdogServiceServicer):
                                        symptoms=tuple(request.symptoms), campaigns=tuple(request.campaigns),
                                        runs=tuple(request.runs), handoffs=tuple(request.handoffs),
                                        actor=actor(request, context)))
-        return incident_pb(inc, self.clock.now())
+        return wpb.OpenIncidentResponse(incident=incident_pb(inc, self.clock.now()))
 
     def GetIncident(self, request, context):
-        return incident_pb(self.book.get(parse_id(request.id)), self.clock.now())
+        return wpb.GetIncidentResponse(incident=incident_pb(self.book.get(parse_id(request.id)), self.clock.now()))
 
     def ListIncidents(self, request, context):
         # an incident may carry up to about 110 KB of text (50 symptoms of 2,000 characters and
@@ -71,7 +71,7 @@ class WatchdogServicer(watchdog_pb2_grpc.WatchdogServiceServicer):
         inc = self.book.resolve(parse_id(request.id), actor(request, context), bounded(request.root_cause, "root_cause",
                                                                                REASON_CHARS),
                                 bounded(request.resolution, "resolution", REASON_CHARS), tuple(request.prevention))
-        return incident_pb(inc, self.clock.now())
+        return wpb.ResolveIncidentResponse(incident=incident_pb(inc, self.clock.now()))
 
     def RenderIncident(self, request, context):
         return wpb.RenderIncidentResponse(markdown=self.book.render(parse_id(request.id)))
@@ -104,10 +104,10 @@ class WatchdogServicer(watchdog_pb2_grpc.WatchdogServiceServicer):
 
     def GetOpsLog(self, request, context):
         d = self.ops_log.build(bounded(request.date, "date", 10))
-        out = wpb.OpsLog(date=d.date, daemon_state=d.daemon_state, campaigns_completed=d.completed,
-                         campaigns_failed=d.failed, promotions=d.promotions, cpu_avg_pct=d.cpu_avg_pct,
-                         memory_used_avg_pct=d.memory_used_avg_pct, incidents=d.incidents,
-                         queue_changes=d.queue_changes, samples=d.samples, markdown=d.markdown())
+        out = wpb.GetOpsLogResponse(date=d.date, daemon_state=d.daemon_state, campaigns_completed=d.completed,
+                                    campaigns_failed=d.failed, promotions=d.promotions, cpu_avg_pct=d.cpu_avg_pct,
+                                    memory_used_avg_pct=d.memory_used_avg_pct, incidents=d.incidents,
+                                    queue_changes=d.queue_changes, samples=d.samples, markdown=d.markdown())
         for path, gb in sorted(d.disk_free.items()):
             out.disk_free.add(path=path, free_gb=gb)
         return out

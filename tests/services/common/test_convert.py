@@ -1,11 +1,12 @@
-"""The protobuf edge of services/common: timestamps, the shared vocabulary's enums, progress fields."""
+"""The protobuf edge of services/common: timestamps, the shared vocabulary's enums, progress fields, Structs."""
 from __future__ import annotations
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from omp.v1 import common_pb2 as pb, promoter_pb2 as ppb
-from omp_services.common.convert import PROGRESS_FIELDS, enum_from_pb, enum_pb, progress_dict, progress_pb, set_ts, ts
+from omp_services.common.convert import (PROGRESS_FIELDS, enum_from_pb, enum_pb, progress_dict, progress_pb, set_ts,
+                                         struct_dict, struct_pb, ts)
 from omp_services.common.errors import InvalidArgument
 from omp_services.common.vocabulary import (CampaignState, DaemonState, DataReadiness, EntryState, PromotionOutcome,
                                         RunStatus)
@@ -61,3 +62,22 @@ def test_set_ts_matches_from_nanoseconds(seconds):
     assert set_ts(Timestamp(), seconds) == want
     assert 0 <= want.nanos < 1_000_000_000
     assert ts(seconds) == want and ts(None) is None
+
+
+def test_a_json_object_travels_as_a_struct_and_comes_back_as_written():
+    doc = {"version": "1.0", "campaigns": [{"priority": 10, "enabled": True, "tags": [], "ratio": 0.25,
+                                            "note": None, "nested": {"n": -3, "big": 2 ** 60}}]}
+    back = struct_dict(struct_pb(doc))
+    assert back["campaigns"][0]["priority"] == 10 and isinstance(back["campaigns"][0]["priority"], int)
+    assert back["campaigns"][0]["ratio"] == 0.25 and back["campaigns"][0]["note"] is None
+    assert back["campaigns"][0]["nested"]["n"] == -3
+    # a double holds 2**60 exactly but not every integer that large: it stays a float, as it travelled
+    assert back["campaigns"][0]["nested"]["big"] == float(2 ** 60)
+    assert isinstance(back["campaigns"][0]["nested"]["big"], float)
+    assert {k: v for k, v in back.items() if k != "campaigns"} == {"version": "1.0"}
+    assert back["campaigns"][0]["tags"] == [] and back["campaigns"][0]["enabled"] is True
+
+
+def test_a_number_json_cannot_carry_becomes_null():
+    back = struct_dict(struct_pb({"sharpe": float("nan"), "lag": [float("inf"), 1.5]}))
+    assert back == {"sharpe": None, "lag": [None, 1.5]}

@@ -45,17 +45,17 @@ class Probe(miner_pb2_grpc.MinerServiceServicer):
             raise NotFound("run_id: no run 'missing'")
         if request.run_id == "bad":
             raise InvalidArgument("run_id must be run_<16 hex digits>, got 'bad'")
-        return pb.Run(run_id=request.run_id)
+        return mpb.GetRunResponse(run=pb.Run(run_id=request.run_id))
 
     def StartRun(self, request, context):
         self.threads["StartRun"] = threading.current_thread().name
-        return pb.Run(run_id="started")
+        return mpb.StartRunResponse(run=pb.Run(run_id="started"))
 
     def WatchRun(self, request, context):
         n = 0
         while context.is_active() and not self.stopping.is_set():
             n += 1
-            yield pb.Run(run_id=f"{request.run_id}-{n}")
+            yield mpb.WatchRunResponse(run=pb.Run(run_id=f"{request.run_id}-{n}"))
             self.stopping.wait(0.05)            # pace the stream; wakes at once on stop
 
 
@@ -68,8 +68,7 @@ def serve():
         stopping = threading.Event()
         probe = Probe(stopping)
         registry = CollectorRegistry()
-        svc = build_server("127.0.0.1", 0, [Registration(probe, miner_pb2_grpc.add_MinerServiceServicer_to_server,
-                                                         SERVICE, on_loop=on_loop)],
+        svc = build_server("127.0.0.1", 0, [Registration(probe, SERVICE, on_loop=on_loop)],
                            GrpcMetrics(registry, "probe"), stopping=stopping, **kw)
         channel = grpc.insecure_channel(f"127.0.0.1:{svc.port}")
         started.append((svc, probe, channel))
@@ -84,7 +83,7 @@ def serve():
 @pytest.mark.parametrize("on_loop", [False, True])
 def test_unary_methods_run_where_the_registration_says(serve, on_loop):
     svc, probe, stub, channel, _ = serve(on_loop)
-    assert stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=5).run_id == "r"
+    assert stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=5).run.run_id == "r"
     assert (probe.threads["GetRun"] == "grpc-loop") == on_loop
     assert probe.threads["GetRun"].startswith("grpc")
 
@@ -94,12 +93,32 @@ def test_a_blocking_method_on_the_pool_does_not_hold_up_other_calls(serve):
     slow = stub.ValidateConfig.future(mpb.ValidateConfigRequest(config_path="x"), timeout=10)
     assert probe.entered.wait(5)                # the slow call now holds a pool thread
     t0 = time.monotonic()
-    assert stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=2).run_id == "r"
+    assert stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=2).run.run_id == "r"
     health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
     assert health.status == health_pb2.HealthCheckResponse.SERVING
     assert time.monotonic() - t0 < 2 and not slow.done()
     probe.release.set()
     assert slow.result().config_hash == "h"
+
+
+@pytest.mark.parametrize("on_loop", [False, True])
+def test_bytes_that_are_no_request_are_the_callers_bad_input(serve, on_loop):
+    """A request that does not parse (here a field cut short; also one nested past protobuf's
+    depth limit, tests/services/system/test_grpc_api.py) is INVALID_ARGUMENT, as grpc's own decoder would have made it UNKNOWN
+    and a server error in the log; the servicer never sees it and the server serves on."""
+    svc, probe, stub, channel, registry = serve(on_loop)
+    get = channel.unary_unary("/omp.v1.MinerService/GetRun", request_serializer=None, response_deserializer=None)
+    watch = channel.unary_stream("/omp.v1.MinerService/WatchRun", request_serializer=None, response_deserializer=None)
+    garbage = b"\x0d\x00"         # field 1 as a fixed32, cut after one of its four bytes
+    for attempt in (lambda: get(garbage, timeout=5), lambda: next(watch(garbage, timeout=5))):
+        with pytest.raises(grpc.RpcError) as err:
+            attempt()
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.value.details().startswith("request: cannot be parsed")
+    assert "GetRun" not in probe.threads
+    labels = {"grpc_type": "unary", "grpc_service": "omp.v1.MinerService", "grpc_method": "GetRun"}
+    assert registry.get_sample_value("grpc_server_handled_total", {**labels, "grpc_code": "INVALID_ARGUMENT"}) == 1
+    assert stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=5).run.run_id == "r"
 
 
 @pytest.mark.parametrize("on_loop", [False, True])
@@ -117,7 +136,7 @@ def test_a_domain_error_becomes_its_status_and_is_counted(serve, on_loop):
     assert registry.get_sample_value("grpc_server_msg_sent_total", labels) == 1
     assert registry.get_sample_value("grpc_server_handling_seconds_count", labels) == 2
     stream = stub.WatchRun(mpb.WatchRunRequest(run_id="w"), timeout=5)
-    assert [next(stream).run_id for _ in range(3)] == ["w-1", "w-2", "w-3"]
+    assert [next(stream).run.run_id for _ in range(3)] == ["w-1", "w-2", "w-3"]
     stream.cancel()
     watch = {"grpc_type": "server_stream", "grpc_service": "omp.v1.MinerService", "grpc_method": "WatchRun"}
     assert registry.get_sample_value("grpc_server_msg_sent_total", watch) >= 3
@@ -145,9 +164,9 @@ def test_the_one_authentication_hook_sees_every_call_before_its_servicer(serve, 
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     alice = [("authorization", "Bearer alice-token-0123456789")]
     reader = stub.WatchRun(mpb.WatchRunRequest(run_id="w"), timeout=5, metadata=alice)
-    assert next(reader).run_id == "w-1"                            # a viewer may watch
+    assert next(reader).run.run_id == "w-1"                            # a viewer may watch
     reader.cancel()
-    assert stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=5, metadata=alice).run_id == "r"
+    assert stub.GetRun(mpb.GetRunRequest(run_id="r"), timeout=5, metadata=alice).run.run_id == "r"
     assert probe.principal == Principal("alice", "viewer")        # who called reaches the servicer
     # the table decides per method and role: only the scheduler's identity starts runs
     for who in (alice, [("authorization", "Bearer watchdog-token-0123456")]):
@@ -178,10 +197,10 @@ def test_without_a_hook_every_caller_is_anonymous(serve):
 def test_stop_ends_a_live_stream_and_a_second_stop_does_nothing(serve):
     svc, probe, stub, channel, _ = serve(on_loop=True)
     stream = stub.WatchRun(mpb.WatchRunRequest(run_id="w"), timeout=10)
-    assert next(stream).run_id == "w-1"
+    assert next(stream).run.run_id == "w-1"
     stopper = threading.Thread(target=svc.stop, args=(2.0,))
     stopper.start()
-    seen = [r.run_id for r in stream]           # ends: the servicer saw `stopping`, the server drained
+    seen = [r.run.run_id for r in stream]           # ends: the servicer saw `stopping`, the server drained
     stopper.join(5)
     assert not stopper.is_alive() and len(seen) < 200
     svc.stop(1.0)                               # a second stop does nothing and does not hang
@@ -207,15 +226,14 @@ class Recorder(miner_pb2_grpc.MinerServiceServicer):
             tx.run(ADD_RUN, run_id=request.run_id)
             if request.run_id.startswith("orphan"):
                 tx.run(ADD_CHILD, id=1, parent=99)
-        return pb.Run(run_id=request.run_id)
+        return mpb.GetRunResponse(run=pb.Run(run_id=request.run_id))
 
 
 def test_calls_on_the_loop_are_answered_only_once_their_group_is_committed(tmp_path):
     db = Database(f"sqlite:///{tmp_path}/g.db")
     migrate(db)
     COMMIT_CHECKED.create_all(db.engine)
-    svc = build_server("127.0.0.1", 0, [Registration(Recorder(db), miner_pb2_grpc.add_MinerServiceServicer_to_server,
-                                                     SERVICE, on_loop=True)],
+    svc = build_server("127.0.0.1", 0, [Registration(Recorder(db), SERVICE, on_loop=True)],
                        GrpcMetrics(CollectorRegistry(), "probe"), durable=db.pending)
     db.serve_on_loop(svc.loop, svc.thread.ident)
     reader = Database(f"sqlite:///{tmp_path}/g.db")     # another process's view: only what is committed
@@ -224,7 +242,7 @@ def test_calls_on_the_loop_are_answered_only_once_their_group_is_committed(tmp_p
         stub = miner_pb2_grpc.MinerServiceStub(channel)
         calls = [stub.GetRun.future(mpb.GetRunRequest(run_id=f"r{i}"), timeout=10) for i in range(12)]
         for i, call in enumerate(calls):
-            assert call.result().run_id == f"r{i}"
+            assert call.result().run.run_id == f"r{i}"
             with reader.tx(write=False) as tx:         # answered: so already on disk
                 assert tx.first(HAS_RUN, run_id=f"r{i}") is not None
         with pytest.raises(grpc.RpcError) as err:
@@ -232,7 +250,7 @@ def test_calls_on_the_loop_are_answered_only_once_their_group_is_committed(tmp_p
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "FOREIGN KEY" in err.value.details()
         with reader.tx(write=False) as tx:
             assert tx.first(HAS_RUN, run_id="orphan-1") is None
-        assert stub.GetRun(mpb.GetRunRequest(run_id="after"), timeout=10).run_id == "after"
+        assert stub.GetRun(mpb.GetRunRequest(run_id="after"), timeout=10).run.run_id == "after"
     finally:
         channel.close()
         svc.stop(1.0)
@@ -245,8 +263,7 @@ def test_a_call_its_client_cancels_never_affects_the_others_of_its_group(tmp_pat
     (its row committed) long before its deadline, and no group's result is ever set twice."""
     db = Database(f"sqlite:///{tmp_path}/g.db")
     migrate(db)
-    svc = build_server("127.0.0.1", 0, [Registration(Recorder(db), miner_pb2_grpc.add_MinerServiceServicer_to_server,
-                                                     SERVICE, on_loop=True)],
+    svc = build_server("127.0.0.1", 0, [Registration(Recorder(db), SERVICE, on_loop=True)],
                        GrpcMetrics(CollectorRegistry(), "probe"), durable=db.pending)
     db.serve_on_loop(svc.loop, svc.thread.ident)
     channel = grpc.insecure_channel(f"127.0.0.1:{svc.port}")
@@ -259,7 +276,7 @@ def test_a_call_its_client_cancels_never_affects_the_others_of_its_group(tmp_pat
                 patient = [stub.GetRun.future(mpb.GetRunRequest(run_id=f"p{round_}-{k}"), timeout=10)
                            for k in range(10)]
                 t0 = time.monotonic()
-                assert [c.result().run_id for c in patient] == [f"p{round_}-{k}" for k in range(10)]
+                assert [c.result().run.run_id for c in patient] == [f"p{round_}-{k}" for k in range(10)]
                 assert time.monotonic() - t0 < 5.0
                 for c in impatient:
                     c.exception()       # each either answered or DEADLINE_EXCEEDED, its own business
@@ -324,7 +341,7 @@ class Canceller(miner_pb2_grpc.MinerServiceServicer):
             tx.run(ADD_RUN, run_id=request.run_id)
             if request.run_id == "boom":
                 raise NotFound("run_id: gone meanwhile")
-        return pb.Run(run_id=request.run_id)
+        return mpb.CancelRunResponse(run=pb.Run(run_id=request.run_id))
 
 
 @pytest.mark.parametrize("on_loop", [False, True])
@@ -333,8 +350,7 @@ def test_a_change_and_its_audit_row_commit_together_even_when_the_client_stops_w
     db = Database(f"sqlite:///{tmp_path}/a.db")
     migrate(db)
     servicer, log = Canceller(db), AuditLog(db, "probe")
-    svc = build_server("127.0.0.1", 0, [Registration(servicer, miner_pb2_grpc.add_MinerServiceServicer_to_server,
-                                                     SERVICE, on_loop=on_loop)],
+    svc = build_server("127.0.0.1", 0, [Registration(servicer, SERVICE, on_loop=on_loop)],
                        GrpcMetrics(CollectorRegistry(), "probe"), durable=db.pending, audit=log)
     if on_loop:
         db.serve_on_loop(svc.loop, svc.thread.ident)

@@ -39,8 +39,8 @@ def miner(tmp_path):
 def test_start_run_is_idempotent_per_attempt(miner):
     app, client, _ = miner
     req = mpb.StartRunRequest(campaign_id="camp_manual", attempt=1, config_path="tiny.toml")
-    a = client.call("StartRun", req)
-    b = client.call("StartRun", req)
+    a = client.call("StartRun", req).run
+    b = client.call("StartRun", req).run
     assert a.run_id == b.run_id
     assert len(client.call("ListRuns", mpb.ListRunsRequest(campaign_id="camp_manual")).runs) == 1
     with pytest.raises(FailedPrecondition, match="config_hash"):
@@ -65,7 +65,7 @@ def test_a_bug_in_the_server_is_internal_and_logged_once_never_the_clients_fault
     """A ValueError from deep inside (here: a run folder whose candidates file is not JSON) is the
     server's fault: INTERNAL with a generic message, the traceback logged once."""
     app, client, _ = miner
-    run = client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_x", attempt=1, config_path="tiny.toml"))
+    run = client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_x", attempt=1, config_path="tiny.toml")).run
     app.runs.store.update(run.run_id, status="completed", run_dir=str(app.settings.runs_dir))
     (app.settings.runs_dir / "candidates.json").write_text("{not json")
     with caplog.at_level(logging.ERROR), pytest.raises(OmpError) as err:
@@ -86,23 +86,23 @@ def _alive(pid: int) -> bool:
 
 def test_a_later_attempt_stops_the_earlier_run_before_it_starts_and_an_earlier_one_is_refused(miner):
     app, client, _ = miner
-    first = client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_s", attempt=1, config_path="long.toml"))
+    first = client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_s", attempt=1, config_path="long.toml")).run
     assert _alive(first.pid)
     second = client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_s", attempt=3, config_path="long.toml"),
-                         timeout=60)
+                         timeout=60).run
     assert not _alive(first.pid) and _alive(second.pid)          # never two live runs of one campaign
-    old = client.call("GetRun", mpb.GetRunRequest(run_id=first.run_id))
+    old = client.call("GetRun", mpb.GetRunRequest(run_id=first.run_id)).run
     assert old.status == pb.RUN_STATUS_CANCELLED
     running = client.call("ListRuns", mpb.ListRunsRequest(campaign_id="camp_s", status=pb.RUN_STATUS_RUNNING)).runs
     assert [r.run_id for r in running] == [second.run_id]
     with pytest.raises(FailedPrecondition, match="superseded by attempt 3"):
         client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_s", attempt=2, config_path="long.toml"))
     # cancel is idempotent: a second cancel, and a cancel of an ended run, change nothing
-    a = client.call("CancelRun", mpb.CancelRunRequest(run_id=second.run_id, reason="done looking"))
-    b = client.call("CancelRun", mpb.CancelRunRequest(run_id=second.run_id, reason="again"))
+    a = client.call("CancelRun", mpb.CancelRunRequest(run_id=second.run_id, reason="done looking")).run
+    b = client.call("CancelRun", mpb.CancelRunRequest(run_id=second.run_id, reason="again")).run
     assert a.run_id == b.run_id == second.run_id
     wait_for(lambda: not _alive(second.pid), timeout=30, what="the cancelled run to exit")
-    c = client.call("CancelRun", mpb.CancelRunRequest(run_id=first.run_id, reason="long gone"))
+    c = client.call("CancelRun", mpb.CancelRunRequest(run_id=first.run_id, reason="long gone")).run
     assert c.status == pb.RUN_STATUS_CANCELLED
 
 

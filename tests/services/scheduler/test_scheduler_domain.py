@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import os
 
 import pytest
@@ -169,12 +168,17 @@ def test_changes_are_logged_with_actor_and_reason(env):
     (lambda s, c: s.queue.reorder(c.id, 1, "op", ""), "reason"),
     (lambda s, c: s.queue.set_enabled(c.id, False, "op", " "), "reason"),
     (lambda s, c: s.queue.remove(c.id, "op", ""), "reason"),
-    (lambda s, c: s.queue_file.import_(b"{not json", "op"), "queue_json"),
-    (lambda s, c: s.queue_file.import_(b'{"campaigns": [{"name": "x", "config_path": "tiny.toml", "priority": "1"}]}',
-                                 "op"), "queue_json.campaigns[0].priority"),
-    (lambda s, c: s.queue_file.import_(b'{"campaigns": [{"name": "ok", "config_path": "tiny.toml"}, '
-                                 b'{"name": "x", "config_path": "/etc/passwd"}]}', "op"),
-     "queue_json.campaigns[1].config_path"),
+    (lambda s, c: s.queue_file.import_({"campaigns": "all of them"}, "op"), "queue must be an object with a 'campaigns'"),
+    (lambda s, c: s.queue_file.import_({"campaigns": [{"name": "x", "config_path": "tiny.toml", "priority": "1"}]},
+                                       "op"), "queue.campaigns[0].priority"),
+    (lambda s, c: s.queue_file.import_({"campaigns": [{"name": "x", "config_path": "tiny.toml", "priority": 1.5}]},
+                                       "op"), "queue.campaigns[0].priority must be an integer, got 1.5"),
+    (lambda s, c: s.queue_file.import_({"campaigns": [{"name": "ok", "config_path": "tiny.toml"},
+                                                      {"name": "x", "config_path": "/etc/passwd"}]}, "op"),
+     "queue.campaigns[1].config_path"),
+    (lambda s, c: s.queue_file.import_({"campaigns": [{"id": "camp_a", "name": "a", "config_path": "tiny.toml"},
+                                                      {"id": "camp_a", "name": "b", "config_path": "tiny.toml"}]}, "op"),
+     "the id 'camp_a' appears twice"),
 ])
 def test_bad_input_names_the_field_and_changes_nothing(env, call, field):
     sched, *_ = env
@@ -373,11 +377,11 @@ def test_import_export_round_trip(env):
          "repeat": True, "tags": ["momentum", "intraday"], "created_at": "2026-01-01T00:00:00Z"},
         {"id": "camp_b", "name": "B", "config_path": "tiny.toml", "market": "us", "priority": 2, "enabled": False,
          "repeat": False, "tags": [], "created_at": "2026-01-01T00:00:00Z"}]}
-    added, skipped = sched.queue_file.import_(json.dumps(doc).encode(), "op", "migration")
+    added, skipped = sched.queue_file.import_(doc, "op", "migration")
     assert (len(added), skipped) == (2, 0)
-    again, skipped = sched.queue_file.import_(json.dumps(doc).encode(), "op")
+    again, skipped = sched.queue_file.import_(doc, "op")
     assert (len(again), skipped) == (0, 2)
-    out = json.loads(sched.queue_file.export()[0])
+    out = sched.queue_file.export()[0]
     assert [(c["id"], c["market"], c["priority"], c["enabled"], c["repeat"], c["tags"]) for c in out["campaigns"]] == [
         ("camp_a", "br", 1, True, True, ["momentum", "intraday"]), ("camp_b", "us", 2, False, False, [])]
 
@@ -559,7 +563,7 @@ def test_the_kept_counts_equal_the_queue_after_every_kind_of_change(env):
                 ids.append(sched.queue.add(spec(f"c{step}", rng.randint(0, 5), repeat=rng.random() < 0.3), "op").id)
             elif op == "import":
                 doc = {"campaigns": [{"name": f"i{step}-{k}", "config_path": "tiny.toml"} for k in range(3)]}
-                ids += [c.id for c in sched.queue_file.import_(json.dumps(doc).encode(), "op")[0]]
+                ids += [c.id for c in sched.queue_file.import_(doc, "op")[0]]
             elif op == "tick":
                 sched.tick()
             elif op == "report":

@@ -33,12 +33,12 @@ def _incident(wclient, key: str):
 
 
 def _timeline(wclient, inc) -> str:
-    full = wclient.call("GetIncident", wpb.GetIncidentRequest(id=inc.id))
+    full = wclient.call("GetIncident", wpb.GetIncidentRequest(id=inc.id)).incident
     return "\n".join(f"{t.actor}: {t.event}" for t in full.timeline)
 
 
 def _state(client):
-    return client.call("GetStatus", spb.GetStatusRequest()).state
+    return client.call("GetStatus", spb.GetStatusRequest()).status.state
 
 
 def test_the_schedulers_database_going_away_is_a_sev0_and_mining_resumes_when_it_is_back(services, tmp_path, pg_link):
@@ -52,7 +52,7 @@ def test_the_schedulers_database_going_away_is_a_sev0_and_mining_resumes_when_it
     services.start("omp_services.watchdog.app", other_cfg, "--port", str(wport), "--scheduler", sched.address,
                    "--miner", miner.address)
     client, wclient = scheduler_client(sched.address), Client(watchdog_pb2_grpc.WatchdogServiceStub, watchdog)
-    client.call("StartDaemon", spb.DaemonRequest(actor="t"))
+    client.call("StartDaemon", spb.StartDaemonRequest(actor="t"))
     set_data_ready(client)
 
     link.cut()
@@ -66,8 +66,8 @@ def test_the_schedulers_database_going_away_is_a_sev0_and_mining_resumes_when_it
     wait_for(lambda: "reachable again" in _timeline(wclient, inc), timeout=30, what="the recovery on the timeline")
     assert [c.name for c in client.call("ListCampaigns", spb.ListCampaignsRequest()).campaigns] == []
     c = client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
-        name="after", config_path="tiny.toml", priority=1), actor="t"))
-    done = wait_for(lambda: (x := client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)))
+        name="after", config_path="tiny.toml", priority=1), actor="t")).campaign
+    done = wait_for(lambda: (x := client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).campaign)
                     .state == pb.CAMPAIGN_STATE_COMPLETED and x, timeout=120, what="mining after the outage")
     assert done.last_run_id
     assert len([i for i in wclient.call("ListIncidents", wpb.ListIncidentsRequest(open_only=True)).incidents
@@ -82,7 +82,7 @@ def test_the_watchdogs_database_going_away_pauses_mining_until_it_is_back(servic
     dog = services.start("omp_services.watchdog.app", dog_cfg, "--scheduler", sched.address,
                          "--miner", f"127.0.0.1:{free_port()}")
     client, wclient = scheduler_client(sched.address), Client(watchdog_pb2_grpc.WatchdogServiceStub, dog.address)
-    client.call("StartDaemon", spb.DaemonRequest(actor="t"))
+    client.call("StartDaemon", spb.StartDaemonRequest(actor="t"))
     wait_for(lambda: len(wclient.call("GetResources", wpb.GetResourcesRequest(history=5)).history) >= 2,
              timeout=30, what="the watchdog's first samples")
 
@@ -98,7 +98,7 @@ def test_the_watchdogs_database_going_away_pauses_mining_until_it_is_back(servic
     wait_for(lambda: "mining resumed" in _timeline(wclient, inc), timeout=30, what="the resume on the timeline")
     timeline = _timeline(wclient, inc)
     assert "mining paused" in timeline and "reachable again" in timeline
-    events = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, follow=False), timeout=10))
+    events = list((x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, follow=False), timeout=10)))
     assert [e.kind for e in events if e.kind in ("daemon.paused", "daemon.running")][-2:] == \
         ["daemon.paused", "daemon.running"]
     assert "database" in [e for e in events if e.kind == "daemon.paused"][-1].message

@@ -51,8 +51,8 @@ def start_pair(services, config):
 
 def add_and_start(client, config_path="long.toml", **kw):
     c = client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
-        name="long", config_path=config_path, market="us", priority=1, enabled=True, **kw), actor="t"))
-    client.call("StartDaemon", spb.DaemonRequest(actor="t"))
+        name="long", config_path=config_path, market="us", priority=1, enabled=True, **kw), actor="t")).campaign
+    client.call("StartDaemon", spb.StartDaemonRequest(actor="t"))
     set_data_ready(client)
     return c
 
@@ -70,7 +70,7 @@ def test_miner_sigkill_mid_run_orphans_the_attempt_and_leaves_no_process(service
     wait_for(lambda: gone(child), timeout=10, what="the run process to die with its miner")
     restarted = services.start("omp_services.miner.app", config, "--scheduler", sched.address)
     mclient = miner_client(restarted.address)
-    old = mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))
+    old = mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id)).run
     assert old.status == pb.RUN_STATUS_FAILED and "orphaned" in old.error
 
     def requeued():
@@ -79,10 +79,10 @@ def test_miner_sigkill_mid_run_orphans_the_attempt_and_leaves_no_process(service
     wait_for(requeued, timeout=30, what="the orphaned attempt to be re-queued")
     # the next attempt resumes from the checkpoints the killed run left, and completes
     done = wait_for(lambda: (lambda c: c if c.state == pb.CAMPAIGN_STATE_COMPLETED else None)(
-        client.call("GetCampaign", spb.GetCampaignRequest(id=camp.id))), timeout=120, interval=0.3,
+        client.call("GetCampaign", spb.GetCampaignRequest(id=camp.id)).campaign), timeout=120, interval=0.3,
         what="the campaign to complete")
     assert done.attempt == 2
-    final = mclient.call("GetRun", mpb.GetRunRequest(campaign_id=camp.id, attempt=2))
+    final = mclient.call("GetRun", mpb.GetRunRequest(campaign_id=camp.id, attempt=2)).run
     assert final.status == pb.RUN_STATUS_COMPLETED and (Path(final.run_dir) / "manifest.json").exists()
     # one run id end to end: the miner's, the folder's, the manifest's, the scheduler's; and the
     # search went on from the orphaned run's checkpoints, handed on to the new folder
@@ -109,7 +109,7 @@ def test_cancel_kills_the_process_group_and_disables_the_campaign(services, tmp_
     assert not blocked & (1 << (signal.SIGTERM - 1)), "the run would not hear its cancel"
     mclient.call("CancelRun", mpb.CancelRunRequest(run_id=run.run_id, reason="operator", actor="auditor"))
     ended = wait_for(lambda: (lambda r: r if r.status != pb.RUN_STATUS_RUNNING else None)(
-        mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))), timeout=30, what="the run to end")
+        mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id)).run), timeout=30, what="the run to end")
     assert ended.status == pb.RUN_STATUS_CANCELLED
     out, _ = watch.communicate(timeout=30)
     seen = [json.loads(line) for line in [first, *out.splitlines()]]
@@ -118,10 +118,10 @@ def test_cancel_kills_the_process_group_and_disables_the_campaign(services, tmp_
     assert gone(run.pid)
     assert not any(p.info["pid"] == run.pid for p in psutil.process_iter(["pid"]) if p.status() != psutil.STATUS_ZOMBIE)
     c = wait_for(lambda: (lambda c: c if not c.enabled else None)(
-        client.call("GetCampaign", spb.GetCampaignRequest(id=camp.id))), timeout=30, what="the campaign disabled")
+        client.call("GetCampaign", spb.GetCampaignRequest(id=camp.id)).campaign), timeout=30, what="the campaign disabled")
     assert c.state == pb.CAMPAIGN_STATE_QUEUED
     # the trail names who cancelled, on whose behalf, not the miner that reported the end
-    events = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, follow=False), timeout=10))
+    events = list((x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, follow=False), timeout=10)))
     end = next(e for e in events if e.kind == "run.cancelled")
     assert end.actor == "anonymous for auditor" and "cancelled: operator (by anonymous for auditor)" in end.message
 
@@ -134,13 +134,13 @@ def test_sigterm_drains_streams_and_exits_cleanly(services, tmp_path):
 
     def watch():
         try:
-            for e in client.stream("WatchEvents", spb.WatchEventsRequest(follow=True)):
+            for e in (x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(follow=True))):
                 got.append(e.kind)
         except OmpError:
             pass
         ended.set()
     threading.Thread(target=watch, daemon=True).start()
-    client.call("StartDaemon", spb.DaemonRequest(actor="t"))
+    client.call("StartDaemon", spb.StartDaemonRequest(actor="t"))
     set_data_ready(client)
     wait_for(lambda: "daemon.running" in got, timeout=10, what="the live event")
     t0 = time.monotonic()
@@ -212,7 +212,7 @@ def test_scheduler_sigkill_while_clients_add_loses_nothing_and_duplicates_nothin
             try:
                 got = c.call("AddCampaign", spb.AddCampaignRequest(
                     campaign=pb.Campaign(name=name, config_path="tiny.toml", market="us", priority=5),
-                    actor=f"client{i}", request_id=todo[name]))
+                    actor=f"client{i}", request_id=todo[name])).campaign
             except OmpError as exc:
                 failures.append(exc)
                 time.sleep(0.05)          # the scheduler is down: retry the same request later
@@ -280,7 +280,7 @@ def test_a_miner_frozen_past_its_lease_never_runs_two_attempts_of_one_campaign(s
     first = running_run(mclient, c.id)
     miner.proc.send_signal(signal.SIGSTOP)
     try:
-        wait_for(lambda: client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).attempt >= 3, timeout=60,
+        wait_for(lambda: client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).campaign.attempt >= 3, timeout=60,
                  what="the scheduler to give up on attempt 1 and try again")
     finally:
         miner.proc.send_signal(signal.SIGCONT)
@@ -294,14 +294,14 @@ def test_a_miner_frozen_past_its_lease_never_runs_two_attempts_of_one_campaign(s
     assert gone(first.pid)
 
     def settled():
-        camp = client.call("GetCampaign", spb.GetCampaignRequest(id=c.id))
+        camp = client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).campaign
         runs = [r for r in mclient.call("ListRuns", mpb.ListRunsRequest(campaign_id=c.id)).runs
                 if r.status == pb.RUN_STATUS_RUNNING]
         return camp.state == pb.CAMPAIGN_STATE_RUNNING and len(runs) == 1 and runs[0].attempt == camp.attempt \
             and runs
     runs = wait_for(settled, timeout=60, what="one run, of the current attempt")
     assert [p.pid for p in _run_children(miner.proc.pid)] == [runs[0].pid]
-    client.call("StopDaemon", spb.DaemonRequest(actor="t"))
+    client.call("StopDaemon", spb.StopDaemonRequest(actor="t"))
     mclient.call("CancelRun", mpb.CancelRunRequest(run_id=runs[0].run_id, reason="test over"))
 
 
@@ -311,7 +311,7 @@ def test_a_run_watch_ends_unavailable_when_the_miner_drains_so_its_watcher_comes
     sched, miner = start_pair(services, config)
     client, mclient = scheduler_client(sched.address), miner_client(miner.address)
     run = running_run(mclient, add_and_start(client).id)
-    stream = mclient.stream("WatchRun", mpb.WatchRunRequest(run_id=run.run_id), timeout=60)
+    stream = (x.run for x in mclient.stream("WatchRun", mpb.WatchRunRequest(run_id=run.run_id), timeout=60))
     assert next(stream).run_id == run.run_id
     miner.proc.send_signal(signal.SIGTERM)
     with pytest.raises(Unavailable, match="shutting down"):

@@ -42,9 +42,24 @@ EXTREME_TEXT = ["", " ", "\x00", "a\x00b", "x" * 100_000, "é" * 3000, "../../..
                 "INC-99999999999999999999999", "run_0000000000000000", "c" * 64, "-1", "1e309", "NaN",
                 "127.0.0.1:0", "host:99999", "::::", "scheduler.host"]
 BAD_TOKENS = ["", "MTA=", "LTE=", "OTk5OTk5OTk5OTk5OTk5OTk5OTk5", "=" * 43, "A" * 43, "\x00" * 43, "x" * 5000, "%%%"]
-BAD_QUEUE = [b"", b"{", b"[]", b"null", b'{"campaigns": "x"}', b'{"version": 99, "campaigns": []}',
-             b'{"campaigns": [{"name": 1}]}', b'{"campaigns": [{"name": "a", "config": "../../etc/passwd"}]}',
-             b"[" * 20_000, b"\xff\xfe\x00", b'{"campaigns": [' + b'{"name": "n", "config": "none.toml"},' * 999 + b"{}]}"]
+def _deep(n: int) -> dict:
+    doc: dict = {}
+    for _ in range(n):
+        doc = {"campaigns": [doc]}
+    return doc
+
+
+#: documents for the google.protobuf.Struct fields (the queue file, events' details)
+BAD_DOCS = [{}, {"campaigns": "x"}, {"campaigns": None}, {"version": 99, "campaigns": []},
+            {"campaigns": [{"name": 1}]}, {"campaigns": [{"name": "a", "config_path": "../../etc/passwd"}]},
+            {"campaigns": [{"name": "n", "config_path": "tiny.toml", "priority": 1.5}]},
+            {"campaigns": [{"name": "n", "config_path": "tiny.toml", "priority": 2.0 ** 70}]},
+            {"campaigns": [{"name": "n", "config": "none.toml"}] * 999 + [{}]}, _deep(20)]
+json_values = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=10),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=3), max_leaves=12)
+documents = st.one_of(st.sampled_from(BAD_DOCS), st.dictionaries(st.sampled_from(["campaigns", "version", "x"]),
+                                                                 json_values, max_size=3))
 
 text = st.one_of(st.sampled_from(EXTREME_TEXT), st.text(max_size=30))
 numbers = {
@@ -66,11 +81,13 @@ def _value(field, depth: int):
     if field.name == "page_token":
         return st.sampled_from(BAD_TOKENS)
     if field.type == F.TYPE_BYTES:
-        return st.one_of(st.sampled_from(BAD_QUEUE), st.binary(max_size=40))
+        return st.binary(max_size=40)
     if field.type == F.TYPE_STRING:
         return text
     if field.type == F.TYPE_MESSAGE:
         name = field.message_type.full_name
+        if name == "google.protobuf.Struct":
+            return documents
         if name == "google.protobuf.FieldMask":
             return st.lists(st.sampled_from(["*", "", "name", "priority", "id", "config", "tags", "a.b", "enabled",
                                              "state", "x" * 300]), max_size=4).map(lambda p: {"paths": p})
@@ -93,7 +110,9 @@ def _build(cls, values: dict):
     msg = cls()
     for key, v in values.items():
         field = cls.DESCRIPTOR.fields_by_name[key]
-        if field.type == F.TYPE_MESSAGE:
+        if field.type == F.TYPE_MESSAGE and field.message_type.full_name == "google.protobuf.Struct":
+            getattr(msg, key).update(v)     # a JSON object, as a client sends one
+        elif field.type == F.TYPE_MESSAGE:
             sub = message_factory.GetMessageClass(field.message_type)
             if field.is_repeated:
                 getattr(msg, key).extend(_build(sub, x) for x in v)

@@ -3,7 +3,6 @@ name the field, pagination, resumable events, metrics."""
 from __future__ import annotations
 
 import base64
-import json
 import re
 import time
 import urllib.request
@@ -17,6 +16,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from helpers_services import miner_client, scheduler_client, wait_for, write_settings
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
 from omp_services.common import settings as settings_mod
+from omp_services.common.convert import struct_dict, struct_pb
 from omp_services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from omp_services.miner.app import MinerApp
 from omp_services.miner.settings import SECTIONS as MINER
@@ -42,7 +42,7 @@ def apps(tmp_path, database_url):
 
 def add(client, name="c", priority=1, **kw):
     return client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
-        name=name, config_path="tiny.toml", market="us", priority=priority, enabled=True, **kw), actor="t"))
+        name=name, config_path="tiny.toml", market="us", priority=priority, enabled=True, **kw), actor="t")).campaign
 
 
 def test_health_and_reflection(apps):
@@ -72,7 +72,7 @@ def test_errors_carry_status_codes_that_name_the_field(apps):
     with pytest.raises(NotFound, match="camp_missing"):
         client.call("GetCampaign", spb.GetCampaignRequest(id="camp_missing"))
     with pytest.raises(FailedPrecondition, match="cannot pause while offline"):
-        client.call("PauseDaemon", spb.DaemonRequest(actor="t"))
+        client.call("PauseDaemon", spb.PauseDaemonRequest(actor="t"))
     c = add(client)
     with pytest.raises(InvalidArgument, match="update_mask: unknown or read-only field 'state'"):
         client.call("UpdateCampaign", spb.UpdateCampaignRequest(
@@ -80,8 +80,8 @@ def test_errors_carry_status_codes_that_name_the_field(apps):
     with pytest.raises(InvalidArgument, match="update_mask: unknown field 'colour'"):
         client.call("UpdateCampaign", spb.UpdateCampaignRequest(
             campaign=pb.Campaign(id=c.id), update_mask=field_mask_pb2.FieldMask(paths=["colour"])))
-    with pytest.raises(InvalidArgument, match="queue_json"):
-        client.call("ImportQueue", spb.ImportQueueRequest(queue_json=b"[1, 2"))
+    with pytest.raises(InvalidArgument, match=r"queue.campaigns\[0\] must be an object"):
+        client.call("ImportQueue", spb.ImportQueueRequest(queue=struct_pb({"campaigns": [1, 2]})))
     with pytest.raises(InvalidArgument, match="page_token"):
         client.call("ListCampaigns", spb.ListCampaignsRequest(page_token="garbage!"))
     with pytest.raises(NotFound):
@@ -93,6 +93,38 @@ def test_errors_carry_status_codes_that_name_the_field(apps):
     assert len(client.call("ListQueueChanges", spb.ListQueueChangesRequest()).changes) == 1
 
 
+def _length_delimited(field: int, payload: bytes) -> bytes:
+    n, size = len(payload), b""
+    while True:
+        low, n = n & 0x7F, n >> 7
+        size += bytes([low | (0x80 if n else 0)])
+        if not n:
+            return bytes([(field << 3) | 2]) + size + payload
+
+
+def test_a_document_nested_past_the_parsers_limit_is_bad_input(apps):
+    """A google.protobuf.Struct nests about four messages per level of JSON: 40 levels of
+    {"campaigns": [...]} is past protobuf's limit of 100. The scheduler says so as INVALID_ARGUMENT
+    (grpc's decoder alone answers UNKNOWN and logs a server error) and adds nothing."""
+    sched, miner, client, mclient = apps
+    value = b""
+    for _ in range(40):            # Value{list_value{values: [Value{struct_value{fields{"campaigns": ...}}}]}}
+        entry = _length_delimited(1, b"campaigns") + _length_delimited(2, value)
+        value = _length_delimited(6, _length_delimited(1, _length_delimited(5, _length_delimited(1, entry))))
+    request = _length_delimited(5, _length_delimited(1, _length_delimited(1, b"campaigns")
+                                                     + _length_delimited(2, value)))     # ImportQueueRequest.queue
+    channel = grpc.insecure_channel(f"127.0.0.1:{sched.service.port}")
+    try:
+        raw = channel.unary_unary("/omp.v1.SchedulerService/ImportQueue", request_serializer=None,
+                                  response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as err:
+            raw(request, timeout=10)
+    finally:
+        channel.close()
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "cannot be parsed" in err.value.details()
+    assert client.call("ListCampaigns", spb.ListCampaignsRequest()).total_size == 0
+
+
 HUGE_TOKEN = base64.urlsafe_b64encode(str(2**63).encode()).decode()
 
 
@@ -101,10 +133,9 @@ HUGE_TOKEN = base64.urlsafe_b64encode(str(2**63).encode()).decode()
     ("scheduler", "ListQueueChanges", spb.ListQueueChangesRequest(page_token=HUGE_TOKEN), "page_token"),
     ("miner", "ListRuns", mpb.ListRunsRequest(page_token=HUGE_TOKEN), "page_token"),
     ("scheduler", "ExportQueue", spb.ExportQueueRequest(page_token=HUGE_TOKEN), "page_token"),
-    ("scheduler", "ImportQueue", spb.ImportQueueRequest(queue_json=b"[" * 100_000 + b"]" * 100_000), "queue_json"),
-    ("scheduler", "ImportQueue", spb.ImportQueueRequest(queue_json=json.dumps(
-        {"campaigns": [{"name": f"c{i}", "config_path": "tiny.toml"} for i in range(5001)]}).encode()),
-     "queue_json.campaigns: at most 5000"),
+    ("scheduler", "ImportQueue", spb.ImportQueueRequest(queue=struct_pb(
+        {"campaigns": [{"name": f"c{i}", "config_path": "tiny.toml"} for i in range(5001)]})),
+     "queue.campaigns: at most 5000"),
     ("miner", "StartRun", mpb.StartRunRequest(campaign_id="c" * 200_000, attempt=1,
                                                              config_path="tiny.toml"), "campaign_id"),
     ("scheduler", "SetDataReadiness", spb.SetDataReadinessRequest(readiness=99), "readiness must be one of"),
@@ -132,23 +163,23 @@ def test_bad_and_huge_input_is_refused_naming_the_field_and_changes_nothing(apps
 
 def test_a_campaign_added_without_saying_enabled_is_enabled(apps):
     sched, miner, client, mclient = apps
-    c = client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(name="x", config_path="tiny.toml")))
+    c = client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(name="x", config_path="tiny.toml"))).campaign
     assert c.enabled
     c = client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(name="y", config_path="tiny.toml",
-                                                                                enabled=False)))
+                                                                                enabled=False))).campaign
     assert not c.enabled
 
 
 def test_a_retried_import_adds_nothing_twice_and_a_big_queue_exports_in_pages(apps):
     sched, miner, client, mclient = apps
-    doc = json.dumps({"campaigns": [{"name": f"c{i}", "config_path": "tiny.toml"} for i in range(1500)]}).encode()
-    first = client.call("ImportQueue", spb.ImportQueueRequest(queue_json=doc, request_id="imp-1"))
-    again = client.call("ImportQueue", spb.ImportQueueRequest(queue_json=doc, request_id="imp-1"))
+    doc = struct_pb({"campaigns": [{"name": f"c{i}", "config_path": "tiny.toml"} for i in range(1500)]})
+    first = client.call("ImportQueue", spb.ImportQueueRequest(queue=doc, request_id="imp-1"))
+    again = client.call("ImportQueue", spb.ImportQueueRequest(queue=doc, request_id="imp-1"))
     assert (first.added, first.skipped, again.added, again.skipped) == (1500, 0, 0, 1500)
     pages, token = [], ""
     while True:
         r = client.call("ExportQueue", spb.ExportQueueRequest(page_size=400, page_token=token))
-        pages.append(json.loads(r.queue_json)["campaigns"])
+        pages.append(struct_dict(r.queue)["campaigns"])
         token = r.next_page_token
         if not token:
             break
@@ -174,13 +205,13 @@ def test_watch_events_resumes_from_a_sequence_number(apps):
     sched, miner, client, mclient = apps
     for i in range(3):
         add(client, name=f"c{i}")
-    events = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10))
+    events = list((x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10)))
     added = [e for e in events if e.kind == "campaign.added"]
     assert len(added) == 3
-    later = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=added[1].seq), timeout=10))
+    later = list((x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=added[1].seq), timeout=10)))
     assert [e.seq for e in later if e.kind == "campaign.added"] == [added[2].seq]
     with pytest.raises(InvalidArgument, match="after_seq"):
-        list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=-1), timeout=10))
+        list((x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=-1), timeout=10)))
 
 
 def test_metrics_endpoint_counts_requests_by_method_and_code(apps):
@@ -219,7 +250,7 @@ def test_a_mask_of_star_replaces_every_updatable_field(apps):
     c = add(client, name="before", priority=5, repeat=True, tags=["a", "b"])
     after = client.call("UpdateCampaign", spb.UpdateCampaignRequest(
         campaign=pb.Campaign(id=c.id, name="after", config_path="tiny.toml", market="br", priority=2),
-        update_mask=field_mask_pb2.FieldMask(paths=["*"]), actor="t", reason="replaced"))
+        update_mask=field_mask_pb2.FieldMask(paths=["*"]), actor="t", reason="replaced")).campaign
     assert (after.name, after.market, after.priority, after.repeat, list(after.tags), after.enabled) == \
         ("after", "br", 2, False, [], True)
     with pytest.raises(InvalidArgument, match="'\\*' stands alone"):
@@ -228,19 +259,19 @@ def test_a_mask_of_star_replaces_every_updatable_field(apps):
     with pytest.raises(InvalidArgument, match="campaign.name"):     # a replacement must be whole
         client.call("UpdateCampaign", spb.UpdateCampaignRequest(
             campaign=pb.Campaign(id=c.id), update_mask=field_mask_pb2.FieldMask(paths=["*"])))
-    assert client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).name == "after"
+    assert client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).campaign.name == "after"
 
 
 def test_the_status_counts_disabled_campaigns_apart_and_a_done_campaign_can_be_requeued(apps):
     sched, miner, client, mclient = apps
     a, b, c = add(client, name="a"), add(client, name="b"), add(client, name="c")
     client.call("SetCampaignEnabled", spb.SetCampaignEnabledRequest(id=b.id, enabled=False, reason="later", actor="t"))
-    st = client.call("GetStatus", spb.GetStatusRequest())
+    st = client.call("GetStatus", spb.GetStatusRequest()).status
     assert (st.queued, st.disabled) == (2, 1)
     client.call("RemoveCampaign", spb.RemoveCampaignRequest(id=b.id, reason="gone", actor="t"))
     client.call("SetCampaignEnabled", spb.SetCampaignEnabledRequest(id=c.id, enabled=False, reason="later", actor="t"))
     client.call("SetCampaignEnabled", spb.SetCampaignEnabledRequest(id=c.id, enabled=True, actor="t"))
-    st = client.call("GetStatus", spb.GetStatusRequest())
+    st = client.call("GetStatus", spb.GetStatusRequest()).status
     assert (st.queued, st.disabled) == (2, 0)
     with pytest.raises(FailedPrecondition, match="only a completed or failed campaign"):
         client.call("RequeueCampaign", spb.RequeueCampaignRequest(id=a.id, reason="again", actor="t"))
@@ -249,10 +280,10 @@ def test_the_status_counts_disabled_campaigns_apart_and_a_done_campaign_can_be_r
     # a failed campaign: ended through the store, as a quarantine would leave it (failures counted)
     with sched.scheduler.ctx.store.tx() as tx:
         tx.update(a.id, state="failed", consecutive_failures=3, updated_at=1.0)
-    st = client.call("GetStatus", spb.GetStatusRequest())
+    st = client.call("GetStatus", spb.GetStatusRequest()).status
     assert st.queued == 1
-    again = client.call("RequeueCampaign", spb.RequeueCampaignRequest(id=a.id, reason="new data", actor="t"))
-    assert again.state == pb.CAMPAIGN_STATE_QUEUED and client.call("GetStatus", spb.GetStatusRequest()).queued == 2
+    again = client.call("RequeueCampaign", spb.RequeueCampaignRequest(id=a.id, reason="new data", actor="t")).campaign
+    assert again.state == pb.CAMPAIGN_STATE_QUEUED and client.call("GetStatus", spb.GetStatusRequest()).status.queued == 2
     assert again.consecutive_failures == 0          # a fresh start, not one failure from quarantine
     changes = client.call("ListQueueChanges", spb.ListQueueChangesRequest(campaign_id=a.id)).changes
     assert changes[-1].action == "requeue" and changes[-1].reason == "new data"
@@ -262,17 +293,17 @@ def test_watch_events_can_start_with_the_newest_few(apps):
     sched, miner, client, mclient = apps
     for k in range(7):
         add(client, name=f"c{k}")
-    every = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10))
-    newest = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, last=3), timeout=10))
+    every = list((x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10)))
+    newest = list((x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, last=3), timeout=10)))
     assert len(every) >= 7 and [e.seq for e in newest] == [e.seq for e in every[-3:]]
-    assert [e.seq for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, last=100),
-                                         timeout=10)] == [e.seq for e in every]
+    assert [e.seq for e in (x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, last=100),
+                                         timeout=10))] == [e.seq for e in every]
     # after_seq still bounds it: nothing before it, even when fewer than `last` are left
     after = every[-2].seq
-    assert [e.seq for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=after, last=5),
-                                         timeout=10)] == [every[-1].seq]
+    assert [e.seq for e in (x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=after, last=5),
+                                         timeout=10))] == [every[-1].seq]
     with pytest.raises(InvalidArgument, match="last must be >= 0"):
-        list(client.stream("WatchEvents", spb.WatchEventsRequest(last=-1), timeout=10))
+        list((x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(last=-1), timeout=10)))
 
 
 def test_reflection_answers_under_v1_as_well_as_v1alpha_and_health_lists_its_services(apps):

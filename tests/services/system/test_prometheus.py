@@ -71,7 +71,7 @@ class Prometheus:
 
 
 def _events(client, kind):
-    return [e for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10) if e.kind == kind]
+    return [e for e in (x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10)) if e.kind == kind]
 
 
 def test_prometheus_scrapes_the_services_evaluates_the_rules_and_fires_an_alert(services, tmp_path):
@@ -96,7 +96,7 @@ def test_prometheus_scrapes_the_services_evaluates_the_rules_and_fires_an_alert(
         client = scheduler_client(f"127.0.0.1:{ports['scheduler'][0]}")
         client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
             name="planted", config_path="planted_edge.toml", priority=1), actor="t"))
-        client.call("StartDaemon", spb.DaemonRequest(actor="t"))
+        client.call("StartDaemon", spb.StartDaemonRequest(actor="t"))
         set_data_ready(client)
         wait_for(lambda: prometheus.query("omp_miner_run_generation"), timeout=180, interval=0.5,
                  what="a running run's progress in Prometheus")

@@ -12,12 +12,13 @@ import pytest
 from helpers_services import (ROOT, free_port, scheduler_client, set_data_ready, wait_for, write_settings)
 from omp.v1 import common_pb2 as pb, promoter_pb2 as ppb, promoter_pb2_grpc, scheduler_pb2 as spb
 from omp_services.common.clients import Client
+from omp_services.common.convert import struct_dict
 
 pytestmark = pytest.mark.slow      # four services as processes, a real run
 
 
 def _events(client, kind):
-    return [e for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10) if e.kind == kind]
+    return [e for e in (x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10)) if e.kind == kind]
 
 
 def test_a_completed_run_is_judged_once_even_when_the_promoter_was_down(services, tmp_path, database_url):
@@ -28,26 +29,26 @@ def test_a_completed_run_is_judged_once_even_when_the_promoter_was_down(services
     services.start("omp_services.miner.app", config, "--scheduler", sched.address, "--watchdog", f"127.0.0.1:{wport}")
     client = scheduler_client(sched.address)
     c = client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
-        name="tiny", config_path="tiny.toml", priority=1), actor="t"))
-    client.call("StartDaemon", spb.DaemonRequest(actor="t"))
+        name="tiny", config_path="tiny.toml", priority=1), actor="t")).campaign
+    client.call("StartDaemon", spb.StartDaemonRequest(actor="t"))
     set_data_ready(client)
     # the promoter is not running: the completed run waits in the outbox, retried
     wait_for(lambda: _events(client, "promotion.pending"), timeout=120, what="the completed run")
-    run_id = json.loads(_events(client, "promotion.pending")[0].detail_json)["run_id"]
+    run_id = struct_dict(_events(client, "promotion.pending")[0].detail)["run_id"]
     assert not _events(client, "promotion.judged")
     promoter = services.start("omp_services.promoter.app", config, "--port", str(pport), "--watchdog",
                               f"127.0.0.1:{wport}")
     judged = wait_for(lambda: _events(client, "promotion.judged"), timeout=60, what="the hand-off, retried")
     assert len(judged) == 1 and run_id in judged[0].message
     pclient = Client(promoter_pb2_grpc.PromoterServiceStub, promoter.address)
-    d = pclient.call("GetDecision", ppb.GetDecisionRequest(run_id=run_id))
+    d = pclient.call("GetDecision", ppb.GetDecisionRequest(run_id=run_id)).decision
     assert d.stored and d.campaign_id == c.id and d.outcome in (ppb.PROMOTION_OUTCOME_REJECTED,
                                                                 ppb.PROMOTION_OUTCOME_BLOCKED,
                                                                 ppb.PROMOTION_OUTCOME_PROMOTED,
                                                                 ppb.PROMOTION_OUTCOME_INCOMPLETE)
     assert f"judged: {ppb.PromotionOutcome.Name(d.outcome).split('_')[-1].lower()}" in judged[0].message
     # asked again (a retry after a lost answer): the same decision, nothing new
-    again = pclient.call("PromoteRun", ppb.PromoteRunRequest(run_id=run_id, actor="t"))
+    again = pclient.call("PromoteRun", ppb.PromoteRunRequest(run_id=run_id, actor="t")).decision
     assert again.decided_at == d.decided_at
 
     omp = lambda *a: subprocess.run([sys.executable, "-m", "omp_cli", *a, "--promoter", promoter.address,  # noqa: E731
@@ -86,7 +87,7 @@ def test_the_planted_edge_is_promoted_and_reaches_the_postgresql_mirror(services
         client = scheduler_client(sched.address)
         client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
             name="planted", config_path="planted_edge.toml", priority=1), actor="t"))
-        client.call("StartDaemon", spb.DaemonRequest(actor="t"))
+        client.call("StartDaemon", spb.StartDaemonRequest(actor="t"))
         set_data_ready(client)
         judged = wait_for(lambda: _events(client, "promotion.judged"), timeout=180, what="the planted run judged")
         assert "judged: promoted" in judged[0].message

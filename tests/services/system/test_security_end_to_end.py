@@ -68,7 +68,7 @@ def _real(cid: str) -> dict:
     from omp.v1 import common_pb2 as pb
     from google.protobuf import field_mask_pb2
     s = "/omp.v1.SchedulerService/"
-    return {f"{s}StartDaemon": spb.DaemonRequest(reason="r"), f"{s}PauseDaemon": spb.DaemonRequest(reason="r"),
+    return {f"{s}StartDaemon": spb.StartDaemonRequest(reason="r"), f"{s}PauseDaemon": spb.PauseDaemonRequest(reason="r"),
             f"{s}SetDataReadiness": spb.SetDataReadinessRequest(readiness=pb.DATA_READINESS_READY, reason="r"),
             f"{s}ThrottleDaemon": spb.ThrottleDaemonRequest(factor=2, seconds=60, reason="r"),
             f"{s}AddCampaign": spb.AddCampaignRequest(campaign=pb.Campaign(name="x", config_path="tiny.toml",
@@ -151,7 +151,7 @@ def test_every_rpc_of_every_service_by_every_role_over_tls(services, tmp_path):
     from omp.v1 import common_pb2 as pb
     admin = scheduler_pb2_grpc.SchedulerServiceStub(channels[("admin", "scheduler")])
     cid = admin.AddCampaign(spb.AddCampaignRequest(campaign=pb.Campaign(name="target", config_path="tiny.toml",
-                                                                        market="us", priority=1)), timeout=10).id
+                                                                        market="us", priority=1)), timeout=10).campaign.id
     real = _real(cid)
     # every refusal first: they change nothing, and each refusal of a change is audited
     before, refused = _snapshot(db), []
@@ -194,7 +194,7 @@ def test_every_rpc_of_every_service_by_every_role_over_tls(services, tmp_path):
                      Security(tls=True, server_ca=(other / "ca.crt").read_bytes())):
         with security.channel(f"127.0.0.1:{ports['scheduler']}") as ch:
             with pytest.raises(grpc.RpcError) as err:
-                scheduler_pb2_grpc.SchedulerServiceStub(ch).GetStatus(spb.GetStatusRequest(), timeout=5)
+                scheduler_pb2_grpc.SchedulerServiceStub(ch).GetStatus(spb.GetStatusRequest(), timeout=5).status
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     for p in procs.values():
         assert p.proc.poll() is None

@@ -3,7 +3,6 @@ lock on PostgreSQL, a long import) must not freeze the scheduler: health and rea
 that needs the database fails UNAVAILABLE within a bound instead of hanging, and all is well after."""
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -16,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from helpers_services import scheduler_client, write_settings
 from omp.v1 import common_pb2 as pb, scheduler_pb2 as spb
 from omp_services.common import settings as settings_mod
+from omp_services.common.convert import struct_pb
 from omp_services.common.errors import Unavailable
 from omp_services.scheduler.app import SchedulerApp
 from omp_services.scheduler.settings import SECTIONS
@@ -68,9 +68,9 @@ def test_a_held_database_fails_calls_fast_and_health_keeps_answering(scheduler):
         h, t_health = _timed(lambda: health.Check(health_pb2.HealthCheckRequest(), timeout=2))
         assert h.status == health_pb2.HealthCheckResponse.SERVING and t_health < 1.0
         add, t_add = _timed(lambda: client.call("AddCampaign", spb.AddCampaignRequest(
-            campaign=pb.Campaign(name="during", config_path="tiny.toml"), request_id="during-1")))
+            campaign=pb.Campaign(name="during", config_path="tiny.toml"), request_id="during-1")).campaign)
         assert isinstance(add, Unavailable) and "busy" in str(add) and t_add < 2.0, (add, t_add)
-        st, t_status = _timed(lambda: client.call("GetStatus", spb.GetStatusRequest()))
+        st, t_status = _timed(lambda: client.call("GetStatus", spb.GetStatusRequest()).status)
         assert st.queued == 1 and t_status < 1.0, (st, t_status)      # the kept counts, not the campaigns
         page, t_list = _timed(lambda: client.call("ListCampaigns", spb.ListCampaignsRequest()))
         if url.startswith("sqlite"):        # WAL: readers never wait for the writer
@@ -83,27 +83,27 @@ def test_a_held_database_fails_calls_fast_and_health_keeps_answering(scheduler):
         release.set()
         holder.join()
     again = client.call("AddCampaign", spb.AddCampaignRequest(
-        campaign=pb.Campaign(name="during", config_path="tiny.toml"), request_id="during-1"))
+        campaign=pb.Campaign(name="during", config_path="tiny.toml"), request_id="during-1")).campaign
     names = [c.name for c in client.call("ListCampaigns", spb.ListCampaignsRequest()).campaigns]
     assert sorted(names) == ["before", "during"] and again.name == "during"      # the retry: once
 
 
 def test_a_big_import_does_not_freeze_the_other_calls(scheduler):
     app, client, health, url = scheduler
-    doc = json.dumps({"campaigns": [{"name": f"c{i}", "config_path": "tiny.toml"} for i in range(5000)]}).encode()
+    doc = struct_pb({"campaigns": [{"name": f"c{i}", "config_path": "tiny.toml"} for i in range(5000)]})
     done = threading.Event()
     worst = []
 
     def probe():
         while not done.is_set():
-            _, t = _timed(lambda: client.call("GetStatus", spb.GetStatusRequest()))
+            _, t = _timed(lambda: client.call("GetStatus", spb.GetStatusRequest()).status)
             worst.append(t)
             health.Check(health_pb2.HealthCheckRequest(), timeout=2)
             time.sleep(0.01)
     t = threading.Thread(target=probe)
     t.start()
     try:
-        r = client.call("ImportQueue", spb.ImportQueueRequest(queue_json=doc, request_id="big"), timeout=120)
+        r = client.call("ImportQueue", spb.ImportQueueRequest(queue=doc, request_id="big"), timeout=120)
     finally:
         done.set()
         t.join()

@@ -56,7 +56,7 @@ def test_cancelled_follow_streams_free_their_threads_at_once(apps):
     wait_for(lambda: sched.service.streams.open == 0, timeout=2, what="the slots of cancelled streams")
     client = scheduler_client(address, timeout=2.0)
     t0 = time.monotonic()
-    events = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, follow=False), timeout=2.0))
+    events = list((x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, follow=False), timeout=2.0)))
     assert events and time.monotonic() - t0 < 1.0
     again = [_follow(channels[0]) for _ in range(per)]        # every slot can be taken again
     wait_for(lambda: sched.service.streams.open == per, timeout=5, what="new streams")
@@ -78,10 +78,10 @@ def test_a_client_cannot_open_more_than_its_share_of_streams(apps):
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and f"at most {per} open per client" in \
         err.value.details()
     other = scheduler_client(f"127.0.0.1:{sched.service.port}")         # another client still may
-    assert list(other.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=5))
+    assert list((x.event for x in other.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=5)))
     streams[0].cancel()
     wait_for(lambda: sched.service.streams.open == per - 1, timeout=2, what="a slot to free")
-    assert next(_follow(channel)).seq >= 1                                # the freed slot is usable
+    assert next(_follow(channel)).event.seq >= 1                                # the freed slot is usable
     for s in streams:
         s.cancel()
     other.close()
@@ -109,17 +109,17 @@ def test_streams_never_starve_unary_calls(lonely_miner):
     miner = lonely_miner
     address = f"127.0.0.1:{miner.service.port}"
     client = miner_client(address, timeout=5.0)
-    run = client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_w", attempt=1, config_path="long.toml"))
+    run = client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_w", attempt=1, config_path="long.toml")).run
     total, per = miner.service.streams.total, miner.service.streams.per_client
     channels = [_connection(address) for _ in range(total // per)]
     watches = [miner_pb2_grpc.MinerServiceStub(ch).WatchRun(mpb.WatchRunRequest(run_id=run.run_id), timeout=60)
                for ch in channels for _ in range(per)]
     wait_for(lambda: miner.service.streams.open == total, timeout=10, what="every watch to be open")
     with pytest.raises(ResourceExhausted):
-        next(client.stream("WatchRun", mpb.WatchRunRequest(run_id=run.run_id), timeout=5))
+        next((x.run for x in client.stream("WatchRun", mpb.WatchRunRequest(run_id=run.run_id), timeout=5)))
     t0 = time.monotonic()
     for _ in range(20):
-        assert client.call("GetRun", mpb.GetRunRequest(run_id=run.run_id), timeout=2.0).run_id == run.run_id
+        assert client.call("GetRun", mpb.GetRunRequest(run_id=run.run_id), timeout=2.0).run.run_id == run.run_id
         client.call("ListRuns", mpb.ListRunsRequest(), timeout=2.0)
     assert time.monotonic() - t0 < 5.0
     for w in watches:

@@ -225,7 +225,7 @@ def test_on_sigterm_health_says_not_serving_while_calls_are_still_served_then_th
         wait_for(lambda: health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
                  == health_pb2.HealthCheckResponse.NOT_SERVING, timeout=10, what="NOT_SERVING")
         # draining, not gone: a call is still served
-        assert scheduler_pb2_grpc.SchedulerServiceStub(channel).GetStatus(spb.GetStatusRequest(), timeout=5).state
+        assert scheduler_pb2_grpc.SchedulerServiceStub(channel).GetStatus(spb.GetStatusRequest(), timeout=5).status.state
         assert sched.proc.poll() is None
         assert sched.proc.wait(timeout=30) == 0
     finally:

@@ -57,11 +57,11 @@ def _start(services, tmp_path, scheduler=None, **watchdog):
 
 def _add(client, config_path, name="c"):
     return client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
-        name=name, config_path=config_path, priority=1), actor="t"))
+        name=name, config_path=config_path, priority=1), actor="t")).campaign
 
 
 def _go(client):
-    client.call("StartDaemon", spb.DaemonRequest(actor="t"))
+    client.call("StartDaemon", spb.StartDaemonRequest(actor="t"))
     set_data_ready(client)
 
 
@@ -84,7 +84,7 @@ def test_a_frozen_run_is_killed_within_the_limit_and_its_campaign_runs_again(ser
     run = running_run(mclient, c.id)
     psutil.Process(run.pid).send_signal(signal.SIGSTOP)         # alive, heartbeat and all, but no progress
     t0 = time.monotonic()
-    ended = wait_for(lambda: (r := mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))).status
+    ended = wait_for(lambda: (r := mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id)).run).status
                      != pb.RUN_STATUS_RUNNING and r, timeout=30, what="the frozen run to be killed")
     delay = time.monotonic() - t0
     assert ended.status == pb.RUN_STATUS_FAILED and ended.error.startswith("killed: INC-")
@@ -93,10 +93,10 @@ def test_a_frozen_run_is_killed_within_the_limit_and_its_campaign_runs_again(ser
     (inc,) = _incidents(wclient, "stuck_run")
     assert (inc.severity, list(inc.runs)) == (wpb.SEVERITY_SEV1, [run.run_id])
     # a failure, not a cancel: the campaign is re-queued by its policy and runs again
-    again = wait_for(lambda: (x := client.call("GetCampaign", spb.GetCampaignRequest(id=c.id))).attempt >= 2 and x,
+    again = wait_for(lambda: (x := client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).campaign).attempt >= 2 and x,
                      timeout=30, what="the next attempt")
     assert again.enabled and again.consecutive_failures == 1
-    client.call("StopDaemon", spb.DaemonRequest(actor="t"))
+    client.call("StopDaemon", spb.StopDaemonRequest(actor="t"))
     # the operator's side: list, read the report, resolve with a postmortem, look at the resources
     omp = lambda *a: subprocess.run([sys.executable, "-m", "omp_cli", *a, "--watchdog", dog.address,  # noqa: E731
                                      "--scheduler", sched.address, "--miner", miner.address,
@@ -134,7 +134,7 @@ def test_a_run_that_grows_past_its_memory_limit_is_killed(services, tmp_path):
     inc = wait_for(lambda: _incidents(wclient, "memory_runaway"), timeout=60, what="the memory incident")[0]
     assert inc.severity == wpb.SEVERITY_SEV1 and "over the 40 MB cap" in inc.summary
     run_id = inc.runs[0]
-    ended = wait_for(lambda: (r := mclient.call("GetRun", mpb.GetRunRequest(run_id=run_id))).status
+    ended = wait_for(lambda: (r := mclient.call("GetRun", mpb.GetRunRequest(run_id=run_id)).run).status
                      != pb.RUN_STATUS_RUNNING and r, timeout=30, what="the run to be killed")
     assert ended.status == pb.RUN_STATUS_FAILED and ended.error.startswith(f"killed: {inc.id}")
     assert ended.error.endswith("(by anonymous for watchdog)")          # who killed it, as authenticated
@@ -147,11 +147,11 @@ def test_a_burst_of_failing_runs_pauses_mining(services, tmp_path):
     for k in range(3):
         _add(client, "hasty.toml", f"hasty {k}")
     _go(client)
-    wait_for(lambda: client.call("GetStatus", spb.GetStatusRequest()).state == pb.DAEMON_STATE_PAUSED,
+    wait_for(lambda: client.call("GetStatus", spb.GetStatusRequest()).status.state == pb.DAEMON_STATE_PAUSED,
              timeout=60, what="mining to be paused")
     (inc,) = _incidents(wclient, "error_burst")
     assert inc.severity == wpb.SEVERITY_SEV1 and len(inc.symptoms) >= 3
-    events = [e for e in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10)]
+    events = [e for e in (x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10))]
     paused = [e for e in events if e.kind == "daemon.paused"]
     assert paused and paused[0].actor == "anonymous for watchdog" and inc.id in paused[0].message
 
@@ -161,17 +161,17 @@ def test_a_run_that_fails_on_its_data_marks_the_data_not_ready(services, tmp_pat
     _watching(wclient)
     c = _add(client, "broken.toml")
     _go(client)
-    st = wait_for(lambda: (x := client.call("GetStatus", spb.GetStatusRequest())).data_readiness
+    st = wait_for(lambda: (x := client.call("GetStatus", spb.GetStatusRequest()).status).data_readiness
                   == pb.DATA_READINESS_NOT_READY and x, timeout=60, what="data readiness to be withdrawn")
     (inc,) = _incidents(wclient, "data_incident")
     assert inc.severity == wpb.SEVERITY_SEV1 and list(inc.handoffs) == ["data-engineer"]
     assert st.data_readiness_reason.startswith(inc.id) and "data file not found" in st.data_readiness_reason
     assert "/nonexistent/us_stocks.csv" in inc.symptoms[0]
-    full = wclient.call("GetIncident", wpb.GetIncidentRequest(id=inc.id))       # the miner reported it too
+    full = wclient.call("GetIncident", wpb.GetIncidentRequest(id=inc.id)).incident       # the miner reported it too
     assert {"anonymous for miner", "watchdog"} <= {t.actor for t in full.timeline}, full.timeline
-    attempts = client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).attempt
+    attempts = client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).campaign.attempt
     time.sleep(2.0)                                     # and nothing more is admitted meanwhile
-    assert client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).attempt == attempts
+    assert client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).campaign.attempt == attempts
 
 
 def test_disk_critical_stops_mining_and_kills_the_runs_keeping_the_database_intact(services, tmp_path):
@@ -185,10 +185,10 @@ def test_disk_critical_stops_mining_and_kills_the_runs_keeping_the_database_inta
                             watchdog={"sample_interval_s": 0.5, "disk_warn_gb": big * 2, "disk_critical_gb": big})
     t0 = time.monotonic()
     dog = services.start("omp_services.watchdog.app", config, "--scheduler", sched.address, "--miner", miner.address)
-    wait_for(lambda: client.call("GetStatus", spb.GetStatusRequest()).state == pb.DAEMON_STATE_OFFLINE,
+    wait_for(lambda: client.call("GetStatus", spb.GetStatusRequest()).status.state == pb.DAEMON_STATE_OFFLINE,
              timeout=30, what="mining to be stopped")
     delay = time.monotonic() - t0
-    ended = wait_for(lambda: (r := mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))).status
+    ended = wait_for(lambda: (r := mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id)).run).status
                      != pb.RUN_STATUS_RUNNING and r, timeout=30, what="the run to be killed")
     assert ended.status == pb.RUN_STATUS_FAILED and "disk critical" in ended.error
     assert wait_for(lambda: gone(run.pid), timeout=10, what="no process of it")
@@ -248,14 +248,14 @@ def test_a_small_real_filesystem_filling_up_warns_cleans_up_then_stops_mining_lo
     _fill_to(small_fs, "ballast-1", 30)                 # below the warning, above the critical level
     warn = wait_for(lambda: _incidents(wclient, "disk_pressure"), timeout=30, what="the disk warning")[0]
     assert warn.severity == wpb.SEVERITY_SEV2
-    timeline = lambda: [t.event for t in wclient.call("GetIncident", wpb.GetIncidentRequest(id=warn.id)).timeline]  # noqa: E731
+    timeline = lambda: [t.event for t in wclient.call("GetIncident", wpb.GetIncidentRequest(id=warn.id)).incident.timeline]  # noqa: E731
     wait_for(lambda: any(e.startswith("retention cleanup:") for e in timeline()), timeout=30, what="a cleanup")
-    assert client.call("GetStatus", spb.GetStatusRequest()).state == pb.DAEMON_STATE_RUNNING    # a warning only
+    assert client.call("GetStatus", spb.GetStatusRequest()).status.state == pb.DAEMON_STATE_RUNNING    # a warning only
 
     _fill_to(small_fs, "ballast-2", 12)                 # below the critical level
-    wait_for(lambda: client.call("GetStatus", spb.GetStatusRequest()).state == pb.DAEMON_STATE_OFFLINE,
+    wait_for(lambda: client.call("GetStatus", spb.GetStatusRequest()).status.state == pb.DAEMON_STATE_OFFLINE,
              timeout=30, what="mining to be stopped")
-    ended = wait_for(lambda: (r := mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id))).status
+    ended = wait_for(lambda: (r := mclient.call("GetRun", mpb.GetRunRequest(run_id=run.run_id)).run).status
                      != pb.RUN_STATUS_RUNNING and r, timeout=30, what="the run to be killed")
     assert ended.status == pb.RUN_STATUS_FAILED and "disk critical" in ended.error
     assert wait_for(lambda: gone(run.pid), timeout=10, what="no process of it")
@@ -282,9 +282,9 @@ def test_with_the_miner_down_the_scheduler_tries_a_bounded_number_of_times_and_o
     t0 = time.monotonic()
     wait_for(lambda: _incidents(wclient, "miner_unreachable"), timeout=60, what="the outage's incident")
     assert time.monotonic() - t0 < 60           # so the backoff allows at most 6 attempts by now
-    camp = client.call("GetCampaign", spb.GetCampaignRequest(id=c.id))
+    camp = client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).campaign
     assert 1 <= camp.attempt <= 6 and camp.consecutive_failures == 0 and camp.enabled, camp
-    events = list(client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10))
+    events = list((x.event for x in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0), timeout=10)))
     assert sum(e.kind == "campaign.admitted" for e in events) == camp.attempt          # no storm
     (inc,) = _incidents(wclient, "miner_unreachable")
     assert inc.severity == wpb.SEVERITY_SEV1 and inc.opened_by == "anonymous for scheduler" and "StartRun" in inc.summary
