@@ -25,7 +25,10 @@ Speed: bars are walked in blocks; within a block every genome and symbol advance
 stretch of features, so that stretch stays in cache while the whole population reads it (a genome
 at a time over a long intraday history would stream the features from memory once per genome). The
 state of every sleeve and the running statistics of every curve are carried from block to block.
-Rules are hoisted per sleeve into plain pointers, so the bar loop does no index arithmetic.
+Rules are hoisted per sleeve into plain pointers, so the bar loop does no index arithmetic. Between
+events (nothing pending, flat or holding) a sleeve goes through tight loops that stop short of the
+next bar where anything happens and leave it to the full step: the same arithmetic in the same order,
+so the same numbers, about a fifth faster on the SMA grids (bench/run.py).
 """
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -115,19 +118,23 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
     cdef int pos = st.pos, reason = st.reason
     cdef value_t eq = st.eq, base = st.base, before = st.before, p_in = st.p_in, ratio = st.ratio
     cdef value_t p_out, ur, mark
+    cdef value_t sd = side         # the side as a double: converted once, not at every bar
     cdef count_t n_fills = 0, n_in = 0
-    for t in range(b0, b1):
+    cdef Py_ssize_t last_call = end - delay if end - delay < b1 else b1   # decisions need t + delay < end
+    cdef value_t w, e
+    t = b0
+    while t < b1:
         if pending_at == t:
             if pos == 0:
-                p_in = open_[t] * (1.0 + side * slip)
+                p_in = open_[t] * (1.0 + sd * slip)
                 before = eq
                 base = eq * (1.0 - fee)
                 pos = 1
                 held = 0
                 entry_bar = t
             else:
-                p_out = open_[t] * (1.0 - side * slip)
-                eq = base * (1.0 + side * (p_out / p_in - 1.0)) * (1.0 - fee)
+                p_out = open_[t] * (1.0 - sd * slip)
+                eq = base * (1.0 + sd * (p_out / p_in - 1.0)) * (1.0 - fee)
                 if eq < 0.0:
                     eq = 0.0
                 _record(trades, ntrades, s, entry_bar, t, side, p_in, p_out, eq / before - 1.0, reason)
@@ -137,7 +144,7 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
             pending_at = -1
         if pos:
             ratio = close[t] / p_in
-            eq = base * (1.0 + side * (ratio - 1.0))
+            eq = base * (1.0 + sd * (ratio - 1.0))
             held += 1
             n_in += 1
             if eq <= 0.0:
@@ -151,7 +158,7 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
                 if eq > 0.0 and _all_hold(entry, n_entry, t):
                     pending_at = t + delay
             else:
-                ur = side * (ratio - 1.0)
+                ur = sd * (ratio - 1.0)
                 reason = 0
                 if stop > 0.0 and ur <= -stop:
                     reason = REASON_STOP
@@ -164,6 +171,34 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
                 if reason:
                     pending_at = t + delay
         curve[t - b0] += eq * weight
+        t += 1
+        # Between events the state stands still: runs of such bars go through the tight loops
+        # below, which stop short of any bar where something happens (a signal, a stop, a take,
+        # the holding limit, ruin) and leave that bar to the full step above. Same arithmetic,
+        # same order: the same numbers.
+        if pending_at >= 0:
+            continue
+        if pos == 0:
+            if eq > 0.0:
+                w = eq * weight
+                while t < last_call and not _all_hold(entry, n_entry, t):
+                    curve[t - b0] += w
+                    t += 1
+        else:
+            while t < last_call:
+                ratio = close[t] / p_in
+                e = base * (1.0 + sd * (ratio - 1.0))
+                if e <= 0.0:
+                    break
+                ur = sd * (ratio - 1.0)
+                if ((stop > 0.0 and ur <= -stop) or (take > 0.0 and ur >= take)
+                        or (max_hold > 0 and held + 1 >= max_hold) or _all_hold(exits, n_exit, t)):
+                    break
+                eq = e
+                held += 1
+                n_in += 1
+                curve[t - b0] += eq * weight
+                t += 1
     if b1 == end and pos:
         mark = eq
         p_out = close[end - 1] * (1.0 - side * slip)
