@@ -55,21 +55,36 @@ class Encoded:
 
 
 def encode(genomes: Sequence[Genome], bank: FeatureBank) -> Encoded:
-    g = len(genomes)
+    """The kernel's arrays of a population. A population repeats its conditions, so each distinct
+    one is looked up once, into a table; the genomes become rows of table positions (flat
+    integers, converted in one go) and the table is gathered by them."""
     c = MAX_CONDITIONS
-    cond = np.full((g, 2 * c, 3), -1, dtype=np.int32)
-    thr = np.zeros((g, 2 * c), dtype=np.float64)
-    gi = np.zeros((g, 4), dtype=np.int32)
-    gd = np.zeros((g, 2), dtype=np.float64)
-    for i, gen in enumerate(genomes):
-        for offset, conds in ((0, gen.entry), (c, gen.exit)):
-            for j, cd in enumerate(conds):
-                cond[i, offset + j] = (bank.index(cd.feature), bank.index(cd.other) if cd.other else -1,
-                                       OPS.index(cd.op))
-                thr[i, offset + j] = cd.threshold
-        gi[i] = (gen.side, len(gen.entry), len(gen.exit), gen.max_hold)
-        gd[i] = (gen.stop_loss, gen.take_profit)
-    return Encoded(cond, thr, gi, gd)
+    known: dict = {}
+    ids: list[int] = []
+    side, n_entry, n_exit, hold, stops = [], [], [], [], []
+    for gen in genomes:
+        for conds in (gen.entry, gen.exit):
+            for cd in conds:
+                k = known.get(cd)
+                if k is None:
+                    k = known[cd] = len(known)
+                ids.append(k)
+            ids.extend([-1] * (c - len(conds)))         # -1: the padding row, the table's last
+        side.append(gen.side)
+        n_entry.append(len(gen.entry))
+        n_exit.append(len(gen.exit))
+        hold.append(gen.max_hold)
+        stops.append((gen.stop_loss, gen.take_profit))
+    g = len(side)
+    table = np.full((len(known) + 1, 3), -1, dtype=np.int32)
+    levels = np.zeros(len(known) + 1, dtype=np.float64)
+    for cd, k in known.items():
+        table[k] = (bank.index(cd.feature), bank.index(cd.other) if cd.other else -1, OPS.index(cd.op))
+        levels[k] = cd.threshold
+    rows = np.array(ids, dtype=np.intp).reshape(g, 2 * c)
+    gi = np.column_stack([np.array(x, dtype=np.int32) for x in (side, n_entry, n_exit, hold)]).reshape(g, 4)
+    return Encoded(np.ascontiguousarray(table[rows]), np.ascontiguousarray(levels[rows]), np.ascontiguousarray(gi),
+                   np.array(stops, dtype=np.float64).reshape(g, 2))
 
 
 @dataclass(frozen=True)
