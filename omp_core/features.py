@@ -21,6 +21,7 @@ NaN for the std-based features: a ratio to a zero spread means nothing, and NaN 
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -34,8 +35,10 @@ FLAT_RTOL = 1e-9
 _NAME = re.compile(r"^(close)$|^([a-z]+)_([0-9]+)$")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_name(name: str) -> tuple[str, int]:
-    """``"sma_20" -> ("sma", 20)``, ``"close" -> ("close", 0)``; ValueError names the bad part."""
+    """``"sma_20" -> ("sma", 20)``, ``"close" -> ("close", 0)``; ValueError names the bad part.
+    Cached: every condition the search builds checks its names, and a campaign has few of them."""
     m = _NAME.match(name)
     if not m:
         raise ValueError(f"feature name must look like 'sma_20' or 'close', got {name!r}")
@@ -155,10 +158,14 @@ class FeatureBank:
     names: tuple[str, ...]
     values: np.ndarray
 
+    @functools.cached_property
+    def _positions(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.names)}
+
     def index(self, name: str) -> int:
         try:
-            return self.names.index(name)
-        except ValueError:
+            return self._positions[name]
+        except KeyError:
             raise KeyError(f"feature {name!r} is not in the bank") from None
 
     @classmethod

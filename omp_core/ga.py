@@ -33,6 +33,8 @@ if TYPE_CHECKING:   # evaluator imports this module (for score): the protocol is
 CHECKPOINT_FORMAT = "omp.checkpoint/1"
 INVALID_FITNESS = -100.0   # fewer trades than required, a drawdown over the limit, or no Sharpe at all
 METRICS = ("fitness", "sharpe_pp", "sharpe", "trades", "max_drawdown")
+#: the quantile levels a threshold is drawn at (percentiles 0..100), built once
+PROBS = np.linspace(0.0, 1.0, 101)
 
 
 class SearchSpace:
@@ -48,7 +50,7 @@ class SearchSpace:
         self.levels = [n for n in strategy.level_names() if n in bank.names]
         self.oscillators = [n for n in strategy.feature_names() if n not in self.levels]
         self.sides = [1 if x == "long" else -1 for x in strategy.sides]
-        probs = np.linspace(0.0, 1.0, 101)
+        probs = PROBS
         self.quantiles = {}
         for name in self.oscillators:
             v = bank.values[:, bank.index(name), :in_sample_end].ravel()
@@ -60,10 +62,10 @@ class SearchSpace:
                              "sample and there are fewer than two level features")
 
     def _threshold(self, name: str, q: float) -> float:
-        return quantize(float(np.interp(q, np.linspace(0.0, 1.0, 101), self.quantiles[name])), 4)
+        return quantize(float(np.interp(q, PROBS, self.quantiles[name])), 4)
 
     def _quantile_of(self, name: str, x: float) -> float:
-        return float(np.interp(x, self.quantiles[name], np.linspace(0.0, 1.0, 101)))
+        return float(np.interp(x, self.quantiles[name], PROBS))
 
     def condition(self, rng: np.random.Generator) -> Condition:
         use_cross = len(self.levels) >= 2 and (not self.oscillators or rng.random() < self.s.crossover_probability)
@@ -183,8 +185,8 @@ class EvaluationCache:
     @staticmethod
     def line(genome: Genome, metrics) -> bytes:
         """One journal line: the genome and its metrics, as compact JSON."""
-        return json.dumps([genome.genome_hash, genome.to_dict(), [float(m) for m in metrics]],
-                          separators=(",", ":")).encode() + b"\n"
+        return (f'["{genome.genome_hash}",{genome.dict_json()},'
+                f'{json.dumps([float(m) for m in metrics], separators=(",", ":"))}]\n').encode()
 
     def load_line(self, line: bytes) -> None:
         h, gd, m = json.loads(line)

@@ -25,6 +25,16 @@ SIDES = {"long": 1, "short": -1}
 MAX_CONDITIONS = 4
 
 
+def _json(x) -> str:
+    """What ``json.dumps`` writes for one number, quickly for the common kinds."""
+    t = type(x)
+    if t is float and math.isfinite(x):
+        return float.__repr__(x)
+    if t is int:
+        return int.__repr__(x)
+    return json.dumps(x)
+
+
 def quantize(x: float, digits: int = 6) -> float:
     """Round to ``digits`` significant digits so a genome prints and hashes the same everywhere."""
     if x == 0.0 or not math.isfinite(x):
@@ -50,6 +60,12 @@ class Condition:
             if not (features.is_level(self.feature) and features.is_level(self.other)):
                 raise ValueError(f"a crossover compares level features (close, sma, ema), got "
                                  f"{self.feature!r} and {self.other!r}")
+
+    @functools.cached_property
+    def as_json(self) -> str:
+        """The condition as compact JSON, keys sorted (the order ``Genome.to_dict`` also uses)."""
+        # the names passed parse_name and the op is one of OPS: nothing in them needs escaping
+        return f'{{"feature":"{self.feature}","op":"{self.op}","other":"{self.other}","threshold":{_json(self.threshold)}}}'
 
     def describe(self) -> str:
         if self.other:
@@ -132,8 +148,20 @@ class Genome:
         return g
 
     def canonical_bytes(self) -> bytes:
-        """Compact JSON with sorted keys: the bytes ``genome_hash`` is taken of."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        """Compact JSON with sorted keys: the bytes ``genome_hash`` is taken of. Written out here
+        from each condition's own JSON: the same bytes as ``json.dumps(self.to_dict(),
+        sort_keys=True, separators=(",", ":"))`` (a test holds them equal) in a tenth of the time,
+        which the search spends on every child it breeds."""
+        return (f'{{"entry":[{",".join(c.as_json for c in self.entry)}],"exit":[{",".join(c.as_json for c in self.exit)}],'
+                f'"format":"{FORMAT}","max_hold":{_json(self.max_hold)},"side":"{self.side_name}",'
+                f'"stop_loss":{_json(self.stop_loss)},"take_profit":{_json(self.take_profit)}}}').encode()
+
+    def dict_json(self) -> str:
+        """``json.dumps(self.to_dict(), separators=(",", ":"))``: keys in ``to_dict``'s order."""
+        return (f'{{"format":"{FORMAT}","side":"{self.side_name}",'
+                f'"entry":[{",".join(c.as_json for c in self.entry)}],"exit":[{",".join(c.as_json for c in self.exit)}],'
+                f'"stop_loss":{_json(self.stop_loss)},"take_profit":{_json(self.take_profit)},'
+                f'"max_hold":{_json(self.max_hold)}}}')
 
     @functools.cached_property
     def genome_hash(self) -> str:

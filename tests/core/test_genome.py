@@ -1,5 +1,7 @@
+import json
+
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, settings, strategies as st
 
 from core.test_backtest import genomes
 from omp_core.genome import Condition, Genome, load_toml, loads_toml, sma_crossover
@@ -12,6 +14,18 @@ def test_strategy_toml_round_trips_to_the_same_genome(g):
     assert back == g
     assert back.genome_hash == g.genome_hash
     assert back.canonical_bytes() == g.canonical_bytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(genomes(), st.sampled_from([30, -0.0, 1e-7, 1e20, 123456.789]))
+def test_the_written_out_json_is_the_json_module_s_bytes(g, odd):
+    """canonical_bytes and dict_json write the JSON by hand for speed: byte for byte what the json
+    module writes (the hash and the journals depend on it), for thresholds of every kind."""
+    odd_one = Genome(g.side, g.entry + (Condition("rsi_14", ">", odd),), g.exit[:3], g.stop_loss, g.take_profit,
+                     g.max_hold) if len(g.entry) < 4 else g
+    for x in (g, odd_one):
+        assert x.canonical_bytes() == json.dumps(x.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        assert x.dict_json() == json.dumps(x.to_dict(), separators=(",", ":"))
 
 
 def test_condition_order_does_not_change_the_hash():
