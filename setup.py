@@ -23,7 +23,9 @@ directives = {
     "cdivision": not DEBUG,
     "embedsignature": True,
 }
-compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+# no fused multiply-add: a*b+c rounds once or twice depending on the machine, and a run must give the
+# same bytes everywhere (and the kernel's shortcuts the same numbers as its full step)
+compile_args = (["-O0", "-g"] if DEBUG else ["-O3"]) + ["-ffp-contract=off"]
 
 extensions = [
     Extension(

@@ -8,6 +8,10 @@ from __future__ import annotations
 import json
 import sys
 
+from google.protobuf import json_format
+
+from omp_services.common.convert import struct_dict
+
 #: the exit codes of ``omp`` and the status each stands for in a JSON error
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE, EXIT_REFUSED, EXIT_DENIED = 0, 1, 2, 3, 4, 5
 CODES = {EXIT_FAILED: "FAILED", EXIT_BAD_INPUT: "INVALID_ARGUMENT", EXIT_UNREACHABLE: "UNAVAILABLE",
@@ -22,6 +26,17 @@ def console(stderr: bool = False):
     if stream.isatty():
         return Console(file=stream, highlight=False)
     return Console(file=stream, highlight=False, width=UNBOUNDED, soft_wrap=True)
+
+
+def message_dict(msg) -> dict:
+    """A message as JSON; its Struct fields (an event's detail, a change's before and after) as the
+    documents they carry, integers as integers (MessageToDict would print every number as a float)."""
+    out = json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    for f in msg.DESCRIPTOR.fields:
+        if f.message_type is not None and f.message_type.full_name == "google.protobuf.Struct" and \
+                not f.is_repeated and msg.HasField(f.name):
+            out[f.name] = struct_dict(getattr(msg, f.name))
+    return out
 
 
 def emit(doc) -> None:

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from google.protobuf import field_mask_pb2, json_format
+from google.protobuf import field_mask_pb2
 
 from omp.v1 import (common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, promoter_pb2 as ppb, promoter_pb2_grpc,
                     scheduler_pb2 as spb, scheduler_pb2_grpc, watchdog_pb2 as wpb, watchdog_pb2_grpc)
@@ -22,7 +22,7 @@ from omp_services.common.clients import Client
 from omp_services.common.clock import SystemClock
 from omp_services.common.convert import enum_pb, struct_dict, struct_pb
 from omp_services.common.vocabulary import CampaignState, EntryState, RunStatus
-from omp_cli.output import console as _con, emit, error, items
+from omp_cli.output import console as _con, emit, error, items, message_dict as _dict
 
 STUBS = {"scheduler": scheduler_pb2_grpc.SchedulerServiceStub, "miner": miner_pb2_grpc.MinerServiceStub,
          "watchdog": watchdog_pb2_grpc.WatchdogServiceStub, "promoter": promoter_pb2_grpc.PromoterServiceStub}
@@ -54,10 +54,6 @@ def call(args, service: str, method: str, request):
         return None, failed(args, exc, service, target)
     finally:
         client.close()
-
-
-def _dict(msg) -> dict:
-    return json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 def _when(t) -> str:

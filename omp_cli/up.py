@@ -16,14 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from google.protobuf import json_format
-
 from omp.v1 import (common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc, promoter_pb2 as ppb, promoter_pb2_grpc,
                     scheduler_pb2 as spb, scheduler_pb2_grpc)
 from omp_services.common import errors, security, settings as settings_mod
 from omp_services.common.clients import Client
 from omp_services.common.convert import struct_dict
-from omp_cli.output import console, emit, error
+from omp_cli.output import console, emit, error, message_dict
 
 DEMO_CONFIG = "us_daily_momentum.toml"           # real data: the gates mostly say no, and why
 PLANTED_CONFIG = "planted_edge.toml"             # synthetic data with a planted edge: they say yes
@@ -190,7 +188,7 @@ def _demo(args, con, target: str, miner: str, promoter: str, procs, stop) -> int
         for e in (r.event for r in client.stream("WatchEvents", spb.WatchEventsRequest(after_seq=0, follow=True))):
             ours = e.campaign_id in ids
             if args.json:
-                emit({"event": json_format.MessageToDict(e, preserving_proto_field_name=True)})
+                emit({"event": message_dict(e)})
             else:
                 con.print(f"{e.seq:>5} {e.kind:<22} {e.message}", soft_wrap=True)
                 if e.kind == "run.completed" and ours:

@@ -39,7 +39,7 @@ _NAME = re.compile(r"^(close)$|^([a-z]+)_([0-9]+)$")
 def parse_name(name: str) -> tuple[str, int]:
     """``"sma_20" -> ("sma", 20)``, ``"close" -> ("close", 0)``; ValueError names the bad part.
     Cached: every condition the search builds checks its names, and a campaign has few of them."""
-    m = _NAME.match(name)
+    m = _NAME.fullmatch(name) if isinstance(name, str) else None     # fullmatch: no trailing newline
     if not m:
         raise ValueError(f"feature name must look like 'sma_20' or 'close', got {name!r}")
     if m.group(1):

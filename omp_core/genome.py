@@ -50,6 +50,8 @@ class Condition:
     other: str = ""
 
     def __post_init__(self):
+        if not isinstance(self.other, str):
+            raise ValueError(f"condition.other must be a feature name or empty, got {self.other!r}")
         features.parse_name(self.feature)
         if self.op not in OPS:
             raise ValueError(f"condition.op must be one of {OPS}, got {self.op!r}")

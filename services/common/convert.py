@@ -165,10 +165,15 @@ def progress_dict(msg: pb.RunProgress) -> dict:
     return {k: getattr(msg, k) for k in PROGRESS_FIELDS}
 
 
+#: the largest integer a double holds exactly; a Struct's numbers are doubles
+EXACT_INT = 2 ** 53
+
+
 def struct_pb(doc: dict, out: Struct | None = None) -> Struct:
     """A JSON object as a ``google.protobuf.Struct``, which every client shows as JSON (a string of
     JSON or bytes shows as a string or base64). A number that is not finite becomes null, as JSON
-    has no NaN."""
+    has no NaN; an integer a double cannot hold exactly (a seed may be up to 2^63) travels as its
+    decimal string, as proto3's JSON mapping does for int64."""
     out = Struct() if out is None else out
     out.update(_finite(doc))
     return out
@@ -184,6 +189,8 @@ def struct_dict(msg: Struct) -> dict:
 def _finite(v):
     if isinstance(v, float):
         return v if math.isfinite(v) else None
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > EXACT_INT:
+        return str(v)
     if isinstance(v, dict):
         return {str(k): _finite(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
@@ -195,7 +202,7 @@ def _value(v):
     kind = v.WhichOneof("kind")
     if kind == "number_value":
         n = v.number_value
-        return int(n) if n.is_integer() and abs(n) <= 2 ** 53 else n
+        return int(n) if n.is_integer() and abs(n) <= EXACT_INT else n
     if kind == "string_value":
         return v.string_value
     if kind == "bool_value":

@@ -133,3 +133,17 @@ def test_zsh_loads_the_completion_and_knows_the_commands(tmp_path):
 def test_an_unknown_shell_is_refused(shell):
     r = omp("completion", shell)
     assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+def test_json_output_shows_a_struct_as_the_document_it_carries():
+    """An event's detail travels as a google.protobuf.Struct, whose numbers are doubles: the
+    command's JSON shows the document with its integers as integers (MessageToDict alone would say
+    "attempt": 1.0), and an integer too large for a double as its exact digits."""
+    from omp.v1 import common_pb2 as pb
+    from omp_cli.output import message_dict
+    from omp_services.common.convert import struct_pb
+    e = pb.Event(seq=3, kind="run.completed", detail=struct_pb({"run_id": "run_x", "attempt": 1, "sharpe": 0.5,
+                                                                 "seed": 2 ** 62 + 1}))
+    assert message_dict(e)["detail"] == {"run_id": "run_x", "attempt": 1, "sharpe": 0.5, "seed": "4611686018427387905"}
+    assert message_dict(e)["seq"] == "3"            # int64 in proto3 JSON, as ever
+    assert "detail" not in message_dict(pb.Event(seq=4))          # an event without one says nothing

@@ -66,6 +66,11 @@ def test_bad_genomes_name_the_field(kwargs, msg):
 
 
 def test_bad_conditions_name_the_problem():
+    # a name is the whole string: "close\n" would put a raw newline into the canonical JSON
+    with pytest.raises(ValueError, match="feature name must look like"):
+        Condition("close\n", ">", 1.0)
+    with pytest.raises(ValueError, match="condition.other must be a feature name or empty, got None"):
+        Condition("close", ">", 1.0, None)
     with pytest.raises(ValueError, match="condition.op"):
         Condition("rsi_14", ">=", 30.0)
     with pytest.raises(ValueError, match="crossover compares level features"):

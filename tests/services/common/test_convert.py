@@ -71,9 +71,11 @@ def test_a_json_object_travels_as_a_struct_and_comes_back_as_written():
     assert back["campaigns"][0]["priority"] == 10 and isinstance(back["campaigns"][0]["priority"], int)
     assert back["campaigns"][0]["ratio"] == 0.25 and back["campaigns"][0]["note"] is None
     assert back["campaigns"][0]["nested"]["n"] == -3
-    # a double holds 2**60 exactly but not every integer that large: it stays a float, as it travelled
-    assert back["campaigns"][0]["nested"]["big"] == float(2 ** 60)
-    assert isinstance(back["campaigns"][0]["nested"]["big"], float)
+    # an integer past 2**53 (a seed may be up to 2**63) would lose digits as a double: it travels as
+    # its decimal string, every digit kept
+    assert back["campaigns"][0]["nested"]["big"] == str(2 ** 60)
+    assert struct_dict(struct_pb({"seed": 2 ** 62 + 1}))["seed"] == "4611686018427387905"
+    assert struct_dict(struct_pb({"seed": 2 ** 53}))["seed"] == 2 ** 53
     assert {k: v for k, v in back.items() if k != "campaigns"} == {"version": "1.0"}
     assert back["campaigns"][0]["tags"] == [] and back["campaigns"][0]["enabled"] is True
 
