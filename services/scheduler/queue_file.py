@@ -4,6 +4,7 @@ anything is written; ids already present are skipped). The document travels as a
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import replace
 
 from omp_services.common.clock import iso
@@ -56,7 +57,7 @@ class QueueFile:
                                 tags=tuple(_strs(e.get("tags", []), f"{where}.tags")))
             specs.append(self.queue.check_spec(spec, where))
         ids = [s.id for s in specs if s.id]
-        twice = sorted({i for i in ids if ids.count(i) > 1}) if len(ids) != len(set(ids)) else []
+        twice = sorted(i for i, n in Counter(ids).items() if n > 1)     # one pass: 5,000 ids stay cheap
         if twice:
             raise InvalidArgument(f"queue.campaigns: the id {twice[0]!r} appears twice")
         return specs
