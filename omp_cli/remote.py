@@ -108,6 +108,13 @@ def cmd_status(args) -> int:
         t.add_row("last tick", f"{_when(st.last_tick_at)} {st.last_tick_outcome}")
         if st.HasField("throttled_until"):
             t.add_row("throttled", f"[yellow]x{st.throttle_factor:g} until {_when(st.throttled_until)}[/]")
+        if st.leader:
+            t.add_row("leader", st.leader + (" (this scheduler)" if st.is_leader else " ([yellow]this one stands by[/])"))
+        for m in st.miners:
+            state = ("[green]up[/]" if m.fresh else "[red]not heard of[/]") + (
+                f", [yellow]backing off until {_when(m.backoff_until)}[/]" if m.HasField("backoff_until") else "")
+            slots = f"{m.running}/{m.slots}" if m.slots else f"{m.running} running"
+            t.add_row(f"miner {m.miner_id or '(configured)'}", f"{m.address}: {slots}, {state}")
         _con().print(t)
     return show(args, r.status, human)
 

@@ -116,7 +116,7 @@ class RunProgress(_message.Message):
     def __init__(self, seed: _Optional[int] = ..., generation: _Optional[int] = ..., generations: _Optional[int] = ..., best_sharpe: _Optional[float] = ..., evaluations: _Optional[int] = ..., evaluations_per_second: _Optional[float] = ..., seeds_done: _Optional[int] = ..., seeds_total: _Optional[int] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "campaign_id", "attempt", "status", "config_path", "config_hash", "progress", "started_at", "ended_at", "error", "run_dir", "pid")
+    __slots__ = ("run_id", "campaign_id", "attempt", "status", "config_path", "config_hash", "progress", "started_at", "ended_at", "error", "run_dir", "pid", "miner_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +129,7 @@ class Run(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     RUN_DIR_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
+    MINER_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     campaign_id: str
     attempt: int
@@ -141,7 +142,8 @@ class Run(_message.Message):
     error: str
     run_dir: str
     pid: int
-    def __init__(self, run_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., attempt: _Optional[int] = ..., status: _Optional[_Union[RunStatus, str]] = ..., config_path: _Optional[str] = ..., config_hash: _Optional[str] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., run_dir: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
+    miner_id: str
+    def __init__(self, run_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., attempt: _Optional[int] = ..., status: _Optional[_Union[RunStatus, str]] = ..., config_path: _Optional[str] = ..., config_hash: _Optional[str] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., run_dir: _Optional[str] = ..., pid: _Optional[int] = ..., miner_id: _Optional[str] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("seq", "at", "kind", "actor", "message", "campaign_id", "detail")

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from omp.v1 import common_pb2 as omp_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12omp/v1/miner.proto\x12\x06omp.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x13omp/v1/common.proto\"@\n\x15ValidateConfigRequest\x12\x13\n\x0b\x63onfig_path\x18\x01 \x01(\t\x12\x12\n\ncheck_data\x18\x02 \x01(\x08\"g\n\x16ValidateConfigResponse\x12\x13\n\x0b\x63onfig_hash\x18\x01 \x01(\t\x12\x15\n\rcampaign_name\x18\x02 \x01(\t\x12\x13\n\x0bsnapshot_id\x18\x03 \x01(\t\x12\x0c\n\x04\x62\x61rs\x18\x04 \x01(\x05\"a\n\x0fStartRunRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x13\n\x0b\x63onfig_path\x18\x03 \x01(\t\x12\x13\n\x0b\x63onfig_hash\x18\x04 \x01(\t\",\n\x10StartRunResponse\x12\x18\n\x03run\x18\x01 \x01(\x0b\x32\x0b.omp.v1.Run\"E\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\"*\n\x0eGetRunResponse\x12\x18\n\x03run\x18\x01 \x01(\x0b\x32\x0b.omp.v1.Run\"p\n\x0fListRunsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12!\n\x06status\x18\x04 \x01(\x0e\x32\x11.omp.v1.RunStatus\"F\n\x10ListRunsResponse\x12\x19\n\x04runs\x18\x01 \x03(\x0b\x32\x0b.omp.v1.Run\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"U\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nas_failure\x18\x03 \x01(\x08\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\"-\n\x11\x43\x61ncelRunResponse\x12\x18\n\x03run\x18\x01 \x01(\x0b\x32\x0b.omp.v1.Run\"!\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\",\n\x10WatchRunResponse\x12\x18\n\x03run\x18\x01 \x01(\x0b\x32\x0b.omp.v1.Run\"9\n\x1a\x45xportTopCandidatesRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03top\x18\x02 \x01(\x05\"a\n\x1b\x45xportTopCandidatesResponse\x12+\n\ncandidates\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructJ\x04\x08\x01\x10\x02R\x0f\x63\x61ndidates_json2\xf9\x03\n\x0cMinerService\x12O\n\x0eValidateConfig\x12\x1d.omp.v1.ValidateConfigRequest\x1a\x1e.omp.v1.ValidateConfigResponse\x12=\n\x08StartRun\x12\x17.omp.v1.StartRunRequest\x1a\x18.omp.v1.StartRunResponse\x12\x37\n\x06GetRun\x12\x15.omp.v1.GetRunRequest\x1a\x16.omp.v1.GetRunResponse\x12=\n\x08ListRuns\x12\x17.omp.v1.ListRunsRequest\x1a\x18.omp.v1.ListRunsResponse\x12@\n\tCancelRun\x12\x18.omp.v1.CancelRunRequest\x1a\x19.omp.v1.CancelRunResponse\x12?\n\x08WatchRun\x12\x17.omp.v1.WatchRunRequest\x1a\x18.omp.v1.WatchRunResponse0\x01\x12^\n\x13\x45xportTopCandidates\x12\".omp.v1.ExportTopCandidatesRequest\x1a#.omp.v1.ExportTopCandidatesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12omp/v1/miner.proto\x12\x06omp.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x13omp/v1/common.proto\"@\n\x15ValidateConfigRequest\x12\x13\n\x0b\x63onfig_path\x18\x01 \x01(\t\x12\x12\n\ncheck_data\x18\x02 \x01(\x08\"g\n\x16ValidateConfigResponse\x12\x13\n\x0b\x63onfig_hash\x18\x01 \x01(\t\x12\x15\n\rcampaign_name\x18\x02 \x01(\t\x12\x13\n\x0bsnapshot_id\x18\x03 \x01(\t\x12\x0c\n\x04\x62\x61rs\x18\x04 \x01(\x05\"a\n\x0fStartRunRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x13\n\x0b\x63onfig_path\x18\x03 \x01(\t\x12\x13\n\x0b\x63onfig_hash\x18\x04 \x01(\t\",\n\x10StartRunResponse\x12\x18\n\x03run\x18\x01 \x01(\x0b\x32\x0b.omp.v1.Run\"E\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\"*\n\x0eGetRunResponse\x12\x18\n\x03run\x18\x01 \x01(\x0b\x32\x0b.omp.v1.Run\"\x89\x01\n\x0fListRunsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12!\n\x06status\x18\x04 \x01(\x0e\x32\x11.omp.v1.RunStatus\x12\x17\n\x0fthis_miner_only\x18\x05 \x01(\x08\"F\n\x10ListRunsResponse\x12\x19\n\x04runs\x18\x01 \x03(\x0b\x32\x0b.omp.v1.Run\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"U\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nas_failure\x18\x03 \x01(\x08\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\"-\n\x11\x43\x61ncelRunResponse\x12\x18\n\x03run\x18\x01 \x01(\x0b\x32\x0b.omp.v1.Run\"!\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\",\n\x10WatchRunResponse\x12\x18\n\x03run\x18\x01 \x01(\x0b\x32\x0b.omp.v1.Run\"9\n\x1a\x45xportTopCandidatesRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03top\x18\x02 \x01(\x05\"a\n\x1b\x45xportTopCandidatesResponse\x12+\n\ncandidates\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructJ\x04\x08\x01\x10\x02R\x0f\x63\x61ndidates_json2\xf9\x03\n\x0cMinerService\x12O\n\x0eValidateConfig\x12\x1d.omp.v1.ValidateConfigRequest\x1a\x1e.omp.v1.ValidateConfigResponse\x12=\n\x08StartRun\x12\x17.omp.v1.StartRunRequest\x1a\x18.omp.v1.StartRunResponse\x12\x37\n\x06GetRun\x12\x15.omp.v1.GetRunRequest\x1a\x16.omp.v1.GetRunResponse\x12=\n\x08ListRuns\x12\x17.omp.v1.ListRunsRequest\x1a\x18.omp.v1.ListRunsResponse\x12@\n\tCancelRun\x12\x18.omp.v1.CancelRunRequest\x1a\x19.omp.v1.CancelRunResponse\x12?\n\x08WatchRun\x12\x17.omp.v1.WatchRunRequest\x1a\x18.omp.v1.WatchRunResponse0\x01\x12^\n\x13\x45xportTopCandidates\x12\".omp.v1.ExportTopCandidatesRequest\x1a#.omp.v1.ExportTopCandidatesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,22 +45,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETRUNREQUEST']._serialized_end=466
   _globals['_GETRUNRESPONSE']._serialized_start=468
   _globals['_GETRUNRESPONSE']._serialized_end=510
-  _globals['_LISTRUNSREQUEST']._serialized_start=512
-  _globals['_LISTRUNSREQUEST']._serialized_end=624
-  _globals['_LISTRUNSRESPONSE']._serialized_start=626
-  _globals['_LISTRUNSRESPONSE']._serialized_end=696
-  _globals['_CANCELRUNREQUEST']._serialized_start=698
-  _globals['_CANCELRUNREQUEST']._serialized_end=783
-  _globals['_CANCELRUNRESPONSE']._serialized_start=785
-  _globals['_CANCELRUNRESPONSE']._serialized_end=830
-  _globals['_WATCHRUNREQUEST']._serialized_start=832
-  _globals['_WATCHRUNREQUEST']._serialized_end=865
-  _globals['_WATCHRUNRESPONSE']._serialized_start=867
-  _globals['_WATCHRUNRESPONSE']._serialized_end=911
-  _globals['_EXPORTTOPCANDIDATESREQUEST']._serialized_start=913
-  _globals['_EXPORTTOPCANDIDATESREQUEST']._serialized_end=970
-  _globals['_EXPORTTOPCANDIDATESRESPONSE']._serialized_start=972
-  _globals['_EXPORTTOPCANDIDATESRESPONSE']._serialized_end=1069
-  _globals['_MINERSERVICE']._serialized_start=1072
-  _globals['_MINERSERVICE']._serialized_end=1577
+  _globals['_LISTRUNSREQUEST']._serialized_start=513
+  _globals['_LISTRUNSREQUEST']._serialized_end=650
+  _globals['_LISTRUNSRESPONSE']._serialized_start=652
+  _globals['_LISTRUNSRESPONSE']._serialized_end=722
+  _globals['_CANCELRUNREQUEST']._serialized_start=724
+  _globals['_CANCELRUNREQUEST']._serialized_end=809
+  _globals['_CANCELRUNRESPONSE']._serialized_start=811
+  _globals['_CANCELRUNRESPONSE']._serialized_end=856
+  _globals['_WATCHRUNREQUEST']._serialized_start=858
+  _globals['_WATCHRUNREQUEST']._serialized_end=891
+  _globals['_WATCHRUNRESPONSE']._serialized_start=893
+  _globals['_WATCHRUNRESPONSE']._serialized_end=937
+  _globals['_EXPORTTOPCANDIDATESREQUEST']._serialized_start=939
+  _globals['_EXPORTTOPCANDIDATESREQUEST']._serialized_end=996
+  _globals['_EXPORTTOPCANDIDATESRESPONSE']._serialized_start=998
+  _globals['_EXPORTTOPCANDIDATESRESPONSE']._serialized_end=1095
+  _globals['_MINERSERVICE']._serialized_start=1098
+  _globals['_MINERSERVICE']._serialized_end=1603
 # @@protoc_insertion_point(module_scope)

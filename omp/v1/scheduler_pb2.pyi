@@ -23,7 +23,7 @@ class GetStatusResponse(_message.Message):
     def __init__(self, status: _Optional[_Union[SchedulerStatus, _Mapping]] = ...) -> None: ...
 
 class SchedulerStatus(_message.Message):
-    __slots__ = ("state", "data_readiness", "data_readiness_reason", "resources", "queued", "running", "max_concurrent_campaigns", "environment", "last_tick_at", "last_tick_outcome", "throttled_until", "throttle_factor", "disabled", "tick_interval_seconds")
+    __slots__ = ("state", "data_readiness", "data_readiness_reason", "resources", "queued", "running", "max_concurrent_campaigns", "environment", "last_tick_at", "last_tick_outcome", "throttled_until", "throttle_factor", "disabled", "tick_interval_seconds", "miners", "leader", "is_leader")
     STATE_FIELD_NUMBER: _ClassVar[int]
     DATA_READINESS_FIELD_NUMBER: _ClassVar[int]
     DATA_READINESS_REASON_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +38,9 @@ class SchedulerStatus(_message.Message):
     THROTTLE_FACTOR_FIELD_NUMBER: _ClassVar[int]
     DISABLED_FIELD_NUMBER: _ClassVar[int]
     TICK_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MINERS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    IS_LEADER_FIELD_NUMBER: _ClassVar[int]
     state: _common_pb2.DaemonState
     data_readiness: _common_pb2.DataReadiness
     data_readiness_reason: str
@@ -52,7 +55,28 @@ class SchedulerStatus(_message.Message):
     throttle_factor: float
     disabled: int
     tick_interval_seconds: float
-    def __init__(self, state: _Optional[_Union[_common_pb2.DaemonState, str]] = ..., data_readiness: _Optional[_Union[_common_pb2.DataReadiness, str]] = ..., data_readiness_reason: _Optional[str] = ..., resources: _Optional[_Union[_common_pb2.ResourceReading, _Mapping]] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., max_concurrent_campaigns: _Optional[int] = ..., environment: _Optional[str] = ..., last_tick_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_tick_outcome: _Optional[str] = ..., throttled_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., throttle_factor: _Optional[float] = ..., disabled: _Optional[int] = ..., tick_interval_seconds: _Optional[float] = ...) -> None: ...
+    miners: _containers.RepeatedCompositeFieldContainer[MinerStatus]
+    leader: str
+    is_leader: bool
+    def __init__(self, state: _Optional[_Union[_common_pb2.DaemonState, str]] = ..., data_readiness: _Optional[_Union[_common_pb2.DataReadiness, str]] = ..., data_readiness_reason: _Optional[str] = ..., resources: _Optional[_Union[_common_pb2.ResourceReading, _Mapping]] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., max_concurrent_campaigns: _Optional[int] = ..., environment: _Optional[str] = ..., last_tick_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_tick_outcome: _Optional[str] = ..., throttled_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., throttle_factor: _Optional[float] = ..., disabled: _Optional[int] = ..., tick_interval_seconds: _Optional[float] = ..., miners: _Optional[_Iterable[_Union[MinerStatus, _Mapping]]] = ..., leader: _Optional[str] = ..., is_leader: _Optional[bool] = ...) -> None: ...
+
+class MinerStatus(_message.Message):
+    __slots__ = ("miner_id", "address", "slots", "running", "seen_at", "fresh", "backoff_until")
+    MINER_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    SEEN_AT_FIELD_NUMBER: _ClassVar[int]
+    FRESH_FIELD_NUMBER: _ClassVar[int]
+    BACKOFF_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    miner_id: str
+    address: str
+    slots: int
+    running: int
+    seen_at: _timestamp_pb2.Timestamp
+    fresh: bool
+    backoff_until: _timestamp_pb2.Timestamp
+    def __init__(self, miner_id: _Optional[str] = ..., address: _Optional[str] = ..., slots: _Optional[int] = ..., running: _Optional[int] = ..., seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fresh: _Optional[bool] = ..., backoff_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StartDaemonRequest(_message.Message):
     __slots__ = ("actor", "reason")
@@ -409,10 +433,14 @@ class ListAuditResponse(_message.Message):
     def __init__(self, records: _Optional[_Iterable[_Union[AuditRecord, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RegisterMinerRequest(_message.Message):
-    __slots__ = ("address",)
+    __slots__ = ("address", "miner_id", "slots")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    MINER_ID_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
     address: str
-    def __init__(self, address: _Optional[str] = ...) -> None: ...
+    miner_id: str
+    slots: int
+    def __init__(self, address: _Optional[str] = ..., miner_id: _Optional[str] = ..., slots: _Optional[int] = ...) -> None: ...
 
 class RegisterMinerResponse(_message.Message):
     __slots__ = ()

@@ -31,6 +31,22 @@ def check_port(path: str, v: int) -> None:
     require(0 <= v <= 65535, path, "must be a port in 0..65535 (0: any free port)", v)
 
 
+#: a service instance's name among several (a miner's, a scheduler's): stable across restarts
+INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}")
+INSTANCE_ID_RULE = "must be 1..200 letters, digits or ._:@/-, starting with a letter or digit"
+
+
+def check_instance_id(path: str, v: str) -> None:
+    """An instance id as set in a settings file ("" means: the host's name and the port)."""
+    require(v == "" or INSTANCE_ID.fullmatch(v) is not None, path, INSTANCE_ID_RULE, v)
+
+
+def check_host_port(path: str, v: str) -> None:
+    """A host:port a service is reached at ("" means: its own host and port)."""
+    host, _, port = v.rpartition(":")
+    require(v == "" or (bool(host) and port.isdigit() and 0 < int(port) < 65536), path, "must be host:port", v)
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where a service listens. Service sections extend it with their own keys."""

@@ -25,7 +25,7 @@ from omp_services.miner.reporter import GrpcSchedulerReporter
 from omp_services.miner.repository import MinerStore
 from omp_services.miner.runs import RunManager
 from omp_services.miner.servicer import MinerServicer
-from omp_services.miner.settings import SECTIONS, MinerSettings
+from omp_services.miner.settings import SECTIONS, MinerSettings, miner_id
 
 SERVICE = miner_pb2.DESCRIPTOR.services_by_name["MinerService"]
 log = logging.getLogger("omp.miner")
@@ -49,7 +49,8 @@ class MinerApp:
                                               self.cfg.rpc_timeout_s, self.security)
         self.incidents = IncidentReporter(watchdog_target or settings.endpoint("watchdog").address, "miner",
                                           security=self.security)
-        self.runs = RunManager(MinerStore(self.db), settings, SystemClock(), self.reporter,
+        self.miner_id = miner_id(self.cfg)
+        self.runs = RunManager(MinerStore(self.db, self.miner_id), settings, SystemClock(), self.reporter,
                                MinerMetrics(self.registry), incidents=self.incidents.report)
         self.runs.metrics.watch(self.runs)
         self.orphans = self.runs.recover()
@@ -72,18 +73,19 @@ class MinerApp:
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)
         self.loop = threading.Thread(target=self._report_loop, name="report-loop", daemon=True)
         self.loop.start()
-        log.info("miner serving", extra={"port": self.service.port, "metrics_port": self.metrics_port,
+        log.info("miner serving", extra={"miner_id": self.miner_id, "port": self.service.port,
+                                        "metrics_port": self.metrics_port,
                                         "orphans_failed": len(self.orphans)})
 
     def _report_loop(self) -> None:
         # announce this miner to the scheduler, and deliver results it has not acknowledged yet (it was
         # down, or this miner restarted); both repeat, so a restarted scheduler learns them again
-        address = f"{self.cfg.host}:{self.service.port}"
+        address = self.cfg.advertise_address or f"{self.cfg.host}:{self.service.port}"
         delay = 0.0
         while not self.heartbeat.wait(self.stop_loop, delay):
             delay = REPORT_RETRY_S
             try:
-                self.reporter.register(address)
+                self.reporter.register(address, self.miner_id, self.cfg.slots)
                 self.runs.deliver_reports()
             except OmpError as exc:
                 log.warning("scheduler not reachable", extra={"error": str(exc)})

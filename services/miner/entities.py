@@ -24,6 +24,7 @@ class Run:
     error: str = ""
     reported: bool = False          # the result reached the scheduler
     ended_by: str = ""              # who cancelled or killed it, as authenticated ("" : it ended by itself)
+    miner_id: str = ""              # the miner that runs it ("": from before several miners)
 
     def __post_init__(self):
         object.__setattr__(self, "status", RunStatus(self.status))

@@ -14,8 +14,8 @@ class GrpcSchedulerReporter:
     def close(self) -> None:
         self.client.close()
 
-    def register(self, address: str) -> None:
-        self.client.call("RegisterMiner", spb.RegisterMinerRequest(address=address))
+    def register(self, address: str, miner_id: str = "", slots: int = 0) -> None:
+        self.client.call("RegisterMiner", spb.RegisterMinerRequest(address=address, miner_id=miner_id, slots=slots))
 
     def progress(self, campaign_id: str, attempt: int, run_id: str, progress: dict) -> None:
         self.client.call("ReportProgress", spb.ReportProgressRequest(

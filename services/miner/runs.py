@@ -213,7 +213,7 @@ class RunManager:
             except psutil.Error:
                 created = 0.0
             run = self.store.insert(Run(run_id, campaign_id, attempt, RunStatus.RUNNING, config_path, cfg.config_hash, "",
-                                        proc.pid, created, {}, now, now))
+                                        proc.pid, created, {}, now, now, miner_id=self.store.miner_id))
             self._procs[run_id] = proc
         t = threading.Thread(target=self._monitor, args=(run, proc), name=f"monitor-{run_id}", daemon=True)
         self._monitors.append(t)
@@ -341,7 +341,9 @@ class RunManager:
             if run_id in self._cancelled:
                 return run
             if proc is None:
-                raise FailedPrecondition(f"run {run_id} has no process in this miner")
+                elsewhere = run.miner_id not in ("", self.store.miner_id)
+                raise FailedPrecondition(f"run {run_id} runs on the miner {run.miner_id}: cancel it there" if elsewhere
+                                         else f"run {run_id} has no process in this miner")
             self._cancelled[run_id] = (as_failure, reason, by)
         log.info("killing run" if as_failure else "cancelling run", extra={"run_id": run_id, "reason": reason})
         self._signal_group(proc.pid, signal.SIGTERM)
@@ -415,7 +417,7 @@ class RunManager:
         it is still there (same pid *and* start time, never a stranger that reused the pid), and they
         are failed as orphaned. Returns their run ids."""
         orphans = []
-        for run in self.store.with_status(RunStatus.RUNNING):
+        for run in self.store.own_with_status(RunStatus.RUNNING):
             if run.run_id in self._procs:
                 continue
             try:

@@ -13,7 +13,7 @@ def run_pb(r) -> pb.Run:
     return pb.Run(run_id=r.run_id, campaign_id=r.campaign_id, attempt=r.attempt,
                   status=enum_pb(pb.RunStatus, r.status), config_path=r.config_path, config_hash=r.config_hash,
                   progress=progress_pb(r.progress), started_at=ts(r.started_at), ended_at=ts(r.ended_at),
-                  error=r.error, run_dir=r.run_dir, pid=r.pid)
+                  error=r.error, run_dir=r.run_dir, pid=r.pid, miner_id=r.miner_id)
 
 
 class MinerServicer(miner_pb2_grpc.MinerServiceServicer):
@@ -37,7 +37,8 @@ class MinerServicer(miner_pb2_grpc.MinerServiceServicer):
     def ListRuns(self, request, context):
         offset, limit = page(request)
         status = enum_from_pb(pb.RunStatus, request.status, RunStatus, "status") if request.status else ""
-        runs, total = self.runs.list(campaign_id=request.campaign_id, status=status, offset=offset, limit=limit)
+        runs, total = self.runs.list(campaign_id=request.campaign_id, status=status, offset=offset, limit=limit,
+                                     own=request.this_miner_only)
         return mpb.ListRunsResponse(runs=[run_pb(r) for r in runs], next_page_token=next_token(request, offset, limit, total))
 
     def CancelRun(self, request, context):

@@ -1,10 +1,11 @@
 """The miner's section of ``omp.toml``: ``[miner]``."""
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 from omp_core.binding import require
-from omp_services.common.settings import ADDRESS_BOOK, Endpoint
+from omp_services.common.settings import ADDRESS_BOOK, Endpoint, check_host_port, check_instance_id
 
 _HOME = ADDRESS_BOOK["miner"]
 
@@ -16,12 +17,25 @@ class MinerSettings(Endpoint):
     threads: int = 0                          # evaluation threads per run; 0 = all cores
     cancel_grace_s: float = 10.0
     rpc_timeout_s: float = 10.0
+    # its name, the same across restarts (its runs are its own among several miners on one
+    # database); "": this host's name and the port
+    id: str = ""
+    slots: int = 0                            # campaigns it runs at once; 0: only the scheduler's cap
+    advertise_address: str = ""               # where the scheduler reaches it; "": host:port
 
     def check(self, p):
         super().check(p)
+        check_instance_id(f"{p}.id", self.id)
+        require(0 <= self.slots <= 1024, f"{p}.slots", "must be in 0..1024", self.slots)
+        check_host_port(f"{p}.advertise_address", self.advertise_address)
         require(0 <= self.threads <= 1024, f"{p}.threads", "must be in 0..1024", self.threads)
         require(0 < self.cancel_grace_s <= 600, f"{p}.cancel_grace_s", "must be in (0, 600]", self.cancel_grace_s)
         require(0 < self.rpc_timeout_s <= 300, f"{p}.rpc_timeout_s", "must be in (0, 300]", self.rpc_timeout_s)
+
+
+def miner_id(cfg: MinerSettings) -> str:
+    """The miner's id: as set, else this host's name and the configured port."""
+    return cfg.id or f"{socket.gethostname()}:{cfg.port}"
 
 
 SECTIONS = {"miner": MinerSettings}

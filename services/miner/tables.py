@@ -25,5 +25,6 @@ class RunRow(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     reported: Mapped[bool] = mapped_column(Boolean, default=False)     # result delivered to the scheduler
     ended_by: Mapped[str] = mapped_column(String(200), server_default="")     # who cancelled or killed it
+    miner_id: Mapped[str] = mapped_column(String(200), server_default="")     # the miner that runs it
     __table_args__ = (UniqueConstraint("campaign_id", "attempt", name="uq_runs_attempt"),
                       Index("ix_runs_status", "status"))

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from omp_core import config as campaign_config
 from omp_services.common.clock import iso
 from omp_services.common.errors import DeadlineExceeded, InvalidArgument, OmpError, Unavailable
-from omp_services.common.findings import Finding
 from omp_services.common.resources import ResourceSampler
 from omp_services.common.settings import Resources
 from omp_services.common.vocabulary import CampaignState, DaemonState, RunStatus
@@ -17,7 +16,9 @@ from omp_services.scheduler.attempts import Attempts
 from omp_services.scheduler.campaign_queue import CampaignQueue
 from omp_services.scheduler.context import SchedulerContext
 from omp_services.scheduler.daemon import Daemon
-from omp_services.scheduler.entities import Attempt, Tick, TickOutcome
+from omp_services.scheduler.entities import Attempt, Miner, Tick, TickOutcome
+from omp_services.scheduler.leadership import Leadership
+from omp_services.scheduler.miners import Miners
 
 
 @dataclass(frozen=True)
@@ -65,21 +66,16 @@ class BudgetProbe:
         return judge(s.cpu_util_pct, s.mem_available_mb, s.min_disk_free_gb, self.budget)
 
 
-#: the first wait after the miner did not answer a StartRun, and the longest (doubling in between)
-MINER_BACKOFF_FIRST_S, MINER_BACKOFF_MAX_S = 1.0, 300.0
-
-
 class Admission:
-    def __init__(self, ctx: SchedulerContext, daemon: Daemon, queue: CampaignQueue, attempts: Attempts, probe):
-        self.ctx, self.daemon, self.queue, self.attempts, self.probe = ctx, daemon, queue, attempts, probe
+    def __init__(self, ctx: SchedulerContext, daemon: Daemon, queue: CampaignQueue, attempts: Attempts,
+                 miners: Miners, leadership: Leadership, probe):
+        self.ctx, self.daemon, self.queue, self.attempts, self.miners = ctx, daemon, queue, attempts, miners
+        self.leadership = leadership
+        self.probe = probe
         self.last_reading: Reading | None = None
         self.last_tick_at: float | None = None
         self.last_outcome: TickOutcome | None = None
         self._lock = threading.Lock()
-        self._miner_failures = 0            # StartRuns in a row the miner did not answer
-        self._miner_not_before = 0.0        # no StartRun before then (epoch seconds)
-        self._miner_down_since: float | None = None
-        self._miner_reported = False
         self.throttle_factor, self.throttled_until = 1.0, 0.0
         self._last_admitted_at = 0.0
 
@@ -89,13 +85,6 @@ class Admission:
 
     def _factor(self, now: float) -> float:
         return self.throttle_factor if now < self.throttled_until else 1.0
-
-    def miner_is_back(self) -> bool:
-        """The miner registered (again): its backoff is over. True if it was backing off."""
-        was = self._miner_failures > 0
-        self._miner_failures, self._miner_not_before = 0, 0.0
-        self._miner_down_since, self._miner_reported = None, False
-        return was
 
     def tick(self) -> TickOutcome:
         """One pass of the main loop; the outcome says what it did and when the next pass is due."""
@@ -111,6 +100,8 @@ class Admission:
         return TickOutcome(kind, message, self.ctx.cfg.loop_interval_s * factor if delay is None else delay)
 
     def _tick(self) -> TickOutcome:
+        if not self.leadership.renew():
+            return self._outcome(Tick.STANDBY, f"standby: {self.leadership.describe() or 'another scheduler'} leads")
         self.attempts.reconcile()
         now = self.ctx.now()
         with self.ctx.store.read() as tx:
@@ -128,10 +119,12 @@ class Admission:
         if self._factor(now) > 1 and now - self._last_admitted_at < spacing:
             return self._outcome(Tick.IDLE, f"throttled until {iso(self.throttled_until)}: at most one admission "
                                             f"per {spacing:g} s", min(spacing, self.throttled_until - now))
-        if now < self._miner_not_before:
-            return self._outcome(Tick.MINER_REFUSED, f"waiting for the miner until {iso(self._miner_not_before)} "
-                                                     f"({self._miner_failures} StartRun(s) unanswered)",
-                                 min(self.ctx.cfg.loop_interval_s, self._miner_not_before - now))
+        with self.ctx.store.read() as tx:
+            choice = self.miners.choose(tx, now)
+        if choice.full:
+            return self._outcome(Tick.FULL, f"full: {choice.why}")
+        if choice.miner is None:
+            return self._outcome(Tick.MINER_REFUSED, choice.why, min(self.ctx.cfg.loop_interval_s, choice.wait))
         reading = self.probe.read()
         self.last_reading = reading
         if self.ctx.metrics:
@@ -139,7 +132,7 @@ class Admission:
         if not reading.within_budget:
             why = reading.error and f"no resource reading ({reading.error})" or "; ".join(reading.violations)
             return self._refuse(f"resources over budget: {why}", {"reading": reading.describe()})
-        outcome = self._admit_next(now)
+        outcome = self._admit_next(now, choice.miner)
         if outcome.kind is Tick.ADMITTED and running + 1 < cap:
             return self._outcome(outcome.kind, outcome.message, 0.0)    # room for more: look again at once
         return outcome
@@ -161,7 +154,7 @@ class Admission:
                                         f"{iso(cooling.not_before)} (cooldown)",
                              min(self.ctx.cfg.loop_interval_s, max(0.0, cooling.not_before - now)))
 
-    def _admit_next(self, now: float) -> TickOutcome:
+    def _admit_next(self, now: float, miner: Miner) -> TickOutcome:
         with self.ctx.store.tx() as tx:
             c = tx.next_queued(now)
             if c is None:
@@ -177,55 +170,47 @@ class Admission:
             self.ctx.committed()
             return quarantined
         with self.ctx.store.tx() as tx:
+            if not self.leadership.holds(tx, now):      # deposed meanwhile: the new leader admits
+                return self._outcome(Tick.STANDBY, "standby: the leader's lease was lost before admitting")
             number = c.attempt + 1
             tx.insert_attempt(Attempt(c.id, number, RunStatus.RUNNING, "", chash, now,
-                                      now + self.ctx.cfg.lease_seconds, None, ""))
+                                      now + self.ctx.cfg.lease_seconds, None, "", miner.miner_id))
             after = tx.update(c.id, state=CampaignState.RUNNING, attempt=number, config_hash=chash, updated_at=now)
             tx.log_change(c.id, "admit", "scheduler", now, c.public(), after.public(), f"attempt {number}")
-            tx.log_event(now, "campaign.admitted", "scheduler", f"campaign {c.name!r} admitted, attempt {number}",
-                         c.id, {"attempt": number, "config_hash": chash,
+            tx.log_event(now, "campaign.admitted", "scheduler", f"campaign {c.name!r} admitted, attempt {number}, "
+                         f"to miner {miner.miner_id or miner.address}",
+                         c.id, {"attempt": number, "config_hash": chash, "miner_id": miner.miner_id,
+                                "scheduler": self.leadership.holder, "epoch": self.leadership.epoch,
                                 "reading": self.last_reading.describe() if self.last_reading else ""})
         self.ctx.committed()
         # the claim is committed before the miner hears of it: a crash here leaves a running attempt
         # whose lease expires and is reconciled, never a run nobody knows about
         try:
-            run_id = self.attempts.miner.start_run(c.id, number, c.config_path, chash)
+            run_id = self.attempts.miner.start_run(miner.address, c.id, number, c.config_path, chash)
         except (Unavailable, DeadlineExceeded) as exc:
             # the miner is down or too slow: not the campaign's fault, and no reason to hammer it;
-            # back off (doubling, capped) until it registers again or the wait is over
-            self._miner_failures += 1
-            wait = min(MINER_BACKOFF_FIRST_S * 2 ** (self._miner_failures - 1), MINER_BACKOFF_MAX_S)
-            self._miner_not_before = self.ctx.now() + wait
+            # it backs off (doubling, capped) until it registers again or the wait is over, while
+            # the other miners go on
+            wait = self.miners.unanswered(miner, exc)
             self.attempts.end(c.id, number, RunStatus.FAILED, "", f"miner did not start the run: {exc}",
                               count_failure=False, wake=False)
-            self._miner_unreachable(exc)
-            return self._outcome(Tick.MINER_REFUSED, f"admitted {c.id} but the miner is unreachable ({exc}); "
-                                                     f"next try in {wait:g} s", wait)
+            return self._outcome(Tick.MINER_REFUSED, f"admitted {c.id} but the miner {miner.miner_id or miner.address} "
+                                                     f"is unreachable ({exc}); it is tried again in {wait:g} s",
+                                 self.miners.wait_after(self.ctx.now()))
         except OmpError as exc:
             # the miner refused this campaign (its config, its data): the campaign's failure
             self.attempts.end(c.id, number, RunStatus.FAILED, "", f"miner refused the run: {exc}", wake=False)
             return self._outcome(Tick.MINER_REFUSED, f"admitted {c.id} but the miner refused: {exc}", 0.0)
-        self._miner_failures, self._miner_down_since, self._miner_reported = 0, None, False
+        self.miners.answered(miner)
         self._last_admitted_at = self.ctx.now()
         with self.ctx.store.tx() as tx:
             tx.update_attempt(c.id, number, run_id=run_id)
             tx.update(c.id, last_run_id=run_id)
-            tx.log_event(self.ctx.now(), "run.started", "miner", f"run {run_id} started", c.id,
-                         {"attempt": number, "run_id": run_id})
+            tx.log_event(self.ctx.now(), "run.started", "miner", f"run {run_id} started on miner "
+                         f"{miner.miner_id or miner.address}", c.id,
+                         {"attempt": number, "run_id": run_id, "miner_id": miner.miner_id})
         self.ctx.committed()
         return self._outcome(Tick.ADMITTED, f"admitted {c.id} attempt {number} as run {run_id}")
-
-    def _miner_unreachable(self, exc: Exception) -> None:
-        """After ``miner_unreachable_minutes`` of unanswered StartRuns: one SEV-1, through the watchdog."""
-        now = self.ctx.now()
-        self._miner_down_since = self._miner_down_since or now
-        lasted = now - self._miner_down_since
-        if self._miner_reported or lasted < self.ctx.cfg.miner_unreachable_minutes * 60:
-            return
-        self._miner_reported = True
-        self.ctx.report(Finding(1, "miner_unreachable", f"the miner has not answered StartRun for {lasted / 60:.1f} "
-                                f"minutes ({self._miner_failures} tries, backing off up to {MINER_BACKOFF_MAX_S:g} s)",
-                                symptoms=(str(exc)[:500],), handoffs=("devops-infra",)))
 
     def _quarantine(self, tx, c, now: float, error: str) -> TickOutcome:
         after = tx.update(c.id, state=CampaignState.FAILED, enabled=False, last_error=error, updated_at=now)

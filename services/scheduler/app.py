@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 
 from prometheus_client import CollectorRegistry
 
@@ -30,7 +31,7 @@ from omp_services.scheduler.promoter_gateway import GrpcPromoterGateway
 from omp_services.scheduler.repository import SchedulerStore
 from omp_services.scheduler.scheduler import Scheduler
 from omp_services.scheduler.servicer import SchedulerServicer
-from omp_services.scheduler.settings import SECTIONS, SchedulerSettings
+from omp_services.scheduler.settings import SECTIONS, SchedulerSettings, scheduler_id
 
 SERVICE = scheduler_pb2.DESCRIPTOR.services_by_name["SchedulerService"]
 log = logging.getLogger("omp.scheduler")
@@ -52,8 +53,7 @@ class SchedulerApp:
         self.registry = CollectorRegistry()
         self.metrics = SchedulerMetrics(self.registry)
         clock = SystemClock()
-        self.miner_gateway = GrpcMinerGateway(miner_target or settings.endpoint("miner").address,
-                                              self.cfg.rpc_timeout_s, self.security)
+        self.miner_gateway = GrpcMinerGateway(self.cfg.rpc_timeout_s, self.security)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.runs_dir.mkdir(parents=True, exist_ok=True)
         # the database and the run folders may be on different filesystems: the fuller one counts
@@ -61,7 +61,9 @@ class SchedulerApp:
         self.promoter_gateway = GrpcPromoterGateway(promoter_target or settings.endpoint("promoter").address,
                                                     self.cfg.rpc_timeout_s, self.security)
         self.scheduler = Scheduler(SchedulerStore(self.db), self.cfg, settings.configs_root, clock, probe,
-                                   self.miner_gateway, self.promoter_gateway, metrics=self.metrics)
+                                   self.miner_gateway, self.promoter_gateway, metrics=self.metrics,
+                                   miner_address=miner_target or settings.endpoint("miner").address,
+                                   scheduler_id=scheduler_id(self.cfg))
         self.reporter = IncidentReporter(watchdog_target or settings.endpoint("watchdog").address, "scheduler",
                                          security=self.security)
         self.scheduler.ctx.report = self.reporter.report
@@ -102,23 +104,39 @@ class SchedulerApp:
     def _loop(self) -> None:
         delay = 0.0
         while True:
-            if self.heartbeat.wait(self.scheduler.wake, delay) and not self.stop_loop.is_set():
+            due = time.monotonic() + delay
+            woken = False
+            # between ticks, come round every third of the lease to renew it (or, standing by, to
+            # see whether it expired): becoming the leader is worth a tick at once
+            while not woken and not self.stop_loop.is_set() and time.monotonic() < due:
+                lease = self.scheduler.leadership
+                woken = self.heartbeat.wait(self.scheduler.wake, min(due - time.monotonic(), lease.renew_every))
+                if not woken and time.monotonic() < due:
+                    was = lease.leading
+                    if self._guarded(lease.renew) and not was:
+                        break
+            if woken and not self.stop_loop.is_set():
                 # woken early by a change: let a burst of changes settle into one tick
                 self.stop_loop.wait(WAKE_COALESCE_S)
             self.scheduler.wake.clear()
             if self.stop_loop.is_set():
                 return
-            try:
-                delay = self.scheduler.tick().delay
-            except DatabaseBusy as exc:
-                if not self.database.failed(exc):
-                    log.warning("tick failed: the database is busy", extra={"error": str(exc)})
-                delay = self.cfg.loop_interval_s
-            except Exception:  # noqa: BLE001 - the loop must outlive one bad tick; it is logged
-                log.exception("tick failed")
-                delay = self.cfg.loop_interval_s
-            else:
-                self.database.ok()
+            outcome = self._guarded(self.scheduler.tick)
+            delay = outcome.delay if outcome is not None else self.cfg.loop_interval_s
+
+    def _guarded(self, step):
+        """One step of the loop (a tick, a renewal); None if it failed: the loop outlives it."""
+        try:
+            out = step()
+        except DatabaseBusy as exc:
+            if not self.database.failed(exc):
+                log.warning("scheduler loop: the database is busy", extra={"error": str(exc)})
+            return None
+        except Exception:  # noqa: BLE001 - the loop must outlive one bad round; it is logged
+            log.exception("scheduler loop round failed")
+            return None
+        self.database.ok()
+        return out
 
     def _handoff_loop(self) -> None:
         """Completed runs to the promoter: at once when one completes, and every HANDOFF_POLL_S for
@@ -129,6 +147,8 @@ class SchedulerApp:
             wake.clear()
             if self.stop_loop.is_set():
                 return
+            if not self.scheduler.leadership.leading:
+                continue                # the leader delivers them (PromoteRun is idempotent anyway)
             try:
                 self.scheduler.attempts.deliver_handoffs()
             except Exception:  # noqa: BLE001 - the sender must outlive one failure; it is logged
@@ -137,6 +157,12 @@ class SchedulerApp:
     def stop(self, grace: float = 5.0) -> None:
         self.stop_loop.set()
         self.scheduler.wake.set()
+        if getattr(self, "loop", None) is not None:
+            self.loop.join(timeout=30.0)        # no tick admits after the lease is given up
+        try:
+            self.scheduler.leadership.release()
+        except Exception:  # noqa: BLE001 - best effort at exit: the lease then expires by itself
+            log.exception("could not give up the leader's lease")
         self.scheduler.attempts.handoff_wake.set()
         close_all(self.service, self.metrics_server, grace, self.miner_gateway, self.promoter_gateway, self.reporter,
                   self.db)

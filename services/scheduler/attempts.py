@@ -14,6 +14,7 @@ from omp_services.common.vocabulary import CampaignState, RunStatus, blames_camp
 from omp_services.scheduler.campaign_queue import CampaignQueue
 from omp_services.scheduler.context import SchedulerContext
 from omp_services.scheduler.entities import Attempt, Campaign, RunState
+from omp_services.scheduler.miners import Miners
 from omp_services.scheduler.ports import MinerGateway, PromoterGateway
 
 log = logging.getLogger("omp.scheduler")
@@ -65,9 +66,9 @@ def settle(c: Campaign, status: RunStatus, error: str, count_failure: bool, queu
 
 
 class Attempts:
-    def __init__(self, ctx: SchedulerContext, queue: CampaignQueue, miner: MinerGateway,
+    def __init__(self, ctx: SchedulerContext, queue: CampaignQueue, miner: MinerGateway, miners: Miners,
                  promoter: PromoterGateway):
-        self.ctx, self.queue, self.miner, self.promoter = ctx, queue, miner, promoter
+        self.ctx, self.queue, self.miner, self.miners, self.promoter = ctx, queue, miner, miners, promoter
         #: set when a completed run joined the outbox: its sender delivers at once
         self.handoff_wake = threading.Event()
 
@@ -83,15 +84,6 @@ class Attempts:
             raise FailedPrecondition(f"attempt: {attempt} is stale for campaign {campaign_id} "
                                      f"(current attempt {c.attempt}, {a.state if a else 'unknown'})")
         return c, a
-
-    def register_miner(self, address: str) -> None:
-        before = self.miner.target
-        self.miner.register(address)
-        if address != before:
-            now = self.ctx.now()
-            with self.ctx.store.tx() as tx:
-                tx.log_event(now, "miner.registered", "miner", f"miner at {address}", detail={"address": address})
-            self.ctx.committed()
 
     def report_progress(self, campaign_id: str, attempt: int, run_id: str, progress: dict) -> float:
         """Renew the attempt's lease; a seed that finished is worth an event. Returns the new lease end."""
@@ -180,13 +172,15 @@ class Attempts:
             return tx.pending_handoffs()
 
     def reconcile(self) -> None:
-        """Attempts whose lease expired: ask the miner; a run it no longer knows is failed as orphaned."""
+        """Attempts whose lease expired: ask their miner; a run it no longer knows, or one whose
+        miner does not answer, is failed as orphaned (the other miners' attempts go on)."""
         now = self.ctx.now()
         with self.ctx.store.read() as tx:
-            expired = [a for a in tx.running_attempts() if a.lease_expires_at < now]
-        for a in expired:
+            expired = [(a, self.miners.address_of(tx, a.miner_id)) for a in tx.running_attempts()
+                       if a.lease_expires_at < now]
+        for a, address in expired:
             try:
-                state = self.miner.get_run(a.campaign_id, a.number)
+                state = self.miner.get_run(address, a.campaign_id, a.number)
             except OmpError as exc:
                 state = RunState(a.run_id, RunStatus.FAILED,
                                  f"orphaned: lease expired and the miner is unreachable ({exc})")

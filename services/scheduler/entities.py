@@ -69,6 +69,28 @@ class Attempt:
     lease_expires_at: float
     ended_at: float | None
     error: str
+    miner_id: str = ""          # the miner it was sent to ("": before several miners, the configured one)
+
+
+@dataclass(frozen=True)
+class Miner:
+    """A miner as it registered: where it is and how many campaigns it takes at once (0: only the
+    global cap bounds it)."""
+    miner_id: str
+    address: str
+    slots: int
+    registered_at: float
+    seen_at: float
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who holds a lease (the scheduler leader's), until when, and its epoch: it grows with every
+    change of holder."""
+    name: str
+    holder: str
+    epoch: int
+    expires_at: float
 
 
 @dataclass(frozen=True)
@@ -121,6 +143,7 @@ class Tick(enum.Enum):
     ADMITTED = "admitted"               # a campaign was admitted and the miner started its run
     MINER_REFUSED = "miner_refused"     # admitted, but the miner refused or could not be reached
     QUARANTINED = "quarantined"         # the campaign's config is invalid: it was disabled
+    STANDBY = "standby"                 # another scheduler leads: this one admits nothing
 
 
 @dataclass(frozen=True)

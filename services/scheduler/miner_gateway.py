@@ -1,4 +1,5 @@
-"""The scheduler's view of the miner, over the generated stubs (protobuf stays here)."""
+"""The scheduler's view of its miners, over the generated stubs (protobuf stays here): one client
+per miner address, made when first needed."""
 from __future__ import annotations
 
 import threading
@@ -12,40 +13,41 @@ from omp_services.scheduler.entities import RunState
 
 
 class GrpcMinerGateway:
-    """Talks to the miner that registered last (or the one in the settings)."""
-
-    def __init__(self, target: str, timeout: float, security=None):
+    def __init__(self, timeout: float, security=None):
         self.timeout, self.security = timeout, security
         self._lock = threading.Lock()
-        self.client = self._client(target)
+        self._clients: dict[str, Client] = {}
 
-    def _client(self, target: str) -> Client:
-        return Client(miner_pb2_grpc.MinerServiceStub, target, timeout=self.timeout, security=self.security)
-
-    @property
-    def target(self) -> str:
-        return self.client.target
-
-    def register(self, address: str) -> None:
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise InvalidArgument(f"address must be host:port, got {address!r}")
+    def _client(self, address: str) -> Client:
         with self._lock:
-            if address != self.client.target:
-                old, self.client = self.client, self._client(address)
-                old.close()
+            client = self._clients.get(address)
+            if client is None:
+                client = self._clients[address] = Client(miner_pb2_grpc.MinerServiceStub, address,
+                                                         timeout=self.timeout, security=self.security)
+            return client
+
+    def forget(self, address: str) -> None:
+        """A miner moved away from ``address``: its channel is closed."""
+        with self._lock:
+            client = self._clients.pop(address, None)
+        if client is not None:
+            client.close()
 
     def close(self) -> None:
-        self.client.close()
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            c.close()
 
-    def start_run(self, campaign_id: str, attempt: int, config_path: str, config_hash: str) -> str:
-        run = self.client.call("StartRun", miner_pb2.StartRunRequest(
+    def start_run(self, address: str, campaign_id: str, attempt: int, config_path: str, config_hash: str) -> str:
+        run = self._client(address).call("StartRun", miner_pb2.StartRunRequest(
             campaign_id=campaign_id, attempt=attempt, config_path=config_path, config_hash=config_hash)).run
         return run.run_id
 
-    def get_run(self, campaign_id: str, attempt: int) -> RunState | None:
+    def get_run(self, address: str, campaign_id: str, attempt: int) -> RunState | None:
         try:
-            run = self.client.call("GetRun", miner_pb2.GetRunRequest(campaign_id=campaign_id, attempt=attempt)).run
+            run = self._client(address).call("GetRun", miner_pb2.GetRunRequest(campaign_id=campaign_id,
+                                                                               attempt=attempt)).run
         except NotFound:
             return None
         try:

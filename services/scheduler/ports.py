@@ -8,12 +8,13 @@ from omp_services.scheduler.entities import RunState
 
 
 class MinerGateway(Protocol):
-    target: str
+    """The miners, each reached at its address."""
 
-    def register(self, address: str) -> None: ...
-    def start_run(self, campaign_id: str, attempt: int, config_path: str, config_hash: str) -> str:
+    def forget(self, address: str) -> None:
+        """No miner is at ``address`` any more (one moved): let go of what reaches it."""
+    def start_run(self, address: str, campaign_id: str, attempt: int, config_path: str, config_hash: str) -> str:
         """The run id of the attempt's run (the same one if asked again)."""
-    def get_run(self, campaign_id: str, attempt: int) -> RunState | None:
+    def get_run(self, address: str, campaign_id: str, attempt: int) -> RunState | None:
         """None when the miner does not know the attempt."""
 
 

@@ -13,10 +13,10 @@ from sqlalchemy import String, bindparam, cast, delete, func, insert, literal_co
 from omp_services.common.storage.base import Base
 from omp_services.common.storage.db import Statement, Store, Tx
 from omp_services.common.vocabulary import CampaignState, DaemonState, RunStatus
-from omp_services.scheduler.entities import (CAMPAIGN_FIELDS, Attempt, Campaign, DaemonStatus, Event,
-                                         QueueChange)
+from omp_services.scheduler.entities import (CAMPAIGN_FIELDS, Attempt, Campaign, DaemonStatus, Event, Lease,
+                                         Miner, QueueChange)
 from omp_services.scheduler.tables import (ActivityRow, AttemptRow, CampaignCountRow, CampaignRow, DaemonRow,
-                                      PromotionHandoffRow, QueueChangeRow)
+                                      LeaseRow, MinerRow, PromotionHandoffRow, QueueChangeRow)
 
 CAMPAIGNS = CampaignRow.__table__
 ATTEMPTS = AttemptRow.__table__
@@ -25,8 +25,12 @@ ACTIVITY = ActivityRow.__table__
 DAEMON = DaemonRow.__table__
 COUNTS = CampaignCountRow.__table__
 HANDOFFS = PromotionHandoffRow.__table__
+MINERS = MinerRow.__table__
+LEASES = LeaseRow.__table__
 ATTEMPT_FIELDS = ("campaign_id", "number", "state", "run_id", "config_hash", "started_at", "lease_expires_at",
-                  "ended_at", "error")
+                  "ended_at", "error", "miner_id")
+MINER_FIELDS = ("miner_id", "address", "slots", "registered_at", "seen_at")
+LEASE_FIELDS = ("name", "holder", "epoch", "expires_at")
 CHANGE_FIELDS = ("id", "campaign_id", "action", "actor", "at", "before", "after", "reason")
 EVENT_FIELDS = ("seq", "at", "kind", "actor", "message", "campaign_id", "detail")
 
@@ -85,6 +89,13 @@ _ATTEMPT = Statement(select(*(ATTEMPTS.c[f] for f in ATTEMPT_FIELDS))
                      .where(ATTEMPTS.c.campaign_id == _KEY, ATTEMPTS.c.number == bindparam("number")))
 _RUNNING_ATTEMPTS = Statement(select(*(ATTEMPTS.c[f] for f in ATTEMPT_FIELDS))
                               .where(ATTEMPTS.c.state == str(RunStatus.RUNNING)).order_by(ATTEMPTS.c.started_at))
+_RUNNING_PER_MINER = Statement(select(ATTEMPTS.c.miner_id, func.count()).where(
+    ATTEMPTS.c.state == str(RunStatus.RUNNING)).group_by(ATTEMPTS.c.miner_id))
+_MINERS = Statement(select(*(MINERS.c[f] for f in MINER_FIELDS)).order_by(MINERS.c.miner_id))
+_MINER = Statement(select(*(MINERS.c[f] for f in MINER_FIELDS)).where(MINERS.c.miner_id == _KEY))
+# a lease, locked on PostgreSQL: two schedulers that both find it expired take turns, and the second
+# sees the first one's claim
+_LEASE = Statement(select(*(LEASES.c[f] for f in LEASE_FIELDS)).where(LEASES.c.name == _KEY).with_for_update())
 _INSERT_CHANGE = _insert(CHANGES, *CHANGE_FIELDS[1:])
 _INSERT_EVENT = _insert(ACTIVITY, *EVENT_FIELDS[1:])
 _EVENTS_AFTER = Statement(select(*(ACTIVITY.c[f] for f in EVENT_FIELDS)).where(ACTIVITY.c.seq > _KEY)
@@ -92,6 +103,11 @@ _EVENTS_AFTER = Statement(select(*(ACTIVITY.c[f] for f in EVENT_FIELDS)).where(A
 # the seq before the newest `limit` events: where a look at the last few starts
 _BEFORE_NEWEST = Statement(select(ACTIVITY.c.seq).order_by(ACTIVITY.c.seq.desc()).offset(bindparam("limit"))
                            .limit(1))
+
+
+@functools.lru_cache(maxsize=None)
+def _insert_into(table_name: str, cols: tuple[str, ...]) -> Statement:
+    return _insert(Base.metadata.tables[table_name], *cols)
 
 
 @functools.lru_cache(maxsize=None)
@@ -267,6 +283,38 @@ class SchedulerTx:
 
     def running_attempts(self) -> list[Attempt]:
         return [_attempt(r) for r in self.tx.all(_RUNNING_ATTEMPTS)]
+
+    def running_per_miner(self) -> dict[str, int]:
+        return {r[0]: int(r[1]) for r in self.tx.all(_RUNNING_PER_MINER)}
+
+    # ---- miners
+    def miners(self) -> list[Miner]:
+        return [Miner(*r) for r in self.tx.all(_MINERS)]
+
+    def miner(self, miner_id: str) -> Miner | None:
+        row = self.tx.first(_MINER, key=miner_id)
+        return Miner(*row) if row is not None else None
+
+    def _save(self, table: str, fields: tuple[str, ...], row, new: bool) -> None:
+        """Insert ``row`` (a dataclass whose first field is the key), or update it by its key."""
+        values = {f: getattr(row, f) for f in fields}
+        if new:
+            self.tx.run(_insert_into(table, fields), **values)
+        else:
+            key = fields[0]
+            self.tx.run(_update(table, (key,), fields[1:]), **{f"key_{key}": values.pop(key)}, **values)
+
+    def save_miner(self, m: Miner, new: bool) -> None:
+        self._save("miners", MINER_FIELDS, m, new)
+
+    # ---- leases
+    def lease(self, name: str) -> Lease | None:
+        """The lease, locked until the transaction ends (PostgreSQL; SQLite's writer holds it anyway)."""
+        row = self.tx.first(_LEASE, key=name)
+        return Lease(*row) if row is not None else None
+
+    def save_lease(self, lease: Lease, new: bool) -> None:
+        self._save("leases", LEASE_FIELDS, lease, new)
 
     # ---- logs
     def log_change(self, campaign_id: str, action: str, actor: str, at: float, before: dict | None,

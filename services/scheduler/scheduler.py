@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from omp_services.common.clock import Clock, iso
-from omp_services.common.errors import InvalidArgument
+from omp_services.common.errors import FailedPrecondition, InvalidArgument
 from omp_services.common.vocabulary import CampaignState
 from omp_services.scheduler.admission import Admission, Reading
 from omp_services.scheduler.attempts import Attempts
@@ -15,6 +15,8 @@ from omp_services.scheduler.campaign_queue import CampaignQueue
 from omp_services.scheduler.context import SchedulerContext
 from omp_services.scheduler.daemon import Daemon
 from omp_services.scheduler.entities import DaemonStatus, Event, TickOutcome
+from omp_services.scheduler.leadership import Leadership
+from omp_services.scheduler.miners import Miners, MinerView
 from omp_services.scheduler.ports import MinerGateway, NoPromoter, PromoterGateway
 from omp_services.scheduler.queue_file import QueueFile
 from omp_services.scheduler.settings import SchedulerSettings
@@ -32,17 +34,26 @@ class Status:
     throttled_until: float | None = None
     throttle_factor: float = 1.0
     tick_interval_s: float = 0.0      # the loop's interval now (a throttle stretches it)
+    miners: tuple[MinerView, ...] = ()
+    leader: str = ""                  # the scheduler that holds the lease ("": none as last seen)
+    leading: bool = False             # this one
 
 
 class Scheduler:
     def __init__(self, store, cfg: SchedulerSettings, configs_root, clock: Clock, probe, miner: MinerGateway,
-                 promoter: PromoterGateway | None = None, metrics=None):
+                 promoter: PromoterGateway | None = None, metrics=None, miner_address: str = "127.0.0.1:50052",
+                 scheduler_id: str = "scheduler"):
+        """``miner_address``: where the miner is while none has registered (``[miner]`` host:port);
+        ``scheduler_id``: this scheduler's name among several on one database (the lease's holder)."""
         self.ctx = SchedulerContext(store, cfg, configs_root, clock, metrics)
         self.daemon = Daemon(self.ctx)
         self.queue = CampaignQueue(self.ctx)
         self.queue_file = QueueFile(self.ctx, self.queue)
-        self.attempts = Attempts(self.ctx, self.queue, miner, promoter or NoPromoter())
-        self.admission = Admission(self.ctx, self.daemon, self.queue, self.attempts, probe)
+        self.miners = Miners(self.ctx, miner, miner_address)
+        self.leadership = Leadership(self.ctx, scheduler_id)
+        self.attempts = Attempts(self.ctx, self.queue, miner, self.miners, promoter or NoPromoter())
+        self.admission = Admission(self.ctx, self.daemon, self.queue, self.attempts, self.miners,
+                                   self.leadership, probe)
 
     @property
     def cfg(self) -> SchedulerSettings:
@@ -66,6 +77,10 @@ class Scheduler:
             raise InvalidArgument(f"factor must be in [1, 100], got {factor}")
         if not 0.0 < seconds <= 86400.0:
             raise InvalidArgument(f"seconds must be in (0, 86400], got {seconds}")
+        if not self.leadership.leading and not self.leadership.renew():
+            # a throttle lives in the leader's memory: one set on a standby would change nothing
+            raise FailedPrecondition(f"this scheduler ({self.leadership.holder}) is a standby: throttle the "
+                                     f"leader, {self.leadership.describe() or 'another scheduler'}")
         self.admission.throttle(factor, seconds)
         now = self.ctx.now()
         with self.ctx.store.tx() as tx:
@@ -74,11 +89,11 @@ class Scheduler:
                          detail={"factor": factor, "seconds": seconds})
         self.ctx.committed()
 
-    def register_miner(self, address: str) -> None:
-        """A miner says where it is (at start, then every few seconds): one that did not answer
-        before is back, so admission need not wait out its backoff."""
-        self.attempts.register_miner(address)
-        if self.admission.miner_is_back():
+    def register_miner(self, address: str, miner_id: str = "", slots: int = 0) -> None:
+        """A miner says who and where it is and how many campaigns it takes (at start, then every
+        few seconds): one that did not answer before is back, so admission need not wait out its
+        backoff."""
+        if self.miners.register(miner_id, address, slots):
             self.ctx.wake.set()
 
     def status(self) -> Status:
@@ -87,11 +102,13 @@ class Scheduler:
             d = self.daemon.read(tx, now)
             queued, running = tx.count(CampaignState.QUEUED), tx.count(CampaignState.RUNNING)
             disabled = tx.count_disabled()
+            miners = tuple(self.miners.view(tx, now))
         a = self.admission
         throttled = now < a.throttled_until
         return Status(d, queued - disabled, running, disabled, a.last_reading, a.last_tick_at, a.last_outcome,
                       a.throttled_until if throttled else None, a.throttle_factor if throttled else 1.0,
-                      self.ctx.cfg.loop_interval_s * (a.throttle_factor if throttled else 1.0))
+                      self.ctx.cfg.loop_interval_s * (a.throttle_factor if throttled else 1.0), miners,
+                      self.leadership.describe(), self.leadership.leading)
 
     def events_after(self, seq: int, limit: int = 500) -> list[Event]:
         """The activity log after ``seq``, oldest first."""

@@ -85,7 +85,11 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             environment=self.environment, last_tick_at=ts(st.last_tick_at),
             last_tick_outcome=st.last_tick.message if st.last_tick else "",
             throttled_until=ts(st.throttled_until), throttle_factor=st.throttle_factor,
-            tick_interval_seconds=st.tick_interval_s)
+            tick_interval_seconds=st.tick_interval_s,
+            miners=[spb.MinerStatus(miner_id=v.miner.miner_id, address=v.miner.address, slots=v.miner.slots,
+                                    running=v.running, seen_at=ts(v.miner.seen_at or None), fresh=v.fresh,
+                                    backoff_until=ts(v.backoff_until)) for v in st.miners],
+            leader=st.leader, is_leader=st.leading)
 
     def StartDaemon(self, request, context):
         self.s.daemon.transition("start", *_who(request, context))
@@ -200,7 +204,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             next_page_token=token(request, items[-1].id) if len(items) == limit else "")
 
     def RegisterMiner(self, request, context):
-        self.s.register_miner(bounded(request.address, "address", 300))
+        self.s.register_miner(bounded(request.address, "address", 300), bounded(request.miner_id, "miner_id", 200),
+                              request.slots)
         return spb.RegisterMinerResponse()
 
     def ReportProgress(self, request, context):

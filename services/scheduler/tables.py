@@ -56,6 +56,7 @@ class AttemptRow(Base):
     lease_expires_at: Mapped[float] = mapped_column(Float)
     ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
+    miner_id: Mapped[str] = mapped_column(String(200), server_default="")     # the miner it was sent to
     __table_args__ = (Index("ix_attempts_state", "state"),)
 
 
@@ -113,3 +114,24 @@ class PromotionHandoffRow(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0)
     next_try_at: Mapped[float] = mapped_column(Float, index=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class MinerRow(Base):
+    """A miner that registered: where it is and how many campaigns it takes at once. It registers
+    every few seconds; one not heard of for a while is not chosen while others are."""
+    __tablename__ = "miners"
+    miner_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    address: Mapped[str] = mapped_column(String(300))
+    slots: Mapped[int] = mapped_column(Integer)
+    registered_at: Mapped[float] = mapped_column(Float)
+    seen_at: Mapped[float] = mapped_column(Float)
+
+
+class LeaseRow(Base):
+    """The scheduler leader's lease: one row per lease name. Whoever holds an unexpired lease admits;
+    the epoch grows with every change of holder and fences a deposed leader's writes."""
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    epoch: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    expires_at: Mapped[float] = mapped_column(Float)

@@ -17,7 +17,7 @@ class GrpcMinerGateway:
         out, token = [], ""
         while True:
             page = self.client.call("ListRuns", mpb.ListRunsRequest(status=pb.RUN_STATUS_RUNNING, page_size=1000,
-                                                                    page_token=token))
+                                                                    page_token=token, this_miner_only=True))
             out += [RunView(r.run_id, r.campaign_id, r.attempt, r.pid, r.progress.generation,
                             r.progress.evaluations, r.progress.seed) for r in page.runs]
             token = page.next_page_token
@@ -27,7 +27,8 @@ class GrpcMinerGateway:
     def run_folders(self) -> list[RunFolder]:
         out, token = [], ""
         while True:
-            page = self.client.call("ListRuns", mpb.ListRunsRequest(page_size=1000, page_token=token))
+            page = self.client.call("ListRuns", mpb.ListRunsRequest(page_size=1000, page_token=token,
+                                                                    this_miner_only=True))
             out += [RunFolder(r.run_dir, r.campaign_id, r.status == pb.RUN_STATUS_RUNNING) for r in page.runs]
             token = page.next_page_token
             if not token:

@@ -18,6 +18,16 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture
+def pg_url():
+    """A database of its own on PostgreSQL: what several services on several hosts share."""
+    name = _pg_create()
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        _pg_drop(name)
+
+
+@pytest.fixture
 def db(database_url):
     """A migrated database of each kind."""
     from omp_services.common.storage.db import Database

@@ -31,6 +31,16 @@ _CHILDREN = Table("gc_child", COMMIT_CHECKED, Column("id", Integer, primary_key=
 ADD_CHILD = Statement(insert(_CHILDREN).values(id=bindparam("id"), parent=bindparam("parent")))
 
 
+def long_campaign_root(tmp_path: Path, generations: int = 300) -> Path:
+    """A configs root holding ``long.toml``: the tiny test campaign with more generations."""
+    root = tmp_path / "configs"
+    root.mkdir(exist_ok=True)
+    text = (CONFIGS / "tiny.toml").read_text().replace("generations = 4", f"generations = {generations}").replace(
+        "../../../examples/data/us_stocks_2013_2018.csv", str(ROOT / "examples" / "data" / "us_stocks_2013_2018.csv"))
+    (root / "long.toml").write_text(text)
+    return root
+
+
 def _pg_create() -> str:
     name = f"omp_test_{secrets.token_hex(6)}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:

@@ -114,3 +114,31 @@ def test_nothing_starts_once_draining_or_after_the_callers_deadline(miner):
     with pytest.raises(Unavailable, match="shutting down"):
         client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_d", attempt=1, config_path="tiny.toml"))
     assert client.call("ListRuns", mpb.ListRunsRequest()).runs == []
+
+
+def test_a_second_miner_on_the_same_database_keeps_to_its_own_runs(miner, tmp_path):
+    """Several miners share one database: a second one (another id) lists every run but only its own
+    with this_miner_only, refuses to cancel the first one's run naming its miner, and at its start
+    fails none of the first one's running runs as orphaned."""
+    app, client, cfg_root = miner
+    run = client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_a", attempt=1, config_path="long.toml")).run
+    assert run.miner_id == app.miner_id
+    path = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}", name="second.toml",
+                          paths={"configs_root": str(cfg_root), "runs_dir": str(tmp_path / "second")},
+                          miner={"id": "second-host"})
+    second = MinerApp(settings_mod.load(path, sections=SECTIONS), "127.0.0.1:1")
+    assert second.orphans == []
+    second.start()
+    other = miner_client(f"127.0.0.1:{second.service.port}")
+    try:
+        assert [r.run_id for r in other.call("ListRuns", mpb.ListRunsRequest()).runs] == [run.run_id]
+        assert list(other.call("ListRuns", mpb.ListRunsRequest(this_miner_only=True)).runs) == []
+        assert [r.run_id for r in client.call("ListRuns", mpb.ListRunsRequest(this_miner_only=True)).runs] == \
+            [run.run_id]
+        with pytest.raises(FailedPrecondition, match=f"runs on the miner {app.miner_id}: cancel it there"):
+            other.call("CancelRun", mpb.CancelRunRequest(run_id=run.run_id, reason="wrong miner"))
+        got = client.call("GetRun", mpb.GetRunRequest(run_id=run.run_id)).run
+        assert got.status == pb.RUN_STATUS_RUNNING
+    finally:
+        other.close()
+        second.stop(1.0)

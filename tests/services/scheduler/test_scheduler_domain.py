@@ -48,23 +48,31 @@ class Promoter:
 
 
 class Miner:
+    """The miners' side of the gateway: records what each address is asked; ``fail_with`` (for
+    every address) or ``down`` (a set of addresses) makes StartRun fail."""
+
     def __init__(self):
-        self.started, self.runs, self.fail_with = [], {}, None
-        self.target = "127.0.0.1:50052"
+        self.started, self.runs, self.fail_with, self.down, self.forgotten = [], {}, None, set(), []
+        self.at = {}                       # (campaign, attempt) -> the address that started it
 
-    def register(self, address):
-        self.target = address
+    def forget(self, address):
+        self.forgotten.append(address)
 
-    def start_run(self, campaign_id, attempt, config_path, config_hash):
+    def start_run(self, address, campaign_id, attempt, config_path, config_hash):
         if self.fail_with:
             raise self.fail_with
+        if address in self.down:
+            raise Unavailable(f"miner at {address} is not answering")
         run_id = f"run_{campaign_id}_{attempt}"
         self.started.append((campaign_id, attempt, config_hash))
         self.runs[(campaign_id, attempt)] = RunState(run_id, "running")
+        self.at[(campaign_id, attempt)] = address
         return run_id
 
-    def get_run(self, campaign_id, attempt):
-        return self.runs.get((campaign_id, attempt))
+    def get_run(self, address, campaign_id, attempt):
+        if address in self.down:
+            raise Unavailable(f"miner at {address} is not answering")
+        return self.runs.get((campaign_id, attempt)) if self.at.get((campaign_id, attempt)) == address else None
 
 
 @pytest.fixture
@@ -631,3 +639,155 @@ def test_the_metrics_start_every_end_status_and_tick_outcome_at_zero():
         metrics.run_ended("failed", blames_campaign("failed", error))
     assert value("omp_scheduler_runs_ended_total", {"status": "failed", "fault": "campaign"}) == 1
     assert value("omp_scheduler_runs_ended_total", {"status": "failed", "fault": "other"}) == 1
+
+
+# ---------------------------------------------------------------------------- several miners
+def _two_miners(sched, slots_a=1, slots_b=1, cap=3):
+    sched.ctx.cfg = dataclasses.replace(sched.ctx.cfg, max_concurrent_campaigns=cap)
+    sched.register_miner("10.0.0.1:50052", "host-a", slots_a)
+    sched.register_miner("10.0.0.2:50052", "host-b", slots_b)
+
+
+def test_admission_spreads_campaigns_over_the_miners_with_free_slots(env):
+    """Each campaign goes to a registered miner with a free slot (the most free first); when every
+    slot is taken the queue waits even under the global cap; a run's end frees its miner's slot."""
+    sched, clock, probe, miner, _ = env
+    _two_miners(sched, slots_a=2, slots_b=1, cap=4)
+    cs = [sched.queue.add(spec(f"c{i}"), "op") for i in range(4)]
+    sched.daemon.transition("start", "op")
+    kinds = [sched.tick().kind for _ in range(4)]
+    assert kinds == [Tick.ADMITTED] * 3 + [Tick.FULL]
+    assert collections.Counter(miner.at.values()) == {"10.0.0.1:50052": 2, "10.0.0.2:50052": 1}
+    assert "every miner's slots are taken (host-a 2/2, host-b 1/1)" in sched.status().last_tick.message
+    views = {v.miner.miner_id: v for v in sched.status().miners}
+    assert (views["host-a"].running, views["host-b"].running) == (2, 1) and views["host-a"].fresh
+    # the first campaign (on host-a) completes: host-a has a slot again and takes the fourth
+    first = next(c for c in cs if miner.at.get((c.id, 1)) == "10.0.0.1:50052")
+    (last,) = [c for c in cs if (c.id, 1) not in miner.at]
+    sched.attempts.report_result(first.id, 1, f"run_{first.id}_1", "completed")
+    assert sched.tick().kind is Tick.ADMITTED
+    assert miner.at[(last.id, 1)] == "10.0.0.1:50052"
+
+
+def test_a_miner_that_does_not_answer_backs_off_alone_while_the_other_goes_on(env):
+    sched, clock, probe, miner, _ = env
+    _two_miners(sched, slots_a=0, slots_b=0)
+    a, b = sched.queue.add(spec("a"), "op"), sched.queue.add(spec("b"), "op")
+    sched.daemon.transition("start", "op")
+    miner.down = {"10.0.0.1:50052"}          # host-a (first by id when both are free) is down
+    out = sched.tick()
+    assert out.kind is Tick.MINER_REFUSED and "host-a" in out.message and out.delay == 0.0   # host-b is there
+    assert sched.tick().kind is Tick.ADMITTED and sched.tick().kind is Tick.ADMITTED
+    assert set(miner.at.values()) == {"10.0.0.2:50052"} and len(miner.at) == 2
+    got = [sched.queue.get(c.id) for c in (a, b)]
+    assert sorted(c.attempt for c in got) == [1, 2] and all(c.consecutive_failures == 0 for c in got)
+    views = {v.miner.miner_id: v for v in sched.status().miners}
+    assert views["host-a"].backoff_until is not None and views["host-b"].backoff_until is None
+
+
+def test_a_dead_miner_fails_only_its_own_attempts_as_orphaned_and_is_used_again_when_back(env):
+    sched, clock, probe, miner, _ = env
+    _two_miners(sched)
+    a, b = sched.queue.add(spec("a"), "op"), sched.queue.add(spec("b"), "op")
+    sched.daemon.transition("start", "op")
+    sched.tick(), sched.tick()
+    on = {miner.at[(c.id, 1)]: c for c in (a, b)}
+    dead, alive = on["10.0.0.1:50052"], on["10.0.0.2:50052"]
+    miner.down = {"10.0.0.1:50052"}
+    clock.advance(61)                       # both leases expired; only host-b registers meanwhile
+    sched.register_miner("10.0.0.2:50052", "host-b", 1)
+    out = sched.tick()
+    got_dead, got_alive = sched.queue.get(dead.id), sched.queue.get(alive.id)
+    assert got_dead.state == "queued" and "orphaned: lease expired and the miner is unreachable" in got_dead.last_error
+    assert got_alive.state == "running" and got_alive.attempt == 1       # renewed, untouched
+    assert out.kind is Tick.FULL                                           # host-a is stale, host-b is full
+    clock.advance(31)
+    sched.register_miner("10.0.0.2:50052", "host-b", 1)
+    assert sched.tick().kind is Tick.FULL, "a miner not heard of for miner_seen_within_s is not chosen"
+    miner.down = set()
+    sched.ctx.wake.clear()
+    sched.register_miner("10.0.0.1:50052", "host-a", 1)                  # it comes back
+    assert sched.ctx.wake.is_set()
+    assert sched.tick().kind is Tick.ADMITTED and miner.at[(dead.id, 2)] == "10.0.0.1:50052"
+
+
+def test_a_miner_that_moved_is_reached_at_its_new_address(env):
+    sched, clock, probe, miner, _ = env
+    sched.register_miner("10.0.0.1:50052", "host-a", 1)
+    c = sched.queue.add(spec(), "op")
+    sched.daemon.transition("start", "op")
+    sched.tick()
+    sched.register_miner("10.0.0.9:50052", "host-a", 1)      # restarted elsewhere, its run still there
+    assert miner.forgotten == ["10.0.0.1:50052"]
+    miner.at[(c.id, 1)] = "10.0.0.9:50052"
+    clock.advance(61)
+    sched.tick()                                              # the lease expired: asked at the new address
+    assert sched.queue.get(c.id).state == "running"
+
+
+@pytest.mark.parametrize("address, miner_id, slots, field", [
+    ("nohost", "m", 1, "address"), ("10.0.0.1:70000", "m", 1, "address"), ("10.0.0.1:1", "bad id", 1, "miner_id"),
+    ("10.0.0.1:1", "-m", 1, "miner_id"), ("10.0.0.1:1", "m", -1, "slots"), ("10.0.0.1:1", "m", 1025, "slots")])
+def test_a_bad_registration_is_refused_naming_the_field_and_changes_nothing(env, address, miner_id, slots, field):
+    sched, *_ = env
+    before = snapshot(sched)
+    with pytest.raises(InvalidArgument, match=field):
+        sched.register_miner(address, miner_id, slots)
+    assert snapshot(sched) == before and [v.miner.miner_id for v in sched.status().miners] == [""]
+
+
+# ---------------------------------------------------------------------------- a standby scheduler
+def _standby(env, scheduler_id="s2"):
+    sched, clock, probe, miner, db = env
+    return Scheduler(SchedulerStore(db), sched.cfg, sched.ctx.configs_root, clock, probe, miner,
+                     promoter=Promoter(), scheduler_id=scheduler_id)
+
+
+def test_one_of_two_schedulers_leads_and_the_other_takes_over_once_the_lease_expires(env):
+    sched, clock, probe, miner, db = env
+    other = _standby(env)
+    c = sched.queue.add(spec(), "op")
+    other.daemon.transition("start", "op")          # a standby serves writes: they are the database's
+    assert other.tick().kind is Tick.ADMITTED and other.status().leading
+    assert sched.tick().kind is Tick.STANDBY and sched.status().leader == "s2" and not sched.status().leading
+    with pytest.raises(FailedPrecondition, match="standby: throttle the leader, s2"):
+        sched.throttle(2.0, 60.0, "watchdog")
+    sched.attempts.report_result(c.id, 1, f"run_{c.id}_1", "completed")
+    d = sched.queue.add(spec("d"), "op")
+    clock.advance(sched.cfg.leader_lease_s - 1)
+    assert sched.tick().kind is Tick.STANDBY, "the lease has not expired"
+    clock.advance(2)                                  # s2 died: its lease expired
+    assert sched.tick().kind is Tick.ADMITTED and sched.status().leading
+    assert miner.started[-1][0] == d.id
+    assert other.tick().kind is Tick.STANDBY and other.status().leader == "scheduler"
+    (took,) = [e for e in sched.events_after(0) if e.kind == "scheduler.leader"]   # a change of leader only
+    assert "scheduler leads (epoch 2) after s2" in took.message
+
+
+def test_a_deposed_leader_admits_nothing_even_if_it_has_not_noticed(env):
+    """The fence: the attempt is written in a transaction that first finds the lease still this
+    scheduler's at its epoch; a leader that lost it between its renewal and its admission writes nothing."""
+    sched, clock, probe, miner, db = env
+    other = _standby(env)
+    c = sched.queue.add(spec(), "op")
+    sched.daemon.transition("start", "op")
+    assert sched.leadership.renew()
+    clock.advance(sched.cfg.leader_lease_s + 1)
+    assert other.leadership.renew()                  # the standby took the lease
+    before = snapshot(sched)
+    out = sched.admission._admit_next(clock.now(), sched.miners.default)
+    assert out.kind is Tick.STANDBY and snapshot(sched) == before and miner.started == []
+    assert sched.queue.get(c.id).attempt == 0
+
+
+def test_a_clean_stop_gives_the_lease_up_and_a_restart_takes_its_own_back(env):
+    sched, clock, probe, miner, db = env
+    other = _standby(env)
+    assert sched.leadership.renew() and not other.leadership.renew()
+    sched.leadership.release()
+    assert other.leadership.renew(), "a released lease is taken at once"
+    epoch = other.leadership.epoch
+    restarted = _standby(env, "s2")                   # s2 again, after a SIGKILL: its own lease
+    assert restarted.leadership.renew() and restarted.leadership.epoch == epoch + 1
+    with SchedulerStore(db).tx() as tx:
+        assert not other.leadership.holds(tx, clock.now()), "its former self is fenced off by the epoch"

@@ -14,24 +14,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from helpers_services import (ROOT, gone, miner_client, running_run, scheduler_client, set_data_ready, wait_for,
-                              write_settings)
+from helpers_services import (ROOT, gone, long_campaign_root, miner_client, running_run, scheduler_client,
+                              set_data_ready, wait_for, write_settings)
 from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, scheduler_pb2 as spb
 from omp_services.common.errors import OmpError, Unavailable
 
 pytestmark = pytest.mark.slow      # real kills of real service processes
-
-TINY = ROOT / "tests" / "fixtures" / "campaigns" / "tiny.toml"
-
-
-def long_campaign_root(tmp_path: Path, generations: int = 300) -> Path:
-    root = tmp_path / "configs"
-    root.mkdir(exist_ok=True)
-    text = TINY.read_text().replace("generations = 4", f"generations = {generations}").replace(
-        "../../../examples/data/us_stocks_2013_2018.csv", str(ROOT / "examples" / "data" / "us_stocks_2013_2018.csv"))
-    (root / "long.toml").write_text(text)
-    return root
-
 
 def all_pages(client, method, request_type, field):
     items, token = [], ""

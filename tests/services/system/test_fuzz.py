@@ -35,7 +35,8 @@ METHODS = [(name, m) for name, (mod, svc, _) in SERVICES.items() for m in mod.DE
 #: written by the services as they run, whatever the requests: left out of "nothing changed" (the
 #: watchdog opens and updates incidents on its own, from its checks and from the other services'
 #: findings, which arrive when their reporters' retries fire)
-VOLATILE = {"audit_log", "resource_samples", "watchdog_state", "alembic_version", "incidents", "incident_events"}
+VOLATILE = {"audit_log", "resource_samples", "watchdog_state", "alembic_version", "incidents", "incident_events",
+            "leases", "miners"}     # the leader's lease and the miners' registrations: heartbeats
 
 EXTREME_TEXT = ["", " ", "\x00", "a\x00b", "x" * 100_000, "é" * 3000, "../../../../etc/passwd", "/etc/passwd",
                 "run_../../x", "..", "*", "%s%n%x", "' OR 1=1 --", "\u202e\ufeff\u0000", "INC-0",

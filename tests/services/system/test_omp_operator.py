@@ -60,6 +60,12 @@ def test_the_operator_command_through_a_pipe(services, tmp_path):
     assert omp("start").returncode == 0 and omp("data-ready", "yes").returncode == 0
     run_id = wait_for(lambda: (runs := json.loads(omp("runs", "list", "--json").stdout)["items"]) and
                       runs[0]["run_id"], timeout=60, interval=0.2, what="the run")
+    # the status names the miner running it (as it registered) and this scheduler as the leader
+    st = json.loads(omp("status", "--json").stdout)
+    (m,) = st["miners"]
+    assert st["is_leader"] and st["leader"] and m["address"].startswith("127.0.0.1:") and m["fresh"]
+    shown = omp("status").stdout
+    assert f"miner {m['miner_id']}" in shown and "(this scheduler)" in shown
     watch = omp("runs", "watch", run_id)
     progress = [x for x in watch.stdout.splitlines() if x.startswith(run_id)]
     assert watch.returncode == 0 and len(progress) >= 2 and "completed" in progress[-1]

@@ -107,14 +107,15 @@ def _call(channel, method: str, request=None):
 
 
 def _snapshot(db) -> str:
-    """A digest of every table a call could change (the audit log, resource samples and the
-    watchdog's own cursor are written by the services as they run)."""
+    """A digest of every table a call could change (the audit log, resource samples, the
+    watchdog's own cursor, the leader's lease and the miners' registrations are written by the
+    services as they run)."""
     con = sqlite3.connect(db)
     try:
         h = hashlib.sha256()
         names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
         for t in names:
-            if t in ("audit_log", "resource_samples", "watchdog_state", "alembic_version"):
+            if t in ("audit_log", "resource_samples", "watchdog_state", "alembic_version", "leases", "miners"):
                 continue
             for row in con.execute(f'SELECT * FROM "{t}" ORDER BY 1'):
                 h.update(repr(row).encode())
