@@ -62,14 +62,17 @@ def cmd_run_campaign(args) -> int:
                     bar.update(tasks[p.seed], completed=p.generation, best=p.best_sharpe,
                                eps=p.evaluations_per_second)
                 result = run_campaign(args.config, args.out, data_root=args.data_root, threads=args.threads,
-                                      run_id=args.run_id, progress=on_progress)
+                                      run_id=args.run_id, progress=on_progress, backend=args.backend,
+                                      ray_address=args.ray_address)
         else:
             result = run_campaign(args.config, args.out, data_root=args.data_root, threads=args.threads,
-                                  run_id=args.run_id)
+                                  run_id=args.run_id, backend=args.backend, ray_address=args.ray_address)
     except RuntimeLimitExceeded as exc:
         return _fail(str(exc), EXIT_FAILED, args.json)
     except (ValueError, FileNotFoundError) as exc:
         return _fail(str(exc), EXIT_BAD_INPUT, args.json)
+    except (RuntimeError, ConnectionError) as exc:       # the ray backend: no Ray, no cluster, no node
+        return _fail(f"backend {args.backend}: {exc}", EXIT_FAILED, args.json)
     if args.json:
         print(json.dumps({"ok": True, "run_id": result.run_id, "run_dir": str(result.run_dir),
                           "snapshot_id": result.manifest["snapshot_id"],
@@ -227,7 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run-campaign", help="run a campaign locally, without services")
     r.add_argument("config", type=Path, help="the campaign's TOML file")
     r.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
-    r.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="evaluation threads")
+    r.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="evaluation threads (with --backend ray: per node)")
+    r.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="where genomes are scored: this process's threads, or Ray actors (pip install 'omp[ray]')")
+    r.add_argument("--ray-address", default=None,
+                   help="with --backend ray: the cluster's address (host:port or auto); without, a local Ray")
     r.add_argument("--run-id", default=None, help="run id, run_<...> (default: derived from config, data and seeds)")
     r.add_argument("--data-root", type=Path, default=None, help="refuse data files outside this folder")
     r.add_argument("--json", action="store_true", help="print JSON instead of tables")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from omp_core.config import GA
 from omp_core.data import Market
 from omp_core.features import FeatureBank
 from omp_core.genome import Genome
+
+if TYPE_CHECKING:
+    from omp_core.config import CampaignConfig
 
 
 class Evaluator(Protocol):
@@ -58,6 +62,39 @@ class Snapshot:
         if not 0 <= self.start < self.end <= self.market.n_bars:
             raise ValueError(f"snapshot bar range must satisfy 0 <= start < end <= {self.market.n_bars}, "
                              f"got [{self.start}, {self.end})")
+
+
+def campaign_snapshot(cfg: CampaignConfig, market: Market, bank: FeatureBank, start: int, end: int) -> Snapshot:
+    """The snapshot a campaign config makes of bars ``[start, end)`` of its market: its costs and
+    its scoring (objective, bars per year, drawdown limit)."""
+    ppy = cfg.mandate.periods_per_year or market.periods_per_year
+    return Snapshot(market, bank, backtest.Costs(cfg.costs.fee_bps, cfg.costs.slippage_bps), start, end,
+                    Scoring(cfg.ga, cfg.mandate.objective, ppy, cfg.constraints.max_drawdown))
+
+
+@dataclass(frozen=True)
+class SnapshotSource:
+    """Where any host builds a campaign's snapshot from, on storage every host sees at the same
+    paths: the campaign config (its data sources are resolved from it, under ``data_root``), the
+    bar window, and the data's content hash, which the built snapshot must have (a host whose
+    files differ refuses, it never scores on other data)."""
+    config_path: str
+    data_root: str | None
+    start: int
+    end: int
+    data_snapshot_id: str
+
+    def load(self) -> Snapshot:
+        from omp_core import config as config_mod, data
+        cfg = config_mod.load(self.config_path)
+        root = Path(self.data_root) if self.data_root else None
+        market = data.load_market(cfg.sources(root), cfg.mandate.universe, cfg.data.validation.policy(),
+                                  min_bars=cfg.data.min_bars)
+        if market.snapshot_id != self.data_snapshot_id:
+            raise ValueError(f"the market data of {self.config_path} here hashes to {market.snapshot_id[:16]}, "
+                             f"not {self.data_snapshot_id[:16]}: this host sees other files")
+        return campaign_snapshot(cfg, market, FeatureBank.build(market, cfg.strategy.feature_names()),
+                                 self.start, self.end)
 
 
 def window_id(snapshot_id: str, config_hash: str, start: int, end: int) -> str:

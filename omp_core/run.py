@@ -33,7 +33,7 @@ import numpy as np
 
 from omp_core import __version__, backtest, config as config_mod, data, ga, stats, stress
 from omp_core.atomic import sweep_temporaries, write_bytes, write_text
-from omp_core.evaluator import LocalEvaluator, Scoring, Snapshot, window_id
+from omp_core.evaluator import LocalEvaluator, SnapshotSource, campaign_snapshot, window_id
 from omp_core.features import FeatureBank
 from omp_core.genome import Genome
 
@@ -180,8 +180,13 @@ def _take_checkpoints(source: Path, run_dir: Path, snapshot_id: str, config_hash
     return taken
 
 
+#: where a run's genomes are scored: this process's threads, or Ray actors (omp_core/ray_evaluator.py)
+BACKENDS = ("local", "ray")
+
+
 def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str | Path | None = None,
                  threads: int = 1, run_id: str | None = None, run_salt: str = "",
+                 backend: str = "local", ray_address: str | None = None,
                  progress: Callable[[ga.Progress], None] | None = None,
                  started: Callable[[Path], None] | None = None,
                  resume_from: str | Path | None = None, provenance: dict | None = None,
@@ -190,9 +195,14 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
     checkpoints if present, or from those of ``resume_from`` (an earlier run's folder) when they
     fit this config and data. ``started(run_dir)`` hears where the folder is as soon as it exists
     (a supervisor must know which folder a running run writes). ``provenance`` (campaign_id,
-    attempt, environment) goes into the manifest as it is."""
+    attempt, environment) goes into the manifest as it is. ``backend``: where genomes are scored,
+    ``local`` (``threads`` threads here) or ``ray`` (an actor per node of the Ray cluster at
+    ``ray_address``, ``threads`` threads each; a local Ray without an address): the run folder is
+    the same bytes either way."""
     if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
         raise config_mod.ConfigError("run_id", "must look like run_<letters, digits, _ or ->", run_id)
+    if backend not in BACKENDS:
+        raise config_mod.ConfigError("backend", f"must be one of {', '.join(BACKENDS)}", backend)
     timings: dict = {}
     t_start = t = clock()
     code = code_version()            # the code this process runs, read before anything can change it
@@ -201,7 +211,6 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
     market = data.load_market(cfg.sources(root), cfg.mandate.universe, cfg.data.validation.policy(),
                               min_bars=cfg.data.min_bars)
     _check_timeframe(cfg, market)
-    ppy = cfg.mandate.periods_per_year or market.periods_per_year
     timings["load_data_s"], t = clock() - t, clock()
     bank = FeatureBank.build(market, cfg.strategy.feature_names())
     timings["features_s"], t = clock() - t, clock()
@@ -212,7 +221,8 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
         raise config_mod.ConfigError("validation.holdout_fraction", f"leaves too few bars on one side "
                                      f"({split} in sample, {n_bars - split} out of sample)",
                                      cfg.validation.holdout_fraction)
-    costs = backtest.Costs(cfg.costs.fee_bps, cfg.costs.slippage_bps)
+    in_sample_snapshot = campaign_snapshot(cfg, market, bank, 0, split)
+    costs, ppy = in_sample_snapshot.costs, in_sample_snapshot.scoring.periods_per_year
     chash = cfg.config_hash
     run_id = run_id or default_run_id(chash, market.snapshot_id, cfg.seeds, run_salt)
     run_dir = Path(out_dir) / run_id
@@ -223,10 +233,16 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
     resumed = _take_checkpoints(Path(resume_from), run_dir, market.snapshot_id, chash) if resume_from else []
     space = ga.SearchSpace(cfg.strategy, bank, split)
     # the search sees the in-sample window only, and only by its id
-    evaluator = LocalEvaluator(threads)
     in_sample = window_id(market.snapshot_id, chash, 0, split)
-    evaluator.register(in_sample, Snapshot(market, bank, costs, 0, split, Scoring(
-        cfg.ga, cfg.mandate.objective, ppy, cfg.constraints.max_drawdown)))
+    if backend == "local":
+        evaluator = LocalEvaluator(threads)
+        evaluator.register(in_sample, in_sample_snapshot)
+    else:
+        from omp_core.ray_evaluator import RayEvaluator
+        evaluator = RayEvaluator(ray_address, threads_per_node=threads)
+        evaluator.register(in_sample, SnapshotSource(str(Path(config_path).resolve()),
+                                                     str(root) if root is not None else None, 0, split,
+                                                     market.snapshot_id))
 
     deadline = t_start + cfg.constraints.max_runtime_minutes * 60.0
     caches, histories, evals = {}, {}, 0
@@ -239,14 +255,17 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
                                        f"ran out at seed {p.seed}, generation {p.generation}; "
                                        f"run again to resume from the checkpoint")
 
-    for seed in cfg.seeds:
-        cache = ga.EvaluationCache(market.snapshot_id, chash)
-        search = ga.GeneticSearch(space, cfg.ga, seed, evaluator, in_sample, cache,
-                                  run_dir / "checkpoints" / f"seed_{seed}.json", clock)
-        search.run(watch)
-        caches[seed], histories[seed] = cache, search.history
-        evals += search.evaluated_here
-        timings[f"search_seed_{seed}_s"], t = clock() - t, clock()
+    try:
+        for seed in cfg.seeds:
+            cache = ga.EvaluationCache(market.snapshot_id, chash)
+            search = ga.GeneticSearch(space, cfg.ga, seed, evaluator, in_sample, cache,
+                                      run_dir / "checkpoints" / f"seed_{seed}.json", clock)
+            search.run(watch)
+            caches[seed], histories[seed] = cache, search.history
+            evals += search.evaluated_here
+            timings[f"search_seed_{seed}_s"], t = clock() - t, clock()
+    finally:
+        getattr(evaluator, "close", lambda: None)()
 
     result = _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories, code,
                      {**(provenance or {}), **({"resumed_from": str(Path(resume_from).name), "resumed_checkpoints": resumed}
@@ -257,6 +276,9 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
     timings["evaluations_per_second"] = evals / max(sum(v for k, v in timings.items() if k.startswith("search_")),
                                                     1e-9)
     timings["threads"] = threads
+    timings["backend"] = backend
+    if backend == "ray":
+        timings["ray"] = evaluator.figures()
     write_text(run_dir / "timings.json", dumps(timings))
     return result
 

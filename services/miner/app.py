@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import threading
 
@@ -80,7 +81,9 @@ class MinerApp:
     def _report_loop(self) -> None:
         # announce this miner to the scheduler, and deliver results it has not acknowledged yet (it was
         # down, or this miner restarted); both repeat, so a restarted scheduler learns them again
-        address = self.cfg.advertise_address or f"{self.cfg.host}:{self.service.port}"
+        # listening on every interface says nothing of where it is reached: then this host's name
+        host = socket.gethostname() if self.cfg.host in ("0.0.0.0", "::") else self.cfg.host
+        address = self.cfg.advertise_address or f"{host}:{self.service.port}"
         delay = 0.0
         while not self.heartbeat.wait(self.stop_loop, delay):
             delay = REPORT_RETRY_S

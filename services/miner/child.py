@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--campaign-id", default="")
     ap.add_argument("--attempt", type=int, default=0)
     ap.add_argument("--environment", default="")
+    ap.add_argument("--backend", default="local", help="where genomes are scored: local or ray")
+    ap.add_argument("--ray-address", default="", help="the Ray cluster's address (ray backend; empty: a local Ray)")
     args = ap.parse_args(argv)
     if args.parent_pid:
         _die_with_parent(args.parent_pid)
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = run_campaign(args.config, args.out, threads=args.threads, run_id=args.run_id,
+                              backend=args.backend, ray_address=args.ray_address or None,
                               resume_from=args.resume_from or None,
                               provenance={"campaign_id": args.campaign_id, "attempt": args.attempt,
                                           "environment": args.environment},

@@ -24,8 +24,11 @@ _RUNNING_OF = Statement(select(*_COLS).where(RUNS.c.campaign_id == bindparam("ke
 _LATEST_ATTEMPT = Statement(select(func.max(RUNS.c.attempt)).where(RUNS.c.campaign_id == bindparam("key")))
 _LATEST_FOLDER = Statement(select(RUNS.c.run_dir, RUNS.c.status).where(RUNS.c.campaign_id == bindparam("key"))
                            .order_by(RUNS.c.attempt.desc(), RUNS.c.started_at.desc()).limit(1))
+# never a running run's folder: another miner may still be writing it (one whose attempt was
+# superseded and has not heard yet)
 _UNFINISHED_FOLDERS = Statement(select(RUNS.c.run_dir).where(
-    RUNS.c.campaign_id == bindparam("key"), RUNS.c.run_dir != "", RUNS.c.status != str(RunStatus.COMPLETED))
+    RUNS.c.campaign_id == bindparam("key"), RUNS.c.run_dir != "",
+    RUNS.c.status != str(RunStatus.COMPLETED), RUNS.c.status != str(RunStatus.RUNNING))
     .order_by(RUNS.c.attempt.desc(), RUNS.c.started_at.desc()).limit(10))
 _UNREPORTED = Statement(select(*_COLS).where(RUNS.c.reported.is_(False), RUNS.c.status != str(RunStatus.RUNNING),
                                              _OWN))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 import psutil
 
 from omp_core import config as campaign_config, data as market_data
+from omp_core.binding import require
 from omp_services.common.clock import Clock, iso
 from omp_services.common.findings import Finding
 from omp_services.common.errors import (DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, OmpError,
@@ -89,6 +90,12 @@ class RunManager:
         self._spawner = Spawner()
         self.logs_dir = settings.runs_dir / "logs"
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._ray_env: dict[str, str] = {}
+        if self.cfg.ray_auth_token_file:        # set but unusable: start-up stops, naming the key
+            key = "miner.ray_auth_token_file"
+            token = settings.secret_path(self.cfg.ray_auth_token_file, key, "miner")
+            require(token.is_file() and os.access(token, os.R_OK), key, "must be a readable file", str(token))
+            self._ray_env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
 
     def _now(self) -> float:
         return self.clock.now()
@@ -193,7 +200,8 @@ class RunManager:
             cmd = [sys.executable, "-m", "omp_services.miner.child", "--config", str(path),
                    "--out", str(self.settings.runs_dir), "--threads", str(threads),
                    "--parent-pid", str(os.getpid()), "--run-id", run_id, "--campaign-id", campaign_id,
-                   "--attempt", str(attempt), "--environment", self.settings.environment]
+                   "--attempt", str(attempt), "--environment", self.settings.environment,
+                   "--backend", self.cfg.backend, "--ray-address", self.cfg.ray_address]
             # an interrupted or failed attempt's search goes on from its checkpoints (the newest
             # unfinished run that has some: one that failed before writing any does not hide it)
             earlier = next((f for f in self.store.unfinished_folders(campaign_id)
@@ -205,7 +213,8 @@ class RunManager:
             stderr = open(self.logs_dir / f"{run_id}.log", "wb")
             try:
                 proc = self._spawner.popen(cmd, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-                                           start_new_session=True, cwd=str(self.settings.base_dir))
+                                           start_new_session=True, cwd=str(self.settings.base_dir),
+                                           env=self._child_env())
             finally:
                 stderr.close()
             try:
@@ -224,6 +233,10 @@ class RunManager:
                                        "pid": proc.pid})
         self.notifier.notify()
         return run
+
+    def _child_env(self) -> dict:
+        """The run's environment: the miner's, with Ray's token authentication when it is set."""
+        return {**os.environ, **self._ray_env}
 
     def _check_startable(self, campaign_id: str, attempt: int, time_left: Callable[[], float | None]) -> None:
         if self.draining.is_set():

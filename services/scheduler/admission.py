@@ -102,7 +102,7 @@ class Admission:
     def _tick(self) -> TickOutcome:
         if not self.leadership.renew():
             return self._outcome(Tick.STANDBY, f"standby: {self.leadership.describe() or 'another scheduler'} leads")
-        self.attempts.reconcile()
+        self.attempts.reconcile(self.leadership.renew)
         now = self.ctx.now()
         with self.ctx.store.read() as tx:
             d = self.daemon.read(tx, now)
@@ -198,8 +198,14 @@ class Admission:
                                                      f"is unreachable ({exc}); it is tried again in {wait:g} s",
                                  self.miners.wait_after(self.ctx.now()))
         except OmpError as exc:
-            # the miner refused this campaign (its config, its data): the campaign's failure
-            self.attempts.end(c.id, number, RunStatus.FAILED, "", f"miner refused the run: {exc}", wake=False)
+            # the miner refused this campaign (its config, its data). With other miners to try, the
+            # miner is suspect (its configs root or data may differ from the others'): it backs off
+            # and the campaign is not blamed. The only miner's refusal is the campaign's failure.
+            others = self.miners.others(miner, self.ctx.now())
+            if others:
+                self.miners.unanswered(miner, exc, refused=True)
+            self.attempts.end(c.id, number, RunStatus.FAILED, "", f"miner refused the run "
+                              f"({miner.miner_id or miner.address}): {exc}", count_failure=not others, wake=False)
             return self._outcome(Tick.MINER_REFUSED, f"admitted {c.id} but the miner refused: {exc}", 0.0)
         self.miners.answered(miner)
         self._last_admitted_at = self.ctx.now()

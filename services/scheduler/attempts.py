@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 from omp_services.common.clock import iso
 from omp_services.common.findings import Finding
@@ -171,14 +172,18 @@ class Attempts:
         with self.ctx.store.read() as tx:
             return tx.pending_handoffs()
 
-    def reconcile(self) -> None:
+    def reconcile(self, leading: Callable[[], bool] = lambda: True) -> None:
         """Attempts whose lease expired: ask their miner; a run it no longer knows, or one whose
-        miner does not answer, is failed as orphaned (the other miners' attempts go on)."""
+        miner does not answer, is failed as orphaned (the other miners' attempts go on).
+        ``leading()`` is asked before each (it renews the scheduler leader's lease): miners that
+        do not answer may take longer than a lease, and a leader that lost it stops here."""
         now = self.ctx.now()
         with self.ctx.store.read() as tx:
             expired = [(a, self.miners.address_of(tx, a.miner_id)) for a in tx.running_attempts()
                        if a.lease_expires_at < now]
         for a, address in expired:
+            if not leading():
+                return
             try:
                 state = self.miner.get_run(address, a.campaign_id, a.number)
             except OmpError as exc:

@@ -67,9 +67,12 @@ class Miners:
     # ------------------------------------------------------------------ registration
     def register(self, miner_id: str, address: str, slots: int) -> bool:
         """Record where a miner is and its slots (its id defaults to its address). True if that
-        may let admission go on (the miner is new, moved, changed its slots, was not heard of
-        lately, or was backing off): the caller wakes it."""
+        may let admission go on (the miner is new, moved, changed its slots, or was not heard of
+        lately): the caller wakes it."""
         check_address(address)
+        if address.rpartition(":")[0].strip("[]") in ("0.0.0.0", "::", ""):
+            raise InvalidArgument(f"address {address!r} is where the miner listens, not where it is reached: set "
+                                  "[miner] advertise_address")
         miner_id = miner_id or address
         if not INSTANCE_ID.fullmatch(miner_id):
             raise InvalidArgument(f"miner_id {INSTANCE_ID_RULE}, got {miner_id!r}")
@@ -89,9 +92,12 @@ class Miners:
             self.ctx.committed()
         if old is not None and old.address != address:
             self.gateway.forget(old.address)
-        with self._lock:
-            backed_off = self._backoff.pop(miner_id, None)
-        return changed or back or backed_off is not None
+        # a miner that keeps registering but does not answer StartRun stays backed off (and its
+        # outage goes on counting towards the SEV-1); one that moved or was away starts afresh
+        if changed or back:
+            with self._lock:
+                self._backoff.pop(miner_id, None)
+        return changed or back
 
     # ------------------------------------------------------------------ choosing
     def address_of(self, tx, miner_id: str) -> str:
@@ -139,8 +145,15 @@ class Miners:
         with self._lock:
             self._backoff.pop(miner.miner_id, None)
 
-    def unanswered(self, miner: Miner, exc: Exception) -> float:
-        """The miner did not answer a StartRun: it backs off; the wait before it is asked again."""
+    def others(self, miner: Miner, now: float) -> bool:
+        """Admission has another miner to choose from (now or once it has a slot)."""
+        with self.ctx.store.read() as tx:
+            pool, _ = self._pool(tx, now)
+        return any(m.miner_id != miner.miner_id for m in pool)
+
+    def unanswered(self, miner: Miner, exc: Exception, refused: bool = False) -> float:
+        """The miner did not answer a StartRun (or, ``refused``, refused one that others may take):
+        it backs off; the wait before it is asked again."""
         now = self.ctx.now()
         with self._lock:
             b = self._backoff.setdefault(miner.miner_id, _Backoff(down_since=now))
@@ -148,7 +161,7 @@ class Miners:
             wait = min(MINER_BACKOFF_FIRST_S * 2 ** (b.failures - 1), MINER_BACKOFF_MAX_S)
             b.not_before = now + wait
             lasted, report = now - b.down_since, False
-            if not b.reported and lasted >= self.ctx.cfg.miner_unreachable_minutes * 60:
+            if not refused and not b.reported and lasted >= self.ctx.cfg.miner_unreachable_minutes * 60:
                 b.reported = report = True
             failures = b.failures
         if report:      # one SEV-1 per outage of this miner, through the watchdog

@@ -95,7 +95,10 @@ _MINERS = Statement(select(*(MINERS.c[f] for f in MINER_FIELDS)).order_by(MINERS
 _MINER = Statement(select(*(MINERS.c[f] for f in MINER_FIELDS)).where(MINERS.c.miner_id == _KEY))
 # a lease, locked on PostgreSQL: two schedulers that both find it expired take turns, and the second
 # sees the first one's claim
-_LEASE = Statement(select(*(LEASES.c[f] for f in LEASE_FIELDS)).where(LEASES.c.name == _KEY).with_for_update())
+# (NOWAIT: a lease row held by a frozen scheduler's transaction fails at once, and the caller
+# stands by, instead of waiting with it)
+_LEASE = Statement(select(*(LEASES.c[f] for f in LEASE_FIELDS)).where(LEASES.c.name == _KEY)
+                   .with_for_update(nowait=True))
 _INSERT_CHANGE = _insert(CHANGES, *CHANGE_FIELDS[1:])
 _INSERT_EVENT = _insert(ACTIVITY, *EVENT_FIELDS[1:])
 _EVENTS_AFTER = Statement(select(*(ACTIVITY.c[f] for f in EVENT_FIELDS)).where(ACTIVITY.c.seq > _KEY)
@@ -308,13 +311,13 @@ class SchedulerTx:
         self._save("miners", MINER_FIELDS, m, new)
 
     # ---- leases
-    def lease(self, name: str) -> Lease | None:
-        """The lease, locked until the transaction ends (PostgreSQL; SQLite's writer holds it anyway)."""
-        row = self.tx.first(_LEASE, key=name)
-        return Lease(*row) if row is not None else None
+    def lease(self, name: str) -> Lease:
+        """The lease (a row migration 0012 made), locked until the transaction ends (PostgreSQL;
+        SQLite's writer holds it anyway); DatabaseBusy if another transaction holds it."""
+        return Lease(*self.tx.first(_LEASE, key=name))
 
-    def save_lease(self, lease: Lease, new: bool) -> None:
-        self._save("leases", LEASE_FIELDS, lease, new)
+    def save_lease(self, lease: Lease) -> None:
+        self._save("leases", LEASE_FIELDS, lease, False)
 
     # ---- logs
     def log_change(self, campaign_id: str, action: str, actor: str, at: float, before: dict | None,

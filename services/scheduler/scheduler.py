@@ -77,7 +77,7 @@ class Scheduler:
             raise InvalidArgument(f"factor must be in [1, 100], got {factor}")
         if not 0.0 < seconds <= 86400.0:
             raise InvalidArgument(f"seconds must be in (0, 86400], got {seconds}")
-        if not self.leadership.leading and not self.leadership.renew():
+        if self.leadership.standing_by:
             # a throttle lives in the leader's memory: one set on a standby would change nothing
             raise FailedPrecondition(f"this scheduler ({self.leadership.holder}) is a standby: throttle the "
                                      f"leader, {self.leadership.describe() or 'another scheduler'}")

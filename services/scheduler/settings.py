@@ -44,7 +44,8 @@ class SchedulerSettings(Endpoint):
         require(0 < self.rpc_timeout_s <= 300, f"{p}.rpc_timeout_s", "must be in (0, 300]", self.rpc_timeout_s)
         require(self.miner_unreachable_minutes > 0, f"{p}.miner_unreachable_minutes", "must be > 0",
                 self.miner_unreachable_minutes)
-        require(1 <= self.miner_seen_within_s <= 3600, f"{p}.miner_seen_within_s", "must be in [1, 3600]",
+        # miners register every 2 s: a window shorter than a few of those would make them flicker
+        require(5 <= self.miner_seen_within_s <= 3600, f"{p}.miner_seen_within_s", "must be in [5, 3600]",
                 self.miner_seen_within_s)
         check_instance_id(f"{p}.id", self.id)
         require(1 <= self.leader_lease_s <= 600, f"{p}.leader_lease_s", "must be in [1, 600]", self.leader_lease_s)

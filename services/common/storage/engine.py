@@ -25,6 +25,10 @@ def _json_loads(text: str):
     return json.loads(text)
 
 
+#: PostgreSQL ends a session idle inside a transaction this long (every transaction here is short)
+IDLE_IN_TX_S = 30.0
+
+
 def make_engine(url: str, pool_size: int = 5, wait_s: float | None = None) -> Engine:
     """SQLite gets WAL, FULL sync, a busy timeout and foreign keys; PostgreSQL goes through psycopg 3.
 
@@ -32,10 +36,16 @@ def make_engine(url: str, pool_size: int = 5, wait_s: float | None = None) -> En
     PostgreSQL's lock_timeout, and a statement_timeout of ten times that): an engine for the
     thread that must never block for long. None: 30 s, and no statement timeout."""
     if not url.startswith("sqlite"):
-        args = {"connect_timeout": 5}         # a server that does not answer is unreachable, not slow
+        # a server that does not answer is unreachable, not slow; a session of a process that froze
+        # or lost the network in a transaction is ended by the server within IDLE_IN_TX_S, so its
+        # locks (the scheduler leader's lease among them) do not outlive it by TCP's hours
+        args = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                "keepalives_count": 3}
+        options = f"-c idle_in_transaction_session_timeout={int(IDLE_IN_TX_S * 1000)}"
         if wait_s is not None:
             ms = max(1, int(wait_s * 1000))
-            args["options"] = f"-c lock_timeout={ms} -c statement_timeout={ms * 10}"
+            options += f" -c lock_timeout={ms} -c statement_timeout={ms * 10}"
+        args["options"] = options
         return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True,
                              connect_args=args)
     path = url.split("///", 1)[1] if "///" in url else ""

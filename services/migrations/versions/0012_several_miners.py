@@ -29,6 +29,9 @@ def upgrade() -> None:
                     sa.Column('epoch', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
                     sa.Column('expires_at', sa.Float(), nullable=False),
                     sa.PrimaryKeyConstraint('name'))
+    # the scheduler leader's lease exists from the start, held by nobody: two schedulers starting
+    # together take turns on its row instead of both inserting it
+    op.execute(sa.text("INSERT INTO leases (name, holder, epoch, expires_at) VALUES ('scheduler', '', 0, 0)"))
     with op.batch_alter_table('attempts') as batch:
         batch.add_column(sa.Column('miner_id', sa.String(length=200), nullable=False, server_default=''))
     with op.batch_alter_table('runs') as batch:

@@ -727,7 +727,8 @@ def test_a_miner_that_moved_is_reached_at_its_new_address(env):
 
 @pytest.mark.parametrize("address, miner_id, slots, field", [
     ("nohost", "m", 1, "address"), ("10.0.0.1:70000", "m", 1, "address"), ("10.0.0.1:1", "bad id", 1, "miner_id"),
-    ("10.0.0.1:1", "-m", 1, "miner_id"), ("10.0.0.1:1", "m", -1, "slots"), ("10.0.0.1:1", "m", 1025, "slots")])
+    ("10.0.0.1:1", "-m", 1, "miner_id"), ("10.0.0.1:1", "m", -1, "slots"), ("10.0.0.1:1", "m", 1025, "slots"),
+    ("0.0.0.0:50052", "m", 1, "advertise_address"), ("[::]:50052", "m", 1, "advertise_address")])
 def test_a_bad_registration_is_refused_naming_the_field_and_changes_nothing(env, address, miner_id, slots, field):
     sched, *_ = env
     before = snapshot(sched)
@@ -791,3 +792,89 @@ def test_a_clean_stop_gives_the_lease_up_and_a_restart_takes_its_own_back(env):
     assert restarted.leadership.renew() and restarted.leadership.epoch == epoch + 1
     with SchedulerStore(db).tx() as tx:
         assert not other.leadership.holds(tx, clock.now()), "its former self is fenced off by the epoch"
+
+
+def test_a_miner_that_refuses_what_another_takes_backs_off_and_the_campaign_is_not_blamed(env):
+    """A miner whose configs root or data differ refuses every campaign: with another miner there,
+    it backs off and the campaigns go to the other; nothing is quarantined."""
+    sched, clock, probe, miner, _ = env
+    _two_miners(sched, slots_a=2, slots_b=2, cap=4)
+    cs = [sched.queue.add(spec(f"c{i}"), "op") for i in range(4)]
+    sched.daemon.transition("start", "op")
+    real = miner.start_run
+
+    def refusing(address, *args):
+        if address == "10.0.0.1:50052":
+            raise InvalidArgument("config_path 'tiny.toml': no such file under /elsewhere")
+        return real(address, *args)
+    miner.start_run = refusing
+    kinds = []
+    for _ in range(12):                 # host-b fills up; host-a is asked again after each wait
+        out = sched.tick()
+        kinds.append(out.kind)
+        clock.advance(max(out.delay, 1.0))
+    assert kinds.count(Tick.ADMITTED) == 2 and kinds.count(Tick.MINER_REFUSED) >= 3
+    got = [sched.queue.get(c.id) for c in cs]
+    assert all(c.enabled and c.consecutive_failures == 0 for c in got)
+    assert set(miner.at.values()) == {"10.0.0.2:50052"}
+    views = {v.miner.miner_id: v for v in sched.status().miners}
+    assert views["host-a"].backoff_until is not None
+
+
+def test_a_miner_that_keeps_registering_but_never_answers_stays_backed_off_and_is_reported(env):
+    sched, clock, probe, miner, _ = env
+    reported = []
+    sched.ctx.report = reported.append
+    sched.register_miner("10.0.0.1:50052", "host-a", 1)
+    sched.queue.add(spec(), "op")
+    sched.daemon.transition("start", "op")
+    miner.down = {"10.0.0.1:50052"}
+    starts = 0
+    for _ in range(200):                    # ten minutes, registering every few seconds as a miner does
+        out = sched.tick()
+        starts += out.message.startswith("admitted")
+        step = min(out.delay, 3.0)
+        clock.advance(step)
+        sched.register_miner("10.0.0.1:50052", "host-a", 1)
+    assert starts <= 12, f"{starts} StartRuns to a miner that never answers"
+    assert [f.kind for f in reported] == ["miner_unreachable"]
+
+
+def test_two_schedulers_with_one_id_do_not_take_the_lease_from_each_other(env):
+    sched, clock, probe, miner, db = env
+    twin = _standby(env, "scheduler")                 # the same id as sched, by mistake
+    assert sched.leadership.renew()
+    clock.advance(sched.cfg.leader_lease_s + 1)
+    assert twin.leadership.renew()                    # the lease had expired: taken, new epoch
+    assert not sched.leadership.renew() and twin.leadership.renew()
+    assert not sched.leadership.renew(), "the one whose epoch was taken stands by, it does not take it back"
+
+
+def test_a_released_lease_is_never_taken_again_by_the_stopping_scheduler(env):
+    sched, clock, probe, miner, db = env
+    assert sched.leadership.renew()
+    sched.leadership.release()
+    assert not sched.leadership.renew() and not sched.status().leading
+
+
+def test_a_lease_row_held_by_a_frozen_scheduler_does_not_block_a_renewal(pg_url, tmp_path):
+    """PostgreSQL: the row is locked NOWAIT; a standby whose renewal finds it held goes on standing by
+    at once (the server ends the frozen session after IDLE_IN_TX_S)."""
+    import time
+
+    import psycopg
+    settings = settings_mod.load(overrides={"paths": {"configs_root": str(CONFIGS), "data_dir": str(tmp_path)},
+                                            "database": {"url": pg_url}}, sections=SECTIONS)
+    db = Database(pg_url)
+    migrate(db)
+    try:
+        standby = Scheduler(SchedulerStore(db), settings.section("scheduler"), settings.configs_root, FakeClock(),
+                            Probe(), Miner(), scheduler_id="s2")
+        with psycopg.connect(pg_url.replace("+psycopg", "")) as frozen:
+            frozen.execute("SELECT * FROM leases WHERE name = 'scheduler' FOR UPDATE")
+            t0 = time.monotonic()
+            assert not standby.leadership.renew()
+            assert time.monotonic() - t0 < 5.0
+        assert standby.leadership.renew()             # the frozen one is gone: the lease is taken
+    finally:
+        db.dispose()

@@ -33,7 +33,7 @@ def _miners(client):
 def test_two_miners_share_the_queue_and_a_killed_one_fails_only_its_own_attempt(services, tmp_path, pg_url):
     root = long_campaign_root(tmp_path, generations=120)
     config = write_settings(tmp_path, pg_url, paths={"configs_root": str(root)},
-                            scheduler={"lease_seconds": 4.0, "max_concurrent_campaigns": 4, "miner_seen_within_s": 3.0})
+                            scheduler={"lease_seconds": 4.0, "max_concurrent_campaigns": 4, "miner_seen_within_s": 5.0})
     sched = services.start("omp_services.scheduler.app", config)
     client = scheduler_client(sched.address)
     configs = {n: _miner_config(tmp_path, pg_url, root, n) for n in ("host-a", "host-b")}

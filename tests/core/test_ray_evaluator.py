@@ -1,0 +1,190 @@
+"""The Ray Core evaluator against a real Ray cluster on this machine: a head and a second node, each
+its own processes (ray.cluster_utils starts them as `ray start` would), with Ray's token
+authentication on. The same bits as the local evaluator, the same run folder byte for byte (from
+`omp run-campaign --backend ray`), the same folder when an actor is killed mid-run, batches of a
+lost node given to the survivors, a node that sees other data refusing, and a driver without the
+token refused by the cluster."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from helpers_core import FIXTURES, ROOT
+from omp_core import config as config_mod, data, ga
+from omp_core.evaluator import LocalEvaluator, SnapshotSource, campaign_snapshot
+from omp_core.features import FeatureBank
+from omp_core.ray_evaluator import NAMESPACE, RayEvaluator, batch_size
+from omp_core.run import run_campaign
+
+# real processes, seconds each; one cluster at a time on this machine (the group keeps these tests
+# on one pytest worker)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
+
+TINY = FIXTURES / "campaigns" / "tiny.toml"
+ray = None          # the module, once the cluster fixture has imported it
+
+
+def folder_bytes(run_dir: Path) -> dict:
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and p.name != "timings.json"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head and a second node (one CPU each), token authentication on; this process is a driver.
+    Ray reads its authentication settings when it is imported: they are set first, and Ray is
+    imported here, not at the top of the module."""
+    folder = Path(tempfile.mkdtemp(prefix="omp-ray-", dir="/tmp"))      # Ray's socket paths must be short
+    token = folder / "token"
+    token.write_text(secrets.token_hex(32))
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_USAGE_STATS_ENABLED": "0"}
+    saved = {k: os.environ.get(k) for k in auth}
+    os.environ.update(auth)
+    Path(tempfile.gettempdir(), "ray").mkdir(exist_ok=True)          # where Ray notes the current cluster
+    global ray
+    import ray
+    from ray.cluster_utils import Cluster
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                      "temp_dir": str(folder / "t")})
+    second = c.add_node(num_cpus=1)
+    c.wait_for_nodes()
+    ray.init(address=c.address, namespace=NAMESPACE, log_to_driver=False)
+    try:
+        yield c, second, auth
+    finally:
+        ray.shutdown()
+        c.shutdown()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def tiny_snapshot():
+    cfg = config_mod.load(TINY)
+    market = data.load_market(cfg.sources(), cfg.mandate.universe, cfg.data.validation.policy(),
+                              min_bars=cfg.data.min_bars)
+    split = int(round(market.n_bars * (1.0 - cfg.validation.holdout_fraction)))
+    bank = FeatureBank.build(market, cfg.strategy.feature_names())
+    snap = campaign_snapshot(cfg, market, bank, 0, split)
+    space = ga.SearchSpace(cfg.strategy, bank, split)
+    rng = np.random.default_rng(5)
+    genomes = [space.genome(rng) for _ in range(300)]
+    return SnapshotSource(str(TINY.resolve()), None, 0, split, market.snapshot_id), snap, genomes
+
+
+def test_the_batch_size_keeps_two_batches_per_actor_within_bounds():
+    assert batch_size(1000, 2) == 250 and batch_size(10, 4) == 64 and batch_size(10**6, 1) == 4096
+    assert batch_size(0, 0) == 64
+
+
+def test_ray_workers_give_the_local_evaluators_bits_on_both_nodes(cluster, tiny_snapshot):
+    source, snap, genomes = tiny_snapshot
+    local = LocalEvaluator(1)
+    local.register("w", snap)
+    want = local.evaluate(genomes, "w")
+    ev = RayEvaluator(threads_per_node=1)
+    try:
+        ev.register("w", source)
+        got = ev.evaluate(genomes, "w")
+        figures = ev.figures()
+    finally:
+        ev.close()
+    assert got.tobytes() == want.tobytes()                  # bit for bit, rows by genome index
+    assert figures["actors"] == 2 and figures["batches"] == 4 and figures["batch_size"] == 75
+
+
+def test_a_node_that_sees_other_data_refuses_to_score(cluster, tiny_snapshot):
+    source, _, genomes = tiny_snapshot
+    ev = RayEvaluator(threads_per_node=1)
+    try:
+        ev.register("other", SnapshotSource(source.config_path, None, source.start, source.end, "0" * 64))
+        with pytest.raises(ValueError, match="this host sees other files"):
+            ev.evaluate(genomes[:10], "other")
+        with pytest.raises(KeyError, match="unknown snapshot id 'nope'"):
+            ev.evaluate(genomes[:10], "nope")
+    finally:
+        ev.close()
+
+
+def test_omp_run_campaign_on_ray_writes_the_local_run_folder_byte_for_byte(cluster, tmp_path):
+    c, _, auth = cluster
+    local = run_campaign(TINY, tmp_path / "local", threads=1)
+    r = subprocess.run([sys.executable, "-m", "omp_cli", "run-campaign", str(TINY), "--out", str(tmp_path / "ray"),
+                        "--threads", "1", "--backend", "ray", "--ray-address", c.address, "--json"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, **auth})
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_dir = Path(json.loads(r.stdout)["run_dir"])
+    assert folder_bytes(run_dir) == folder_bytes(local.run_dir)
+    timings = json.loads((run_dir / "timings.json").read_text())
+    assert timings["backend"] == "ray" and timings["ray"]["actors"] == 2 and timings["ray"]["genomes"] > 0
+
+
+def test_a_driver_without_the_token_is_refused_by_the_cluster(cluster):
+    c, _, auth = cluster
+    env = {k: v for k, v in os.environ.items() if k not in auth}
+    probe = f"import ray; ray.init(address={c.address!r}, log_to_driver=False)"
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode != 0 and "ConnectionError" in r.stderr
+
+
+def _scorer_pids() -> list[int]:
+    """The worker processes of the scorer actors alive now (those of a closed evaluator may still
+    be dying: they do not answer)."""
+    pids = []
+    for a in ray.util.list_named_actors(all_namespaces=True):
+        if a["name"].startswith("omp-scorer"):
+            try:
+                pids.append(ray.get(ray.get_actor(a["name"], namespace=NAMESPACE).pid.remote(), timeout=10))
+            except (ValueError, ray.exceptions.RayError):
+                continue
+    return pids
+
+
+def test_an_actor_killed_mid_run_gives_the_same_run_folder(cluster, tmp_path):
+    local = run_campaign(TINY, tmp_path / "local", threads=1)
+    killed = []
+
+    def kill_one(p):
+        if not killed and p.generation == 2:
+            pid = _scorer_pids()[0]
+            os.kill(pid, signal.SIGKILL)                       # the actor's worker process dies mid-run
+            killed.append(pid)
+    ray_run = run_campaign(TINY, tmp_path / "ray", threads=1, backend="ray", progress=kill_one)
+    assert killed
+    timings = json.loads((ray_run.run_dir / "timings.json").read_text())
+    assert timings["ray"]["resubmitted_batches"] >= 1
+    assert folder_bytes(ray_run.run_dir) == folder_bytes(local.run_dir)
+
+
+def test_the_batches_of_a_lost_node_go_to_the_surviving_actors(cluster, tiny_snapshot):
+    c, second, _ = cluster
+    source, snap, genomes = tiny_snapshot
+    local = LocalEvaluator(1)
+    local.register("w", snap)
+    ev = RayEvaluator(threads_per_node=1)
+    try:
+        ev.register("w", source)
+        ev.evaluate(genomes[:10], "w")                         # both actors have built the snapshot
+        # the second node dies at once: its raylet and every process under it (its actor's worker
+        # among them), SIGKILL, as when a host loses power
+        raylet = psutil.Process(second.all_processes["raylet"][0].process.pid)
+        for p in [*raylet.children(recursive=True), raylet]:
+            p.kill()
+        got = ev.evaluate(genomes, "w")
+        assert ev.resubmitted >= 1
+    finally:
+        ev.close()
+    assert got.tobytes() == local.evaluate(genomes, "w").tobytes()
