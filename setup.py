@@ -6,6 +6,7 @@
 import glob
 import json
 import os
+import platform
 import subprocess
 
 import numpy
@@ -26,6 +27,10 @@ directives = {
 # no fused multiply-add: a*b+c rounds once or twice depending on the machine, and a run must give the
 # same bytes everywhere (and the kernel's shortcuts the same numbers as its full step)
 compile_args = (["-O0", "-g"] if DEBUG else ["-O3"]) + ["-ffp-contract=off"]
+# and a fixed target, whatever CFLAGS or the build machine say: the instruction set every host of a
+# cluster has, so a wheel built on one host gives the same bits on all (docs/scaling.md)
+TARGET = {"x86_64": ["-march=x86-64", "-mtune=generic", "-mno-fma"], "aarch64": ["-march=armv8-a"]}
+compile_args += TARGET.get(platform.machine(), [])
 
 extensions = [
     Extension(

@@ -11,7 +11,9 @@
 - ``pick_next_<db>``: the admission query (next campaign by aged priority) with 10,000 queued,
   against a primary-key read of one campaign;
 - ``pk_read_<db>``: that primary-key read as the repositories run it (a Core statement compiled
-  once, on the DB-API cursor) against the same read through an ORM Session.
+  once, on the DB-API cursor) against the same read through an ORM Session;
+- ``admissions_<db>``: one scheduler leading 16 registered miners of 4 slots: campaigns admitted,
+  started and completed per second (the miners answering in process), against a primary-key read.
 
 Runs on SQLite and, when it answers on 127.0.0.1:5432, PostgreSQL.
 Usage: ``python bench/scheduler_queue.py [--quick]``
@@ -224,6 +226,72 @@ def bench_pick(name: str, url: str, tmp: Path, quick: bool) -> None:
     db.dispose()
 
 
+def bench_admit(name: str, url: str, tmp: Path, quick: bool) -> None:
+    """The leader's own cost per admission (several miners registered; the miners' side answers at
+    once, in process): campaigns admitted per second by one scheduler, against a primary-key read."""
+    from omp_services.common import settings as settings_mod
+    from omp_services.common.clock import SystemClock
+    from omp_services.scheduler.admission import judge
+    from omp_services.scheduler.scheduler import Scheduler
+    from omp_services.scheduler.settings import SECTIONS
+
+    class Probe:
+        def read(self):
+            return judge(10.0, 8000.0, 50.0, settings_mod.Resources())
+
+    class Miners:
+        def forget(self, address):
+            pass
+
+        def start_run(self, address, campaign_id, attempt, config_path, config_hash):
+            return f"run_{campaign_id}_{attempt}"
+
+        def get_run(self, address, campaign_id, attempt):
+            return None
+
+    n = 200 if quick else 1000
+    settings = settings_mod.load(overrides={
+        "paths": {"configs_root": str(ROOT / "tests" / "fixtures" / "campaigns"), "data_dir": str(tmp)},
+        "database": {"url": url}, "scheduler": {"max_concurrent_campaigns": 64}}, sections=SECTIONS)
+    cfg = settings.section("scheduler")
+    db = Database(url)
+    migrate(db)
+    sched = Scheduler(SchedulerStore(db), cfg, settings.configs_root, SystemClock(), Probe(), Miners())
+    sched.daemon.set_data_ready(True, "bench", "")
+    sched.daemon.transition("start", "bench")
+    for k in range(16):
+        sched.register_miner(f"10.0.{k}.1:50052", f"host-{k}", 4)
+    from omp_services.scheduler.entities import CampaignSpec
+    for k in range(n):
+        sched.queue.add(CampaignSpec(name=f"a{k}", config_path="tiny.toml", priority=1), "bench")
+    admitted, t0 = 0, time.perf_counter()
+    while admitted < n:
+        out = sched.tick()
+        if out.kind.value == "admitted":
+            admitted += 1
+        else:                        # every slot taken: the runs end (as the miners would report)
+            with sched.ctx.store.read() as tx:
+                running = tx.running_attempts()
+            for a in running:
+                sched.attempts.report_result(a.campaign_id, a.number, f"run_{a.campaign_id}_{a.number}", "completed")
+    elapsed = time.perf_counter() - t0
+    store = SchedulerStore(db)
+
+    def get():
+        with store.tx() as tx:
+            return tx.daemon()
+    reps = []
+    for _ in range(200):
+        t = time.perf_counter()
+        get()
+        reps.append(time.perf_counter() - t)
+    per = elapsed / n                # each campaign: admitted, started, completed (its report included)
+    emit(workload=f"admissions_{name}", campaigns=n, miners=16, slots_each=4, per_campaign_ms=round(per * 1e3, 2),
+         campaigns_per_s=round(n / elapsed), pk_read_ms=round(statistics.median(reps) * 1e3, 3),
+         ratio_to_pk_read=round(per / statistics.median(reps), 1))
+    db.dispose()
+
+
 def postgres_ok() -> bool:
     try:
         import psycopg
@@ -244,7 +312,7 @@ def main() -> None:
         emit(workload="queue_ops_postgresql", skipped="PostgreSQL is not answering on 127.0.0.1:5432")
     for name, kind in backends:
         with tempfile.TemporaryDirectory() as tmp:
-            for fn in (bench_ops, bench_pick):
+            for fn in (bench_ops, bench_pick, bench_admit):
                 if kind:
                     dbname = _pg_create()
                     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"

@@ -1,6 +1,6 @@
 """The layout enforces itself: the direction of dependencies of STYLE.md, read from the imports.
 
-- omp_core imports the standard library, numpy and scipy (matplotlib and pyarrow lazily), nothing of ours;
+- omp_core imports the standard library, numpy and scipy (matplotlib, pyarrow and ray lazily), nothing of ours;
 - services/common never imports a particular service; one service never imports another;
 - inside a service: servicer -> domain -> repository (handed in by the composition root, app.py);
   SQL only in repositories and tables; protobuf and grpc only at the edge (servicers, the gateways
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CORE_ALLOWED = {"numpy", "scipy", "omp_core", "matplotlib", "pyarrow"}
+CORE_ALLOWED = {"numpy", "scipy", "omp_core", "matplotlib", "pyarrow", "ray"}
 OURS = ("omp_core", "omp", "omp_cli", "omp_services")
 
 ROLES = (("app.py", "composition"), ("servicer.py", "servicer"), ("repository.py", "repository"),
@@ -209,7 +209,8 @@ def test_cython_kernels_cimport_no_python_packages_of_ours():
 
 
 def test_heavy_optional_libraries_are_imported_lazily():
-    """Importing the core must not pull in matplotlib or pyarrow."""
-    code = "import sys, omp_core.run; print('matplotlib' in sys.modules, 'pyarrow' in sys.modules)"
+    """Importing the core (its Ray evaluator included) must not pull in matplotlib, pyarrow or Ray."""
+    code = ("import sys, omp_core.run, omp_core.ray_evaluator; "
+            "print('matplotlib' in sys.modules, 'pyarrow' in sys.modules, 'ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "False"]
+    assert out.split() == ["False", "False", "False"]

@@ -1,5 +1,9 @@
 """The compiled backtest against the plainly written event-driven reference, and the execution rules
 that keep research honest: t+1 fills, costs on every fill, no look-ahead, no input mutation."""
+import platform
+import re
+import subprocess
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -224,3 +228,19 @@ def test_bad_ranges_and_delays_are_refused(goog):
 def test_kernel_condition_limit_is_the_genome_limit():
     # the kernel keeps its own C constant for its stack arrays; this ties it to the domain's one
     assert _backtest.MAX_CONDITIONS == genome.MAX_CONDITIONS
+
+
+FUSED = {"x86_64": re.compile(r"\bvfn?m(add|sub)\w*"), "aarch64": re.compile(r"\b(fn?m(add|sub)|fml[as])\b")}
+
+
+def test_the_compiled_kernels_hold_no_fused_multiply_add():
+    """The same bits on every host (a Ray node's kernel as the local one): setup.py builds for the
+    baseline instruction set with contraction off, so no a*b+c is ever rounded once instead of
+    twice. objdump reads what the compiler made of it."""
+    import omp_core._backtest as kernel
+    import omp_core._indicators as indicators
+    for module in (kernel, indicators):
+        listing = subprocess.run(["objdump", "-d", module.__file__], capture_output=True, text=True, check=True).stdout
+        assert "ret" in listing                          # a real disassembly, not an empty one
+        found = FUSED[platform.machine()].findall(listing)
+        assert not found, f"{module.__file__}: {len(found)} fused multiply-add instructions"

@@ -169,6 +169,61 @@ def test_an_actor_killed_mid_run_gives_the_same_run_folder(cluster, tmp_path):
     assert folder_bytes(ray_run.run_dir) == folder_bytes(local.run_dir)
 
 
+def test_a_miner_set_to_the_ray_backend_runs_its_campaigns_on_the_cluster(cluster, tmp_path, monkeypatch):
+    """[miner] backend = "ray": the run process scores on the cluster, authenticated by the token
+    file the miner's settings name (the miner's own environment has no token)."""
+    import time
+
+    from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
+    from omp_services.common import settings as settings_mod
+    from omp_services.common.clients import Client
+    from omp_services.miner.app import MinerApp
+    from omp_services.miner.settings import SECTIONS
+    c, _, auth = cluster
+    for k in auth:
+        monkeypatch.delenv(k, raising=False)
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "tiny.toml").write_text(TINY.read_text().replace("../../../examples/data/", str(ROOT / "examples" / "data") + "/"))
+    settings = settings_mod.load(overrides={
+        "paths": {"configs_root": str(configs), "data_dir": str(tmp_path / "var"), "runs_dir": str(tmp_path / "runs")},
+        "database": {"url": f"sqlite:///{tmp_path / 'omp.db'}"},
+        "miner": {"port": 0, "metrics_port": 0, "threads": 1, "drain_s": 0.0, "backend": "ray",
+                  "ray_address": c.address, "ray_auth_token_file": auth["RAY_AUTH_TOKEN_PATH"]}}, sections=SECTIONS)
+    app = MinerApp(settings, "127.0.0.1:1")          # no scheduler: its reports wait
+    app.start()
+    client = Client(miner_pb2_grpc.MinerServiceStub, f"127.0.0.1:{app.service.port}")
+    try:
+        run = client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_ray", attempt=1,
+                                                          config_path="tiny.toml")).run
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            run = client.call("GetRun", mpb.GetRunRequest(run_id=run.run_id)).run
+            if run.status != pb.RUN_STATUS_RUNNING:
+                break
+            time.sleep(0.2)
+        assert run.status == pb.RUN_STATUS_COMPLETED, run.error
+        timings = json.loads((Path(run.run_dir) / "timings.json").read_text())
+        assert timings["backend"] == "ray" and timings["ray"]["actors"] == 2 and timings["ray"]["genomes"] > 0
+    finally:
+        client.close()
+        app.stop(1.0)
+
+
+def test_an_unreadable_token_file_stops_the_miner_naming_the_key(tmp_path):
+    from omp_services.common import settings as settings_mod
+    from omp_services.miner.app import MinerApp
+    from omp_services.miner.settings import SECTIONS
+    settings = settings_mod.load(overrides={
+        "paths": {"data_dir": str(tmp_path / "var"), "runs_dir": str(tmp_path / "runs")},
+        "database": {"url": f"sqlite:///{tmp_path / 'omp.db'}"},
+        "miner": {"port": 0, "metrics_port": 0, "backend": "ray", "ray_auth_token_file": str(tmp_path / "nope")}},
+        sections=SECTIONS)
+    with pytest.raises(ValueError, match="miner.ray_auth_token_file: must be a readable file"):
+        MinerApp(settings, "127.0.0.1:1")
+
+
+# last: it kills the second node of the module's cluster
 def test_the_batches_of_a_lost_node_go_to_the_surviving_actors(cluster, tiny_snapshot):
     c, second, _ = cluster
     source, snap, genomes = tiny_snapshot
