@@ -116,7 +116,7 @@ def main() -> None:
     market = data.load_market(cfg.sources(), cfg.mandate.universe, cfg.data.validation.policy(),
                               min_bars=cfg.data.min_bars)
     split = int(round(market.n_bars * (1.0 - cfg.validation.holdout_fraction)))
-    source = SnapshotSource(str(cfg_path), None, 0, split, market.snapshot_id)
+    source = SnapshotSource(str(cfg_path), None, 0, split, market.snapshot_id, cfg.config_hash)
     snap = source.load()
     rng = np.random.default_rng(11)
     space = ga.SearchSpace(cfg.strategy, snap.bank, split)
@@ -152,7 +152,7 @@ def main() -> None:
                 cluster.add_node(num_cpus=1)
                 cluster.wait_for_nodes()
             ev = RayEvaluator(threads_per_node=1)
-            ev.register("s", source)
+            ev.register("s", source, snap.scoring, len(market.symbols))
             t = time.perf_counter()
             ev.evaluate(genomes[: 2 * nodes], "s")           # each actor builds its snapshot once
             build_s = time.perf_counter() - t

@@ -71,8 +71,10 @@ def cmd_run_campaign(args) -> int:
         return _fail(str(exc), EXIT_FAILED, args.json)
     except (ValueError, FileNotFoundError) as exc:
         return _fail(str(exc), EXIT_BAD_INPUT, args.json)
-    except (RuntimeError, ConnectionError) as exc:       # the ray backend: no Ray, no cluster, no node
-        return _fail(f"backend {args.backend}: {exc}", EXIT_FAILED, args.json)
+    except RuntimeError as exc:
+        if args.backend == "local":
+            raise
+        return _fail(f"backend {args.backend}: {exc}", EXIT_FAILED, args.json)    # no Ray, no cluster, no node
     if args.json:
         print(json.dumps({"ok": True, "run_id": result.run_id, "run_dir": str(result.run_dir),
                           "snapshot_id": result.manifest["snapshot_id"],

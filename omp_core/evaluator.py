@@ -76,17 +76,21 @@ def campaign_snapshot(cfg: CampaignConfig, market: Market, bank: FeatureBank, st
 class SnapshotSource:
     """Where any host builds a campaign's snapshot from, on storage every host sees at the same
     paths: the campaign config (its data sources are resolved from it, under ``data_root``), the
-    bar window, and the data's content hash, which the built snapshot must have (a host whose
-    files differ refuses, it never scores on other data)."""
+    bar window, and the content hashes of the config and the data, which what a host builds must
+    have (a host whose files differ refuses: it never scores on another config or other data)."""
     config_path: str
     data_root: str | None
     start: int
     end: int
     data_snapshot_id: str
+    config_hash: str = ""
 
     def load(self) -> Snapshot:
         from omp_core import config as config_mod, data
         cfg = config_mod.load(self.config_path)
+        if self.config_hash and cfg.config_hash != self.config_hash:
+            raise ValueError(f"{self.config_path} here hashes to {cfg.config_hash[:16]}, not {self.config_hash[:16]}: "
+                             "the config changed, or this host sees another file")
         root = Path(self.data_root) if self.data_root else None
         market = data.load_market(cfg.sources(root), cfg.mandate.universe, cfg.data.validation.policy(),
                                   min_bars=cfg.data.min_bars)

@@ -225,14 +225,8 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
     costs, ppy = in_sample_snapshot.costs, in_sample_snapshot.scoring.periods_per_year
     chash = cfg.config_hash
     run_id = run_id or default_run_id(chash, market.snapshot_id, cfg.seeds, run_salt)
-    run_dir = Path(out_dir) / run_id
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    sweep_temporaries(run_dir)        # debris of a run killed mid-write; the files themselves are whole
-    if started is not None:         # first: a supervisor must know the folder before checkpoints move into it
-        started(run_dir)
-    resumed = _take_checkpoints(Path(resume_from), run_dir, market.snapshot_id, chash) if resume_from else []
-    space = ga.SearchSpace(cfg.strategy, bank, split)
-    # the search sees the in-sample window only, and only by its id
+    # the search sees the in-sample window only, and only by its id; the evaluator is made before
+    # the run folder, so a backend that cannot be reached leaves no folder behind
     in_sample = window_id(market.snapshot_id, chash, 0, split)
     if backend == "local":
         evaluator = LocalEvaluator(threads)
@@ -240,22 +234,30 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
     else:
         from omp_core.ray_evaluator import RayEvaluator
         evaluator = RayEvaluator(ray_address, threads_per_node=threads)
-        evaluator.register(in_sample, SnapshotSource(str(Path(config_path).resolve()),
-                                                     str(root) if root is not None else None, 0, split,
-                                                     market.snapshot_id))
-
-    deadline = t_start + cfg.constraints.max_runtime_minutes * 60.0
-    caches, histories, evals = {}, {}, 0
-
-    def watch(p: ga.Progress):
-        if progress:
-            progress(p)
-        if clock() > deadline and p.generation < p.generations:
-            raise RuntimeLimitExceeded(f"constraints.max_runtime_minutes ({cfg.constraints.max_runtime_minutes}) "
-                                       f"ran out at seed {p.seed}, generation {p.generation}; "
-                                       f"run again to resume from the checkpoint")
-
+        evaluator.register(in_sample, SnapshotSource(str(Path(config_path).absolute()),
+                                                     str(root.absolute()) if root is not None else None, 0, split,
+                                                     market.snapshot_id, chash),
+                           in_sample_snapshot.scoring, len(market.symbols))
+    run_dir = Path(out_dir) / run_id
     try:
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        sweep_temporaries(run_dir)        # debris of a run killed mid-write; the files themselves are whole
+        if started is not None:         # first: a supervisor must know the folder before checkpoints move into it
+            started(run_dir)
+        resumed = _take_checkpoints(Path(resume_from), run_dir, market.snapshot_id, chash) if resume_from else []
+        space = ga.SearchSpace(cfg.strategy, bank, split)
+
+        deadline = t_start + cfg.constraints.max_runtime_minutes * 60.0
+        caches, histories, evals = {}, {}, 0
+
+        def watch(p: ga.Progress):
+            if progress:
+                progress(p)
+            if clock() > deadline and p.generation < p.generations:
+                raise RuntimeLimitExceeded(f"constraints.max_runtime_minutes ({cfg.constraints.max_runtime_minutes}) "
+                                           f"ran out at seed {p.seed}, generation {p.generation}; "
+                                           f"run again to resume from the checkpoint")
+
         for seed in cfg.seeds:
             cache = ga.EvaluationCache(market.snapshot_id, chash)
             search = ga.GeneticSearch(space, cfg.ga, seed, evaluator, in_sample, cache,
@@ -264,23 +266,23 @@ def run_campaign(config_path: str | Path, out_dir: str | Path, *, data_root: str
             caches[seed], histories[seed] = cache, search.history
             evals += search.evaluated_here
             timings[f"search_seed_{seed}_s"], t = clock() - t, clock()
+
+        result = _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories, code,
+                         {**(provenance or {}), **({"resumed_from": str(Path(resume_from).name), "resumed_checkpoints": resumed}
+                                                    if resumed else {})})
+        timings["report_s"] = clock() - t
+        timings["total_s"] = clock() - t_start
+        timings["evaluations_this_session"] = evals
+        timings["evaluations_per_second"] = evals / max(sum(v for k, v in timings.items() if k.startswith("search_")),
+                                                        1e-9)
+        timings["threads"] = threads
+        timings["backend"] = backend
+        if backend == "ray":
+            timings["ray"] = evaluator.figures()
+        write_text(run_dir / "timings.json", dumps(timings))
+        return result
     finally:
         getattr(evaluator, "close", lambda: None)()
-
-    result = _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories, code,
-                     {**(provenance or {}), **({"resumed_from": str(Path(resume_from).name), "resumed_checkpoints": resumed}
-                                                if resumed else {})})
-    timings["report_s"] = clock() - t
-    timings["total_s"] = clock() - t_start
-    timings["evaluations_this_session"] = evals
-    timings["evaluations_per_second"] = evals / max(sum(v for k, v in timings.items() if k.startswith("search_")),
-                                                    1e-9)
-    timings["threads"] = threads
-    timings["backend"] = backend
-    if backend == "ray":
-        timings["ray"] = evaluator.figures()
-    write_text(run_dir / "timings.json", dumps(timings))
-    return result
 
 
 def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histories, code,

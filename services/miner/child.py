@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"bad input: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:         # the evaluation backend (a Ray cluster that cannot score it)
+        print(f"backend {args.backend}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
     emit({"event": "completed", "run_dir": str(result.run_dir), "run_id": result.run_id,
           "candidates": len(result.candidates["candidates"])})
     return 0

@@ -7,6 +7,7 @@ the same campaign on the same data resumes from the checkpoints an interrupted o
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -91,6 +92,9 @@ class RunManager:
         self.logs_dir = settings.runs_dir / "logs"
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self._ray_env: dict[str, str] = {}
+        if self.cfg.backend == "ray":
+            require(importlib.util.find_spec("ray") is not None, "miner.backend",
+                    "needs Ray in this environment (pip install 'omp[ray]')", self.cfg.backend)
         if self.cfg.ray_auth_token_file:        # set but unusable: start-up stops, naming the key
             key = "miner.ray_auth_token_file"
             token = settings.secret_path(self.cfg.ray_auth_token_file, key, "miner")
@@ -196,7 +200,8 @@ class RunManager:
                                          f"the scheduler admitted {config_hash[:16]}")
             now = self._now()
             run_id = f"run_{secrets.token_hex(8)}"     # the folder's name, the manifest's, everyone's
-            threads = self.cfg.threads or (os.cpu_count() or 1)
+            # on Ray, 0 means each node's own CPUs; here, this host's
+            threads = self.cfg.threads or (0 if self.cfg.backend == "ray" else os.cpu_count() or 1)
             cmd = [sys.executable, "-m", "omp_services.miner.child", "--config", str(path),
                    "--out", str(self.settings.runs_dir), "--threads", str(threads),
                    "--parent-pid", str(os.getpid()), "--run-id", run_id, "--campaign-id", campaign_id,

@@ -6,6 +6,7 @@ lost node given to the survivors, a node that sees other data refusing, and a dr
 token refused by the cluster."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -23,7 +24,7 @@ from helpers_core import FIXTURES, ROOT
 from omp_core import config as config_mod, data, ga
 from omp_core.evaluator import LocalEvaluator, SnapshotSource, campaign_snapshot
 from omp_core.features import FeatureBank
-from omp_core.ray_evaluator import NAMESPACE, RayEvaluator, batch_size
+from omp_core.ray_evaluator import NAMESPACE, RayEvaluator, SnapshotUnavailable, batch_size
 from omp_core.run import run_campaign
 
 # real processes, seconds each; one cluster at a time on this machine (the group keeps these tests
@@ -82,7 +83,7 @@ def tiny_snapshot():
     space = ga.SearchSpace(cfg.strategy, bank, split)
     rng = np.random.default_rng(5)
     genomes = [space.genome(rng) for _ in range(300)]
-    return SnapshotSource(str(TINY.resolve()), None, 0, split, market.snapshot_id), snap, genomes
+    return SnapshotSource(str(TINY.resolve()), None, 0, split, market.snapshot_id, cfg.config_hash), snap, genomes
 
 
 def test_the_batch_size_keeps_two_batches_per_actor_within_bounds():
@@ -97,7 +98,7 @@ def test_ray_workers_give_the_local_evaluators_bits_on_both_nodes(cluster, tiny_
     want = local.evaluate(genomes, "w")
     ev = RayEvaluator(threads_per_node=1)
     try:
-        ev.register("w", source)
+        ev.register("w", source, snap.scoring, len(snap.market.symbols))
         got = ev.evaluate(genomes, "w")
         figures = ev.figures()
     finally:
@@ -107,12 +108,17 @@ def test_ray_workers_give_the_local_evaluators_bits_on_both_nodes(cluster, tiny_
 
 
 def test_a_node_that_sees_other_data_refuses_to_score(cluster, tiny_snapshot):
-    source, _, genomes = tiny_snapshot
+    source, snap, genomes = tiny_snapshot
     ev = RayEvaluator(threads_per_node=1)
     try:
-        ev.register("other", SnapshotSource(source.config_path, None, source.start, source.end, "0" * 64))
-        with pytest.raises(ValueError, match="this host sees other files"):
+        ev.register("other", SnapshotSource(source.config_path, None, source.start, source.end, "0" * 64),
+                    snap.scoring, len(snap.market.symbols))
+        with pytest.raises(SnapshotUnavailable, match="could not be built: ValueError: .*this host sees other files"):
             ev.evaluate(genomes[:10], "other")
+        ev.register("edited", SnapshotSource(source.config_path, None, source.start, source.end,
+                                             source.data_snapshot_id, "f" * 64), snap.scoring, len(snap.market.symbols))
+        with pytest.raises(SnapshotUnavailable, match="the config changed"):
+            ev.evaluate(genomes[:10], "edited")
         with pytest.raises(KeyError, match="unknown snapshot id 'nope'"):
             ev.evaluate(genomes[:10], "nope")
     finally:
@@ -147,22 +153,23 @@ def _scorer_pids() -> list[int]:
     for a in ray.util.list_named_actors(all_namespaces=True):
         if a["name"].startswith("omp-scorer"):
             try:
-                pids.append(ray.get(ray.get_actor(a["name"], namespace=NAMESPACE).pid.remote(), timeout=10))
+                pids.append(ray.get(ray.get_actor(a["name"], namespace=NAMESPACE).describe.remote(), timeout=10)["pid"])
             except (ValueError, ray.exceptions.RayError):
                 continue
     return pids
 
 
-def test_an_actor_killed_mid_run_gives_the_same_run_folder(cluster, tmp_path):
+def test_actors_killed_mid_run_give_the_same_run_folder(cluster, tmp_path):
     local = run_campaign(TINY, tmp_path / "local", threads=1)
     killed = []
 
-    def kill_one(p):
+    def kill_them(p):
         if not killed and p.generation == 2:
-            pid = _scorer_pids()[0]
-            os.kill(pid, signal.SIGKILL)                       # the actor's worker process dies mid-run
-            killed.append(pid)
-    ray_run = run_campaign(TINY, tmp_path / "ray", threads=1, backend="ray", progress=kill_one)
+            # the run's actors (and any an earlier evaluator left dying) lose their worker processes
+            for pid in _scorer_pids():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+    ray_run = run_campaign(TINY, tmp_path / "ray", threads=1, backend="ray", progress=kill_them)
     assert killed
     timings = json.loads((ray_run.run_dir / "timings.json").read_text())
     assert timings["ray"]["resubmitted_batches"] >= 1
@@ -223,16 +230,45 @@ def test_an_unreadable_token_file_stops_the_miner_naming_the_key(tmp_path):
         MinerApp(settings, "127.0.0.1:1")
 
 
-# last: it kills the second node of the module's cluster
-def test_the_batches_of_a_lost_node_go_to_the_surviving_actors(cluster, tiny_snapshot):
-    c, second, _ = cluster
+@contextlib.contextmanager
+def _warmed(tiny_snapshot):
+    """A RayEvaluator whose actors have built the snapshot "w", and the local evaluator of it."""
     source, snap, genomes = tiny_snapshot
     local = LocalEvaluator(1)
     local.register("w", snap)
     ev = RayEvaluator(threads_per_node=1)
     try:
-        ev.register("w", source)
-        ev.evaluate(genomes[:10], "w")                         # both actors have built the snapshot
+        ev.register("w", source, snap.scoring, len(snap.market.symbols))
+        ev.evaluate(genomes[:10], "w")
+        yield ev, local
+    finally:
+        ev.close()
+
+
+def test_when_every_actor_is_lost_new_ones_take_the_batches(cluster, tiny_snapshot):
+    genomes = tiny_snapshot[2]
+    with _warmed(tiny_snapshot) as (ev, local):
+        for actor in ev.actors:                                 # both worker processes die
+            os.kill(ray.get(actor.describe.remote())["pid"], signal.SIGKILL)
+        got = ev.evaluate(genomes, "w")
+        assert ev.resubmitted >= 2 and len(ev.actors) == 2
+    assert got.tobytes() == local.evaluate(genomes, "w").tobytes()
+
+
+def test_a_cluster_that_does_not_answer_fails_at_once_and_leaves_no_run_folder(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "omp_cli", "run-campaign", str(TINY), "--out", str(tmp_path / "out"),
+                        "--backend", "ray", "--ray-address", "127.0.0.1:1", "--json"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "the Ray cluster at 127.0.0.1:1 does not answer" in json.loads(r.stdout)["error"]["message"]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+# last: it kills the second node of the module's cluster
+def test_the_batches_of_a_lost_node_go_to_the_surviving_actors(cluster, tiny_snapshot):
+    c, second, _ = cluster
+    genomes = tiny_snapshot[2]
+    with _warmed(tiny_snapshot) as (ev, local):
         # the second node dies at once: its raylet and every process under it (its actor's worker
         # among them), SIGKILL, as when a host loses power
         raylet = psutil.Process(second.all_processes["raylet"][0].process.pid)
@@ -240,6 +276,4 @@ def test_the_batches_of_a_lost_node_go_to_the_surviving_actors(cluster, tiny_sna
             p.kill()
         got = ev.evaluate(genomes, "w")
         assert ev.resubmitted >= 1
-    finally:
-        ev.close()
     assert got.tobytes() == local.evaluate(genomes, "w").tobytes()

@@ -192,10 +192,12 @@ def test_disk_critical_stops_mining_and_kills_the_runs_keeping_the_database_inta
                      != pb.RUN_STATUS_RUNNING and r, timeout=30, what="the run to be killed")
     assert ended.status == pb.RUN_STATUS_FAILED and "disk critical" in ended.error
     assert wait_for(lambda: gone(run.pid), timeout=10, what="no process of it")
-    incidents = Client(watchdog_pb2_grpc.WatchdogServiceStub, dog.address).call(
-        "ListIncidents", wpb.ListIncidentsRequest(open_only=True)).incidents
-    critical = [i for i in incidents if i.kind == "disk_critical"]      # one per filesystem watched
-    assert critical and all(i.severity == wpb.SEVERITY_SEV0 for i in critical)
+    dclient = Client(watchdog_pb2_grpc.WatchdogServiceStub, dog.address)
+    # the watchdog acts first and records after (on a full disk the record may fail): the incident
+    # may come a moment after the kill it lists
+    critical = wait_for(lambda: [i for i in dclient.call("ListIncidents", wpb.ListIncidentsRequest(
+        open_only=True)).incidents if i.kind == "disk_critical"], timeout=15, what="the disk_critical incident")
+    assert all(i.severity == wpb.SEVERITY_SEV0 for i in critical)                # one per filesystem watched
     assert delay < 10.0, f"mining stopped {delay:.1f} s after the watchdog started"
     conn = sqlite3.connect(tmp_path / "omp.db")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
