@@ -94,7 +94,12 @@ class Database:
                 conn = engine.raw_connection()
             except (self.dialect.loaded_dbapi.Error, sa_exc.DBAPIError) as exc:
                 raise DatabaseUnavailable(f"the database is unavailable: {str(exc).strip()[:300]}") from None
+            # PostgreSQL reads run outside a transaction: at READ COMMITTED each statement sees its
+            # own snapshot anyway, and BEGIN and COMMIT are two round trips a read does not need
+            bare = not write and not self.sqlite
             try:
+                if bare:
+                    conn.dbapi_connection.autocommit = True
                 cur = conn.cursor()
                 try:
                     if self.sqlite:
@@ -113,6 +118,9 @@ class Database:
                     raise
                 cur.close()
             finally:
+                if bare:
+                    with contextlib.suppress(Exception):       # a broken connection is dropped by the pool
+                        conn.dbapi_connection.autocommit = False
                 conn.close()
 
     def serve_on_loop(self, loop: asyncio.AbstractEventLoop, thread_id: int,

@@ -258,3 +258,24 @@ def test_only_sqlite_groups_commits(database_url, db):
     # PostgreSQL commits at once (its server groups WAL flushes): nothing to wait for
     assert on_loop(db, fn) == ([1] if database_url.startswith("sqlite") else [None])
     assert committed(db, "one")
+
+
+def test_postgresql_reads_run_outside_a_transaction_and_writes_inside_one(pg_url):
+    """A read saves BEGIN and COMMIT (two round trips; at READ COMMITTED each statement sees its own
+    snapshot anyway); a write is one transaction; the pooled connection goes back as it was."""
+    from psycopg.pq import TransactionStatus
+    from sqlalchemy import select, literal
+    from omp_services.common.storage.db import Database
+    from omp_services.common.storage.statements import Statement
+    one = Statement(select(literal(1)))
+    db = Database(pg_url, pool_size=1)
+    try:
+        for _ in range(2):                                  # the same pooled connection, twice
+            with db.tx(write=False) as tx:
+                tx.scalar(one)
+                assert tx.cur.connection.info.transaction_status == TransactionStatus.IDLE
+            with db.tx() as tx:
+                tx.scalar(one)
+                assert tx.cur.connection.info.transaction_status == TransactionStatus.INTRANS
+    finally:
+        db.dispose()
