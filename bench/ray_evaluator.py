@@ -173,6 +173,8 @@ def main() -> None:
             else:
                 fields.update(cluster_start_s=round(start_s, 2))
             emit(**fields)
+            if not same:
+                raise SystemExit(f"Ray on {nodes} node(s) did not give the local evaluator's bits")
             if nodes == 1:
                 # a batch's cost beyond its scoring: one genome per call, against scoring it here
                 calls = 30 if args.quick else 100
