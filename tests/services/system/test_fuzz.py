@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from omp.v1 import (miner_pb2, miner_pb2_grpc, promoter_pb2, promoter_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc,
                     watchdog_pb2, watchdog_pb2_grpc)
 
-from helpers_services import ServiceProcess, free_port, write_settings
+from helpers_services import ServiceProcess, free_port, wait_for, write_settings
 
 pytestmark = pytest.mark.slow      # four services as processes and thousands of calls
 
@@ -164,6 +164,10 @@ def fleet(tmp_path_factory):
              ("watchdog", "promoter", "miner", "scheduler")}
     channels = {name: grpc.insecure_channel(f"127.0.0.1:{port}") for name, port in ports.items()}
     stubs = {name: SERVICES[name][2](ch) for name, ch in channels.items()}
+    # the miner started first: its first registration (an event, a row) must land before the
+    # fuzzing, or it would look like a refused request's doing
+    wait_for(lambda: any(m.miner_id for m in stubs["scheduler"].GetStatus(
+        scheduler_pb2.GetStatusRequest(), timeout=5).status.miners), timeout=60, what="the miner to register")
     yield tmp, procs, stubs, channels
     for ch in channels.values():
         ch.close()

@@ -151,6 +151,10 @@ def test_every_rpc_of_every_service_by_every_role_over_tls(services, tmp_path):
     # a campaign to aim the refused changes at
     from omp.v1 import common_pb2 as pb
     admin = scheduler_pb2_grpc.SchedulerServiceStub(channels[("admin", "scheduler")])
+    # the miner started before the scheduler: its first registration (an event) lands before the
+    # snapshot below, or it would look like a refused call's doing
+    wait_for(lambda: any(m.miner_id for m in admin.GetStatus(spb.GetStatusRequest(), timeout=10).status.miners),
+             timeout=60, what="the miner to register")
     cid = admin.AddCampaign(spb.AddCampaignRequest(campaign=pb.Campaign(name="target", config_path="tiny.toml",
                                                                         market="us", priority=1)), timeout=10).campaign.id
     real = _real(cid)
