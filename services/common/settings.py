@@ -41,10 +41,15 @@ def check_instance_id(path: str, v: str) -> None:
     require(v == "" or INSTANCE_ID.fullmatch(v) is not None, path, INSTANCE_ID_RULE, v)
 
 
+def is_host_port(v: str) -> bool:
+    """``host:port`` with a port in 1..65535 (the one check of an address a service is reached at)."""
+    host, _, port = v.rpartition(":")
+    return bool(host) and port.isdigit() and 0 < int(port) < 65536
+
+
 def check_host_port(path: str, v: str) -> None:
     """A host:port a service is reached at ("" means: its own host and port)."""
-    host, _, port = v.rpartition(":")
-    require(v == "" or (bool(host) and port.isdigit() and 0 < int(port) < 65536), path, "must be host:port", v)
+    require(v == "" or is_host_port(v), path, "must be host:port with a port in 1..65535", v)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from omp_services.common.clock import iso
 from omp_services.common.errors import InvalidArgument
 from omp_services.common.findings import Finding
-from omp_services.common.settings import INSTANCE_ID, INSTANCE_ID_RULE
+from omp_services.common.settings import INSTANCE_ID, INSTANCE_ID_RULE, is_host_port
 from omp_services.scheduler.context import SchedulerContext
 from omp_services.scheduler.entities import Miner
 from omp_services.scheduler.ports import MinerGateway
@@ -50,13 +50,6 @@ class Choice:
     wait: float | None = None
 
 
-def check_address(address: str, field: str = "address") -> str:
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InvalidArgument(f"{field} must be host:port, got {address!r}")
-    return address
-
-
 class Miners:
     def __init__(self, ctx: SchedulerContext, gateway: MinerGateway, default_address: str):
         self.ctx, self.gateway = ctx, gateway
@@ -69,7 +62,8 @@ class Miners:
         """Record where a miner is and its slots (its id defaults to its address). True if that
         may let admission go on (the miner is new, moved, changed its slots, or was not heard of
         lately): the caller wakes it."""
-        check_address(address)
+        if not is_host_port(address):
+            raise InvalidArgument(f"address must be host:port with a port in 1..65535, got {address!r}")
         if address.rpartition(":")[0].strip("[]") in ("0.0.0.0", "::", ""):
             raise InvalidArgument(f"address {address!r} is where the miner listens, not where it is reached: set "
                                   "[miner] advertise_address")

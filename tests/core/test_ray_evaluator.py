@@ -179,8 +179,6 @@ def test_actors_killed_mid_run_give_the_same_run_folder(cluster, tmp_path):
 def test_a_miner_set_to_the_ray_backend_runs_its_campaigns_on_the_cluster(cluster, tmp_path, monkeypatch):
     """[miner] backend = "ray": the run process scores on the cluster, authenticated by the token
     file the miner's settings name (the miner's own environment has no token)."""
-    import time
-
     from omp.v1 import common_pb2 as pb, miner_pb2 as mpb, miner_pb2_grpc
     from omp_services.common import settings as settings_mod
     from omp_services.common.clients import Client
@@ -203,12 +201,9 @@ def test_a_miner_set_to_the_ray_backend_runs_its_campaigns_on_the_cluster(cluste
     try:
         run = client.call("StartRun", mpb.StartRunRequest(campaign_id="camp_ray", attempt=1,
                                                           config_path="tiny.toml")).run
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            run = client.call("GetRun", mpb.GetRunRequest(run_id=run.run_id)).run
-            if run.status != pb.RUN_STATUS_RUNNING:
-                break
-            time.sleep(0.2)
+        # the run as it changes, until it ends (the miner's own watch; a deadline, no polling)
+        for change in client.stream("WatchRun", mpb.WatchRunRequest(run_id=run.run_id), timeout=180):
+            run = change.run
         assert run.status == pb.RUN_STATUS_COMPLETED, run.error
         timings = json.loads((Path(run.run_dir) / "timings.json").read_text())
         assert timings["backend"] == "ray" and timings["ray"]["actors"] == 2 and timings["ray"]["genomes"] > 0
