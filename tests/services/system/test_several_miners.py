@@ -54,9 +54,11 @@ def test_two_miners_share_the_queue_and_a_killed_one_fails_only_its_own_attempt(
                      timeout=60, what="a run on each miner")
     assert first["host-a"].miner_id == "host-a" and first["host-b"].miner_id == "host-b"
     assert first["host-a"].campaign_id != first["host-b"].campaign_id
-    status = client.call("GetStatus", spb.GetStatusRequest()).status
+    # the tick after the second admission is the one that finds every slot taken
+    status = wait_for(lambda: (st := client.call("GetStatus", spb.GetStatusRequest()).status) and
+                      "every miner's slots are taken" in st.last_tick_outcome and st, timeout=15,
+                      what="a tick that finds every slot taken")
     assert status.running == 2 and status.queued == 1
-    assert "every miner's slots are taken" in status.last_tick_outcome
     assert {m.miner_id: m.running for m in status.miners} == {"host-a": 1, "host-b": 1}
 
     # SIGKILL host-a mid-run: its run dies with it; host-b's run goes on, never restarted
