@@ -8,8 +8,12 @@ waits for the GIL behind another at every SQLite step. Measured with 16 clients 
 thread-pool server made about 900 futex calls per queue operation and spent 1.6-2.1 ms of CPU on
 it, this one 0.6-1.2 ms (bench/scheduler_queue.py). A service whose methods may block (the miner:
 processes, files, cancel grace periods) and every server stream run on a thread pool instead.
-A method on the loop that wrote in a group commit (storage/db.py) is answered once that group's
-COMMIT is on disk: the handler awaits it, and the loop serves other calls meanwhile.
+
+Each call on the loop runs in a greenlet of its own (SQLAlchemy's ``greenlet_spawn``): where its
+store waits for PostgreSQL (storage/db.py), the greenlet hands the loop back and the other calls
+go on; the call itself reads as straight-line code. A method on the loop that wrote in a SQLite
+group commit is answered once that group's COMMIT is on disk: the handler awaits it, and the loop
+serves other calls meanwhile.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from omp_services.common.clients import CHANNEL_OPTIONS
 from omp_services.common.errors import InvalidArgument, ResourceExhausted, rich_status, to_status
 from omp_services.common.metrics import GrpcMetrics, MethodMetrics
 from omp_services.common.security import ANONYMOUS, PLAINTEXT, Security
+from omp_services.common.storage.connection import in_greenlet
 
 log = logging.getLogger(__name__)
 _END = object()
@@ -167,8 +172,48 @@ class _Auditor:
         return response
 
 
+class _OnLoop:
+    """How a unary call runs on the loop's thread (a Registration's ``on_loop``).
+
+    ``durable`` (see build_server) is asked in the same task as the call ran in (it reads what
+    the call's transactions left in their context), and the answer waits for what it gives.
+
+    ``io``: the call may wait for I/O on the loop (the scheduler on PostgreSQL): it runs in a
+    greenlet (storage/connection.py's ``in_greenlet``), and a transaction inside it gives the
+    loop to the other calls at each round trip (storage/db.py). Such a call is a task of its own, shielded
+    from its client's cancel: once started it runs to its end, as a plain synchronous call did, so
+    a transaction is never cut between its statements (the task and the shield cost about 40 us,
+    which a call that cannot wait does not pay: it runs as a plain function)."""
+
+    def __init__(self, durable: Callable[[], Awaitable | None] | None, io: bool):
+        self.durable, self.io = durable, io
+
+    async def __call__(self, fn, *args):
+        if not self.io:
+            return await self._durably(fn(*args))
+        work = asyncio.ensure_future(self._in_greenlet(fn, args))
+        work.add_done_callback(_seen)
+        return await asyncio.shield(work)
+
+    async def _in_greenlet(self, fn, args):
+        return await self._durably(await in_greenlet(fn, *args))
+
+    async def _durably(self, response):
+        if self.durable is not None and (waiting := self.durable()) is not None:
+            # shielded: a SQLite group's future is shared by every call in it, and a client that
+            # cancels must cancel its own wait, never the others' (or the commit's result)
+            await asyncio.shield(waiting)
+        return response
+
+
+def _seen(work: asyncio.Future) -> None:
+    """Marks the outcome of a call whose client stopped waiting as retrieved (it was the client's to hear)."""
+    if not work.cancelled():
+        work.exception()
+
+
 def _unary(behavior, method: str, full: str, security: Security, metrics: MethodMetrics,
-           pool: futures.Executor | None, durable=None, audit: _Auditor | None = None):
+           pool: futures.Executor | None, on_loop: _OnLoop | None = None, audit: _Auditor | None = None):
     async def handler(request, context):
         t0 = time.perf_counter()
         metrics.started.inc()
@@ -183,14 +228,9 @@ def _unary(behavior, method: str, full: str, security: Security, metrics: Method
             ran = True
             if pool is None:
                 if audit is None:
-                    response = behavior(request, ctx)
-                else:       # on the loop: the row joins the call's group commit
-                    response = audit.audited(behavior, request, ctx, peer)
-                # its writes may be waiting for a group commit: not answered before they are on disk
-                if durable is not None and (waiting := durable()) is not None:
-                    # shielded: the group's future is shared by every call in it, and a client that
-                    # cancels must cancel its own wait, never the others' (or the commit's result)
-                    await asyncio.shield(waiting)
+                    response = await on_loop(behavior, request, ctx)
+                else:       # on the loop: the row joins the call's transaction (or group commit)
+                    response = await on_loop(audit.audited, behavior, request, ctx, peer)
             elif audit is None:
                 response = await loop.run_in_executor(pool, behavior, request, ctx)
             else:
@@ -202,7 +242,7 @@ def _unary(behavior, method: str, full: str, security: Security, metrics: Method
             if audit is not None and not ran and audit.wants(code := to_status(exc)[0]):
                 who = getattr(exc, "principal", None)
                 if pool is None:
-                    audit(request, who, code, peer)
+                    await on_loop(audit, request, who, code, peer)
                 else:               # not awaited: a client that goes away cannot cancel it
                     pool.submit(audit, request, who, code, peer)
             await _abort(exc, method, metrics, t0, context)
@@ -319,7 +359,7 @@ def _add(server: grpc.aio.Server, service: ServiceDescriptor, wrapped) -> None:
 
 
 def _wrapped(reg: Registration, security: Security, metrics: GrpcMetrics, pool: futures.Executor,
-             stream_pool: futures.Executor, limits: StreamLimits, durable=None, audit=None):
+             stream_pool: futures.Executor, limits: StreamLimits, on_loop: _OnLoop, audit=None):
     """The servicer the aio server sees: every method async, authorized, audited when it changes
     something, with the error table and metrics."""
     out = type(f"Async{type(reg.servicer).__name__}", (), {})()
@@ -336,8 +376,8 @@ def _wrapped(reg: Registration, security: Security, metrics: GrpcMetrics, pool: 
             setattr(out, m.name, _stream(behavior, m.name, full, security, mm, stream_pool, limits))
         else:
             mm = metrics.method(full, "unary")
-            on_loop = reg.on_loop and m.name not in reg.on_pool
-            setattr(out, m.name, _unary(behavior, m.name, full, security, mm, None, durable, auditor) if on_loop
+            here = reg.on_loop and m.name not in reg.on_pool
+            setattr(out, m.name, _unary(behavior, m.name, full, security, mm, None, on_loop, auditor) if here
                     else _unary(behavior, m.name, full, security, mm, pool, None, auditor))
     return out
 
@@ -402,6 +442,9 @@ class Service:
         self.loop, self.thread, self.server, self.port = loop, thread, server, port
         self.health, self.service_names, self.stopping, self.pools = health_servicer, service_names, stopping, pools
         self.streams = limits
+        #: run on the loop (each in a greenlet) once the server has stopped serving calls, before
+        #: the loop ends: what lives on the loop closes there (Database.close_loop)
+        self.closing: list[Callable[[], None]] = []
         self._stopped = threading.Lock()
         self._draining = threading.Event()
 
@@ -444,18 +487,24 @@ class Service:
     async def _stop(self, grace: float) -> None:
         await self._not_serving()
         await self.server.stop(grace)
+        for close in self.closing:
+            try:
+                await in_greenlet(close)
+            except Exception:  # noqa: BLE001 - the others still close, and the stop goes on
+                log.exception("closing on the server's loop failed")
 
 
 def build_server(host: str, port: int, registrations: Iterable[Registration], metrics: GrpcMetrics,
                  *, stopping: threading.Event | None = None, max_workers: int = 32,
                  streams: StreamLimits | None = None,
-                 durable: Callable[[], Awaitable | None] | None = None,
+                 durable: Callable[[], Awaitable | None] | None = None, loop_io: bool = False,
                  security: Security = PLAINTEXT, audit=None) -> Service:
     """Build, bind and start a server on its own event-loop thread. ``port=0`` picks a free port; a
     taken port raises PortInUse. ``stopping`` is set when the server begins to drain: streaming
     servicers watch it. ``durable``, asked after each method run on the loop, returns what its
     answer must wait for so that what it wrote is on disk (``Database.pending`` with group
-    commits), or None.
+    commits), or None. ``loop_io``: a method on the loop may wait for I/O there (a Database on
+    PostgreSQL given this loop by ``serve_on_loop``): see _OnLoop.
 
     ``security`` (services/common/security.py) gives the port its TLS and checks every call of
     every method, unary or stream, before its servicer runs: who the caller is and whether
@@ -470,6 +519,7 @@ def build_server(host: str, port: int, registrations: Iterable[Registration], me
     limits = streams or StreamLimits()
     pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc")
     stream_pool = futures.ThreadPoolExecutor(max_workers=limits.total, thread_name_prefix="grpc-stream")
+    on_loop = _OnLoop(durable, loop_io)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="grpc-loop", daemon=True)
     thread.start()
@@ -478,7 +528,7 @@ def build_server(host: str, port: int, registrations: Iterable[Registration], me
         # never share a port silently with another process
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *CHANNEL_OPTIONS, *SERVER_OPTIONS])
         for reg in registrations:
-            _add(server, reg.service, _wrapped(reg, security, metrics, pool, stream_pool, limits, durable, audit))
+            _add(server, reg.service, _wrapped(reg, security, metrics, pool, stream_pool, limits, on_loop, audit))
         names = [reg.service.full_name for reg in registrations]
         health_servicer = _Health()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -89,10 +89,12 @@ class SchedulerApp:
         # but the writes that wait for it (and they wait at most LOOP_WAIT_S, then UNAVAILABLE)
         registration = Registration(servicer, SERVICE, on_loop=True, on_pool=frozenset({"ImportQueue"}))
         self.service = build_server(cfg.host, cfg.port, [registration], GrpcMetrics(self.registry, "scheduler"),
-                                    stopping=stopping, durable=self.db.pending, security=self.security,
-                                    audit=self.audit)
-        # on SQLite the writes of one turn of the loop share one COMMIT (see GroupCommitter)
+                                    stopping=stopping, durable=self.db.pending, loop_io=not self.db.sqlite,
+                                    security=self.security, audit=self.audit)
+        # on SQLite the writes of one turn of the loop share one COMMIT (see GroupCommitter); on
+        # PostgreSQL a call waiting for the database gives the loop to the others (Database.tx)
         self.db.serve_on_loop(self.service.loop, self.service.thread.ident, self.metrics.group_committed)
+        self.service.closing.append(self.db.close_loop)
         self.metrics_server, _, self.metrics_port = serve_metrics(self.registry, cfg.host, cfg.metrics_port)
         self.loop = threading.Thread(target=self._loop, name="scheduler-loop", daemon=True)
         self.loop.start()

@@ -2,8 +2,13 @@
 
 What it stands on lives beside it: ``statements.py`` (Core statements compiled once per dialect,
 run on the DB-API cursor), ``group_commit.py`` (SQLite's writes of one loop turn share a COMMIT),
-``engine.py`` (engines and migrations). What a caller hears when the database cannot serve it
-now (DatabaseBusy, CommitFailed: UNAVAILABLE) is in services/common/errors.py.
+``engine.py`` (engines and migrations), ``connection.py`` (one transaction on each driver).
+
+On a server's event loop (:meth:`Database.serve_on_loop`) a PostgreSQL transaction goes through
+psycopg's asyncio connection from inside the greenlet the server runs each call in
+(services/common/server.py): the repositories stay plain synchronous code, and while one call
+waits for the database the loop serves the others. What a caller hears when the database cannot
+serve it now (DatabaseBusy, CommitFailed: UNAVAILABLE) is in services/common/errors.py.
 """
 from __future__ import annotations
 
@@ -15,7 +20,9 @@ from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.util.concurrency import in_greenlet
 
+from omp_services.common.storage.connection import session
 from omp_services.common.storage.engine import make_engine, upgrade
 from omp_services.common.errors import CommitFailed, DatabaseBusy, DatabaseUnavailable
 from omp_services.common.storage.group_commit import GroupCommitter
@@ -24,6 +31,12 @@ from omp_services.common.storage.statements import Statement, Tx
 #: how long a transaction on a server's event loop may wait for the database: the loop serves
 #: every other call (health included) and must not stand still behind a lock
 LOOP_WAIT_S = 0.25
+
+#: connections for the calls on a loop on PostgreSQL, as a multiple of the pool size (4 x 5: more
+#: than the 16 clients of bench/scheduler_queue.py); a call past them waits for one (asynchronously,
+#: at most LOOP_WAIT_S, then DatabaseBusy). With the pool's own 5 + 10, a scheduler holds
+#: at most 35 of PostgreSQL's default 100.
+LOOP_CALLS = 4
 
 #: a row the running call's first write transaction must also write (its audit row: see
 #: services/common/storage/audit.py), so that the change and the record of it commit together
@@ -61,6 +74,7 @@ class Database:
         self._write_lock = threading.Lock() if self.sqlite else contextlib.nullcontext()
         self._loop_thread: int | None = None
         self._loop_engine = None
+        self._loop: asyncio.AbstractEventLoop | None = None     # its thread's id may be reused once it ends
         self._groups: GroupCommitter | None = None
 
     def tx(self, write: bool = True):
@@ -71,7 +85,11 @@ class Database:
         deferred and, in WAL mode, never waits for a writer. On the thread of a loop given to
         :meth:`serve_on_loop`, see there. A database that cannot serve the transaction (locked
         past the wait, gone) raises DatabaseBusy: UNAVAILABLE, nothing happened."""
-        on_loop = self._loop_thread is not None and self._loop_thread == threading.get_ident()
+        on_loop = self._loop_thread == threading.get_ident() and not self._loop.is_closed()
+        if on_loop and not self.sqlite and not in_greenlet():
+            # the loop's connections are asyncio ones: a transaction outside a call's greenlet
+            # would have nothing to hand the loop back to (services/common/server.py runs each call in one)
+            raise RuntimeError("a PostgreSQL transaction on the server's event loop must run in the call's greenlet")
         g = self._groups
         if on_loop and g is not None and (write or g.joined()):
             transaction = g.transaction()
@@ -94,43 +112,46 @@ class Database:
                 conn = engine.raw_connection()
             except (self.dialect.loaded_dbapi.Error, sa_exc.DBAPIError) as exc:
                 raise DatabaseUnavailable(f"the database is unavailable: {str(exc).strip()[:300]}") from None
-            # PostgreSQL reads run outside a transaction: at READ COMMITTED each statement sees its
-            # own snapshot anyway, and BEGIN and COMMIT are two round trips a read does not need
-            bare = not write and not self.sqlite
+            except sa_exc.TimeoutError:         # every pooled connection busy past the loop engine's wait
+                raise DatabaseBusy("the database is busy: every pooled connection of this process stayed in "
+                                   "use past the wait; try again") from None
+            side = None
             try:
-                if bare:
-                    conn.dbapi_connection.autocommit = True
-                cur = conn.cursor()
-                try:
-                    if self.sqlite:
-                        cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                    yield Tx(cur, self.dialect)
-                    conn.commit()       # sqlite3 and psycopg both commit only an open transaction
-                except self.dialect.loaded_dbapi.OperationalError as exc:
-                    with contextlib.suppress(Exception):
-                        conn.rollback()
-                    if getattr(conn.dbapi_connection, "broken", False):     # psycopg: the server went away
-                        raise DatabaseUnavailable(f"the database is unavailable: {str(exc).strip()[:300]}") from None
-                    raise DatabaseBusy(f"the database is busy or failing: {str(exc).strip()[:300]}; try again") \
-                        from None
-                except BaseException:
-                    conn.rollback()
-                    raise
-                cur.close()
+                # BEGIN (SQLite's write lock) or entering the pipeline may already meet a busy or gone database
+                side = session(conn, write, self.sqlite, green=on_loop and not self.sqlite)
+                yield Tx(side.cursor, self.dialect, side.sync)
+                side.commit()
+            except self.dialect.loaded_dbapi.OperationalError as exc:
+                with contextlib.suppress(Exception):
+                    side.rollback() if side is not None else conn.rollback()
+                if getattr(conn.driver_connection, "broken", False):     # psycopg: the server went away
+                    raise DatabaseUnavailable(f"the database is unavailable: {str(exc).strip()[:300]}") from None
+                raise DatabaseBusy(f"the database is busy or failing: {str(exc).strip()[:300]}; try again") from None
+            except BaseException:
+                if side is not None:
+                    side.rollback()
+                raise
             finally:
-                if bare:
-                    with contextlib.suppress(Exception):       # a broken connection is dropped by the pool
-                        conn.dbapi_connection.autocommit = False
+                if side is not None:
+                    side.end()
                 conn.close()
 
     def serve_on_loop(self, loop: asyncio.AbstractEventLoop, thread_id: int,
                       observe: Callable[[int, float, bool], None] | None = None) -> None:
-        """Transactions on ``loop``'s thread (``thread_id``) wait at most LOOP_WAIT_S for the
-        database (a lock held by another writer, inside or outside this process) and then fail
-        with DatabaseBusy, so one slow call never freezes the others. On SQLite their writes also
-        share one COMMIT per turn of the loop (GroupCommitter); ``observe`` hears of each."""
+        """Transactions on ``loop``'s thread (``thread_id``) wait at most LOOP_WAIT_S for a lock
+        held by another writer (inside or outside this process) and then fail with DatabaseBusy.
+
+        On PostgreSQL they run on psycopg's asyncio connections, inside the greenlet of their
+        call: a round trip hands the loop to the other calls, so the loop never stands still
+        behind the network or the server (the queue's calls overlap, one connection each).
+        On SQLite the work is in this process and the writes of one turn of the loop share one
+        COMMIT (GroupCommitter); ``observe`` hears of each."""
         self._loop_thread = thread_id
-        self._loop_engine = make_engine(self.url, self.pool_size, wait_s=LOOP_WAIT_S)
+        # PostgreSQL: one connection per call in flight, kept open (a connection opened per call
+        # would cost more than the call)
+        self._loop_engine = make_engine(self.url, self.pool_size if self.sqlite else self.pool_size * LOOP_CALLS,
+                                        wait_s=LOOP_WAIT_S, asynchronous=not self.sqlite)
+        self._loop = loop
         if self.sqlite:
             self._groups = GroupCommitter(self._loop_engine.raw_connection, self.dialect, self._write_lock, loop,
                                           thread_id, observe, wait_s=LOOP_WAIT_S)
@@ -150,15 +171,23 @@ class Database:
         ``revision``), one process at a time."""
         upgrade(self.engine, self.url, location, revision)
 
+    def close_loop(self) -> None:
+        """Close the connections of the loop given to :meth:`serve_on_loop`: on that loop, in a
+        greenlet (PostgreSQL's are asyncio ones), once no call is served there any more
+        (services/common/server.py's ``Service.closing``)."""
+        if self._loop_engine is not None:
+            self._loop_engine.dispose()
+
     def dispose(self) -> None:
         self.engine.dispose()
-        if self._loop_engine is not None:
+        if self._loop_engine is not None and self.sqlite:
             self._loop_engine.dispose()
 
 
 class Store:
     """A service's storage: each transaction hands out the service's own queries (``queries``,
-    a class taking the Tx)."""
+    a class taking the Tx). Queries with a ``before_commit()`` have it run as the last thing of
+    each write transaction that did not raise."""
     queries: type
 
     def __init__(self, db: Database):
@@ -168,7 +197,10 @@ class Store:
     def tx(self):
         """A read-write transaction."""
         with self.db.tx() as tx:
-            yield self.queries(tx)
+            queries = self.queries(tx)
+            yield queries
+            if (last := getattr(queries, "before_commit", None)) is not None:
+                last()
 
     @contextlib.contextmanager
     def read(self):

@@ -29,9 +29,9 @@ class _Compiled:
     # execution, since a processor may depend on the driver's type code (numerics on psycopg)
     results: tuple[tuple[int, Callable], ...] | None = None
 
-    def processors(self, description) -> tuple[tuple[int, Callable], ...]:
-        if self.results is None:
-            found = (t.result_processor(self.dialect, d[1]) for t, d in zip(self.types, description or ()))
+    def processors(self, cursor) -> tuple[tuple[int, Callable], ...]:
+        if self.results is None:    # never asked again: psycopg builds a description anew (37 us a column)
+            found = (t.result_processor(self.dialect, d[1]) for t, d in zip(self.types, cursor.description or ()))
             self.results = tuple((i, p) for i, p in enumerate(found) if p is not None)
         return self.results
 
@@ -77,8 +77,10 @@ class Statement:
 class Tx:
     """Statements run inside one transaction; rows come back as sequences, converted by SQLAlchemy's types."""
 
-    def __init__(self, cursor, dialect: Dialect):
-        self.cur, self.dialect = cursor, dialect
+    def __init__(self, cursor, dialect: Dialect, sync: Callable[[], None] = lambda: None):
+        """``sync``: waits until every statement sent has its result (PostgreSQL's pipeline mode
+        sends a write's statements without waiting: see storage/connection.py)."""
+        self.cur, self.dialect, self._sync = cursor, dialect, sync
 
     def _execute(self, stmt: Statement, params: dict) -> _Compiled:
         c = stmt.compiled(self.dialect)
@@ -93,7 +95,7 @@ class Tx:
 
     def _fetch(self, c: _Compiled) -> list:
         rows = self.cur.fetchall()
-        results = c.processors(self.cur.description)
+        results = c.processors(self.cur)
         if not results or not rows:
             return rows
         out = []
@@ -116,9 +118,15 @@ class Tx:
         row = self.first(stmt, **params)
         return row[0] if row is not None else None
 
-    def run(self, stmt: Statement, **params) -> int:
-        """An INSERT, UPDATE or DELETE; the number of rows it touched."""
+    def run(self, stmt: Statement, **params) -> None:
+        """An INSERT, UPDATE or DELETE whose outcome nobody reads: on PostgreSQL it is sent without
+        waiting for the server, and an error in it is raised at the next result read or at COMMIT."""
         self._execute(stmt, params)
+
+    def touched(self, stmt: Statement, **params) -> int:
+        """An UPDATE or DELETE, and the number of rows it touched (waited for)."""
+        self._execute(stmt, params)
+        self._sync()
         return self.cur.rowcount
 
 

@@ -377,3 +377,94 @@ def test_a_change_and_its_audit_row_commit_together_even_when_the_client_stops_w
         channel.close()
         svc.stop(1.0)
         db.dispose()
+
+
+SET_STATUS = Statement(RUNS.update().where(RUNS.c.run_id == bindparam("run_id")).values(status="seen"))
+STATUS_OF = Statement(select(RUNS.c.status).where(RUNS.c.run_id == bindparam("run_id")))
+
+
+class Marker(miner_pb2_grpc.MinerServiceServicer):
+    """GetRun marks its run seen: one UPDATE in a transaction, which waits while another holds the row."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def GetRun(self, request, context):
+        with self.db.tx() as tx:
+            tx.run(SET_STATUS, run_id=request.run_id)
+        return mpb.GetRunResponse(run=pb.Run(run_id=request.run_id))
+
+
+@pytest.fixture
+def held_on_postgresql(pg_url, monkeypatch):
+    """A server on PostgreSQL whose GetRun runs on the loop, runs "held" and "free", and another
+    session's transaction holding the row of "held" until ``release()``; the loop's transactions
+    wait up to 30 s for a lock here (LOOP_WAIT_S), not to race the test."""
+    import psycopg
+    from omp_services.common.storage import db as storage_db
+    monkeypatch.setattr(storage_db, "LOOP_WAIT_S", 30.0)
+    db = Database(pg_url)
+    migrate(db)
+    with db.tx() as tx:
+        for run_id in ("held", "free"):
+            tx.run(ADD_RUN, run_id=run_id)
+    registry = CollectorRegistry()
+    svc = build_server("127.0.0.1", 0, [Registration(Marker(db), SERVICE, on_loop=True)],
+                       GrpcMetrics(registry, "probe"), durable=db.pending, loop_io=True)
+    db.serve_on_loop(svc.loop, svc.thread.ident)
+    svc.closing.append(db.close_loop)
+    plain = pg_url.replace("+psycopg", "")
+    holder = psycopg.connect(plain)
+    holder.execute("SELECT 1 FROM runs WHERE run_id = 'held' FOR UPDATE")     # its transaction stays open
+    watcher = psycopg.connect(plain, autocommit=True)
+
+    def waiting_for_the_lock() -> bool:
+        return watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND wait_event_type = 'Lock'").fetchone()[0] > 0
+    channel = grpc.insecure_channel(f"127.0.0.1:{svc.port}")
+    try:
+        yield miner_pb2_grpc.MinerServiceStub(channel), waiting_for_the_lock, holder.rollback, db, registry
+    finally:
+        holder.close()
+        watcher.close()
+        channel.close()
+        svc.stop(1.0)
+        db.dispose()
+
+
+def test_on_postgresql_a_call_waiting_for_the_database_holds_up_no_other_call(held_on_postgresql):
+    """The loop is not blocked on a round trip: while one call's UPDATE waits for a row lock in
+    the server, another call on the same loop is answered (with a blocking driver it would wait
+    behind the first until the lock went, here never: it would run out of time)."""
+    stub, waiting_for_the_lock, release, db, _ = held_on_postgresql
+    first = stub.GetRun.future(mpb.GetRunRequest(run_id="held"), timeout=60)
+    wait_for(waiting_for_the_lock, timeout=20, what="the first call to wait for the row lock")
+    assert stub.GetRun(mpb.GetRunRequest(run_id="free"), timeout=10).run.run_id == "free"
+    assert not first.done()                 # still waiting in the database
+    release()
+    assert first.result().run.run_id == "held"
+    with db.tx(write=False) as tx:
+        assert tx.scalar(STATUS_OF, run_id="held") == "seen" and tx.scalar(STATUS_OF, run_id="free") == "seen"
+
+
+def test_on_postgresql_a_call_its_client_gives_up_on_still_commits_whole(held_on_postgresql):
+    """A client whose deadline passes while its call waits in the database: the call's task is
+    cancelled, but its transaction is not cut half-way at that await (the server runs it to the
+    end, as a blocking call did), so the change lands once the lock goes."""
+    stub, waiting_for_the_lock, release, db, registry = held_on_postgresql
+    late = stub.GetRun.future(mpb.GetRunRequest(run_id="held"), timeout=60)
+    wait_for(waiting_for_the_lock, timeout=20, what="the call to wait for the row lock")
+    late.cancel()
+    with pytest.raises(grpc.FutureCancelledError):
+        late.result()
+    cancelled = {"grpc_service": SERVICE.full_name, "grpc_method": "GetRun", "grpc_type": "unary",
+                 "grpc_code": "CANCELLED"}
+    wait_for(lambda: registry.get_sample_value("grpc_server_handled_total", cancelled) == 1, timeout=20,
+             what="the server to see the call cancelled")
+    release()
+
+    def status():
+        with db.tx(write=False) as tx:
+            return tx.scalar(STATUS_OF, run_id="held")
+    wait_for(lambda: status() == "seen", timeout=20, what="the given-up call's change")
+    assert stub.GetRun(mpb.GetRunRequest(run_id="free"), timeout=10).run.run_id == "free"

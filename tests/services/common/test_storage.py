@@ -6,13 +6,14 @@ import threading
 import grpc
 import pytest
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from omp_services.migrations import migrate
 from omp_services.common.storage.db import CommitFailed, Database, Statement
 from omp_services.miner.tables import RunRow
 from omp_services.scheduler.tables import QueueChangeRow
 
-from helpers_services import ADD_CHILD, COMMIT_CHECKED
+from helpers_services import ADD_CHILD, COMMIT_CHECKED, wait_for
 
 RUNS = RunRow.__table__
 CHANGES = QueueChangeRow.__table__
@@ -49,7 +50,7 @@ def test_a_transaction_that_raises_changes_nothing(db):
     with db.tx() as tx:
         tx.run(INSERT_RUN, **a_run())
     with pytest.raises(RuntimeError), db.tx() as tx:
-        assert tx.run(SET_STATUS, key="r1", status="failed") == 1
+        assert tx.touched(SET_STATUS, key="r1", status="failed") == 1
         tx.run(INSERT_RUN, **a_run("r2", attempt=2))
         raise RuntimeError("boom")
     with db.tx(write=False) as tx:
@@ -130,7 +131,7 @@ def on_loop(db, *calls, observe=None):
         db.serve_on_loop(asyncio.get_running_loop(), threading.get_ident(), observe)
 
         async def call(fn):
-            fn()
+            await greenlet_spawn(fn)        # as services/common/server.py runs a call on its loop
             waiting = db.pending()
             return await waiting if waiting is not None else None
         return await asyncio.gather(*(call(fn) for fn in calls), return_exceptions=True)
@@ -277,5 +278,73 @@ def test_postgresql_reads_run_outside_a_transaction_and_writes_inside_one(pg_url
             with db.tx() as tx:
                 tx.scalar(one)
                 assert tx.cur.connection.info.transaction_status == TransactionStatus.INTRANS
+    finally:
+        db.dispose()
+
+
+def test_postgresql_writes_are_pipelined_and_a_count_that_is_asked_for_is_waited_for(pg_url):
+    """A write's statements go out without waiting for each result (pipeline mode: one round trip
+    where there were one per statement); a statement whose count matters (``touched``) waits for
+    it; the pooled connection goes back out of pipeline mode, and a read never enters it."""
+    from psycopg.pq import PipelineStatus
+    db = Database(pg_url, pool_size=1)
+    migrate(db)
+    try:
+        with db.tx() as tx:
+            assert tx.cur.connection.pgconn.pipeline_status != PipelineStatus.OFF
+            tx.run(INSERT_RUN, **a_run())
+            assert tx.touched(SET_STATUS, key="r1", status="failed") == 1
+            assert tx.touched(SET_STATUS, key="nope", status="failed") == 0
+        with db.tx(write=False) as tx:          # the same pooled connection
+            assert tx.cur.connection.pgconn.pipeline_status == PipelineStatus.OFF
+            assert tx.first(GET_RUN, key="r1")[3] == "failed"
+    finally:
+        db.dispose()
+
+
+def test_a_pooled_connection_the_server_ended_is_replaced_before_it_is_used(pg_url):
+    """No round trip before each transaction (SQLAlchemy's pre-ping): a pooled connection whose
+    session the server ended (a restart, an administrator) is found by a look at its socket when it
+    is lent, and a new one is opened; the caller never sees the dead one."""
+    import psycopg
+    from sqlalchemy import func
+    backend = Statement(select(func.pg_backend_pid()))
+    db = Database(pg_url, pool_size=1)
+    try:
+        with db.tx(write=False) as tx:
+            pid = tx.scalar(backend)
+        with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+            wait_for(lambda: not admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
+                                               (pid,)).fetchone()[0], timeout=20, what="the session to end")
+        with db.tx() as tx:
+            assert tx.scalar(backend) != pid
+    finally:
+        db.dispose()
+
+
+def test_a_call_on_the_loop_that_finds_every_connection_in_use_is_told_busy(pg_url, monkeypatch):
+    """The loop's connections are bounded (LOOP_CALLS x the pool size): a call past them waits
+    for one at most LOOP_WAIT_S, without holding up the loop, and then hears DatabaseBusy
+    (UNAVAILABLE: try again) while the call that holds the connection goes on to its end."""
+    from sqlalchemy import func
+    from omp_services.common.errors import DatabaseBusy
+    from omp_services.common.storage import db as storage_db
+    monkeypatch.setattr(storage_db, "LOOP_CALLS", 1)
+    monkeypatch.setattr(storage_db, "LOOP_WAIT_S", 0.1)
+    db = Database(pg_url, pool_size=1)
+    nap = Statement(select(func.pg_sleep(0.5)))
+    one = Statement(select(func.pg_backend_pid()))
+
+    def long():
+        with db.tx(write=False) as tx:
+            tx.scalar(nap)
+
+    def short():
+        with db.tx(write=False) as tx:
+            return tx.scalar(one)
+    try:
+        first, second = on_loop(db, long, short)
+        assert first is None and isinstance(second, DatabaseBusy) and "in use" in str(second)
     finally:
         db.dispose()
