@@ -55,3 +55,46 @@ def test_the_admission_query_reads_the_partial_index_of_queued_campaigns(db):
     finally:
         raw.close()
     assert "ix_campaigns_queue" in plan, plan
+
+
+def test_a_change_of_the_queue_locks_the_kept_counts_only_at_its_end(pg_url):
+    """Every add moves the same kept count: a transaction that locked it at its first change made
+    every concurrent change wait for its COMMIT. Here one add is still open (its campaign written,
+    its COMMIT not yet) while another add commits beside it; the counts are right after both."""
+    import threading
+    from omp_services.scheduler.repository import SchedulerStore
+    first, second = Database(pg_url), Database(pg_url)
+    migrate(first)
+    opened, other_done = threading.Event(), threading.Event()
+    order = []
+
+    def slow_add():
+        with SchedulerStore(first).tx() as tx:
+            tx.insert(Campaign("camp_slow", "slow", "c.toml", "us", 1, True, False, (), "queued", 1, 1, 1), 1.0, None)
+            opened.set()
+            other_done.wait(20)             # without the change, the other add waits on us: 20 s, then fails below
+        order.append("slow")
+    t = threading.Thread(target=slow_add)
+    t.start()
+    try:
+        assert opened.wait(20)
+        with SchedulerStore(second).tx() as tx:
+            tx.insert(Campaign("camp_quick", "quick", "c.toml", "us", 1, True, False, (), "queued", 2, 2, 2), 2.0, None)
+        order.append("quick")
+        other_done.set()
+        t.join(30)
+        assert order == ["quick", "slow"]
+        with SchedulerStore(second).read() as tx:
+            assert tx.count("queued") == 2 and tx.list(limit=5)[1] == 2
+    finally:
+        other_done.set()
+        t.join(30)
+        first.dispose()
+        second.dispose()
+
+
+def test_a_count_read_inside_a_change_includes_what_it_moved(db):
+    with db.tx() as tx:
+        store = SchedulerTx(tx)
+        store.insert(Campaign("camp_a", "a", "c.toml", "us", 1, False, False, (), "queued", 1, 1, 1), 1.0, None)
+        assert store.count("queued") == 1 and store.count_disabled() == 1 and store.list(limit=5)[1] == 1
