@@ -80,6 +80,12 @@ class DatabaseUnavailable(DatabaseBusy):
     cannot go on until it is back (the watchdog's "database unreachable")."""
 
 
+class Conflict(AlreadyExists):
+    """A unique key (a request id, a chosen id) that another transaction wrote first, found at
+    the INSERT or at COMMIT: nothing of this transaction happened. A domain that checks before it
+    inserts meets it only when the other transaction ran beside it, and may look again."""
+
+
 class CommitFailed(Unavailable):
     """A group's COMMIT failed: none of its transactions happened, and the call may be retried."""
 

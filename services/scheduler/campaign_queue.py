@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from omp_core.config import MARKETS
-from omp_services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from omp_services.common.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from omp_services.common.paths import resolve_under
 from omp_services.common.vocabulary import CampaignState
 from omp_services.scheduler.context import SchedulerContext
@@ -56,8 +56,8 @@ class CampaignQueue:
         return replace(s, name=name, tags=tuple(s.tags))
 
     @staticmethod
-    def _get(tx, campaign_id: str) -> Campaign:
-        c = tx.get(campaign_id)
+    def _get(tx, campaign_id: str, lock: bool = False) -> Campaign:
+        c = tx.get(campaign_id, lock=lock)
         if c is None:
             raise NotFound(f"campaign.id: no campaign {campaign_id!r}")
         return c
@@ -78,15 +78,27 @@ class CampaignQueue:
             raise InvalidArgument(f"request_id must be at most 128 characters, got {len(request_id)}")
         spec = self.check_spec(spec)
         now = self.ctx.now()
-        with self.ctx.store.tx() as tx:
-            if request_id:
-                seen = tx.by_request_id(request_id)
-                if seen is not None:     # a retried add: the first answer, no second campaign
-                    return seen
-            if spec.id and tx.get(spec.id, include_removed=True) is not None:
-                raise InvalidArgument(f"campaign.id {spec.id!r} is already taken")
-            c = self.insert(tx, spec, actor, reason, now, request_id=request_id or None)
-            tx.log_event(now, "campaign.added", actor, f"campaign {c.name!r} added at priority {c.priority}", c.id)
+        try:
+            with self.ctx.store.tx() as tx:
+                if request_id:
+                    seen = tx.by_request_id(request_id)
+                    if seen is not None:     # a retried add: the first answer, no second campaign
+                        return seen
+                if spec.id and tx.get(spec.id, include_removed=True) is not None:
+                    raise InvalidArgument(f"campaign.id {spec.id!r} is already taken")
+                c = self.insert(tx, spec, actor, reason, now, request_id=request_id or None)
+                tx.log_event(now, "campaign.added", actor, f"campaign {c.name!r} added at priority {c.priority}",
+                             c.id)
+        except Conflict:
+            # the same add (a client's retry while the first try was still in the database), or an
+            # add of the same id, committed beside this one: the same answers as one after the other
+            with self.ctx.store.read() as tx:
+                seen = tx.by_request_id(request_id) if request_id else None
+            if seen is not None:
+                return seen
+            if spec.id:
+                raise InvalidArgument(f"campaign.id {spec.id!r} is already taken") from None
+            raise
         self.ctx.committed(wake=True)
         return c
 
@@ -106,7 +118,7 @@ class CampaignQueue:
             raise InvalidArgument("update_mask: names no field")
         now = self.ctx.now()
         with self.ctx.store.tx() as tx:
-            before = self._get(tx, campaign_id)
+            before = self._get(tx, campaign_id, lock=True)
             merged = replace(CampaignSpec(before.name, before.config_path, before.market, before.priority,
                                           before.enabled, before.repeat, before.tags), **changes)
             if set(changes) & {"config_path", "name", "market", "tags", "priority"}:
@@ -143,7 +155,7 @@ class CampaignQueue:
     def _simple(self, campaign_id: str, action: str, actor: str, reason: str, **values) -> Campaign:
         now = self.ctx.now()
         with self.ctx.store.tx() as tx:
-            before = self._get(tx, campaign_id)
+            before = self._get(tx, campaign_id, lock=True)
             if "priority" in values:
                 values["rank_key"] = self.rank(values["priority"], before.queued_at)
             after = tx.update(campaign_id, updated_at=now, **values)
@@ -160,7 +172,7 @@ class CampaignQueue:
         need_reason(reason, "requeue a campaign")
         now = self.ctx.now()
         with self.ctx.store.tx() as tx:
-            before = self._get(tx, campaign_id)
+            before = self._get(tx, campaign_id, lock=True)
             if before.state not in (CampaignState.COMPLETED, CampaignState.FAILED):
                 raise FailedPrecondition(f"campaign.state: {campaign_id} is {before.state}: only a completed or "
                                          "failed campaign can be queued again")
@@ -176,7 +188,7 @@ class CampaignQueue:
         need_reason(reason, "remove a campaign")
         now = self.ctx.now()
         with self.ctx.store.tx() as tx:
-            before = self._get(tx, campaign_id)
+            before = self._get(tx, campaign_id, lock=True)
             if before.state == CampaignState.RUNNING:
                 raise FailedPrecondition(f"campaign.state: {campaign_id} is running; cancel its run first")
             tx.update(campaign_id, removed_at=now, updated_at=now, enabled=False)

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 
 from omp_services.common.clock import iso
-from omp_services.common.errors import InvalidArgument
+from omp_services.common.errors import Conflict, InvalidArgument
 from omp_services.common.findings import Finding
 from omp_services.common.settings import INSTANCE_ID, INSTANCE_ID_RULE, is_host_port
 from omp_services.scheduler.context import SchedulerContext
@@ -58,6 +58,18 @@ class Miners:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ registration
+    def _save(self, miner_id: str, address: str, slots: int, now: float):
+        with self.ctx.store.tx() as tx:
+            old = tx.miner(miner_id)
+            changed = old is None or (old.address, old.slots) != (address, slots)
+            back = old is not None and now - old.seen_at > self.ctx.cfg.miner_seen_within_s
+            tx.save_miner(Miner(miner_id, address, slots, now if changed else old.registered_at, now), old is None)
+            if changed:
+                tx.log_event(now, "miner.registered", "miner",
+                             f"miner {miner_id} at {address}, " + (f"{slots} slot(s)" if slots else "no slot limit"),
+                             detail={"miner_id": miner_id, "address": address, "slots": slots})
+        return old, changed, back
+
     def register(self, miner_id: str, address: str, slots: int) -> bool:
         """Record where a miner is and its slots (its id defaults to its address). True if that
         may let admission go on (the miner is new, moved, changed its slots, or was not heard of
@@ -73,15 +85,10 @@ class Miners:
         if not 0 <= slots <= 1024:
             raise InvalidArgument(f"slots must be in 0..1024, got {slots}")
         now = self.ctx.now()
-        with self.ctx.store.tx() as tx:
-            old = tx.miner(miner_id)
-            changed = old is None or (old.address, old.slots) != (address, slots)
-            back = old is not None and now - old.seen_at > self.ctx.cfg.miner_seen_within_s
-            tx.save_miner(Miner(miner_id, address, slots, now if changed else old.registered_at, now), old is None)
-            if changed:
-                tx.log_event(now, "miner.registered", "miner",
-                             f"miner {miner_id} at {address}, " + (f"{slots} slot(s)" if slots else "no slot limit"),
-                             detail={"miner_id": miner_id, "address": address, "slots": slots})
+        try:
+            old, changed, back = self._save(miner_id, address, slots, now)
+        except Conflict:        # its first registration, twice at once (a retry beside the first try): once more
+            old, changed, back = self._save(miner_id, address, slots, now)
         if changed:
             self.ctx.committed()
         if old is not None and old.address != address:

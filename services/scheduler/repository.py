@@ -44,6 +44,10 @@ def _insert(table, *names: str) -> Statement:
 
 
 _BY_ID = Statement(select(*_CAMPAIGN_COLS, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.id == _KEY))
+# the same, locked on PostgreSQL (FOR UPDATE; SQLite has one writer at a time anyway): a change reads
+# the row it is about to change, so that two changes of one campaign log one after the other
+_BY_ID_LOCKED = Statement(select(*_CAMPAIGN_COLS, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.id == _KEY)
+                          .with_for_update())
 _BY_REQUEST = Statement(select(*_CAMPAIGN_COLS).where(CAMPAIGNS.c.request_id == _KEY))
 _QUEUED = select(*_CAMPAIGN_COLS).where(
     # literals, not bound parameters: the planner must see the partial index's own predicate
@@ -205,8 +209,9 @@ class SchedulerTx:
             self.tx.run(_INSERT_DAEMON, id=1, **values)
 
     # ---- campaigns
-    def get(self, campaign_id: str, *, include_removed: bool = False) -> Campaign | None:
-        row = self.tx.first(_BY_ID, key=campaign_id)
+    def get(self, campaign_id: str, *, include_removed: bool = False, lock: bool = False) -> Campaign | None:
+        """``lock``: the row is locked until the transaction ends (a change's "before")."""
+        row = self.tx.first(_BY_ID_LOCKED if lock else _BY_ID, key=campaign_id)
         if row is None or (row[-1] is not None and not include_removed):
             return None
         return _campaign(row)

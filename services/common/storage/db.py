@@ -24,7 +24,7 @@ from sqlalchemy.util.concurrency import in_greenlet
 
 from omp_services.common.storage.connection import session
 from omp_services.common.storage.engine import make_engine, upgrade
-from omp_services.common.errors import CommitFailed, DatabaseBusy, DatabaseUnavailable
+from omp_services.common.errors import CommitFailed, Conflict, DatabaseBusy, DatabaseUnavailable
 from omp_services.common.storage.group_commit import GroupCommitter
 from omp_services.common.storage.statements import Statement, Tx
 
@@ -96,7 +96,24 @@ class Database:
         else:
             transaction = self._single(write, on_loop)
         rider = _RIDER.get() if write else None
-        return _with_rider(transaction, rider[1]) if rider is not None and rider[0] is self else transaction
+        if rider is not None and rider[0] is self:
+            transaction = _with_rider(transaction, rider[1])
+        return self._conflicts(transaction) if write else transaction
+
+    @contextlib.contextmanager
+    def _conflicts(self, transaction):
+        """A unique key another transaction wrote first becomes Conflict (ALREADY_EXISTS), not a
+        driver error: with calls served side by side (PostgreSQL on the loop, a pool, several
+        schedulers) a check-then-insert can lose that race, and its caller may look again."""
+        try:
+            with transaction as tx:
+                yield tx
+        except self.dialect.loaded_dbapi.IntegrityError as exc:
+            # psycopg names the SQLSTATE (23505 unique_violation); sqlite3 only says it in words
+            if getattr(exc, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(exc):
+                raise Conflict(f"already taken by another change: {str(exc).strip().splitlines()[0][:300]}") \
+                    from None
+            raise
 
     @contextlib.contextmanager
     def _single(self, write: bool, on_loop: bool = False):
@@ -226,4 +243,4 @@ class _Held:
         self.lock.release()
 
 
-__all__ = ["CommitFailed", "Database", "DatabaseBusy", "DatabaseUnavailable", "Statement", "Store", "Tx"]
+__all__ = ["CommitFailed", "Conflict", "Database", "DatabaseBusy", "DatabaseUnavailable", "Statement", "Store", "Tx"]

@@ -14,7 +14,8 @@ from omp_services.common import settings as settings_mod
 from omp_services.common.clock import FakeClock
 from omp_services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from omp_services.common.settings import Resources
-from omp_services.common.storage.db import Database
+from omp_services.common.storage.db import Database, Statement
+from sqlalchemy import literal, select
 from omp_services.migrations import migrate
 from omp_services.scheduler.admission import Reading, judge
 from omp_services.scheduler.entities import CampaignSpec, RunState, Tick
@@ -376,6 +377,118 @@ def test_request_id_makes_add_idempotent(env):
     a = sched.queue.add(spec("x"), "op", request_id="req-1")
     b = sched.queue.add(spec("x"), "op", request_id="req-1")
     assert a.id == b.id and sched.queue.list()[1] == 1 and len(sched.queue.changes()) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_same_add_twice_at_once_is_still_one_campaign(env, database_url):
+    """A client's retry while its first try is still in the database (calls on PostgreSQL run side
+    by side): both tries look for the request id before either commits, both insert, and the one
+    that loses the unique key's race answers with the winner's campaign, as a later retry does.
+    The winner is held before its COMMIT (another session locks the kept counts it writes last) until
+    the loser waits on the request id's unique index; then both go."""
+    import threading
+    import psycopg
+    from helpers_services import wait_for
+    sched, *_ = env
+    plain = database_url.replace("+psycopg", "")
+    holder, watcher = psycopg.connect(plain), psycopg.connect(plain, autocommit=True)
+    holder.execute("SELECT n FROM campaign_counts WHERE state = 'queued' FOR UPDATE")
+    got = {}
+
+    def add(who):
+        try:
+            got[who] = sched.queue.add(spec("twice"), "op", request_id="req-twice").id
+        except Exception as exc:  # noqa: BLE001 - what the loser raised is what the test reports
+            got[who] = exc
+
+    first = threading.Thread(target=add, args=("first",))
+    first.start()
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    try:
+        wait_for(lambda: watcher.execute(waiting).fetchone()[0] == 1, timeout=20, what="the first add at its counts")
+        second = threading.Thread(target=add, args=("second",))
+        second.start()
+        wait_for(lambda: watcher.execute(waiting).fetchone()[0] == 2, timeout=20, what="the second add at the key")
+    finally:
+        holder.rollback()
+    first.join(20)
+    second.join(20)
+    assert isinstance(got["first"], str) and got["second"] == got["first"]
+    assert sched.queue.list()[1] == 1 and len(sched.queue.changes()) == 1
+    holder.close()
+    watcher.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_miners_first_registration_twice_at_once_is_one_miner(env, database_url, monkeypatch):
+    """The first registration holds before its COMMIT (a pause in save_miner) until the second waits
+    on the miner id's key; the second then loses the race and registers again, as an update."""
+    import threading
+    import psycopg
+    from helpers_services import wait_for
+    from omp_services.scheduler.repository import SchedulerTx
+    sched, *_ = env
+    watcher = psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True)
+    go, save = threading.Event(), SchedulerTx.save_miner
+
+    def paused(self, m, new):
+        save(self, m, new)
+        if threading.current_thread().name == "first":
+            self.tx.touched(Statement(select(literal(1))))       # the INSERT is in the server, not only sent
+            go.wait(20)
+    monkeypatch.setattr(SchedulerTx, "save_miner", paused)
+    outcomes = []
+    register = lambda: outcomes.append(sched.register_miner("10.0.0.9:50052", "m-twice", 2))  # noqa: E731
+    first = threading.Thread(target=register, name="first")
+    first.start()
+    try:
+        wait_for(lambda: watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in%'"
+        ).fetchone()[0] >= 1, timeout=20, what="the first registration inside its transaction")
+        second = threading.Thread(target=register, name="second")
+        second.start()
+        wait_for(lambda: watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                         "AND wait_event_type = 'Lock'").fetchone()[0] == 1, timeout=20,
+                 what="the second registration at the key")
+    finally:
+        go.set()
+    first.join(20)
+    second.join(20)
+    assert len(outcomes) == 2
+    with sched.ctx.store.read() as tx:
+        assert [m.miner_id for m in tx.miners()] == ["m-twice"]
+    watcher.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_changes_of_one_campaign_at_once_log_one_after_the_other(env, database_url):
+    """Two reorders of one campaign, both started while another session holds its row: each
+    change's "before" in the queue change log is what the other left, never the row they both
+    saw before either changed it."""
+    import threading
+    import psycopg
+    from helpers_services import wait_for
+    sched, *_ = env
+    c = sched.queue.add(spec("x", priority=1), "op")
+    plain = database_url.replace("+psycopg", "")
+    holder, watcher = psycopg.connect(plain), psycopg.connect(plain, autocommit=True)
+    holder.execute("SELECT 1 FROM campaigns WHERE id = %s FOR UPDATE", (c.id,))
+    ts = [threading.Thread(target=sched.queue.reorder, args=(c.id, p, "op", "why")) for p in (2, 3)]
+    for t in ts:
+        t.start()
+    try:
+        wait_for(lambda: watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                         "AND wait_event_type = 'Lock'").fetchone()[0] == 2, timeout=20,
+                 what="both reorders at the row")
+    finally:
+        holder.rollback()
+    for t in ts:
+        t.join(20)
+    changes = [ch for ch in sched.queue.changes(c.id) if ch.action == "reorder"]
+    assert len(changes) == 2 and changes[1].before == changes[0].after
+    assert changes[0].before["priority"] == 1 and sched.queue.get(c.id).priority == changes[1].after["priority"]
+    holder.close()
+    watcher.close()
 
 
 def test_import_export_round_trip(env):
