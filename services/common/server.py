@@ -187,13 +187,21 @@ class _OnLoop:
 
     def __init__(self, durable: Callable[[], Awaitable | None] | None, io: bool):
         self.durable, self.io = durable, io
+        #: the calls running in greenlets, some perhaps no longer awaited by their handler (the
+        #: client went away): a stop lets them end before it closes what they use
+        self.running: set[asyncio.Task] = set()
 
     async def __call__(self, fn, *args):
         if not self.io:
             return await self._durably(fn(*args))
         work = asyncio.ensure_future(self._in_greenlet(fn, args))
-        work.add_done_callback(_seen)
+        self.running.add(work)
+        work.add_done_callback(self._ended)
         return await asyncio.shield(work)
+
+    def _ended(self, work: asyncio.Task) -> None:
+        self.running.discard(work)
+        _seen(work)
 
     async def _in_greenlet(self, fn, args):
         return await self._durably(await in_greenlet(fn, *args))
@@ -442,6 +450,7 @@ class Service:
         self.loop, self.thread, self.server, self.port = loop, thread, server, port
         self.health, self.service_names, self.stopping, self.pools = health_servicer, service_names, stopping, pools
         self.streams = limits
+        self.on_loop: _OnLoop | None = None
         #: run on the loop (each in a greenlet) once the server has stopped serving calls, before
         #: the loop ends: what lives on the loop closes there (Database.close_loop)
         self.closing: list[Callable[[], None]] = []
@@ -486,7 +495,13 @@ class Service:
 
     async def _stop(self, grace: float) -> None:
         await self._not_serving()
+        t0 = time.monotonic()
         await self.server.stop(grace)
+        # calls whose handler the stop cancelled (or whose client went away) may still be in their
+        # transaction: they end (commit or roll back) within what is left of the grace, or are
+        # left to the database (a session that ends rolls back) when the loop stops
+        if self.on_loop is not None and self.on_loop.running:
+            await asyncio.wait(set(self.on_loop.running), timeout=max(0.1, grace - (time.monotonic() - t0)))
         for close in self.closing:
             try:
                 await in_greenlet(close)
@@ -555,5 +570,7 @@ def build_server(host: str, port: int, registrations: Iterable[Registration], me
         pool.shutdown(wait=False)
         stream_pool.shutdown(wait=False)
         raise
-    return Service(loop, thread, server, bound, health_servicer, names, stopping or threading.Event(),
-                   (pool, stream_pool), limits)
+    service = Service(loop, thread, server, bound, health_servicer, names, stopping or threading.Event(),
+                      (pool, stream_pool), limits)
+    service.on_loop = on_loop
+    return service

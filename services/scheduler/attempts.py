@@ -76,8 +76,11 @@ class Attempts:
     @staticmethod
     def fence(tx, campaign_id: str, attempt: int) -> tuple[Campaign, Attempt]:
         """The campaign and its attempt, if ``attempt`` is its current, running one; a stale
-        report (a superseded attempt, one already ended) is FAILED_PRECONDITION."""
-        c = tx.get(campaign_id, include_removed=True)
+        report (a superseded attempt, one already ended) is FAILED_PRECONDITION. The campaign's
+        row is locked (PostgreSQL) until the transaction ends: a report, its retry and a change of
+        the campaign (all may run side by side) pass the fence one after the other, each seeing
+        what the other left."""
+        c = tx.get(campaign_id, include_removed=True, lock=True)
         if c is None:
             raise NotFound(f"campaign_id: no campaign {campaign_id!r}")
         a = tx.attempt(campaign_id, attempt)

@@ -87,6 +87,8 @@ _RERANK = Statement(update(CAMPAIGNS).values(rank_key=CAMPAIGNS.c.priority * bin
                                              + CAMPAIGNS.c.queued_at))
 _DAEMON = Statement(select(DAEMON.c.state, DAEMON.c.data_ready, DAEMON.c.data_reason, DAEMON.c.updated_at)
                     .where(DAEMON.c.id == 1))
+_DAEMON_LOCKED = Statement(select(DAEMON.c.state, DAEMON.c.data_ready, DAEMON.c.data_reason, DAEMON.c.updated_at)
+                           .where(DAEMON.c.id == 1).with_for_update())
 _INSERT_DAEMON = _insert(DAEMON, "id", "state", "data_ready", "data_reason", "updated_at")
 _INSERT_ATTEMPT = _insert(ATTEMPTS, *ATTEMPT_FIELDS)
 _ATTEMPT = Statement(select(*(ATTEMPTS.c[f] for f in ATTEMPT_FIELDS))
@@ -195,9 +197,10 @@ class SchedulerTx:
                 raise LookupError(f"campaign_counts has no row for {state!r} (migrations 0003 and 0011)")
 
     # ---- daemon
-    def daemon(self) -> DaemonStatus | None:
-        """The daemon as last saved; None before anyone changed it (the domain decides what that means)."""
-        row = self.tx.first(_DAEMON)
+    def daemon(self, lock: bool = False) -> DaemonStatus | None:
+        """The daemon as last saved; None before anyone changed it (the domain decides what that
+        means). ``lock``: its row is locked until the transaction ends (a change of it)."""
+        row = self.tx.first(_DAEMON_LOCKED if lock else _DAEMON)
         if row is None:
             return None
         return DaemonStatus(DaemonState(row[0]), *row[1:])

@@ -163,7 +163,6 @@ class Database:
         behind the network or the server (the queue's calls overlap, one connection each).
         On SQLite the work is in this process and the writes of one turn of the loop share one
         COMMIT (GroupCommitter); ``observe`` hears of each."""
-        self._loop_thread = thread_id
         # PostgreSQL: one connection per call in flight, kept open (a connection opened per call
         # would cost more than the call)
         self._loop_engine = make_engine(self.url, self.pool_size if self.sqlite else self.pool_size * LOOP_CALLS,
@@ -172,6 +171,7 @@ class Database:
         if self.sqlite:
             self._groups = GroupCommitter(self._loop_engine.raw_connection, self.dialect, self._write_lock, loop,
                                           thread_id, observe, wait_s=LOOP_WAIT_S)
+        self._loop_thread = thread_id       # last: a call on the loop sees all of the above or none
 
     def pending(self) -> "asyncio.Future | None":
         """The commit the running task's writes wait for, or None when it wrote nothing in a group."""

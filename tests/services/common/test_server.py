@@ -383,14 +383,19 @@ SET_STATUS = Statement(RUNS.update().where(RUNS.c.run_id == bindparam("run_id"))
 STATUS_OF = Statement(select(RUNS.c.status).where(RUNS.c.run_id == bindparam("run_id")))
 
 
+LOCK_RUN = Statement(select(RUNS.c.status).where(RUNS.c.run_id == bindparam("run_id")).with_for_update())
+
+
 class Marker(miner_pb2_grpc.MinerServiceServicer):
-    """GetRun marks its run seen: one UPDATE in a transaction, which waits while another holds the row."""
+    """GetRun marks its run seen: a transaction that reads the row locked (it waits while another
+    session holds it), then updates it: two round trips."""
 
     def __init__(self, db):
         self.db = db
 
     def GetRun(self, request, context):
         with self.db.tx() as tx:
+            tx.first(LOCK_RUN, run_id=request.run_id)
             tx.run(SET_STATUS, run_id=request.run_id)
         return mpb.GetRunResponse(run=pb.Run(run_id=request.run_id))
 
@@ -423,7 +428,7 @@ def held_on_postgresql(pg_url, monkeypatch):
                                "AND wait_event_type = 'Lock'").fetchone()[0] > 0
     channel = grpc.insecure_channel(f"127.0.0.1:{svc.port}")
     try:
-        yield miner_pb2_grpc.MinerServiceStub(channel), waiting_for_the_lock, holder.rollback, db, registry
+        yield miner_pb2_grpc.MinerServiceStub(channel), waiting_for_the_lock, holder.rollback, db, registry, svc, watcher
     finally:
         holder.close()
         watcher.close()
@@ -436,7 +441,7 @@ def test_on_postgresql_a_call_waiting_for_the_database_holds_up_no_other_call(he
     """The loop is not blocked on a round trip: while one call's UPDATE waits for a row lock in
     the server, another call on the same loop is answered (with a blocking driver it would wait
     behind the first until the lock went, here never: it would run out of time)."""
-    stub, waiting_for_the_lock, release, db, _ = held_on_postgresql
+    stub, waiting_for_the_lock, release, db, *_ = held_on_postgresql
     first = stub.GetRun.future(mpb.GetRunRequest(run_id="held"), timeout=60)
     wait_for(waiting_for_the_lock, timeout=20, what="the first call to wait for the row lock")
     assert stub.GetRun(mpb.GetRunRequest(run_id="free"), timeout=10).run.run_id == "free"
@@ -451,7 +456,7 @@ def test_on_postgresql_a_call_its_client_gives_up_on_still_commits_whole(held_on
     """A client whose deadline passes while its call waits in the database: the call's task is
     cancelled, but its transaction is not cut half-way at that await (the server runs it to the
     end, as a blocking call did), so the change lands once the lock goes."""
-    stub, waiting_for_the_lock, release, db, registry = held_on_postgresql
+    stub, waiting_for_the_lock, release, db, registry, *_ = held_on_postgresql
     late = stub.GetRun.future(mpb.GetRunRequest(run_id="held"), timeout=60)
     wait_for(waiting_for_the_lock, timeout=20, what="the call to wait for the row lock")
     late.cancel()
@@ -468,3 +473,33 @@ def test_on_postgresql_a_call_its_client_gives_up_on_still_commits_whole(held_on
             return tx.scalar(STATUS_OF, run_id="held")
     wait_for(lambda: status() == "seen", timeout=20, what="the given-up call's change")
     assert stub.GetRun(mpb.GetRunRequest(run_id="free"), timeout=10).run.run_id == "free"
+
+
+def test_on_postgresql_a_stop_lets_a_call_in_its_transaction_end_before_closing(held_on_postgresql):
+    """A call its client gave up on, still inside its transaction (waiting for a row), when the
+    server stops: the stop lets it finish within the grace before it closes the connections, so
+    nothing is left holding a lock in an open transaction behind a stopped loop."""
+    stub, waiting_for_the_lock, release, db, registry, svc, watcher = held_on_postgresql
+    late = stub.GetRun.future(mpb.GetRunRequest(run_id="held"), timeout=60)
+    wait_for(waiting_for_the_lock, timeout=20, what="the call to wait for the row lock")
+    late.cancel()
+    stopper = threading.Thread(target=svc.stop, args=(20.0,))
+    stopper.start()
+    wait_for(lambda: not _listening(svc.port), timeout=20, what="the server to stop listening")
+    release()                               # the stop is past the server's own; the call still in the database
+    stopper.join(30)
+    assert not stopper.is_alive()
+    with db.tx(write=False) as tx:
+        assert tx.scalar(STATUS_OF, run_id="held") == "seen"
+    left = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'").fetchone()[0]
+    assert left == 0
+
+
+def _listening(port: int) -> bool:
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False

@@ -19,7 +19,7 @@ from sqlalchemy import literal, select
 from omp_services.migrations import migrate
 from omp_services.scheduler.admission import Reading, judge
 from omp_services.scheduler.entities import CampaignSpec, RunState, Tick
-from omp_services.scheduler.repository import SchedulerStore
+from omp_services.scheduler.repository import DAEMON, SchedulerStore
 from omp_services.scheduler.scheduler import Scheduler
 from omp_services.scheduler.settings import SECTIONS
 
@@ -419,45 +419,57 @@ def test_the_same_add_twice_at_once_is_still_one_campaign(env, database_url):
     watcher.close()
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_miners_first_registration_twice_at_once_is_one_miner(env, database_url, monkeypatch):
-    """The first registration holds before its COMMIT (a pause in save_miner) until the second waits
-    on the miner id's key; the second then loses the race and registers again, as an update."""
+def _first_held_at_its_write(database_url, monkeypatch, write: str, call):
+    """``call(who)`` twice on threads, the first held inside its transaction just after
+    ``SchedulerTx.<write>`` (its INSERT in the server) until the second waits on the same key;
+    what each returned or raised."""
     import threading
     import psycopg
     from helpers_services import wait_for
     from omp_services.scheduler.repository import SchedulerTx
-    sched, *_ = env
     watcher = psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True)
-    go, save = threading.Event(), SchedulerTx.save_miner
+    go, original = threading.Event(), getattr(SchedulerTx, write)
 
-    def paused(self, m, new):
-        save(self, m, new)
+    def held(self, *args):
+        original(self, *args)
         if threading.current_thread().name == "first":
-            self.tx.touched(Statement(select(literal(1))))       # the INSERT is in the server, not only sent
+            self.tx.touched(Statement(select(literal(1))))       # what was sent is in the server
             go.wait(20)
-    monkeypatch.setattr(SchedulerTx, "save_miner", paused)
-    outcomes = []
-    register = lambda: outcomes.append(sched.register_miner("10.0.0.9:50052", "m-twice", 2))  # noqa: E731
-    first = threading.Thread(target=register, name="first")
-    first.start()
+    monkeypatch.setattr(SchedulerTx, write, held)
+    out = {}
+
+    def run(who):
+        try:
+            out[who] = call(who)
+        except Exception as exc:  # noqa: BLE001 - what a call raised is what the test checks
+            out[who] = exc
+    activity = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+    threads = [threading.Thread(target=run, args=(who,), name=who) for who in ("first", "second")]
+    threads[0].start()
     try:
-        wait_for(lambda: watcher.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in%'"
-        ).fetchone()[0] >= 1, timeout=20, what="the first registration inside its transaction")
-        second = threading.Thread(target=register, name="second")
-        second.start()
-        wait_for(lambda: watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                         "AND wait_event_type = 'Lock'").fetchone()[0] == 1, timeout=20,
-                 what="the second registration at the key")
+        wait_for(lambda: watcher.execute(activity + "state LIKE 'idle in%'").fetchone()[0] >= 1, timeout=20,
+                 what="the first inside its transaction")
+        threads[1].start()
+        wait_for(lambda: watcher.execute(activity + "wait_event_type = 'Lock'").fetchone()[0] == 1, timeout=20,
+                 what="the second at the key")
     finally:
         go.set()
-    first.join(20)
-    second.join(20)
-    assert len(outcomes) == 2
+        for t in threads:
+            if t.ident is not None:         # started
+                t.join(20)
+        watcher.close()
+    return out
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_miners_first_registration_twice_at_once_is_one_miner(env, database_url, monkeypatch):
+    """The second registration loses the race on the miner id's key and registers again, as an update."""
+    sched, *_ = env
+    out = _first_held_at_its_write(database_url, monkeypatch, "save_miner",
+                                   lambda who: sched.register_miner("10.0.0.9:50052", "m-twice", 2))
+    assert out == {"first": None, "second": None}
     with sched.ctx.store.read() as tx:
         assert [m.miner_id for m in tx.miners()] == ["m-twice"]
-    watcher.close()
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -489,6 +501,78 @@ def test_two_changes_of_one_campaign_at_once_log_one_after_the_other(env, databa
     assert changes[0].before["priority"] == 1 and sched.queue.get(c.id).priority == changes[1].after["priority"]
     holder.close()
     watcher.close()
+
+
+def _side_by_side(database_url, lock_sql, params, *calls):
+    """Run ``calls`` on threads while another session holds the row ``lock_sql`` locks; let it go
+    once every call waits at it. What each call returned or raised, in order."""
+    import threading
+    import psycopg
+    from helpers_services import wait_for
+    plain = database_url.replace("+psycopg", "")
+    holder, watcher = psycopg.connect(plain), psycopg.connect(plain, autocommit=True)
+    holder.execute(lock_sql, params)
+    out = [None] * len(calls)
+
+    def run(i, call):
+        try:
+            out[i] = call()
+        except Exception as exc:  # noqa: BLE001 - what a call raised is part of what the test checks
+            out[i] = exc
+    ts = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in ts:
+        t.start()
+    try:
+        wait_for(lambda: watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                         "AND wait_event_type = 'Lock'").fetchone()[0] == len(calls), timeout=20,
+                 what="every call at the locked row")
+    finally:
+        holder.rollback()
+        for t in ts:
+            t.join(20)
+        holder.close()
+        watcher.close()
+    return out
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_pause_and_a_data_readiness_change_at_once_both_stay(env, database_url):
+    """Each daemon change reads the row locked: neither writes back what it read before the other
+    committed (the pause was lost 20 times in 20 without the lock)."""
+    sched, *_ = env
+    sched.daemon.transition("start", "op")
+    _side_by_side(database_url, "SELECT 1 FROM daemon WHERE id = 1 FOR UPDATE", (),
+                  lambda: sched.daemon.transition("pause", "op", "maintenance"),
+                  lambda: sched.daemon.set_data_ready(False, "data-eng", "the feed is late"))
+    d = sched.daemon.status()
+    assert (d.state, d.data_ready) == ("paused", False)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_first_two_daemon_changes_ever_at_once_go_one_after_the_other(env, database_url, monkeypatch):
+    """No daemon row yet: both starts find none and insert it; the second loses the race on its key,
+    runs again behind the first and is refused as a start of a running daemon, not as a conflict."""
+    sched, *_ = env
+    with sched.ctx.store.tx() as tx:
+        tx.tx.run(Statement(DAEMON.delete()))
+    out = _first_held_at_its_write(database_url, monkeypatch, "save_daemon",
+                                   lambda who: sched.daemon.transition("start", who))
+    assert out["first"] == "running" and isinstance(out["second"], FailedPrecondition)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_run_result_and_its_retry_at_once_settle_the_campaign_once(env, database_url):
+    """A miner's retry of a result while the first is still in the database: the fence reads the
+    campaign locked, so the second sees the attempt ended and is refused as stale."""
+    sched, *_ = env
+    c = sched.queue.add(spec(repeat=True), "op")
+    sched.daemon.transition("start", "op")
+    sched.tick()
+    out = _side_by_side(database_url, "SELECT 1 FROM campaigns WHERE id = %s FOR UPDATE", (c.id,),
+                        lambda: sched.attempts.report_result(c.id, 1, "run_x", "completed"),
+                        lambda: sched.attempts.report_result(c.id, 1, "run_x", "completed"))
+    assert sorted(type(o).__name__ for o in out) == ["Campaign", "FailedPrecondition"]
+    assert [ch.action for ch in sched.queue.changes(c.id)].count("requeue") == 1
 
 
 def test_import_export_round_trip(env):
