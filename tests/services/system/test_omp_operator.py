@@ -27,9 +27,11 @@ def test_the_operator_command_through_a_pipe(services, tmp_path):
                               env={"PATH": "/usr/bin:/bin", "COLUMNS": "80"})
 
     ids = []
+    # the one that runs (the first) searches long enough to be watched while it goes: a tiny run
+    # could end before `runs watch` started, under load, and show only its last line
     for k in range(24):
-        r = omp("queue", "add", f"a campaign with a long name, number {k}", "tiny.toml", "--priority", str(k),
-                "--tag", "t", "--json")
+        r = omp("queue", "add", f"a campaign with a long name, number {k}", "watched.toml" if k == 0 else "tiny.toml",
+                "--priority", str(k), "--tag", "t", "--json")
         assert r.returncode == 0, r.stdout + r.stderr
         ids.append(json.loads(r.stdout)["id"])
     # piped at 80 columns: every id on one line, whole
