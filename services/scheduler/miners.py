@@ -60,7 +60,7 @@ class Miners:
     # ------------------------------------------------------------------ registration
     def _save(self, miner_id: str, address: str, slots: int, now: float):
         with self.ctx.store.tx() as tx:
-            old = tx.miner(miner_id)
+            old = tx.miner(miner_id, lock=True)     # two registrations at once: each sees the other's
             changed = old is None or (old.address, old.slots) != (address, slots)
             back = old is not None and now - old.seen_at > self.ctx.cfg.miner_seen_within_s
             tx.save_miner(Miner(miner_id, address, slots, now if changed else old.registered_at, now), old is None)

@@ -99,6 +99,8 @@ _RUNNING_PER_MINER = Statement(select(ATTEMPTS.c.miner_id, func.count()).where(
     ATTEMPTS.c.state == str(RunStatus.RUNNING)).group_by(ATTEMPTS.c.miner_id))
 _MINERS = Statement(select(*(MINERS.c[f] for f in MINER_FIELDS)).order_by(MINERS.c.miner_id))
 _MINER = Statement(select(*(MINERS.c[f] for f in MINER_FIELDS)).where(MINERS.c.miner_id == _KEY))
+_MINER_LOCKED = Statement(select(*(MINERS.c[f] for f in MINER_FIELDS)).where(MINERS.c.miner_id == _KEY)
+                          .with_for_update())
 # a lease, locked on PostgreSQL: two schedulers that both find it expired take turns, and the second
 # sees the first one's claim
 # (NOWAIT: a lease row held by a frozen scheduler's transaction fails at once, and the caller
@@ -317,8 +319,9 @@ class SchedulerTx:
     def miners(self) -> list[Miner]:
         return [Miner(*r) for r in self.tx.all(_MINERS)]
 
-    def miner(self, miner_id: str) -> Miner | None:
-        row = self.tx.first(_MINER, key=miner_id)
+    def miner(self, miner_id: str, lock: bool = False) -> Miner | None:
+        """``lock``: its row is locked until the transaction ends (a registration)."""
+        row = self.tx.first(_MINER_LOCKED if lock else _MINER, key=miner_id)
         return Miner(*row) if row is not None else None
 
     def _save(self, table: str, fields: tuple[str, ...], row, new: bool) -> None:

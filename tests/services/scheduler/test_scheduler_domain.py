@@ -536,6 +536,22 @@ def _side_by_side(database_url, lock_sql, params, *calls):
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_miner_that_moves_twice_at_once_is_forgotten_at_each_old_address(env, database_url):
+    """Two registrations of one miner from two new addresses at once: each reads the row locked,
+    so the second sees the first's address as the old one (its channel is dropped) and logs the
+    move from there, instead of both moving from the first address."""
+    sched, _clock, _probe, miner, _db = env
+    sched.register_miner("10.0.0.1:50052", "m-moving", 2)
+    _side_by_side(database_url, "SELECT 1 FROM miners WHERE miner_id = %s FOR UPDATE", ("m-moving",),
+                  lambda: sched.register_miner("10.0.0.2:50052", "m-moving", 2),
+                  lambda: sched.register_miner("10.0.0.3:50052", "m-moving", 2))
+    with sched.ctx.store.read() as tx:
+        now_at = tx.miner("m-moving").address
+    assert len(set(miner.forgotten)) == 2 and now_at not in miner.forgotten
+    assert set(miner.forgotten) | {now_at} == {"10.0.0.1:50052", "10.0.0.2:50052", "10.0.0.3:50052"}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_pause_and_a_data_readiness_change_at_once_both_stay(env, database_url):
     """Each daemon change reads the row locked: neither writes back what it read before the other
     committed (the pause was lost 20 times in 20 without the lock)."""
