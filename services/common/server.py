@@ -446,11 +446,11 @@ class Service:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, thread: threading.Thread, server: grpc.aio.Server,
                  port: int, health_servicer, service_names: list[str], stopping: threading.Event,
-                 pools: tuple[futures.ThreadPoolExecutor, ...], limits: StreamLimits):
+                 pools: tuple[futures.ThreadPoolExecutor, ...], limits: StreamLimits, on_loop: "_OnLoop"):
         self.loop, self.thread, self.server, self.port = loop, thread, server, port
         self.health, self.service_names, self.stopping, self.pools = health_servicer, service_names, stopping, pools
         self.streams = limits
-        self.on_loop: _OnLoop | None = None
+        self.on_loop = on_loop
         #: run on the loop (each in a greenlet) once the server has stopped serving calls, before
         #: the loop ends: what lives on the loop closes there (Database.close_loop)
         self.closing: list[Callable[[], None]] = []
@@ -500,7 +500,7 @@ class Service:
         # calls whose handler the stop cancelled (or whose client went away) may still be in their
         # transaction: they end (commit or roll back) within what is left of the grace, or are
         # left to the database (a session that ends rolls back) when the loop stops
-        if self.on_loop is not None and self.on_loop.running:
+        if self.on_loop.running:
             await asyncio.wait(set(self.on_loop.running), timeout=max(0.1, grace - (time.monotonic() - t0)))
         for close in self.closing:
             try:
@@ -570,7 +570,5 @@ def build_server(host: str, port: int, registrations: Iterable[Registration], me
         pool.shutdown(wait=False)
         stream_pool.shutdown(wait=False)
         raise
-    service = Service(loop, thread, server, bound, health_servicer, names, stopping or threading.Event(),
-                      (pool, stream_pool), limits)
-    service.on_loop = on_loop
-    return service
+    return Service(loop, thread, server, bound, health_servicer, names, stopping or threading.Event(),
+                   (pool, stream_pool), limits, on_loop)

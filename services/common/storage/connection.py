@@ -32,7 +32,7 @@ def session(conn, write: bool, sqlite: bool, green: bool):
 
 class _SQLite:
     def __init__(self, conn, write: bool):
-        self.conn, self.write = conn, write
+        self.conn = conn
         self.cursor = conn.cursor()
         self.cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
@@ -78,13 +78,10 @@ class _GreenCursor:
     def connection(self):
         return self._cursor.connection
 
-    def close(self) -> None:
-        await_only(self._cursor.close())
-
 
 class _Psycopg:
     def __init__(self, driver, write: bool, green: bool):
-        self.driver, self.write, self.green = driver, write, green
+        self.driver, self.write, self.green = driver, write, green     # green: an AsyncConnection
         self._wait = await_only if green else _blocking
         self._block = self._pipeline = None
         if not write:
@@ -96,10 +93,7 @@ class _Psycopg:
         self.cursor = _GreenCursor(cursor) if green else cursor
 
     def _set_autocommit(self, on: bool) -> None:
-        if self.green:
-            await_only(self.driver.set_autocommit(on))
-        else:
-            self.driver.autocommit = on
+        self._wait(self.driver.set_autocommit(on))
 
     def sync(self) -> None:
         """Every statement sent so far has its result (a pipeline is synced: a round trip)."""
@@ -114,16 +108,15 @@ class _Psycopg:
         self._wait(self.driver.rollback())
 
     def _leave_pipeline(self, failed: bool) -> None:
-        block, self._pipeline = self._block, None
+        block, self._block, self._pipeline = self._block, None, None
         if block is None:
             return
-        self._block = None
-        args = (Exception, Exception(), None) if failed else (None, None, None)
+        leave = block.__aexit__ if self.green else block.__exit__
         if failed:      # the error already raised is the one to hear; the pipeline's own is noise
             with contextlib.suppress(Exception):
-                self._wait(block.__aexit__(*args) if self.green else block.__exit__(*args))
+                self._wait(leave(None, None, None))
         else:
-            self._wait(block.__aexit__(*args) if self.green else block.__exit__(*args))
+            self._wait(leave(None, None, None))
 
     def end(self) -> None:
         """Back to how the pool lent it: out of pipeline mode, not in autocommit."""

@@ -140,7 +140,7 @@ class Database:
                 side.commit()
             except self.dialect.loaded_dbapi.OperationalError as exc:
                 with contextlib.suppress(Exception):
-                    side.rollback() if side is not None else conn.rollback()
+                    (side or conn).rollback()
                 if getattr(conn.driver_connection, "broken", False):     # psycopg: the server went away
                     raise DatabaseUnavailable(f"the database is unavailable: {str(exc).strip()[:300]}") from None
                 raise DatabaseBusy(f"the database is busy or failing: {str(exc).strip()[:300]}; try again") from None
