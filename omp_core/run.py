@@ -7,7 +7,7 @@ Run folder ``run_<run_id>/``:
 - ``candidates.json``: the top candidates with in-sample and out-of-sample metrics, DSR, the run's
   PBO, the variance of Sharpe across candidates and the stress results;
 - ``candidates/<rank>_<hash12>/``: ``strategy.toml``, ``trades.csv`` and ``equity.png`` per candidate;
-- ``checkpoints/seed_<seed>.json`` and ``.cache.jsonl``: the search state after the last generation
+- ``checkpoints/seed_<seed>.json`` and ``.cache.jsonl``: the search state after the last checkpointed generation
   and the journal of every evaluation (the resume point, and the trials the DSR counts);
 - ``timings.json``: wall-clock figures, the only file that differs between two identical runs.
 

@@ -50,6 +50,23 @@ def test_population_is_deduplicated_by_genome_hash():
     assert seen and all(seen)
 
 
+def test_checkpoints_come_first_then_by_time_and_at_the_end(tmp_path):
+    """A generation of a small campaign takes milliseconds: the state is written after the first,
+    then once per CHECKPOINT_EVERY_S of search, and after the last one."""
+    ck = tmp_path / "s.json"
+    s, _, _ = setup_search(checkpoint=ck, generations=8)
+    now = [0.0]
+    s.clock = lambda: now[0]
+    seen = []
+
+    def tick(p):
+        seen.append(json.loads(ck.read_text())["generation"])
+        now[0] += ga.CHECKPOINT_EVERY_S * 0.4      # a checkpoint falls due every third generation
+    s.run(tick)
+    assert seen == [0, 0, 0, 3, 3, 3, 6, 7]
+    assert s.journal.stat().st_size == json.loads(ck.read_text())["journal_bytes"]
+
+
 def test_resumed_search_ends_exactly_like_an_uninterrupted_one(tmp_path):
     full, _, _ = setup_search(checkpoint=tmp_path / "full.json", generations=6)
     full.run()
