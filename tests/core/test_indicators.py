@@ -71,8 +71,8 @@ def test_compiled_modules_are_extension_modules():
     """No silent pure-Python fallback: the kernels must be the Cython build."""
     from importlib.machinery import EXTENSION_SUFFIXES
 
-    from omp_core import _backtest
-    for mod in (_indicators, _backtest):
+    from omp_core import _backtest, _draws
+    for mod in (_indicators, _backtest, _draws):
         assert any(mod.__file__.endswith(s) for s in EXTENSION_SUFFIXES), mod.__file__
 
 
