@@ -1,20 +1,21 @@
 # cython: language_level=3
-"""The search's random draws, the same numbers NumPy gives, without NumPy's per-call cost.
+"""The search's random draws: the numbers NumPy gives, without NumPy's per-call cost.
 
 The search seeds a generator per child with ``numpy.random.default_rng([seed, generation, i])``
-and draws its tournaments with ``Generator.choice(n, k, replace=False)``. Both are exact and
-documented, and both cost microseconds of Python per call (about 7 us to seed, 3.5 us a choice,
-against some 25 us of breeding all told). This module gives the same streams at a fraction of that:
+and draws a few scalars from it: ``random``, ``integers``, ``uniform``, ``normal`` and
+``choice(n, k, replace=False)``. Each NumPy call costs about a microsecond of Python (seeding 7 us,
+a choice 4 us), which was most of the cost of breeding a child. :class:`Stream` is that generator
+for one thread: the same stream, the same numbers, the generator left in the same state:
 
-- :func:`pcg64_state` is ``SeedSequence(words)`` followed by ``PCG64``'s seeding, the 128-bit
-  state and increment that ``PCG64(SeedSequence(words)).state`` reports;
-- :func:`choice_min` is the smallest of ``Generator.choice(n, k, replace=False)``: Floyd's
-  sample, then the shuffle that ``choice`` makes of it (its draws are taken, so the generator ends
-  where ``choice`` leaves it), through the bit generator's C interface (``bitgen_t``, NumPy's
-  documented way to extend its generators) and Lemire's bounded draw, as NumPy makes it.
+- seeding is ``SeedSequence(words)`` followed by ``PCG64``'s seeding (:func:`pcg64_state`);
+- ``random`` and ``uniform`` are ``next_double`` and ``low + (high - low) * next_double``;
+- ``integers`` and ``choice`` are Lemire's bounded draw as ``random_bounded_uint64`` makes it, and
+  ``choice`` is Floyd's sample followed by the shuffle that ``choice`` makes of it;
+- ``normal`` is NumPy's own (its ziggurat is not worth copying for what it costs).
 
-``tests/core/test_ga.py`` holds both to NumPy's own results, state after the call included: a NumPy
-that changed its algorithms would fail there, not change a run silently.
+The draws go through the bit generator's C interface (``bitgen_t``), NumPy's documented way to
+extend its generators. ``tests/core/test_ga.py`` holds every draw to NumPy's, the state after it
+included: a NumPy that changed its algorithms would fail there, not change a run silently.
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
@@ -31,7 +32,7 @@ cdef uint32_t MIX_MULT_R = 0x4973f715
 cdef enum:
     POOL = 4            # SeedSequence's pool size
     MAX_WORDS = 32      # of entropy, a bound of ours
-    MAX_K = 64          # tournament sizes choice_min serves
+    MAX_K = 64          # the largest sample choice draws itself
 # PCG64's multiplier (numpy/random/src/pcg64/pcg64.h)
 MULTIPLIER = (2549297995355413924 << 64) + 4865540595714422341
 MASK128 = (1 << 128) - 1
@@ -112,21 +113,62 @@ cdef inline uint64_t _bounded(bitgen_t* bg, uint64_t rng) noexcept nogil:
     return m >> 32
 
 
-def choice_min(bit_generator, Py_ssize_t n, Py_ssize_t k) -> int:
-    """The smallest of ``Generator.choice(n, k, replace=False)`` for the generator over
-    ``bit_generator``, which ends in the same state (``1 <= k <= min(n, 64)``, ``n <= 10000``:
-    the sizes of NumPy's Floyd branch)."""
+cdef class Stream:
+    """``numpy.random.default_rng(words)`` for one thread, for scalar draws: see the module."""
+    cdef object bits, gen
     cdef bitgen_t* bg
-    cdef uint64_t taken[MAX_K]
-    cdef uint64_t v, best
-    cdef Py_ssize_t j, a, m = 0
-    cdef bint seen
-    if not 1 <= k <= MAX_K or k > n or n > 10000:
-        raise ValueError(f"choice_min covers 1 <= k <= min(n, {MAX_K}) and n <= 10000, got n={n}, k={k}")
-    bg = <bitgen_t*> PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
-    with bit_generator.lock:
+
+    def __init__(self, words=(0,)):
+        import numpy
+        self.bits = numpy.random.PCG64(0)
+        self.gen = numpy.random.Generator(self.bits)
+        self.bg = <bitgen_t*> PyCapsule_GetPointer(self.bits.capsule, "BitGenerator")
+        self.seed(words)
+
+    def seed(self, words) -> Stream:
+        """Start again as ``default_rng(words)``; returns the stream."""
+        state, inc = pcg64_state(words)
+        self.bits.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
+                           "has_uint32": 0, "uinteger": 0}
+        return self
+
+    @property
+    def generator(self):
+        """The NumPy generator this stream draws from (same state)."""
+        return self.gen
+
+    def random(self) -> float:
+        return self.bg.next_double(self.bg.state)
+
+    def uniform(self, double low, double high) -> float:
+        if not high - low >= 0.0 or high - low == float("inf"):
+            raise ValueError(f"uniform needs low <= high, finite apart, got {low}, {high}")
+        return low + (high - low) * self.bg.next_double(self.bg.state)
+
+    def integers(self, low, high=None) -> int:
+        """``int(integers(low, high))``: ``high`` excluded, a range of at most 2**32 - 1."""
+        if high is None:
+            low, high = 0, low
+        if not 1 <= high - low <= UINT32_MAX - 1:
+            raise ValueError(f"integers covers 1 <= high - low < 2**32 - 1, got low={low}, high={high}")
+        return low + <Py_ssize_t>_bounded(self.bg, high - low - 1)
+
+    def normal(self, double loc=0.0, double scale=1.0) -> float:
+        return self.gen.normal(loc, scale)
+
+    def choice(self, Py_ssize_t n, Py_ssize_t size, bint replace=True) -> tuple:
+        """``tuple(choice(n, size, replace=False))`` (``replace`` must be False)."""
+        cdef uint64_t taken[MAX_K]
+        cdef uint64_t v
+        cdef Py_ssize_t j, a, m = 0
+        cdef bint seen
+        cdef Py_ssize_t k = size
+        if replace:
+            raise ValueError("Stream.choice draws without replacement only: pass replace=False")
+        if not 1 <= k <= MAX_K or k > n or n > 10000:
+            return tuple(int(i) for i in self.gen.choice(n, k, replace=False))   # NumPy's other branches
         for j in range(n - k, n):   # Floyd: a draw in [0, j], or j itself when the draw is taken
-            v = _bounded(bg, j)
+            v = _bounded(self.bg, j)
             seen = False
             for a in range(m):
                 if taken[a] == v:
@@ -134,10 +176,9 @@ def choice_min(bit_generator, Py_ssize_t n, Py_ssize_t k) -> int:
                     break
             taken[m] = j if seen else v
             m += 1
-        for j in range(k - 1, 0, -1):   # choice shuffles its sample: its draws are taken too
-            _bounded(bg, j)
-    best = taken[0]
-    for a in range(1, k):
-        if taken[a] < best:
-            best = taken[a]
-    return best
+        for j in range(k - 1, 0, -1):   # then choice shuffles its sample
+            a = <Py_ssize_t>_bounded(self.bg, j)
+            v = taken[a]
+            taken[a] = taken[j]
+            taken[j] = v
+        return tuple([taken[a] for a in range(k)])

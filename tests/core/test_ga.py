@@ -137,20 +137,41 @@ def test_the_search_seeds_its_generator_as_numpy_does(words):
     assert _draws.pcg64_state(words) == (bits["state"], bits["inc"])
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.integers(0, 2**32), st.integers(1, 400), st.integers(1, 64), st.integers(0, 3))
-def test_tournament_draws_are_numpys_choice_and_leave_the_generator_where_it_does(seed, n, k, warm):
-    k = min(k, n)
-    ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
-    for rng in (ours, theirs):      # odd 32-bit draws leave half a word buffered in the generator
-        rng.integers(7, size=warm)
-    assert _draws.choice_min(ours.bit_generator, n, k) == int(theirs.choice(n, k, replace=False).min())
-    assert ours.integers(1 << 40, size=3).tolist() == theirs.integers(1 << 40, size=3).tolist()
-    assert ours.integers(11) == theirs.integers(11)
+DRAWS = st.one_of(
+    st.tuples(st.just("random")),
+    st.tuples(st.just("integers"), st.integers(1, 2**32 - 2)),
+    st.tuples(st.just("integers"), st.integers(-50, 50), st.integers(1, 1000)),
+    st.tuples(st.just("uniform"), st.floats(-1e6, 1e6), st.floats(0.0, 1e6)),
+    st.tuples(st.just("normal"), st.floats(-1.0, 1.0), st.floats(0.0, 2.0)),
+    st.tuples(st.just("choice"), st.integers(1, 400), st.integers(1, 70)),
+    st.tuples(st.just("choice"), st.integers(10001, 20000), st.integers(1, 3)),
+)
 
 
-def test_tournament_draws_refuse_sizes_they_do_not_cover():
-    bits = np.random.PCG64(0)
-    for n, k in ((3, 4), (10, 0), (20000, 3), (100, 65)):
-        with pytest.raises(ValueError, match=f"n={n}, k={k}"):
-            _draws.choice_min(bits, n, k)
+def _draw(rng, op):
+    name, *args = op
+    if name == "integers" and len(args) == 2:
+        return int(rng.integers(args[0], args[0] + args[1]))
+    if name == "uniform":
+        return float(rng.uniform(args[0], args[0] + args[1]))
+    if name == "choice":
+        return tuple(int(i) for i in rng.choice(args[0], size=min(args), replace=False))
+    return getattr(rng, name)(*args)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 2**40), min_size=1, max_size=3), st.lists(DRAWS, max_size=12))
+def test_a_stream_draws_numpys_numbers_and_ends_in_numpys_state(words, ops):
+    ours, theirs = _draws.Stream(words), np.random.default_rng(words)
+    for op in ops:
+        assert _draw(ours, op) == _draw(theirs, op), op
+    assert ours.generator.bit_generator.state == theirs.bit_generator.state
+
+
+def test_a_stream_refuses_what_it_does_not_draw_naming_the_values():
+    s = _draws.Stream()
+    for call, match in ((lambda: s.integers(0), "low=0, high=0"), (lambda: s.integers(5, 2**33), "high=8589934592"),
+                        (lambda: s.uniform(1.0, 0.0), "got 1.0, 0.0"), (lambda: s.choice(5, 2), "replace=False"),
+                        (lambda: _draws.pcg64_state([-1]), "got -1")):
+        with pytest.raises(ValueError, match=match):
+            call()
