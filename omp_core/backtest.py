@@ -10,7 +10,7 @@ over the same (shared, read-only) market and feature arrays: nothing is copied p
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -23,6 +23,8 @@ from omp_core.genome import MAX_CONDITIONS, OPS, Genome
 REASONS = _backtest.REASONS
 #: bars per block of the kernel: 2048 bars of a 100-feature bank is 1.6 MB, within a 2 MB L2
 BLOCK = 2048
+#: a batch is cut into this many parts per thread (see evaluate)
+PARTS_PER_THREAD = 2
 
 
 @dataclass(frozen=True)
@@ -149,8 +151,11 @@ def _check_range(market, start: int, end: int | None, delay: int) -> int:
 
 def evaluate(genomes: Sequence[Genome] | Encoded, market, bank: FeatureBank, costs: Costs, *,
              start: int = 0, end: int | None = None, delay: int = 1, threads: int = 1,
-             curves: bool = True) -> Evaluation:
+             curves: bool = True, pool: Executor | None = None) -> Evaluation:
     """Backtest every genome over bars ``[start, end)`` of every symbol of ``market``.
+
+    ``threads`` threads share the work, from ``pool`` when given (a caller that evaluates batch
+    after batch keeps its threads; at least ``threads`` workers) or from a pool of this call's own.
 
     ``curves=False`` keeps only the per-genome summary: memory stays at one curve per thread
     instead of genomes x bars, which is what a search over long intraday histories needs.
@@ -178,8 +183,13 @@ def evaluate(genomes: Sequence[Genome] | Encoded, market, bank: FeatureBank, cos
     if threads == 1:
         run(0, n)
     else:
-        edges = np.linspace(0, n, threads + 1).astype(int)
-        with ThreadPoolExecutor(threads) as pool:
+        # a few parts per thread, taken as threads free up: genomes differ in cost (one that never
+        # trades is cheap), and halves of a small batch leave a thread idle for its slower twin
+        edges = np.linspace(0, n, min(n, threads * PARTS_PER_THREAD) + 1).astype(int)
+        if pool is None:
+            with ThreadPoolExecutor(threads) as own:
+                list(own.map(run, edges[:-1], edges[1:]))
+        else:
             list(pool.map(run, edges[:-1], edges[1:]))
     return Evaluation(equity if curves else None, summary, fills, in_mkt, start, end)
 

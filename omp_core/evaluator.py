@@ -12,6 +12,7 @@ decides the metrics. :func:`window_id` forms the one a run uses for its in-sampl
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -117,6 +118,15 @@ class LocalEvaluator:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.threads = threads
         self._snapshots: dict[str, Snapshot] = {}
+        # one pool for every batch: a search evaluates a batch a generation, and starting threads
+        # for each cost about as much as scoring ten genomes
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="omp-eval") if threads > 1 else None
+
+    def close(self) -> None:
+        """Let the threads go (used again, it starts threads for each batch)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def register(self, snapshot_id: str, snapshot: Snapshot) -> None:
         """Make ``snapshot`` available as ``snapshot_id``. Registering the same snapshot again is a
@@ -131,6 +141,6 @@ class LocalEvaluator:
         except KeyError:
             raise KeyError(f"unknown snapshot id {snapshot_id!r}: register it first") from None
         ev = backtest.evaluate(genomes, s.market, s.bank, s.costs, start=s.start, end=s.end,
-                               threads=self.threads, curves=False)
+                               threads=self.threads, curves=False, pool=self._pool)
         sc = s.scoring
         return ga.score(ev, len(s.market.symbols), sc.ga, sc.objective, sc.periods_per_year, sc.max_drawdown)

@@ -1,5 +1,7 @@
 """The evaluator seam: the local evaluator scores like a direct backtest, unknown snapshots are named,
 and the search hands an evaluator genomes and a snapshot id, never data."""
+import threading
+
 import numpy as np
 import pytest
 
@@ -50,6 +52,25 @@ def test_local_evaluator_gives_the_metrics_of_a_direct_backtest(us3):
     assert got.shape == (len(gens), len(ga.METRICS))
     assert (got[:, 0] > ga.INVALID_FITNESS).any()      # not a vacuous comparison of invalid rows
     np.testing.assert_array_equal(got, want)
+
+
+def test_the_local_evaluator_keeps_its_threads_from_batch_to_batch(tiny):
+    """A search evaluates a batch a generation: the pool lives as long as the evaluator, and
+    close lets its threads go (scoring afterwards still works, on threads of its own)."""
+    def workers():
+        return {t.ident for t in threading.enumerate() if t.name.startswith("omp-eval")}
+    before = workers()
+    ev, sid = tiny_evaluator(tiny, threads=2)
+    gens = [sma_crossover(10, 50, side) for side in (1, -1)] * 3
+    first = ev.evaluate(gens, sid)
+    mine = workers() - before
+    for _ in range(3):
+        np.testing.assert_array_equal(ev.evaluate(gens, sid), first)
+    assert len(mine) == 2 and workers() - before == mine
+    ev.close()
+    assert not workers() - before
+    np.testing.assert_array_equal(ev.evaluate(gens, sid), first)
+    assert not workers() - before
 
 
 def test_unknown_or_clashing_snapshot_ids_are_refused(goog):
