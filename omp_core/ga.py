@@ -27,7 +27,7 @@ from omp_core import _draws
 from omp_core.atomic import write_text
 from omp_core.config import GA, Strategy
 from omp_core.features import FeatureBank
-from omp_core.genome import Condition, Genome, quantize
+from omp_core.genome import Condition, Genome, json_number, quantize
 
 if TYPE_CHECKING:   # evaluator imports this module (for score): the protocol is for annotations only
     from omp_core.evaluator import Evaluator
@@ -181,7 +181,7 @@ class EvaluationCache:
         return self.entries.get(self.key(genome_hash))
 
     def put(self, genome: Genome, metrics) -> None:
-        self.entries[self.key(genome.genome_hash)] = (genome, tuple(float(m) for m in metrics))
+        self.entries[self.key(genome.genome_hash)] = (genome, tuple(map(float, metrics)))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -189,8 +189,10 @@ class EvaluationCache:
     @staticmethod
     def line(genome: Genome, metrics) -> bytes:
         """One journal line: the genome and its metrics, as compact JSON."""
+        # json.dumps([float(m) for m in metrics], separators=(",", ":")), written out (a test
+        # holds them equal): json.dumps cost more than the rest of the line
         return (f'["{genome.genome_hash}",{genome.dict_json()},'
-                f'{json.dumps([float(m) for m in metrics], separators=(",", ":"))}]\n').encode()
+                f'[{",".join([json_number(float(m)) for m in metrics])}]]\n').encode()
 
     def load_line(self, line: bytes) -> None:
         h, gd, m = json.loads(line)
@@ -242,7 +244,7 @@ class GeneticSearch:
     def _score_all(self, genomes: list[Genome]) -> None:
         todo = list({g.genome_hash: g for g in genomes if self.cache.get(g.genome_hash) is None}.values())
         if todo:
-            for g, m in zip(todo, self.evaluator.evaluate(todo, self.snapshot_id)):
+            for g, m in zip(todo, np.asarray(self.evaluator.evaluate(todo, self.snapshot_id)).tolist()):
                 self.cache.put(g, m)
             self.evaluated_here += len(todo)
             self._unsaved.extend(todo)

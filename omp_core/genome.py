@@ -25,7 +25,7 @@ SIDES = {"long": 1, "short": -1}
 MAX_CONDITIONS = 4
 
 
-def _json(x) -> str:
+def json_number(x) -> str:
     """What ``json.dumps`` writes for one number, quickly for the common kinds."""
     t = type(x)
     if t is float and math.isfinite(x):
@@ -67,7 +67,7 @@ class Condition:
     def as_json(self) -> str:
         """The condition as compact JSON, keys sorted (the order ``Genome.to_dict`` also uses)."""
         # the names passed parse_name and the op is one of OPS: nothing in them needs escaping
-        return f'{{"feature":"{self.feature}","op":"{self.op}","other":"{self.other}","threshold":{_json(self.threshold)}}}'
+        return f'{{"feature":"{self.feature}","op":"{self.op}","other":"{self.other}","threshold":{json_number(self.threshold)}}}'
 
     def describe(self) -> str:
         if self.other:
@@ -155,15 +155,15 @@ class Genome:
         sort_keys=True, separators=(",", ":"))`` (a test holds them equal) in a tenth of the time,
         which the search spends on every child it breeds."""
         return (f'{{"entry":[{",".join(c.as_json for c in self.entry)}],"exit":[{",".join(c.as_json for c in self.exit)}],'
-                f'"format":"{FORMAT}","max_hold":{_json(self.max_hold)},"side":"{self.side_name}",'
-                f'"stop_loss":{_json(self.stop_loss)},"take_profit":{_json(self.take_profit)}}}').encode()
+                f'"format":"{FORMAT}","max_hold":{json_number(self.max_hold)},"side":"{self.side_name}",'
+                f'"stop_loss":{json_number(self.stop_loss)},"take_profit":{json_number(self.take_profit)}}}').encode()
 
     def dict_json(self) -> str:
         """``json.dumps(self.to_dict(), separators=(",", ":"))``: keys in ``to_dict``'s order."""
         return (f'{{"format":"{FORMAT}","side":"{self.side_name}",'
                 f'"entry":[{",".join(c.as_json for c in self.entry)}],"exit":[{",".join(c.as_json for c in self.exit)}],'
-                f'"stop_loss":{_json(self.stop_loss)},"take_profit":{_json(self.take_profit)},'
-                f'"max_hold":{_json(self.max_hold)}}}')
+                f'"stop_loss":{json_number(self.stop_loss)},"take_profit":{json_number(self.take_profit)},'
+                f'"max_hold":{json_number(self.max_hold)}}}')
 
     @functools.cached_property
     def genome_hash(self) -> str:

@@ -10,6 +10,7 @@ from helpers_core import FIXTURES
 from omp_core import _draws, backtest, config, data, ga
 from omp_core.evaluator import LocalEvaluator, Scoring, Snapshot
 from omp_core.features import FeatureBank
+from omp_core.genome import Condition, Genome
 
 TINY = FIXTURES / "campaigns" / "tiny.toml"
 
@@ -175,3 +176,14 @@ def test_a_stream_refuses_what_it_does_not_draw_naming_the_values():
                         (lambda: _draws.pcg64_state([-1]), "got -1")):
         with pytest.raises(ValueError, match=match):
             call()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.0, 1e-7, 1e20, -100.0])),
+                min_size=5, max_size=5))
+def test_a_journal_line_is_the_json_module_s_bytes(metrics):
+    g = Genome(1, (Condition("rsi_14", "<", 30.0),))
+    want = (f'["{g.genome_hash}",{json.dumps(g.to_dict(), separators=(",", ":"))},'
+            f'{json.dumps([float(m) for m in metrics], separators=(",", ":"))}]\n').encode()
+    assert ga.EvaluationCache.line(g, np.array(metrics)) == want
+    assert ga.EvaluationCache.line(g, tuple(metrics)) == want
