@@ -13,8 +13,9 @@ import functools
 import hashlib
 import json
 import math
+import operator
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from omp_core import features
@@ -77,6 +78,10 @@ class Condition:
         return f"{self.feature} {self.op} {rhs}"
 
 
+#: Condition's order as the dataclass defines it: its fields in declaration order
+_ORDER = operator.attrgetter(*(f.name for f in fields(Condition)))
+
+
 @dataclass(frozen=True)
 class Genome:
     side: int
@@ -99,9 +104,10 @@ class Genome:
             raise ValueError(f"genome.take_profit must be a fraction >= 0, got {self.take_profit!r}")
         if not isinstance(self.max_hold, int) or self.max_hold < 0:
             raise ValueError(f"genome.max_hold must be an integer >= 0, got {self.max_hold!r}")
-        # canonical: sorted, duplicate-free condition sets
-        object.__setattr__(self, "entry", tuple(sorted(set(self.entry))))
-        object.__setattr__(self, "exit", tuple(sorted(set(self.exit))))
+        # canonical: sorted, duplicate-free condition sets (sorted by Condition's own order, its
+        # fields in turn, compared without a call into Python per pair)
+        object.__setattr__(self, "entry", tuple(sorted(set(self.entry), key=_ORDER)))
+        object.__setattr__(self, "exit", tuple(sorted(set(self.exit), key=_ORDER)))
 
     @property
     def side_name(self) -> str:

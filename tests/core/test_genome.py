@@ -77,3 +77,16 @@ def test_bad_conditions_name_the_problem():
         Condition("rsi_14", ">", 0.0, "sma_10")
     with pytest.raises(ValueError, match="fast < slow"):
         sma_crossover(50, 10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["rsi_14", "close", "sma_10", "zscore_20"]), st.sampled_from([">", "<"]),
+                          st.sampled_from([0.0, -0.0, 0.5, -2.5, 30.0])), min_size=1, max_size=8), st.randoms())
+def test_conditions_are_kept_as_a_set_in_condition_order(parts, rnd):
+    """The canonical form is Condition's own (dataclass) order, duplicates dropped, whatever the
+    order they come in: the sort key the genome uses must stay that order."""
+    conds = [Condition(f, op, thr) for f, op, thr in parts]
+    rnd.shuffle(conds)
+    g = Genome(1, tuple(conds[:4]), tuple(conds[4:]))
+    assert g.entry == tuple(sorted(set(conds[:4]))) and g.exit == tuple(sorted(set(conds[4:])))
+    assert all(a < b for a, b in zip(g.entry, g.entry[1:]))
