@@ -67,10 +67,7 @@ def encode(genomes: Sequence[Genome], bank: FeatureBank) -> Encoded:
     for gen in genomes:
         for conds in (gen.entry, gen.exit):
             for cd in conds:
-                k = known.get(cd)
-                if k is None:
-                    k = known[cd] = len(known)
-                ids.append(k)
+                ids.append(known.setdefault(cd, len(known)))
             ids.extend([-1] * (c - len(conds)))         # -1: the padding row, the table's last
         side.append(gen.side)
         n_entry.append(len(gen.entry))
@@ -78,11 +75,11 @@ def encode(genomes: Sequence[Genome], bank: FeatureBank) -> Encoded:
         hold.append(gen.max_hold)
         stops.append((gen.stop_loss, gen.take_profit))
     g = len(side)
-    table = np.full((len(known) + 1, 3), -1, dtype=np.int32)
-    levels = np.zeros(len(known) + 1, dtype=np.float64)
-    for cd, k in known.items():
-        table[k] = (bank.index(cd.feature), bank.index(cd.other) if cd.other else -1, OPS.index(cd.op))
-        levels[k] = cd.threshold
+    # the table in the order its positions were given (a dict keeps it), then the padding row
+    index = bank.index
+    table = np.array([(index(cd.feature), index(cd.other) if cd.other else -1, OPS.index(cd.op)) for cd in known]
+                     + [(-1, -1, -1)], dtype=np.int32)
+    levels = np.array([cd.threshold for cd in known] + [0.0], dtype=np.float64)
     rows = np.array(ids, dtype=np.intp).reshape(g, 2 * c)
     gi = np.column_stack([np.array(x, dtype=np.int32) for x in (side, n_entry, n_exit, hold)]).reshape(g, 4)
     return Encoded(np.ascontiguousarray(table[rows]), np.ascontiguousarray(levels[rows]), np.ascontiguousarray(gi),
