@@ -82,6 +82,12 @@ class Condition:
 _ORDER = operator.attrgetter(*(f.name for f in fields(Condition)))
 
 
+def _canonical(conditions) -> tuple[Condition, ...]:
+    """A set of conditions in Condition's order, duplicates dropped."""
+    conditions = tuple(conditions)
+    return conditions if len(conditions) < 2 else tuple(sorted(set(conditions), key=_ORDER))
+
+
 @dataclass(frozen=True)
 class Genome:
     side: int
@@ -106,8 +112,8 @@ class Genome:
             raise ValueError(f"genome.max_hold must be an integer >= 0, got {self.max_hold!r}")
         # canonical: sorted, duplicate-free condition sets (sorted by Condition's own order, its
         # fields in turn, compared without a call into Python per pair)
-        object.__setattr__(self, "entry", tuple(sorted(set(self.entry), key=_ORDER)))
-        object.__setattr__(self, "exit", tuple(sorted(set(self.exit), key=_ORDER)))
+        object.__setattr__(self, "entry", _canonical(self.entry))
+        object.__setattr__(self, "exit", _canonical(self.exit))
 
     @property
     def side_name(self) -> str:
