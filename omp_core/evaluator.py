@@ -123,7 +123,8 @@ class LocalEvaluator:
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="omp-eval") if threads > 1 else None
 
     def close(self) -> None:
-        """Let the threads go (used again, it starts threads for each batch)."""
+        """Let the threads go (used again, it starts threads for each batch). Call it once no
+        ``evaluate`` runs: one still running on another thread may find its pool shut down."""
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None

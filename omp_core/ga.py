@@ -33,6 +33,11 @@ if TYPE_CHECKING:   # evaluator imports this module (for score): the protocol is
     from omp_core.evaluator import Evaluator
 
 CHECKPOINT_FORMAT = "omp.checkpoint/1"
+#: the version of the numbers a genome scores: raised whenever the same genome on the same data may
+#: score differently (2: a lone sleeve's statistics take the symbol's own returns while it holds a
+#: long position). A checkpoint records it, and a search never resumes on another's numbers: its
+#: journal would match neither version's uninterrupted run.
+SCORES_VERSION = 2
 #: the longest stretch of search a crash can lose (see GeneticSearch.run)
 CHECKPOINT_EVERY_S = 1.0
 INVALID_FITNESS = -100.0   # fewer trades than required, a drawdown over the limit, or no Sharpe at all
@@ -335,6 +340,7 @@ class GeneticSearch:
     def state(self) -> dict:
         return {"format": CHECKPOINT_FORMAT, "seed": self.seed, "generation": self.generation,
                 "snapshot_id": self.cache.snapshot_id, "config_hash": self.cache.config_hash,
+                "scores_version": SCORES_VERSION,
                 "population": [g.genome_hash for g in self.population], "history": self.history,
                 "journal_bytes": self._journal_bytes, "evaluations": len(self.cache)}
 
@@ -362,6 +368,9 @@ class GeneticSearch:
             raise ValueError(f"{self.checkpoint}: not a checkpoint of seed {self.seed}")
         if (st.get("snapshot_id"), st.get("config_hash")) != (self.cache.snapshot_id, self.cache.config_hash):
             raise ValueError(f"{self.checkpoint}: belongs to other data or another config; refusing to resume")
+        if st.get("scores_version", 1) != SCORES_VERSION:
+            raise ValueError(f"{self.checkpoint}: scored by another version of the kernel (scores_version "
+                             f"{st.get('scores_version', 1)}, this code's is {SCORES_VERSION}); refusing to resume")
         size = st["journal_bytes"]
         with open(self.journal, "r+b") as fh:
             data = fh.read(size)

@@ -70,6 +70,21 @@ def test_checkpoints_come_first_then_by_time_and_at_the_end(tmp_path):
     assert s.journal.stat().st_size == json.loads(ck.read_text())["journal_bytes"]
 
 
+def test_a_search_does_not_resume_on_another_kernels_numbers(tmp_path):
+    ck = tmp_path / "s.json"
+    first, _, _ = setup_search(checkpoint=ck, generations=2)
+    first.run()
+    st = json.loads(ck.read_text())
+    ck.write_text(json.dumps({**st, "scores_version": ga.SCORES_VERSION + 1}))
+    again, _, _ = setup_search(checkpoint=ck, generations=4)
+    with pytest.raises(ValueError, match=f"scores_version {ga.SCORES_VERSION + 1}"):
+        again.run()
+    del st["scores_version"]            # a checkpoint from before the field: version 1
+    ck.write_text(json.dumps(st))
+    with pytest.raises(ValueError, match="scores_version 1"):
+        setup_search(checkpoint=ck, generations=4)[0].run()
+
+
 def test_resumed_search_ends_exactly_like_an_uninterrupted_one(tmp_path):
     full, _, _ = setup_search(checkpoint=tmp_path / "full.json", generations=6)
     full.run()

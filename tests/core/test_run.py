@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpers_core import DATA, FIXTURES
+from omp_core import ga
 from omp_core.genome import load_toml
 from omp_core.run import run_campaign
 
@@ -153,7 +154,7 @@ def test_a_named_run_resumes_from_an_earlier_runs_checkpoints_and_records_its_pr
     assert strip(second.candidates) == strip(clean.candidates)          # the same search, resumed exactly
 
 
-def test_checkpoints_of_other_data_or_config_are_not_taken_and_a_bad_run_id_is_refused(tmp_path):
+def test_checkpoints_of_other_data_config_or_scores_are_not_taken_and_a_bad_run_id_is_refused(tmp_path):
     from omp_core.run import RuntimeLimitExceeded
     cfg = _long_config(tmp_path)
     ticks = iter(range(10**6))
@@ -164,6 +165,13 @@ def test_checkpoints_of_other_data_or_config_are_not_taken_and_a_bad_run_id_is_r
     r = run_campaign(other, tmp_path / "o", run_id="run_other", resume_from=tmp_path / "o" / "run_first")
     assert "resumed_from" not in r.manifest
     assert (tmp_path / "o" / "run_first" / "checkpoints" / "seed_7.json").exists()             # left alone
+    # a checkpoint scored by another version of the kernel: not taken either
+    state = tmp_path / "o" / "run_first" / "checkpoints" / "seed_7.json"
+    st = json.loads(state.read_text())
+    assert st["scores_version"] == ga.SCORES_VERSION
+    state.write_text(json.dumps({**st, "scores_version": ga.SCORES_VERSION - 1}))
+    r = run_campaign(cfg, tmp_path / "o", run_id="run_later", resume_from=tmp_path / "o" / "run_first")
+    assert "resumed_from" not in r.manifest and state.exists()
     for bad in ("first", "run_", "run_../x", "run_a/b"):
         with pytest.raises(ValueError, match="run_id"):
             run_campaign(cfg, tmp_path / "o", run_id=bad)
