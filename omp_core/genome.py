@@ -78,14 +78,15 @@ class Condition:
         return f"{self.feature} {self.op} {rhs}"
 
 
-#: Condition's order as the dataclass defines it: its fields in declaration order
-_ORDER = operator.attrgetter(*(f.name for f in fields(Condition)))
+#: a sort key giving Condition's own order (the dataclass's: its fields in declaration order)
+#: without a call into Python per comparison
+CONDITION_ORDER = operator.attrgetter(*(f.name for f in fields(Condition)))
 
 
 def _canonical(conditions) -> tuple[Condition, ...]:
     """A set of conditions in Condition's order, duplicates dropped."""
     conditions = tuple(conditions)
-    return conditions if len(conditions) < 2 else tuple(sorted(set(conditions), key=_ORDER))
+    return conditions if len(conditions) < 2 else tuple(sorted(set(conditions), key=CONDITION_ORDER))
 
 
 @dataclass(frozen=True)
