@@ -14,8 +14,12 @@ import json
 import os
 import signal
 import sys
+import time
 
 PR_SET_PDEATHSIG = 1
+#: progress is said at most this often (and at each seed's last generation): a generation of a small
+#: campaign takes milliseconds, and every line becomes a write in the miner and a call to the scheduler
+PROGRESS_EVERY_S = 0.5
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -64,10 +68,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     seeds = list(cfg.seeds)
     done: set[int] = set()
+    said_at = [-PROGRESS_EVERY_S]
 
     def progress(p):
+        now = time.monotonic()
         if p.generation == p.generations:
             done.add(p.seed)
+        elif now - said_at[0] < PROGRESS_EVERY_S:
+            return
+        said_at[0] = now
         # the search's own progress fields, and where the run stands across seeds
         emit({"event": "progress", **dataclasses.asdict(p), "seeds_done": len(done), "seeds_total": len(seeds)})
 

@@ -31,7 +31,7 @@ _CHILDREN = Table("gc_child", COMMIT_CHECKED, Column("id", Integer, primary_key=
 ADD_CHILD = Statement(insert(_CHILDREN).values(id=bindparam("id"), parent=bindparam("parent")))
 
 
-def long_campaign_root(tmp_path: Path, generations: int = 300) -> Path:
+def long_campaign_root(tmp_path: Path, generations: int = 1000) -> Path:
     """A configs root holding ``long.toml``: the tiny test campaign with more generations."""
     root = tmp_path / "configs"
     root.mkdir(exist_ok=True)

@@ -84,7 +84,7 @@ def test_miner_sigkill_mid_run_orphans_the_attempt_and_leaves_no_process(service
 
 def test_cancel_kills_the_process_group_and_disables_the_campaign(services, tmp_path):
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}",
-                            paths={"configs_root": str(long_campaign_root(tmp_path, 2000))})
+                            paths={"configs_root": str(long_campaign_root(tmp_path, 20000))})
     sched, miner = start_pair(services, config)
     client, mclient = scheduler_client(sched.address), miner_client(miner.address)
     camp = add_and_start(client)
@@ -295,7 +295,7 @@ def test_a_miner_frozen_past_its_lease_never_runs_two_attempts_of_one_campaign(s
 
 def test_a_run_watch_ends_unavailable_when_the_miner_drains_so_its_watcher_comes_back(services, tmp_path):
     config = write_settings(tmp_path, f"sqlite:///{tmp_path / 'omp.db'}",
-                            paths={"configs_root": str(long_campaign_root(tmp_path, 2000))})
+                            paths={"configs_root": str(long_campaign_root(tmp_path, 20000))})
     sched, miner = start_pair(services, config)
     client, mclient = scheduler_client(sched.address), miner_client(miner.address)
     run = running_run(mclient, add_and_start(client).id)

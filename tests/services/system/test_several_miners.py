@@ -1,7 +1,8 @@
 """Several miners on one PostgreSQL (issue 15): two real miner processes register with one scheduler,
 each with one slot; both run at once; one is killed with SIGKILL mid-run and only its own attempt
-fails as orphaned while the other's run goes on untouched; when it comes back it is used again;
-every campaign completes once, nothing is lost and nothing runs twice."""
+fails as orphaned while the other's run goes on untouched; when it comes back it is used again
+(two campaigns added then go one to each); every campaign completes once, nothing is lost and
+nothing runs twice."""
 from __future__ import annotations
 
 import collections
@@ -79,6 +80,12 @@ def test_two_miners_share_the_queue_and_a_killed_one_fails_only_its_own_attempt(
     mc["host-a"] = miner_client(miners["host-a"].address)
     old = mc["host-a"].call("GetRun", mpb.GetRunRequest(run_id=victim.run_id)).run
     assert old.status == pb.RUN_STATUS_FAILED and "orphaned" in old.error
+    # runs last seconds: host-b may have taken every campaign left while host-a was away. Two more,
+    # once host-a is fresh again, go one to each miner (the most free slots first), whatever the timing
+    wait_for(lambda: _miners(client)["host-a"].fresh, timeout=15, what="host-a to register again")
+    camps += [client.call("AddCampaign", spb.AddCampaignRequest(campaign=pb.Campaign(
+        name=f"long-{i}", config_path="long.toml", market="us", priority=1, enabled=True), actor="t")).campaign
+        for i in range(3, 5)]
 
     def all_completed():
         got = [client.call("GetCampaign", spb.GetCampaignRequest(id=c.id)).campaign for c in camps]
