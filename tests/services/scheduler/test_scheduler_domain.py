@@ -428,12 +428,13 @@ def _first_held_at_its_write(database_url, monkeypatch, write: str, call):
     from helpers_services import wait_for
     from omp_services.scheduler.repository import SchedulerTx
     watcher = psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True)
-    go, original = threading.Event(), getattr(SchedulerTx, write)
+    go, holding, original = threading.Event(), threading.Event(), getattr(SchedulerTx, write)
 
     def held(self, *args):
         original(self, *args)
         if threading.current_thread().name == "first":
             self.tx.touched(Statement(select(literal(1))))       # what was sent is in the server
+            holding.set()
             go.wait(20)
     monkeypatch.setattr(SchedulerTx, write, held)
     out = {}
@@ -447,8 +448,9 @@ def _first_held_at_its_write(database_url, monkeypatch, write: str, call):
     threads = [threading.Thread(target=run, args=(who,), name=who) for who in ("first", "second")]
     threads[0].start()
     try:
-        wait_for(lambda: watcher.execute(activity + "state LIKE 'idle in%'").fetchone()[0] >= 1, timeout=20,
-                 what="the first inside its transaction")
+        # the first held just after its write (a session merely idle in a transaction could be
+        # between two statements before it, and a loaded machine lets the second overtake it there)
+        assert holding.wait(20), "the first never reached its write"
         threads[1].start()
         wait_for(lambda: watcher.execute(activity + "wait_event_type = 'Lock'").fetchone()[0] == 1, timeout=20,
                  what="the second at the key")

@@ -153,8 +153,10 @@ def test_omp_events_follow_rides_out_a_scheduler_restart_and_ctrl_c_exits_130(se
     sched = services.start("omp_services.scheduler.app", config)
     out = tmp_path / "follow.out"
     with open(out, "wb") as fh:
-        follower = subprocess.Popen([sys.executable, "-m", "omp_cli", "events", "--follow", "--json",
-                                     "--scheduler", sched.address], stdout=fh, stderr=subprocess.PIPE, cwd=ROOT)
+        # -X faulthandler: a follower that does not end on Ctrl-C is made to say where it is stuck
+        follower = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "omp_cli", "events", "--follow",
+                                     "--json", "--scheduler", sched.address], stdout=fh, stderr=subprocess.PIPE,
+                                    cwd=ROOT)
     try:
         assert omp(sched, None, "queue", "add", "before", "tiny.toml").returncode == 0
         events = lambda: [json.loads(x) for x in out.read_text().splitlines() if x.strip()]  # noqa: E731
@@ -172,8 +174,14 @@ def test_omp_events_follow_rides_out_a_scheduler_restart_and_ctrl_c_exits_130(se
         wait_for(lambda: len(added()) == 2, timeout=30, what="the event after the restart")
         assert seqs() == sorted(set(seqs()))               # nothing twice, nothing skipped
         follower.send_signal(signal.SIGINT)
-        assert follower.wait(timeout=20) == 130
-        assert b"reconnecting" in follower.stderr.read()
+        try:
+            follower.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            follower.send_signal(signal.SIGABRT)            # faulthandler prints every thread's stack
+            follower.wait(timeout=20)
+        err = follower.stderr.read()
+        assert follower.returncode == 130, err.decode(errors="replace")[-6000:]
+        assert b"reconnecting" in err
     finally:
         if follower.poll() is None:
             follower.kill()
