@@ -153,8 +153,19 @@ def test_omp_events_follow_rides_out_a_scheduler_restart_and_ctrl_c_exits_130(se
     sched = services.start("omp_services.scheduler.app", config)
     out = tmp_path / "follow.out"
     with open(out, "wb") as fh:
-        # -X faulthandler: a follower that does not end on Ctrl-C is made to say where it is stuck
-        follower = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "omp_cli", "events", "--follow",
+        # `omp events --follow` as a terminal starts it: Ctrl-C delivered. A process inherits SIGINT
+        # ignored or blocked from its parent, and a pytest worker that ran other tests before this
+        # one was seen (CI, three times) to hand the follower a SIGINT it never heard. What it
+        # inherited goes to its stderr; -X faulthandler: a follower that still does not end is made
+        # to say where it is stuck.
+        follow = ("import runpy, signal, sys\n"
+                  "print('inherited SIGINT:', signal.getsignal(signal.SIGINT),"
+                  " 'blocked:', signal.pthread_sigmask(signal.SIG_BLOCK, []), file=sys.stderr)\n"
+                  "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+                  "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})\n"
+                  "sys.argv = ['omp', *sys.argv[1:]]\n"
+                  "runpy.run_module('omp_cli', run_name='__main__')\n")
+        follower = subprocess.Popen([sys.executable, "-X", "faulthandler", "-c", follow, "events", "--follow",
                                      "--json", "--scheduler", sched.address], stdout=fh, stderr=subprocess.PIPE,
                                     cwd=ROOT)
     try:
