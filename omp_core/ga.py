@@ -310,9 +310,8 @@ class GeneticSearch:
         while self.generation + 1 < self.ga.generations:
             self.step()
             now = self.clock()
-            unsaved = not (first or now - saved_at >= CHECKPOINT_EVERY_S
-                           or self.generation + 1 == self.ga.generations)
-            if not unsaved:
+            due = first or now - saved_at >= CHECKPOINT_EVERY_S or self.generation + 1 == self.ga.generations
+            if due:
                 self._save()
                 saved_at, first = now, False
             if progress:
@@ -322,7 +321,7 @@ class GeneticSearch:
                     progress(Progress(self.seed, self.generation + 1, self.ga.generations, best[2],
                                       len(self.cache), self.evaluated_here / dt))
                 except BaseException:
-                    if unsaved:       # the caller stops the search: this generation is checkpointed
+                    if not due:       # the caller stops the search: this generation is checkpointed
                         self._save()
                     raise
         return self.population
