@@ -34,10 +34,12 @@ a holding sleeve marks each bar against its stop, take, holding limit and exit r
 Statistics: of a portfolio of several sleeves, from its curve, a pass per block. A portfolio of one
 sleeve (S = 1) is its curve, so each bar's equity goes straight into the statistics from the sleeve's
 loop, with no second pass. There, while a long position is held through a bar, the bar's return is
-the symbol's own close-to-close return, computed once per call rather than divided out per genome
-(``eq / prev - 1`` with ``eq = base * close / p_in``: the same number up to rounding, about 1e-14
-relative in the sums). The choice depends on the bar alone, never on where the loops or blocks
-fall, so the results stay the same bytes whatever the block size or the thread count.
+the symbol's own close-to-close return (``eq / prev - 1`` with ``eq = base * close / p_in``: the
+same number up to rounding, about 1e-14 relative in the sums), so the sums over a run of such bars
+are differences of the symbol's cumulative sums, computed once per call and added when the run
+ends: per bar only the mark and the drawdown are left. The choice depends on the bar alone, never
+on where the loops or blocks fall, so the results stay the same bytes whatever the block size or
+the thread count.
 """
 from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc
@@ -78,6 +80,7 @@ cdef struct Sleeve:
 
 cdef struct Track:
     value_t prev, s1, s2, down, peak, floor, dd, last
+    Py_ssize_t run_from, run_last      # the bars held through since the last flush (run_from -1: none)
     bint started
 
 
@@ -86,17 +89,45 @@ cdef inline void _fold_r(Track* tr, value_t e, value_t r) noexcept nogil:
     statistics: sum and sum of squares of the returns (plain sums: returns are small next to
     their spread, and a division chain such as Welford's would stall the loop), downside sum of
     squares and maximum drawdown."""
-    tr.prev = e
     tr.s1 += r
     tr.s2 += r * r
     if r < 0.0:
         tr.down += r * r
+    _peak(tr, e)
+
+
+cdef inline void _peak(Track* tr, value_t e) noexcept nogil:
+    """The curve's value ``e`` for the running peak and the maximum drawdown."""
+    tr.prev = e
     if e > tr.peak:
         tr.peak = e
         tr.floor = tr.peak * (1.0 - tr.dd)
     elif e < tr.floor:
         tr.dd = 1.0 - e / tr.peak
         tr.floor = e
+
+
+cdef inline void _held(Track* tr, value_t e, Py_ssize_t t) noexcept nogil:
+    """A bar a lone long sleeve holds through: its return is the symbol's own, whose sums over a
+    run of such bars come from the cumulative sums at the run's end (``_flush``)."""
+    if tr.run_from < 0:
+        tr.run_from = t
+    tr.run_last = t
+    _peak(tr, e)
+
+
+cdef inline void _flush(Track* tr, const value_t* cum) noexcept nogil:
+    """Add the run of held-through bars to the sums: ``cum[3 t + k]`` holds the symbol's returns,
+    squares and downside squares summed up to bar ``t``. Called before any other bar is folded,
+    so the sums are added in the same order wherever the blocks and loops fall."""
+    cdef Py_ssize_t a, b
+    if tr.run_from < 0:
+        return
+    a, b = 3 * (tr.run_from - 1), 3 * tr.run_last
+    tr.s1 += cum[b] - cum[a]
+    tr.s2 += cum[b + 1] - cum[a + 1]
+    tr.down += cum[b + 2] - cum[a + 2]
+    tr.run_from = -1
 
 
 cdef inline void _fold(Track* tr, value_t e) noexcept nogil:
@@ -192,9 +223,10 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
                               Py_ssize_t s, Track* tk, const value_t* ret) noexcept nogil:
     """Advance one sleeve over bars ``[b0, b1)``; ``curve[t - b0]``, when given, receives its
     weighted equity. With ``tk`` (a portfolio of this one sleeve) each bar's equity also goes
-    straight into the statistics: the value the curve holds (``0 + eq * 1``), with the return of
-    ``ret`` (the symbol's close-to-close returns, for a long sleeve) on bars held through, else
-    ``eq / prev - 1``. When ``b1 == end`` a position still open is closed at the last close."""
+    straight into the statistics: the value the curve holds (``0 + eq * 1``), with ``eq / prev - 1``
+    as its return, except on bars a long sleeve holds through when ``ret`` (the symbol's cumulative
+    returns, see ``_flush``) is given. When ``b1 == end`` a position still open is closed at the
+    last close."""
     cdef Py_ssize_t t, u, pending_at = st.pending_at, held = st.held, entry_bar = st.entry_bar
     cdef int pos = st.pos, reason = st.reason
     cdef value_t eq = st.eq, base = st.base, before = st.before, p_in = st.p_in, ratio = st.ratio
@@ -202,8 +234,7 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
     cdef value_t sd = side         # the side as a double: converted once, not at every bar
     cdef count_t n_fills = 0, n_in = 0
     cdef Py_ssize_t last_call = end - delay if end - delay < b1 else b1   # decisions need t + delay < end
-    cdef value_t w, e, r
-    cdef bint moved
+    cdef value_t w, e
     cdef value_t lo = -stop if stop > 0.0 else -INFINITY, hi = take if take > 0.0 else INFINITY
     cdef Py_ssize_t t0
     cdef Track tr
@@ -262,15 +293,13 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
         if tk != NULL and t != end - 1:     # the last bar may still close a position: below
             # one fold, with the return the loops below would take: the symbol's own while held
             # through the bar, else the curve's (none on a bar where the curve stands still)
-            moved = True
             if ret != NULL and pos and held > 1:
-                r = ret[t]
-            elif eq != tr.prev:
-                r = eq / tr.prev - 1.0 if tr.prev > 0.0 else 0.0
+                _held(&tr, eq, t)
             else:
-                moved = False
-            if moved:
-                _fold_r(&tr, eq, r)
+                if ret != NULL:
+                    _flush(&tr, ret)
+                if eq != tr.prev:
+                    _fold_r(&tr, eq, eq / tr.prev - 1.0 if tr.prev > 0.0 else 0.0)
         t += 1
         # Between events the state stands still: runs of such bars go through the tight loops
         # below, which stop short of any bar where something happens (a signal, a stop, a take,
@@ -295,7 +324,7 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
             t0 = t
             if ret != NULL and curve == NULL:      # the search's case: one loop each, no tests inside
                 while t < u and _quiet(close, p_in, sd, base, lo, hi, exits, n_exit, t, &ratio, &eq):
-                    _fold_r(&tr, eq, ret[t])
+                    _held(&tr, eq, t)
                     t += 1
             elif tk == NULL:
                 while t < u and _quiet(close, p_in, sd, base, lo, hi, exits, n_exit, t, &ratio, &eq):
@@ -306,7 +335,7 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
                     if curve != NULL:
                         curve[t - b0] += eq * weight
                     if ret != NULL:
-                        _fold_r(&tr, eq, ret[t])
+                        _held(&tr, eq, t)
                     else:
                         _fold(&tr, eq)
                     t += 1
@@ -326,6 +355,8 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
         pos = 0
     if tk != NULL:
         if b1 == end:
+            if ret != NULL:
+                _flush(&tr, ret)
             _fold(&tr, mark + (eq - mark))     # what the curve's last bar would hold
             tr.last = tr.prev
         tk[0] = tr
@@ -408,7 +439,8 @@ def run_population(const value_t[:, ::1] open_, const value_t[:, ::1] close,
     cdef Rule rules[2 * MAX_RULES]
     cdef Sleeve* st
     cdef Track* tk
-    cdef value_t* rets = NULL
+    cdef value_t* rets = NULL        # fold: the symbol's cumulative returns (see _flush)
+    cdef value_t r
     if C > MAX_RULES or cond.shape[1] != 2 * C:
         raise ValueError(f"at most {MAX_RULES} conditions per side, got a layout of {thr.shape[1]} slots")
     if ng <= 0 or end <= start:
@@ -430,6 +462,7 @@ def run_population(const value_t[:, ::1] open_, const value_t[:, ::1] close,
         st[i].pending_at = -1
     for i in range(ng):
         tk[i].prev = 1.0
+        tk[i].run_from = -1
         if fold:        # a lone sleeve's first bar is 1 exactly: flat, nothing pending yet
             tk[i].peak = 1.0
             tk[i].floor = 1.0
@@ -440,11 +473,15 @@ def run_population(const value_t[:, ::1] open_, const value_t[:, ::1] close,
             # while a lone sleeve holds a long position with nothing happening, its curve's return
             # is the symbol's own close-to-close return: computed here once, not per genome
             # (the same number up to rounding: eq / prev - 1 with eq = base * close / p_in)
-            rets = <value_t*> malloc(close.shape[1] * sizeof(value_t))
+            rets = <value_t*> malloc(3 * end * sizeof(value_t))
             if rets == NULL:
                 raise MemoryError()
+            rets[3 * start] = rets[3 * start + 1] = rets[3 * start + 2] = 0.0
             for i in range(start + 1, end):
-                rets[i] = close[0, i] / close[0, i - 1] - 1.0
+                r = close[0, i] / close[0, i - 1] - 1.0
+                rets[3 * i] = rets[3 * i - 3] + r
+                rets[3 * i + 1] = rets[3 * i - 2] + r * r
+                rets[3 * i + 2] = rets[3 * i - 1] + (r * r if r < 0.0 else 0.0)
         with nogil:
             b0 = start
             while b0 < end:

@@ -35,9 +35,10 @@ if TYPE_CHECKING:   # evaluator imports this module (for score): the protocol is
 CHECKPOINT_FORMAT = "omp.checkpoint/1"
 #: the version of the numbers a genome scores: raised whenever the same genome on the same data may
 #: score differently (2: a lone sleeve's statistics take the symbol's own returns while it holds a
-#: long position). A checkpoint records it, and a search never resumes on another's numbers: its
-#: journal would match neither version's uninterrupted run.
-SCORES_VERSION = 2
+#: long position; 3: summed per run of such bars, from cumulative sums). A checkpoint records it,
+#: and a search never resumes on another's numbers: its journal would match neither version's
+#: uninterrupted run.
+SCORES_VERSION = 3
 #: the longest stretch of search a crash can lose (see GeneticSearch.run)
 CHECKPOINT_EVERY_S = 1.0
 INVALID_FITNESS = -100.0   # fewer trades than required, a drawdown over the limit, or no Sharpe at all
