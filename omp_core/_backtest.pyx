@@ -220,11 +220,11 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
                               value_t fee, value_t slip, Py_ssize_t delay, Py_ssize_t b0, Py_ssize_t b1,
                               Py_ssize_t end, value_t weight, value_t* curve, count_t* fills,
                               count_t* in_market, value_t[:, ::1] trades, Py_ssize_t ntrades,
-                              Py_ssize_t s, Track* tk, const value_t* ret) noexcept nogil:
+                              Py_ssize_t s, Track* tk, const value_t* cum) noexcept nogil:
     """Advance one sleeve over bars ``[b0, b1)``; ``curve[t - b0]``, when given, receives its
     weighted equity. With ``tk`` (a portfolio of this one sleeve) each bar's equity also goes
     straight into the statistics: the value the curve holds (``0 + eq * 1``), with ``eq / prev - 1``
-    as its return, except on bars a long sleeve holds through when ``ret`` (the symbol's cumulative
+    as its return, except on bars a long sleeve holds through when ``cum`` (the symbol's cumulative
     returns, see ``_flush``) is given. When ``b1 == end`` a position still open is closed at the
     last close."""
     cdef Py_ssize_t t, u, pending_at = st.pending_at, held = st.held, entry_bar = st.entry_bar
@@ -293,11 +293,11 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
         if tk != NULL and t != end - 1:     # the last bar may still close a position: below
             # one fold, with the return the loops below would take: the symbol's own while held
             # through the bar, else the curve's (none on a bar where the curve stands still)
-            if ret != NULL and pos and held > 1:
+            if cum != NULL and pos and held > 1:
                 _held(&tr, eq, t)
             else:
-                if ret != NULL:
-                    _flush(&tr, ret)
+                if cum != NULL:
+                    _flush(&tr, cum)
                 if eq != tr.prev:
                     _fold_r(&tr, eq, eq / tr.prev - 1.0 if tr.prev > 0.0 else 0.0)
         t += 1
@@ -322,7 +322,7 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
             if max_hold > 0 and t + (max_hold - held - 1) < u:
                 u = t + (max_hold - held - 1)
             t0 = t
-            if ret != NULL and curve == NULL:      # the search's case: one loop each, no tests inside
+            if cum != NULL and curve == NULL:      # the search's case: one loop each, no tests inside
                 while t < u and _quiet(close, p_in, sd, base, lo, hi, exits, n_exit, t, &ratio, &eq):
                     _held(&tr, eq, t)
                     t += 1
@@ -334,7 +334,7 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
                 while t < u and _quiet(close, p_in, sd, base, lo, hi, exits, n_exit, t, &ratio, &eq):
                     if curve != NULL:
                         curve[t - b0] += eq * weight
-                    if ret != NULL:
+                    if cum != NULL:
                         _held(&tr, eq, t)
                     else:
                         _fold(&tr, eq)
@@ -355,8 +355,8 @@ cdef Py_ssize_t _sleeve_block(Sleeve* st, const value_t* open_, const value_t* c
         pos = 0
     if tk != NULL:
         if b1 == end:
-            if ret != NULL:
-                _flush(&tr, ret)
+            if cum != NULL:
+                _flush(&tr, cum)
             _fold(&tr, mark + (eq - mark))     # what the curve's last bar would hold
             tr.last = tr.prev
         tk[0] = tr
@@ -439,7 +439,7 @@ def run_population(const value_t[:, ::1] open_, const value_t[:, ::1] close,
     cdef Rule rules[2 * MAX_RULES]
     cdef Sleeve* st
     cdef Track* tk
-    cdef value_t* rets = NULL        # fold: the symbol's cumulative returns (see _flush)
+    cdef value_t* cum = NULL        # fold: the symbol's cumulative returns (see _flush)
     cdef value_t r
     if C > MAX_RULES or cond.shape[1] != 2 * C:
         raise ValueError(f"at most {MAX_RULES} conditions per side, got a layout of {thr.shape[1]} slots")
@@ -473,15 +473,15 @@ def run_population(const value_t[:, ::1] open_, const value_t[:, ::1] close,
             # while a lone sleeve holds a long position with nothing happening, its curve's return
             # is the symbol's own close-to-close return: computed here once, not per genome
             # (the same number up to rounding: eq / prev - 1 with eq = base * close / p_in)
-            rets = <value_t*> malloc(3 * end * sizeof(value_t))
-            if rets == NULL:
+            cum = <value_t*> malloc(3 * end * sizeof(value_t))
+            if cum == NULL:
                 raise MemoryError()
-            rets[3 * start] = rets[3 * start + 1] = rets[3 * start + 2] = 0.0
+            cum[3 * start] = cum[3 * start + 1] = cum[3 * start + 2] = 0.0
             for i in range(start + 1, end):
                 r = close[0, i] / close[0, i - 1] - 1.0
-                rets[3 * i] = rets[3 * i - 3] + r
-                rets[3 * i + 1] = rets[3 * i - 2] + r * r
-                rets[3 * i + 2] = rets[3 * i - 1] + (r * r if r < 0.0 else 0.0)
+                cum[3 * i] = cum[3 * i - 3] + r
+                cum[3 * i + 1] = cum[3 * i - 2] + r * r
+                cum[3 * i + 2] = cum[3 * i - 1] + (r * r if r < 0.0 else 0.0)
         with nogil:
             b0 = start
             while b0 < end:
@@ -501,7 +501,7 @@ def run_population(const value_t[:, ::1] open_, const value_t[:, ::1] close,
                                                 rules, gi[g, 1], rules + MAX_RULES, gi[g, 2], gi[g, 0],
                                                 gd[g, 0], gd[g, 1], gi[g, 3], fee, slip, delay, b0, b1, end,
                                                 weight, cur, &fills[g], &in_market[g], trades, ntrades, s,
-                                                &tk[g - g0] if fold else NULL, rets if (fold and gi[g, 0] == 1) else NULL)
+                                                &tk[g - g0] if fold else NULL, cum if (fold and gi[g, 0] == 1) else NULL)
                     if not fold:
                         _track_block(&tk[g - g0], cur, b1 - b0)
                 b0 = b1
@@ -514,5 +514,5 @@ def run_population(const value_t[:, ::1] open_, const value_t[:, ::1] close,
     finally:
         free(st)
         free(tk)
-        free(rets)
+        free(cum)
     return ntrades

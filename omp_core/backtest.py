@@ -23,8 +23,6 @@ from omp_core.genome import MAX_CONDITIONS, OPS, Genome
 REASONS = _backtest.REASONS
 #: bars per block of the kernel: 2048 bars of a 100-feature bank is 1.6 MB, within a 2 MB L2
 BLOCK = 2048
-#: a batch is cut into this many parts per thread (see evaluate)
-PARTS_PER_THREAD = 2
 
 
 @dataclass(frozen=True)
@@ -180,9 +178,7 @@ def evaluate(genomes: Sequence[Genome] | Encoded, market, bank: FeatureBank, cos
     if threads == 1:
         run(0, n)
     else:
-        # a few parts per thread, taken as threads free up: genomes differ in cost (one that never
-        # trades is cheap), and halves of a small batch leave a thread idle for its slower twin
-        edges = np.linspace(0, n, min(n, threads * PARTS_PER_THREAD) + 1).astype(int)
+        edges = np.linspace(0, n, threads + 1).astype(int)
         if pool is None:
             with ThreadPoolExecutor(threads) as own:
                 list(own.map(run, edges[:-1], edges[1:]))

@@ -173,6 +173,17 @@ def score(ev, n_symbols: int, ga: GA, objective: str, periods_per_year: float,
     return np.column_stack([np.where(valid, obj, INVALID_FITNESS), sr0, sr0 * ann, trades, mdd])
 
 
+def foreign(state: dict, snapshot_id: str, config_hash: str) -> str:
+    """Why a checkpoint's ``state`` cannot go on here (other data, another config, other scores),
+    or "" when it can: what a resume and a hand-over of checkpoints both check."""
+    if (state.get("snapshot_id"), state.get("config_hash")) != (snapshot_id, config_hash):
+        return "belongs to other data or another config"
+    if state.get("scores_version", 1) != SCORES_VERSION:
+        return (f"scored by another version of the kernel (scores_version {state.get('scores_version', 1)}, "
+                f"this code's is {SCORES_VERSION})")
+    return ""
+
+
 @dataclass
 class EvaluationCache:
     """In-sample metrics by (genome_hash, snapshot_id, config_hash); also keeps each genome."""
@@ -366,11 +377,9 @@ class GeneticSearch:
         st = json.loads(self.checkpoint.read_text())
         if st.get("format") != CHECKPOINT_FORMAT or st.get("seed") != self.seed:
             raise ValueError(f"{self.checkpoint}: not a checkpoint of seed {self.seed}")
-        if (st.get("snapshot_id"), st.get("config_hash")) != (self.cache.snapshot_id, self.cache.config_hash):
-            raise ValueError(f"{self.checkpoint}: belongs to other data or another config; refusing to resume")
-        if st.get("scores_version", 1) != SCORES_VERSION:
-            raise ValueError(f"{self.checkpoint}: scored by another version of the kernel (scores_version "
-                             f"{st.get('scores_version', 1)}, this code's is {SCORES_VERSION}); refusing to resume")
+        why = foreign(st, self.cache.snapshot_id, self.cache.config_hash)
+        if why:
+            raise ValueError(f"{self.checkpoint}: {why}; refusing to resume")
         size = st["journal_bytes"]
         with open(self.journal, "r+b") as fh:
             data = fh.read(size)

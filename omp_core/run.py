@@ -156,8 +156,8 @@ def default_run_id(config_hash: str, snapshot: str, seeds, salt: str = "") -> st
 
 def _take_checkpoints(source: Path, run_dir: Path, snapshot_id: str, config_hash: str) -> list[str]:
     """Move the checkpoints of an earlier, unfinished run of the same campaign into ``run_dir``,
-    each only if it was made on the same data and config, with the same scores
-    (``ga.SCORES_VERSION``), and ``run_dir`` has none of its own for
+    each only if it was made on the same data and config, with the same scores (``ga.foreign``),
+    and ``run_dir`` has none of its own for
     that seed: the new run resumes where that one stopped. Returns the files taken."""
     taken = []
     src = source / "checkpoints"
@@ -168,8 +168,7 @@ def _take_checkpoints(source: Path, run_dir: Path, snapshot_id: str, config_hash
             st = json.loads(state.read_text())
         except (OSError, ValueError):
             continue
-        if ((st.get("snapshot_id"), st.get("config_hash"), st.get("scores_version", 1))
-                != (snapshot_id, config_hash, ga.SCORES_VERSION)):
+        if ga.foreign(st, snapshot_id, config_hash):
             continue
         target = run_dir / "checkpoints" / state.name
         if target.exists():

@@ -68,15 +68,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     seeds = list(cfg.seeds)
     done: set[int] = set()
-    said_at = [-PROGRESS_EVERY_S]
+    said_at = -PROGRESS_EVERY_S
 
     def progress(p):
+        nonlocal said_at
         now = time.monotonic()
         if p.generation == p.generations:
             done.add(p.seed)
-        elif now - said_at[0] < PROGRESS_EVERY_S:
+        elif now - said_at < PROGRESS_EVERY_S:
             return
-        said_at[0] = now
+        said_at = now
         # the search's own progress fields, and where the run stands across seeds
         emit({"event": "progress", **dataclasses.asdict(p), "seeds_done": len(done), "seeds_total": len(seeds)})
 

@@ -31,8 +31,8 @@ class Daemon:
         self.ctx = ctx
 
     @staticmethod
-    def read(tx, now: float) -> DaemonStatus:
-        return tx.daemon() or first_start(now)
+    def read(tx, now: float, lock: bool = False) -> DaemonStatus:
+        return tx.daemon(lock=lock) or first_start(now)
 
     def status(self) -> DaemonStatus:
         with self.ctx.store.read() as tx:
@@ -56,7 +56,7 @@ class Daemon:
         def change():
             now = self.ctx.now()
             with self.ctx.store.tx() as tx:
-                d = tx.daemon(lock=True) or first_start(now)
+                d = self.read(tx, now, lock=True)
                 if d.state not in allowed:
                     raise FailedPrecondition(f"daemon.state: cannot {action} while {d.state} "
                                              f"(allowed from {sorted(allowed)})")
@@ -75,7 +75,7 @@ class Daemon:
         def change():
             now = self.ctx.now()
             with self.ctx.store.tx() as tx:
-                d = tx.daemon(lock=True) or first_start(now)
+                d = self.read(tx, now, lock=True)
                 tx.save_daemon(DaemonStatus(d.state, ready, reason, now))
                 tx.log_event(now, "data.ready" if ready else "data.not_ready", actor,
                              f"data readiness: {'ready' if ready else 'NOT ready'}" + (f" ({reason})" if reason else ""))

@@ -43,11 +43,14 @@ def _insert(table, *names: str) -> Statement:
     return Statement(insert(table).values({n: bindparam(n) for n in names}))
 
 
-_BY_ID = Statement(select(*_CAMPAIGN_COLS, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.id == _KEY))
-# the same, locked on PostgreSQL (FOR UPDATE; SQLite has one writer at a time anyway): a change reads
-# the row it is about to change, so that two changes of one campaign log one after the other
-_BY_ID_LOCKED = Statement(select(*_CAMPAIGN_COLS, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.id == _KEY)
-                          .with_for_update())
+def _plain_and_locked(query) -> tuple[Statement, Statement]:
+    """A read, and the same read locking its rows on PostgreSQL (FOR UPDATE; SQLite has one writer
+    at a time anyway): a change reads the row it is about to change, so that two changes of one row
+    run one after the other, the second from what the first left."""
+    return Statement(query), Statement(query.with_for_update())
+
+
+_BY_ID, _BY_ID_LOCKED = _plain_and_locked(select(*_CAMPAIGN_COLS, CAMPAIGNS.c.removed_at).where(CAMPAIGNS.c.id == _KEY))
 _BY_REQUEST = Statement(select(*_CAMPAIGN_COLS).where(CAMPAIGNS.c.request_id == _KEY))
 _QUEUED = select(*_CAMPAIGN_COLS).where(
     # literals, not bound parameters: the planner must see the partial index's own predicate
@@ -85,10 +88,8 @@ _RETRY_HANDOFF = Statement(update(HANDOFFS).where(HANDOFFS.c.run_id == _KEY).val
 _COUNT_HANDOFFS = Statement(select(func.count()).select_from(HANDOFFS))
 _RERANK = Statement(update(CAMPAIGNS).values(rank_key=CAMPAIGNS.c.priority * bindparam("step")
                                              + CAMPAIGNS.c.queued_at))
-_DAEMON = Statement(select(DAEMON.c.state, DAEMON.c.data_ready, DAEMON.c.data_reason, DAEMON.c.updated_at)
-                    .where(DAEMON.c.id == 1))
-_DAEMON_LOCKED = Statement(select(DAEMON.c.state, DAEMON.c.data_ready, DAEMON.c.data_reason, DAEMON.c.updated_at)
-                           .where(DAEMON.c.id == 1).with_for_update())
+_DAEMON, _DAEMON_LOCKED = _plain_and_locked(select(DAEMON.c.state, DAEMON.c.data_ready, DAEMON.c.data_reason,
+                                                    DAEMON.c.updated_at).where(DAEMON.c.id == 1))
 _INSERT_DAEMON = _insert(DAEMON, "id", "state", "data_ready", "data_reason", "updated_at")
 _INSERT_ATTEMPT = _insert(ATTEMPTS, *ATTEMPT_FIELDS)
 _ATTEMPT = Statement(select(*(ATTEMPTS.c[f] for f in ATTEMPT_FIELDS))
@@ -98,9 +99,7 @@ _RUNNING_ATTEMPTS = Statement(select(*(ATTEMPTS.c[f] for f in ATTEMPT_FIELDS))
 _RUNNING_PER_MINER = Statement(select(ATTEMPTS.c.miner_id, func.count()).where(
     ATTEMPTS.c.state == str(RunStatus.RUNNING)).group_by(ATTEMPTS.c.miner_id))
 _MINERS = Statement(select(*(MINERS.c[f] for f in MINER_FIELDS)).order_by(MINERS.c.miner_id))
-_MINER = Statement(select(*(MINERS.c[f] for f in MINER_FIELDS)).where(MINERS.c.miner_id == _KEY))
-_MINER_LOCKED = Statement(select(*(MINERS.c[f] for f in MINER_FIELDS)).where(MINERS.c.miner_id == _KEY)
-                          .with_for_update())
+_MINER, _MINER_LOCKED = _plain_and_locked(select(*(MINERS.c[f] for f in MINER_FIELDS)).where(MINERS.c.miner_id == _KEY))
 # a lease, locked on PostgreSQL: two schedulers that both find it expired take turns, and the second
 # sees the first one's claim
 # (NOWAIT: a lease row held by a frozen scheduler's transaction fails at once, and the caller

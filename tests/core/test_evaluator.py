@@ -64,9 +64,12 @@ def test_the_local_evaluator_keeps_its_threads_from_batch_to_batch(tiny):
     gens = [sma_crossover(10, 50, side) for side in (1, -1)] * 3
     first = ev.evaluate(gens, sid)
     mine = workers() - before
+    # a pool starts a worker only when none is idle: one, or both, may have done the first batch
+    assert 1 <= len(mine) <= 2
     for _ in range(3):
         np.testing.assert_array_equal(ev.evaluate(gens, sid), first)
-    assert len(mine) == 2 and workers() - before == mine
+        assert mine <= workers()                        # the same threads, kept
+    assert len(workers() - before) <= 2                 # never more than the evaluator's threads
     ev.close()
     assert not workers() - before
     np.testing.assert_array_equal(ev.evaluate(gens, sid), first)
