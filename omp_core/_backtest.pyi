@@ -1,8 +1,14 @@
+from typing import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
 TRADE_FIELDS: tuple[str, ...]
 REASONS: dict[int, str]
+
+def encode(
+    genomes: Sequence[object], positions: dict[str, int],
+) -> tuple[NDArray[np.int32], NDArray[np.float64], NDArray[np.int32], NDArray[np.float64]]: ...
 
 def run_population(
     open_: NDArray[np.float64], close: NDArray[np.float64], feat: NDArray[np.float64],

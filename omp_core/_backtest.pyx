@@ -45,6 +45,8 @@ from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
+import numpy as np
+
 from omp_core._types cimport count_t, slot_t, value_t
 
 # exit reasons recorded in the trade list
@@ -412,6 +414,79 @@ cdef inline void _hoist(Rule* out, const value_t[:, :, ::1] feat, const slot_t[:
         else:
             out[c].rhs = NULL
             out[c].k = thr[g, first + c]
+
+
+cdef inline void _slot(slot_t[:, :, ::1] cond, value_t[:, ::1] thr, Py_ssize_t g, Py_ssize_t c,
+                       const slot_t[:, ::1] table, const value_t[::1] levels, Py_ssize_t pos) noexcept:
+    cond[g, c, 0] = table[pos, 0]
+    cond[g, c, 1] = table[pos, 1]
+    cond[g, c, 2] = table[pos, 2]
+    thr[g, c] = levels[pos]
+
+
+def encode(genomes, dict positions):
+    """The genome layout above of a population of ``omp_core.genome.Genome``: ``(cond, thr, gi,
+    gd)``. ``positions`` maps a feature name to its row in the bank. A population repeats its
+    conditions, so each distinct one is looked up once, into a table, and copied from there; unused
+    slots are ``(-1, -1, -1)`` with threshold 0."""
+    cdef list gs = genomes if type(genomes) is list else list(genomes)
+    cdef Py_ssize_t G = len(gs), C = MAX_RULES, g, c, n, half, pos, distinct = 0
+    cdef dict known = {}
+    cdef tuple conds
+    cond_a = np.full((G, 2 * C, 3), -1, dtype=np.int32)
+    thr_a = np.zeros((G, 2 * C), dtype=np.float64)
+    gi_a = np.empty((G, 4), dtype=np.int32)
+    gd_a = np.empty((G, 2), dtype=np.float64)
+    table_a = np.empty((G * 2 * C, 3), dtype=np.int32)     # at most every slot distinct
+    levels_a = np.empty(G * 2 * C, dtype=np.float64)
+    cdef slot_t[:, :, ::1] cond = cond_a
+    cdef value_t[:, ::1] thr = thr_a
+    cdef slot_t[:, ::1] gi = gi_a, table = table_a
+    cdef value_t[:, ::1] gd = gd_a
+    cdef value_t[::1] levels = levels_a
+    for g in range(G):
+        gen = gs[g]
+        for half in range(2):
+            conds = gen.entry if half == 0 else gen.exit
+            n = len(conds)
+            if n > C:
+                raise ValueError(f"genome {g} has {n} conditions on one side, at most {C}")
+            for c in range(n):
+                cd = conds[c]
+                found = known.get(id(cd))
+                if found is None:
+                    pos = distinct
+                    table[pos, 0] = _feature(positions, cd.feature)
+                    table[pos, 1] = _feature(positions, cd.other) if cd.other else -1
+                    table[pos, 2] = _comparator(cd.op)
+                    levels[pos] = cd.threshold
+                    known[id(cd)] = pos
+                    distinct += 1
+                else:
+                    pos = found
+                _slot(cond, thr, g, half * C + c, table, levels, pos)
+        gi[g, 0] = gen.side
+        gi[g, 1] = len(gen.entry)
+        gi[g, 2] = len(gen.exit)
+        gi[g, 3] = gen.max_hold
+        gd[g, 0] = gen.stop_loss
+        gd[g, 1] = gen.take_profit
+    return cond_a, thr_a, gi_a, gd_a
+
+
+cdef slot_t _feature(dict positions, name) except? -2:
+    try:
+        return positions[name]
+    except KeyError:
+        raise KeyError(f"feature {name!r} is not in the bank") from None
+
+
+cdef slot_t _comparator(op) except? -2:
+    if op == ">":
+        return 0
+    if op == "<":
+        return 1
+    raise ValueError(f"condition.op must be '>' or '<', got {op!r}")
 
 
 def run_population(const value_t[:, ::1] open_, const value_t[:, ::1] close,

@@ -18,7 +18,7 @@ import numpy as np
 
 from omp_core import _backtest
 from omp_core.features import FeatureBank
-from omp_core.genome import MAX_CONDITIONS, OPS, Genome
+from omp_core.genome import Genome
 
 REASONS = _backtest.REASONS
 #: bars per block of the kernel: 2048 bars of a 100-feature bank is 1.6 MB, within a 2 MB L2
@@ -55,33 +55,8 @@ class Encoded:
 
 
 def encode(genomes: Sequence[Genome], bank: FeatureBank) -> Encoded:
-    """The kernel's arrays of a population. A population repeats its conditions, so each distinct
-    one is looked up once, into a table; the genomes become rows of table positions (flat
-    integers, converted in one go) and the table is gathered by them."""
-    c = MAX_CONDITIONS
-    known: dict = {}
-    ids: list[int] = []
-    side, n_entry, n_exit, hold, stops = [], [], [], [], []
-    for gen in genomes:
-        for conds in (gen.entry, gen.exit):
-            for cd in conds:
-                ids.append(known.setdefault(cd, len(known)))
-            ids.extend([-1] * (c - len(conds)))         # -1: the padding row, the table's last
-        side.append(gen.side)
-        n_entry.append(len(gen.entry))
-        n_exit.append(len(gen.exit))
-        hold.append(gen.max_hold)
-        stops.append((gen.stop_loss, gen.take_profit))
-    g = len(side)
-    # the table in the order its positions were given (a dict keeps it), then the padding row
-    index = bank.index
-    table = np.array([(index(cd.feature), index(cd.other) if cd.other else -1, OPS.index(cd.op)) for cd in known]
-                     + [(-1, -1, -1)], dtype=np.int32)
-    levels = np.array([cd.threshold for cd in known] + [0.0], dtype=np.float64)
-    rows = np.array(ids, dtype=np.intp).reshape(g, 2 * c)
-    gi = np.column_stack([np.array(x, dtype=np.int32) for x in (side, n_entry, n_exit, hold)]).reshape(g, 4)
-    return Encoded(np.ascontiguousarray(table[rows]), np.ascontiguousarray(levels[rows]), np.ascontiguousarray(gi),
-                   np.array(stops, dtype=np.float64).reshape(g, 2))
+    """The kernel's arrays of a population (compiled: ``_backtest.encode``)."""
+    return Encoded(*_backtest.encode(genomes, bank.positions))
 
 
 @dataclass(frozen=True)

@@ -159,12 +159,13 @@ class FeatureBank:
     values: np.ndarray
 
     @functools.cached_property
-    def _positions(self) -> dict[str, int]:
+    def positions(self) -> dict[str, int]:
+        """Each feature's row in ``values``, by name."""
         return {n: i for i, n in enumerate(self.names)}
 
     def index(self, name: str) -> int:
         try:
-            return self._positions[name]
+            return self.positions[name]
         except KeyError:
             raise KeyError(f"feature {name!r} is not in the bank") from None
 

@@ -189,6 +189,37 @@ def test_costs_always_reduce_returns(market, g):
             assert p1.equity[0, -1] < f1.equity[0, -1]
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(genomes(), min_size=1, max_size=12), st.data())
+def test_encode_gives_the_layout_the_kernel_documents(gens, draw):
+    """The compiled encoder against the layout written out slot by slot. Conditions repeat across a
+    population, as the same objects (a child keeps its parents') and as equal copies: both kinds."""
+    gens = gens + [draw.draw(st.sampled_from(gens)) for _ in range(3)] \
+        + [Genome.from_dict(g.to_dict()) for g in gens[:3]]
+    bank = FeatureBank.build(synthetic_market(100.0 + np.arange(40.0)), FEATURES)
+    enc = backtest.encode(tuple(gens), bank)
+    c = genome.MAX_CONDITIONS
+    cond, thr = np.full((len(gens), 2 * c, 3), -1, dtype=np.int32), np.zeros((len(gens), 2 * c))
+    for i, g in enumerate(gens):
+        for first, conds in ((0, g.entry), (c, g.exit)):
+            for k, cd in enumerate(conds):
+                cond[i, first + k] = (bank.index(cd.feature), bank.index(cd.other) if cd.other else -1,
+                                      genome.OPS.index(cd.op))
+                thr[i, first + k] = cd.threshold
+    gi = np.array([(g.side, len(g.entry), len(g.exit), g.max_hold) for g in gens], dtype=np.int32)
+    gd = np.array([(g.stop_loss, g.take_profit) for g in gens], dtype=np.float64)
+    for got, want in zip((enc.cond, enc.thr, enc.gi, enc.gd), (cond, thr, gi, gd)):
+        assert got.dtype == want.dtype and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+
+
+def test_encode_names_a_feature_missing_from_the_bank():
+    bank = FeatureBank.build(synthetic_market(100.0 + np.arange(40.0)), ["sma_3", "sma_8"])
+    with pytest.raises(KeyError, match="feature 'sma_9' is not in the bank"):
+        backtest.encode([sma_crossover(3, 8), sma_crossover(3, 9)], bank)
+    assert backtest.encode([], bank).cond.shape == (0, 2 * genome.MAX_CONDITIONS, 3)
+
+
 def test_inputs_are_never_mutated(goog):
     gens = [sma_crossover(5, 20), sma_crossover(10, 50, side=-1)]
     bank = bank_for(goog, gens)
