@@ -25,6 +25,7 @@ OPS = (">", "<")
 SIDES = {"long": 1, "short": -1}
 MAX_CONDITIONS = 4
 _isfinite = math.isfinite
+_INF = math.inf
 
 
 def json_number(x) -> str:
@@ -45,9 +46,13 @@ def quantize(x: float, digits: int = 6) -> float:
 
 
 @functools.lru_cache(maxsize=4096)
-def _check_names(feature: str, other: str) -> None:
-    """A condition's feature names, checked once per pair (a campaign has few of them)."""
+def _check_names(feature: str, op: str, other: str) -> None:
+    """A condition's feature names and comparator, checked once for each (a campaign has few)."""
+    if not isinstance(other, str):
+        raise ValueError(f"condition.other must be a feature name or empty, got {other!r}")
     features.parse_name(feature)
+    if op not in OPS:
+        raise ValueError(f"condition.op must be one of {OPS}, got {op!r}")
     if other:
         features.parse_name(other)
         if not (features.is_level(feature) and features.is_level(other)):
@@ -67,11 +72,7 @@ class Condition:
     other: str = ""
 
     def __init__(self, feature: str, op: str, threshold: float, other: str = ""):
-        if not isinstance(other, str):
-            raise ValueError(f"condition.other must be a feature name or empty, got {other!r}")
-        _check_names(feature, other)
-        if op not in OPS:
-            raise ValueError(f"condition.op must be one of {OPS}, got {op!r}")
+        _check_names(feature, op, other)
         if not _isfinite(threshold):
             raise ValueError(f"condition.threshold must be finite, got {threshold!r}")
         d = self.__dict__
@@ -102,8 +103,6 @@ CONDITION_ORDER = operator.attrgetter(*(f.name for f in fields(Condition)))
 def _canonical(conditions) -> tuple[Condition, ...]:
     """A set of conditions in Condition's order (its fields in turn, compared without a call into
     Python per pair), duplicates dropped."""
-    if type(conditions) is tuple and len(conditions) < 2:
-        return conditions
     conditions = tuple(conditions)
     return conditions if len(conditions) < 2 else tuple(sorted(set(conditions), key=CONDITION_ORDER))
 
@@ -125,16 +124,18 @@ class Genome:
             raise ValueError(f"genome.entry must hold 1..{MAX_CONDITIONS} conditions, got {len(entry)}")
         if len(exit) > MAX_CONDITIONS:
             raise ValueError(f"genome.exit must hold at most {MAX_CONDITIONS} conditions, got {len(exit)}")
-        if not (_isfinite(stop_loss) and 0.0 <= stop_loss < 1.0):
+        # chained comparisons: false for a NaN, and the bounds keep out the infinities
+        if not 0.0 <= stop_loss < 1.0:
             raise ValueError(f"genome.stop_loss must be a fraction in [0, 1), got {stop_loss!r}")
-        if not (_isfinite(take_profit) and take_profit >= 0.0):
+        if not 0.0 <= take_profit < _INF:
             raise ValueError(f"genome.take_profit must be a fraction >= 0, got {take_profit!r}")
         if not isinstance(max_hold, int) or max_hold < 0:
             raise ValueError(f"genome.max_hold must be an integer >= 0, got {max_hold!r}")
         d = self.__dict__
         d["side"] = side
-        d["entry"] = _canonical(entry)          # canonical: sorted, duplicate-free condition sets
-        d["exit"] = _canonical(exit)
+        # canonical: sorted, duplicate-free condition sets (one condition, or none, is canonical already)
+        d["entry"] = entry if type(entry) is tuple and len(entry) < 2 else _canonical(entry)
+        d["exit"] = exit if type(exit) is tuple and len(exit) < 2 else _canonical(exit)
         d["stop_loss"] = stop_loss
         d["take_profit"] = take_profit
         d["max_hold"] = max_hold

@@ -43,8 +43,8 @@ def genomes(draw):
 
 
 @st.composite
-def markets(draw):
-    n_sym = draw(st.integers(1, 3))
+def markets(draw, symbols=st.integers(1, 3)):
+    n_sym = draw(symbols)
     n = draw(st.integers(12, 80))
     rets = draw(st.lists(st.floats(-0.2, 0.25), min_size=n_sym * n, max_size=n_sym * n))
     close = 100.0 * np.cumprod(1.0 + np.asarray(rets).reshape(n_sym, n), axis=1)
@@ -116,6 +116,38 @@ def test_kernel_summary_matches_the_statistics_of_its_curves(market, gens, threa
         np.testing.assert_allclose(full.sortino()[i], stats.sortino_ratio(r), rtol=1e-9, equal_nan=True)
         assert full.max_drawdown()[i] == pytest.approx(stats.max_drawdown(full.equity[i]), abs=1e-12)
         assert full.final_equity()[i] == full.equity[i, -1]
+
+
+@st.composite
+def crossovers(draw):
+    """The search's commonest genome: long, one crossover to enter and one to leave, mostly with no
+    stop or take (the kernel's loop of its own), a few with one."""
+    def cross():
+        a, b = draw(st.lists(st.sampled_from(LEVELS), min_size=2, max_size=2, unique=True))
+        return Condition(a, draw(st.sampled_from([">", "<"])), draw(st.sampled_from([0.0, 0.01, -0.02])), b)
+    stop = draw(st.sampled_from([0.0, 0.0, 0.0, 0.05]))
+    return Genome(1, (cross(),), (cross(),), stop_loss=stop, max_hold=draw(st.sampled_from([0, 0, 7])))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(markets(symbols=st.just(1)), st.lists(crossovers(), min_size=1, max_size=4), st.integers(1, 2),
+       st.data())
+def test_a_lone_crossover_sleeve_equals_its_curves_and_the_reference(market, gens, delay, draw):
+    """A lone long sleeve with a crossover exit and no stop or take holds through its bars in a
+    loop of its own when no curve is kept (the search's case): the same summary, fills and bars in
+    the market as with curves, and the curves equal the event-driven reference's."""
+    bank = FeatureBank.build(market, FEATURES)
+    start = draw.draw(st.integers(0, market.n_bars // 3))
+    costs = backtest.Costs(10.0, 5.0)
+    full = backtest.evaluate(gens, market, bank, costs, start=start, delay=delay)
+    lean = backtest.evaluate(gens, market, bank, costs, start=start, delay=delay, curves=False)
+    for a, b in ((full.summary, lean.summary), (full.fills, lean.fills), (full.bars_in_market, lean.bars_in_market)):
+        assert a.tobytes() == b.tobytes()
+    for i, g in enumerate(gens):
+        eq, fills, in_mkt = run_genome(g, market.open, market.close, bank.values, list(bank.names),
+                                       costs.fee_bps * 1e-4, costs.slippage_bps * 1e-4, delay, start, market.n_bars)
+        np.testing.assert_allclose(full.equity[i], eq, rtol=1e-12, atol=1e-14)
+        assert (full.fills[i], full.bars_in_market[i]) == (fills, in_mkt)
 
 
 def test_hand_computed_trade_fills_at_next_open_and_pays_costs():
