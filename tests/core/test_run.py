@@ -109,6 +109,48 @@ def test_run_time_limit_stops_with_a_resumable_checkpoint(tmp_path):
     assert list((tmp_path / "o").rglob("seed_7.json"))
 
 
+class _Boom(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_seeds_searched_side_by_side_stop_together_and_resume_to_the_same_bytes(tmp_path):
+    """On two threads the two seeds are searched at once. Their progress is said one call at a
+    time; a failure in one (here the progress callback's, at seed 11's fifth generation) stops the
+    other within a generation, leaves no thread behind and is raised; the checkpoints then resume
+    to the bytes of an uninterrupted run."""
+    import threading
+    cfg = _long_config(tmp_path)
+    clean = run_campaign(cfg, tmp_path / "clean", threads=2)
+    timings = json.loads((clean.run_dir / "timings.json").read_text())
+    assert timings["seeds_at_once"] == 2 and timings["threads"] == 2
+    inside, overlaps, after = threading.Lock(), [], []
+
+    def progress(p):
+        if not inside.acquire(blocking=False):
+            overlaps.append(p)
+            return
+        try:
+            time.sleep(0.001)           # long enough that two calls at once would meet
+            if after:
+                after.append(p)
+            elif p.seed == 11 and p.generation == 5:
+                after.append(p)
+                raise _Boom()
+        finally:
+            inside.release()
+    with pytest.raises(_Boom):
+        run_campaign(cfg, tmp_path / "o", threads=2, progress=progress)
+    assert not overlaps
+    assert not [t for t in threading.enumerate() if t.name.startswith("omp-seed")]
+    assert [p.seed for p in after[1:]] in ([], [7])     # seed 7's generation in flight, and no more
+    states = {s: json.loads((tmp_path / "o" / clean.run_id / "checkpoints" / f"seed_{s}.json").read_text())
+              for s in (7, 11)}
+    assert states[11]["generation"] == 4 and states[7]["generation"] < 39
+    resumed = run_campaign(cfg, tmp_path / "o", threads=2)
+    assert folder_bytes(resumed.run_dir) == folder_bytes(clean.run_dir)
+
+
 def _git(where: Path, *args: str) -> None:
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=where, check=True,
                    capture_output=True)
