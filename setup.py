@@ -32,6 +32,11 @@ compile_args = (["-O0", "-g"] if DEBUG else ["-O3"]) + ["-ffp-contract=off"]
 TARGET = {"x86_64": ["-march=x86-64", "-mtune=generic", "-mno-fma"], "aarch64": ["-march=armv8-a"]}
 compile_args += TARGET.get(platform.machine(), [])
 
+# NumPy's random distributions as a C library (numpy/random/lib), NumPy's documented way for an
+# extension to draw what a Generator draws: _draws.pyx takes its normal from there
+NUMPY_RANDOM = {"library_dirs": [os.path.join(os.path.dirname(numpy.__file__), "random", "lib")],
+                "libraries": ["npyrandom", "m"]}
+
 extensions = [
     Extension(
         path[:-4].replace(os.sep, "."),
@@ -39,6 +44,7 @@ extensions = [
         include_dirs=[numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
+        **(NUMPY_RANDOM if path.endswith("_draws.pyx") else {}),
     )
     for path in sorted(glob.glob(os.path.join("omp_core", "_*.pyx")))
 ]

@@ -11,16 +11,36 @@ for one thread: the same stream, the same numbers, the generator left in the sam
 - ``random`` and ``uniform`` are ``next_double`` and ``low + (high - low) * next_double``;
 - ``integers`` and ``choice`` are Lemire's bounded draw as ``random_bounded_uint64`` makes it, and
   ``choice`` is Floyd's sample followed by the shuffle that ``choice`` makes of it;
-- ``normal`` is NumPy's own (its ziggurat is not worth copying for what it costs).
+- ``normal`` is NumPy's own ``random_normal``, from NumPy's C library of distributions.
 
 The draws go through the bit generator's C interface (``bitgen_t``), NumPy's documented way to
-extend its generators. ``tests/core/test_ga.py`` holds every draw to NumPy's, the state after it
+extend its generators. Seeding writes PCG64's state into the bit generator's own struct (NumPy's
+``pcg64.h`` layout); a stream checks when it is made that this gives the state NumPy's setter
+gives, and uses the setter when it does not. ``tests/core/test_ga.py`` holds every draw to NumPy's, the state after it
 included: a NumPy that changed its algorithms would fail there, not change a run silently.
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 
 from numpy.random cimport bitgen_t
+from numpy.random.c_distributions cimport random_normal
+
+
+cdef extern from *:
+    """
+    typedef unsigned __int128 omp_u128;
+    /* numpy/random/src/pcg64/pcg64.h, where the compiler has 128-bit integers */
+    typedef struct { omp_u128 state; omp_u128 inc; } omp_pcg64_random_t;
+    typedef struct { omp_pcg64_random_t *pcg_state; int has_uint32; uint32_t uinteger; } omp_pcg64_state;
+    """
+    ctypedef unsigned long long u128 "omp_u128"
+    ctypedef struct pcg64_random_t "omp_pcg64_random_t":
+        u128 state
+        u128 inc
+    ctypedef struct pcg64_bits "omp_pcg64_state":
+        pcg64_random_t* pcg_state
+        int has_uint32
+        uint32_t uinteger
 
 # SeedSequence's constants (numpy/random/bit_generator.pyx)
 cdef uint32_t INIT_A = 0x43b0d7e5
@@ -34,8 +54,8 @@ cdef enum:
     MAX_WORDS = 32      # of entropy, a bound of ours
     MAX_K = 64          # the largest sample choice draws itself
 # PCG64's multiplier (numpy/random/src/pcg64/pcg64.h)
-MULTIPLIER = (2549297995355413924 << 64) + 4865540595714422341
-MASK128 = (1 << 128) - 1
+cdef uint64_t MULT_HI = 2549297995355413924ULL
+cdef uint64_t MULT_LO = 4865540595714422341ULL
 
 
 cdef inline uint32_t _hashmix(uint32_t value, uint32_t* h) noexcept:
@@ -52,13 +72,15 @@ cdef inline uint32_t _mix(uint32_t x, uint32_t y) noexcept:
     return r
 
 
-def pcg64_state(words) -> tuple[int, int]:
-    """``(state, inc)`` of ``PCG64(SeedSequence(words))`` for a sequence of non-negative ints."""
+cdef int _seed_words(words, uint64_t* out) except -1:
+    """``PCG64(SeedSequence(words))``'s state and increment as four 64-bit words, low words first:
+    ``state_lo, state_hi, inc_lo, inc_hi``."""
     cdef uint32_t entropy[MAX_WORDS]
     cdef uint32_t pool[POOL]
-    cdef uint32_t out[8]
+    cdef uint32_t o[8]
     cdef uint32_t h
     cdef Py_ssize_t n = 0, i, j
+    cdef u128 seed, inc, state, mult
     for w in words:
         w = int(w)
         if w < 0:
@@ -83,17 +105,25 @@ def pcg64_state(words) -> tuple[int, int]:
             pool[j] = _mix(pool[j], _hashmix(entropy[i], &h))
     h = INIT_B
     for i in range(8):          # generate_state(4, uint64): 8 words, paired little-endian
-        out[i] = pool[i % POOL] ^ h
+        o[i] = pool[i % POOL] ^ h
         h *= MULT_B
-        out[i] *= h
-        out[i] ^= out[i] >> 16
-    cdef object seed = (<object>((<uint64_t>out[1] << 32) | out[0]) << 64) | ((<uint64_t>out[3] << 32) | out[2])
-    cdef object initseq = (<object>((<uint64_t>out[5] << 32) | out[4]) << 64) | ((<uint64_t>out[7] << 32) | out[6])
-    inc = ((initseq << 1) | 1) & MASK128           # pcg_setseq_128_srandom_r
-    state = inc                                     # step from 0
-    state = (state + seed) & MASK128
-    state = (state * MULTIPLIER + inc) & MASK128    # step
-    return state, inc
+        o[i] *= h
+        o[i] ^= o[i] >> 16
+    seed = ((<u128>((<uint64_t>o[1] << 32) | o[0])) << 64) | ((<uint64_t>o[3] << 32) | o[2])
+    inc = ((<u128>((<uint64_t>o[5] << 32) | o[4])) << 64) | ((<uint64_t>o[7] << 32) | o[6])
+    inc = (inc << 1) | 1                        # pcg_setseq_128_srandom_r, mod 2**128
+    mult = ((<u128>MULT_HI) << 64) | MULT_LO
+    state = (inc + seed) * mult + inc           # from 0: a step, the seed added, a step
+    out[0], out[1] = <uint64_t>state, <uint64_t>(state >> 64)
+    out[2], out[3] = <uint64_t>inc, <uint64_t>(inc >> 64)
+    return 0
+
+
+def pcg64_state(words) -> tuple[int, int]:
+    """``(state, inc)`` of ``PCG64(SeedSequence(words))`` for a sequence of non-negative ints."""
+    cdef uint64_t w[4]
+    _seed_words(words, w)
+    return (<object>w[1] << 64) | w[0], (<object>w[3] << 64) | w[2]
 
 
 cdef inline uint64_t _bounded(bitgen_t* bg, uint64_t rng) noexcept nogil:
@@ -117,20 +147,45 @@ cdef class Stream:
     """``numpy.random.default_rng(words)`` for one thread, for scalar draws: see the module."""
     cdef object bits, gen
     cdef bitgen_t* bg
+    cdef bint direct            # seeding writes the struct (checked against NumPy's setter)
 
-    def __init__(self, words=(0,)):
+    def __init__(self, words=(0,), bint direct=True):
+        """``direct=False``: seed through NumPy's setter always (what a layout other than the one
+        this module knows falls back to)."""
         import numpy
         self.bits = numpy.random.PCG64(0)
         self.gen = numpy.random.Generator(self.bits)
         self.bg = <bitgen_t*> PyCapsule_GetPointer(self.bits.capsule, "BitGenerator")
+        self.direct = False
+        self.seed((12345, 6789))
+        expected = self.bits.state
+        if direct:
+            self.direct = True
+            self.seed((12345, 6789))
+            self.direct = self.bits.state == expected
         self.seed(words)
 
     def seed(self, words) -> Stream:
         """Start again as ``default_rng(words)``; returns the stream."""
-        state, inc = pcg64_state(words)
-        self.bits.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
-                           "has_uint32": 0, "uinteger": 0}
+        cdef uint64_t w[4]
+        cdef pcg64_bits* st
+        _seed_words(words, w)
+        if self.direct:
+            st = <pcg64_bits*> self.bg.state
+            st.pcg_state.state = ((<u128>w[1]) << 64) | w[0]
+            st.pcg_state.inc = ((<u128>w[3]) << 64) | w[2]
+            st.has_uint32 = 0
+            st.uinteger = 0
+        else:
+            self.bits.state = {"bit_generator": "PCG64", "state": {"state": (<object>w[1] << 64) | w[0],
+                                                                   "inc": (<object>w[3] << 64) | w[2]},
+                               "has_uint32": 0, "uinteger": 0}
         return self
+
+    @property
+    def seeds_directly(self) -> bool:
+        """Whether seeding writes PCG64's struct (NumPy's layout held) or goes through NumPy's setter."""
+        return self.direct
 
     @property
     def generator(self):
@@ -154,7 +209,9 @@ cdef class Stream:
         return low + <Py_ssize_t>_bounded(self.bg, high - low - 1)
 
     def normal(self, double loc=0.0, double scale=1.0) -> float:
-        return self.gen.normal(loc, scale)
+        if not scale >= 0.0:
+            raise ValueError(f"normal needs scale >= 0, got {scale}")
+        return random_normal(self.bg, loc, scale)
 
     def choice(self, Py_ssize_t n, Py_ssize_t size, bint replace=True) -> tuple:
         """``tuple(choice(n, size, replace=False))`` (``replace`` must be False)."""

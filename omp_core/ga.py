@@ -13,6 +13,7 @@ with which the caller registered that snapshot, so the out-of-sample part is out
 """
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -45,6 +46,30 @@ INVALID_FITNESS = -100.0   # fewer trades than required, a drawdown over the lim
 METRICS = ("fitness", "sharpe_pp", "sharpe", "trades", "max_drawdown")
 #: the quantile levels a threshold is drawn at (percentiles 0..100), built once
 PROBS = np.linspace(0.0, 1.0, 101)
+_PROBS = PROBS.tolist()
+
+
+def interp(x: float, xp: list[float], fp: list[float]) -> float:
+    """``float(numpy.interp(x, xp, fp))`` for one float, ``xp`` increasing (ties allowed), as
+    NumPy computes it (``arr_interp``: the last knot at or below ``x``, a knot itself exactly, the
+    other end's formula when one gives NaN), so the same bits; a fifth of the cost of the NumPy
+    call, which the search makes for every threshold it draws or nudges."""
+    if x != x:
+        return x
+    if x < xp[0]:
+        return fp[0]
+    if x > xp[-1]:
+        return fp[-1]
+    j = bisect.bisect_right(xp, x) - 1
+    if j == len(xp) - 1 or xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    r = slope * (x - xp[j]) + fp[j]
+    if r != r:
+        r = slope * (x - xp[j + 1]) + fp[j + 1]
+        if r != r and fp[j] == fp[j + 1]:
+            r = fp[j]
+    return r
 
 
 class SearchSpace:
@@ -67,15 +92,16 @@ class SearchSpace:
             v = v[np.isfinite(v)]
             self.quantiles[name] = np.quantile(v, probs) if v.size else np.zeros_like(probs)
         self.oscillators = [n for n in self.oscillators if np.ptp(self.quantiles[n]) > 0]
+        self._q = {name: q.tolist() for name, q in self.quantiles.items()}     # for interp
         if not self.oscillators and len(self.levels) < 2:
             raise ValueError("strategy space has no usable feature: every oscillator is constant in "
                              "sample and there are fewer than two level features")
 
     def _threshold(self, name: str, q: float) -> float:
-        return quantize(float(np.interp(q, PROBS, self.quantiles[name])), 4)
+        return quantize(interp(q, _PROBS, self._q[name]), 4)
 
     def _quantile_of(self, name: str, x: float) -> float:
-        return float(np.interp(x, self.quantiles[name], PROBS))
+        return interp(x, self._q[name], _PROBS)
 
     def condition(self, rng: np.random.Generator) -> Condition:
         use_cross = len(self.levels) >= 2 and (not self.oscillators or rng.random() < self.s.crossover_probability)
@@ -186,19 +212,18 @@ def foreign(state: dict, snapshot_id: str, config_hash: str) -> str:
 
 @dataclass
 class EvaluationCache:
-    """In-sample metrics by (genome_hash, snapshot_id, config_hash); also keeps each genome."""
+    """In-sample metrics of the genomes evaluated on one data snapshot under one config (the
+    cache's ``snapshot_id`` and ``config_hash``, which its journal and checkpoint record), by
+    ``genome_hash``; also keeps each genome."""
     snapshot_id: str
     config_hash: str
     entries: dict = field(default_factory=dict)   # genome_hash -> (genome, metrics tuple)
 
-    def key(self, genome_hash: str) -> tuple[str, str, str]:
-        return (genome_hash, self.snapshot_id, self.config_hash)
-
     def get(self, genome_hash: str):
-        return self.entries.get(self.key(genome_hash))
+        return self.entries.get(genome_hash)
 
     def put(self, genome: Genome, metrics) -> None:
-        self.entries[self.key(genome.genome_hash)] = (genome, tuple(map(float, metrics)))
+        self.entries[genome.genome_hash] = (genome, tuple(map(float, metrics)))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -207,13 +232,18 @@ class EvaluationCache:
     def line(genome: Genome, metrics) -> bytes:
         """One journal line: the genome and its metrics, as compact JSON."""
         # json.dumps([float(m) for m in metrics], separators=(",", ":")), written out (a test
-        # holds them equal): json.dumps cost more than the rest of the line
-        return (f'["{genome.genome_hash}",{genome.dict_json()},'
-                f'[{",".join([json_number(float(m)) for m in metrics])}]]\n').encode()
+        # holds them equal): json.dumps cost more than the rest of the line. The repr of a list
+        # of finite floats is its JSON but for the spaces, in one call; a NaN or an infinity (an
+        # "n" in it) takes the JSON spellings number by number
+        numbers = [float(m) for m in metrics]
+        text = repr(numbers).replace(" ", "")
+        if "n" in text:
+            text = f'[{",".join([json_number(m) for m in numbers])}]'
+        return f'["{genome.genome_hash}",{genome.dict_json()},{text}]\n'.encode()
 
     def load_line(self, line: bytes) -> None:
         h, gd, m = json.loads(line)
-        self.entries[self.key(h)] = (Genome.from_dict(gd), tuple(m))
+        self.entries[h] = (Genome.from_dict(gd), tuple(m))
 
 
 @dataclass(frozen=True)
@@ -246,7 +276,10 @@ class GeneticSearch:
         self.generation = -1
         self.history: list[dict] = []
         self.evaluated_here = 0
-        self._unsaved: list[Genome] = []       # evaluated since the last checkpoint
+        # the journal lines of what was evaluated since the last checkpoint, written as they come
+        # (not all at the checkpoint): seeds searched side by side then spread this Python over
+        # the search, beside each other's kernels, instead of queueing it at the end
+        self._unsaved: list[bytes] = []
         self._stream = _draws.Stream()          # reseeded for each child (_rng)
         self._journal_bytes = 0
 
@@ -263,8 +296,9 @@ class GeneticSearch:
         if todo:
             for g, m in zip(todo, np.asarray(self.evaluator.evaluate(todo, self.snapshot_id)).tolist()):
                 self.cache.put(g, m)
+                if self.checkpoint is not None:
+                    self._unsaved.append(EvaluationCache.line(g, self.cache.get(g.genome_hash)[1]))
             self.evaluated_here += len(todo)
-            self._unsaved.extend(todo)
 
     def ranked(self, genomes: list[Genome]) -> list[Genome]:
         """Best first; ties broken by genome_hash so the order never depends on anything else."""
@@ -359,7 +393,7 @@ class GeneticSearch:
         if self.checkpoint is None:
             return
         if self._unsaved:
-            chunk = b"".join(EvaluationCache.line(g, self.cache.get(g.genome_hash)[1]) for g in self._unsaved)
+            chunk = b"".join(self._unsaved)
             with open(self.journal, "ab") as fh:
                 fh.write(chunk)
                 fh.flush()
@@ -390,7 +424,7 @@ class GeneticSearch:
             self.cache.load_line(line)
         if len(self.cache) != st["evaluations"]:
             raise ValueError(f"{self.journal}: {len(self.cache)} evaluations, the checkpoint says {st['evaluations']}")
-        genomes = {k[0]: g for k, (g, _) in self.cache.entries.items()}
+        genomes = {h: g for h, (g, _) in self.cache.entries.items()}
         self.population = [genomes[h] for h in st["population"]]
         self.generation = st["generation"]
         self.history = st["history"]

@@ -361,7 +361,7 @@ def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histo
     # every distinct genome evaluated by any seed is a trial for the deflated Sharpe
     trials: dict[str, tuple[Genome, tuple, list]] = {}
     for seed, cache in caches.items():
-        for (h, _, _), (g, m) in cache.entries.items():
+        for h, (g, m) in cache.entries.items():
             if h in trials:
                 trials[h][2].append(seed)
             else:

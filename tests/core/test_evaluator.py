@@ -127,7 +127,7 @@ def test_search_hands_the_evaluator_only_genomes_and_the_snapshot_id(tiny):
         assert sid == "in-sample-id"
         assert genomes and all(isinstance(g, Genome) for g in genomes)
     evaluated = [g.genome_hash for genomes, _ in fake.calls for g in genomes]
-    assert sorted(evaluated) == sorted(h for h, _, _ in search.cache.entries)   # each once, all through it
+    assert sorted(evaluated) == sorted(search.cache.entries)   # each once, all through it
     # and the search keeps no data of its own that it could score with
     held = (data.Market, FeatureBank, np.ndarray)
     assert not any(isinstance(v, held) for v in vars(search).values())

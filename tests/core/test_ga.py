@@ -128,12 +128,11 @@ def test_out_of_sample_data_never_steers_the_search():
     assert outcome(other) == outcome(base)
 
 
-def test_cache_is_keyed_by_genome_snapshot_and_config():
+def test_cache_holds_each_genome_by_its_hash_for_one_snapshot_and_config():
     s, market, _ = setup_search(generations=2)
     s.run()
-    keys = list(s.cache.entries)
-    assert all(k[1] == market.snapshot_id and k[2] == config.load(TINY).config_hash for k in keys)
-    assert len({k[0] for k in keys}) == len(keys)
+    assert (s.cache.snapshot_id, s.cache.config_hash) == (market.snapshot_id, config.load(TINY).config_hash)
+    assert s.cache.entries and all(h == g.genome_hash for h, (g, _) in s.cache.entries.items())
 
 
 def test_a_checkpoint_of_other_data_is_not_resumed(tmp_path):
@@ -176,18 +175,40 @@ def _draw(rng, op):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.integers(0, 2**40), min_size=1, max_size=3), st.lists(DRAWS, max_size=12))
-def test_a_stream_draws_numpys_numbers_and_ends_in_numpys_state(words, ops):
-    ours, theirs = _draws.Stream(words), np.random.default_rng(words)
+@given(st.lists(st.integers(0, 2**40), min_size=1, max_size=3), st.lists(DRAWS, max_size=12), st.booleans())
+def test_a_stream_draws_numpys_numbers_and_ends_in_numpys_state(words, ops, direct):
+    """Seeded again after draws of another seed, as the search reseeds its one stream for every
+    child; by writing PCG64's struct (this machine's NumPy has the layout the module knows) and
+    through NumPy's setter (the fallback)."""
+    ours, theirs = _draws.Stream([7, 7], direct=direct), np.random.default_rng(words)
+    assert ours.seeds_directly is direct
+    ours.random(), ours.normal()
+    ours.seed(words)
     for op in ops:
         assert _draw(ours, op) == _draw(theirs, op), op
     assert ours.generator.bit_generator.state == theirs.bit_generator.state
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.floats(-1e6, 1e6), st.sampled_from([0.0, 1.0, 2.5])), min_size=2, max_size=40),
+       st.lists(st.one_of(st.floats(-1e3, 1e3), st.sampled_from([float("inf"), -float("inf")])), min_size=2, max_size=40),
+       st.lists(st.one_of(st.floats(-2e6, 2e6), st.just(float("nan"))), max_size=10))
+def test_interp_gives_numpys_bits(xp, fp, xs):
+    """The search's thresholds come from ga.interp: NumPy's numbers, knots tied or not, values
+    infinite or not, at and between the knots, beyond both ends, NaN."""
+    n = min(len(xp), len(fp))
+    xp, fp = sorted(xp[:n]), fp[:n]
+    for x in xs + xp + [xp[0] - 1.0, xp[-1] + 1.0]:
+        want = float(np.interp(x, np.array(xp), np.array(fp)))
+        got = ga.interp(float(x), xp, fp)
+        assert got == want or (got != got and want != want), (x, got, want)
 
 
 def test_a_stream_refuses_what_it_does_not_draw_naming_the_values():
     s = _draws.Stream()
     for call, match in ((lambda: s.integers(0), "low=0, high=0"), (lambda: s.integers(5, 2**33), "high=8589934592"),
                         (lambda: s.uniform(1.0, 0.0), "got 1.0, 0.0"), (lambda: s.choice(5, 2), "replace=False"),
+                        (lambda: s.normal(0.0, -1.0), "scale >= 0, got -1.0"),
                         (lambda: _draws.pcg64_state([-1]), "got -1")):
         with pytest.raises(ValueError, match=match):
             call()
