@@ -288,9 +288,6 @@ class GeneticSearch:
         (``omp_core/_draws.pyx``), from this search's one stream."""
         return self._stream.seed((self.seed, gen, i))
 
-    def _fitness(self, g: Genome) -> float:
-        return self.cache.get(g.genome_hash)[1][0]
-
     def _score_all(self, genomes: list[Genome]) -> None:
         todo = list({g.genome_hash: g for g in genomes if self.cache.get(g.genome_hash) is None}.values())
         if todo:
@@ -302,7 +299,12 @@ class GeneticSearch:
 
     def ranked(self, genomes: list[Genome]) -> list[Genome]:
         """Best first; ties broken by genome_hash so the order never depends on anything else."""
-        return sorted(genomes, key=lambda g: (-self._fitness(g), g.genome_hash))
+        entries = self.cache.entries
+
+        def key(g: Genome) -> tuple[float, str]:
+            h = g.genome_hash
+            return -entries[h][1][0], h
+        return sorted(genomes, key=key)
 
     def _tournament(self, rng, ranked_pop):
         idx = rng.choice(len(ranked_pop), size=self.ga.tournament_size, replace=False)
@@ -327,7 +329,7 @@ class GeneticSearch:
         gen = self.generation + 1
         taken: set[str] = set()
         nxt: list[Genome] = []
-        parents = self.ranked(self.population) if self.population else []
+        parents = self.population       # ranked at the end of the last step (or as checkpointed)
         for g in parents[: self.ga.elitism]:
             nxt.append(g)
             taken.add(g.genome_hash)
