@@ -220,32 +220,40 @@ cdef inline Py_ssize_t _hold(const value_t* close, value_t p_in, value_t sd, val
     return t
 
 
-cdef inline Py_ssize_t _next_hold(const Rule* rules, Py_ssize_t n, Py_ssize_t t,
-                                   Py_ssize_t stop) noexcept nogil:
-    """The first bar in ``[t, stop)`` where every rule holds (``_all_hold``), else ``stop``. One
-    rule, the common case, is scanned with its fields in registers."""
-    cdef const value_t* lhs
-    cdef const value_t* rhs
-    cdef value_t k
-    if n != 1:
-        while t < stop and not _all_hold(rules, n, t):
-            t += 1
-        return t
-    lhs, rhs, k = rules[0].lhs, rules[0].rhs, rules[0].k
+cdef inline Py_ssize_t _next1(const Rule* rule, Py_ssize_t t, Py_ssize_t stop) noexcept nogil:
+    """The first bar in ``[t, stop)`` where ``rule`` holds, else ``stop``: its fields in registers."""
+    cdef const value_t* lhs = rule.lhs
+    cdef const value_t* rhs = rule.rhs
+    cdef value_t k = rule.k
     if rhs != NULL:
-        if rules[0].op == 0:
+        if rule.op == 0:
             while t < stop and not (lhs[t] > rhs[t] * k):
                 t += 1
         else:
             while t < stop and not (lhs[t] < rhs[t] * k):
                 t += 1
-    elif rules[0].op == 0:
+    elif rule.op == 0:
         while t < stop and not (lhs[t] > k):
             t += 1
     else:
         while t < stop and not (lhs[t] < k):
             t += 1
     return t
+
+
+cdef inline Py_ssize_t _next_hold(const Rule* rules, Py_ssize_t n, Py_ssize_t t,
+                                   Py_ssize_t stop) noexcept nogil:
+    """The first bar in ``[t, stop)`` where every rule holds (``_all_hold``), else ``stop``. The
+    first rule is scanned alone (its fields in registers), the others asked only where it holds."""
+    if n == 0:
+        return stop
+    if n == 1:
+        return _next1(rules, t, stop)
+    while True:
+        t = _next1(rules, t, stop)
+        if t >= stop or _all_hold(rules + 1, n - 1, t):
+            return t
+        t += 1
 
 
 cdef inline void _record(value_t[:, ::1] trades, Py_ssize_t k, Py_ssize_t s, Py_ssize_t entry_bar,
