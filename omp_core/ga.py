@@ -28,7 +28,7 @@ from omp_core import _draws
 from omp_core.atomic import write_text
 from omp_core.config import GA, Strategy
 from omp_core.features import FeatureBank
-from omp_core.genome import CONDITION_ORDER, Condition, Genome, json_number, quantize
+from omp_core.genome import Condition, Genome, canonical_conditions, json_number, quantize
 
 if TYPE_CHECKING:   # evaluator imports this module (for score): the protocol is for annotations only
     from omp_core.evaluator import Evaluator
@@ -166,7 +166,7 @@ class SearchSpace:
 
     def crossover(self, a: Genome, b: Genome, rng: np.random.Generator) -> Genome:
         def mix(x, y, lo, hi):
-            pool = sorted(set(x) | set(y), key=CONDITION_ORDER)
+            pool = canonical_conditions(x + y)     # sorted(set(x) | set(y)): x's of equal ones
             pick = [c for c in pool if rng.random() < 0.5]
             if len(pick) < lo:
                 pick = [pool[int(rng.integers(len(pool)))]] if pool else []

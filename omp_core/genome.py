@@ -100,11 +100,22 @@ class Condition:
 CONDITION_ORDER = operator.attrgetter(*(f.name for f in fields(Condition)))
 
 
-def _canonical(conditions) -> tuple[Condition, ...]:
-    """A set of conditions in Condition's order (its fields in turn, compared without a call into
-    Python per pair), duplicates dropped."""
+def canonical_conditions(conditions) -> tuple[Condition, ...]:
+    """A set of conditions in Condition's order (its fields in turn), duplicates dropped, the
+    first of equal ones kept: ``sorted(set(conditions))``, without hashing (a condition's hash is
+    Python, its fields' comparison is not), which the search does for every child it breeds."""
     conditions = tuple(conditions)
-    return conditions if len(conditions) < 2 else tuple(sorted(set(conditions), key=CONDITION_ORDER))
+    if len(conditions) < 2:
+        return conditions
+    ordered = sorted(conditions, key=CONDITION_ORDER)       # stable: the first of equal ones first
+    out = [ordered[0]]
+    last = CONDITION_ORDER(ordered[0])
+    for c in ordered[1:]:
+        key = CONDITION_ORDER(c)
+        if key != last:
+            out.append(c)
+            last = key
+    return tuple(out)
 
 
 @dataclass(frozen=True, init=False)
@@ -134,8 +145,8 @@ class Genome:
         d = self.__dict__
         d["side"] = side
         # canonical: sorted, duplicate-free condition sets (one condition, or none, is canonical already)
-        d["entry"] = entry if type(entry) is tuple and len(entry) < 2 else _canonical(entry)
-        d["exit"] = exit if type(exit) is tuple and len(exit) < 2 else _canonical(exit)
+        d["entry"] = entry if type(entry) is tuple and len(entry) < 2 else canonical_conditions(entry)
+        d["exit"] = exit if type(exit) is tuple and len(exit) < 2 else canonical_conditions(exit)
         d["stop_loss"] = stop_loss
         d["take_profit"] = take_profit
         d["max_hold"] = max_hold

@@ -90,3 +90,6 @@ def test_conditions_are_kept_as_a_set_in_condition_order(parts, rnd):
     g = Genome(1, tuple(conds[:4]), tuple(conds[4:]))
     assert g.entry == tuple(sorted(set(conds[:4]))) and g.exit == tuple(sorted(set(conds[4:])))
     assert all(a < b for a, b in zip(g.entry, g.entry[1:]))
+    # and of equal conditions (0.0 and -0.0) the first is kept, as a set keeps it: the bytes hashed
+    for kept, given in ((g.entry, conds[:4]), (g.exit, conds[4:])):
+        assert [c.as_json for c in kept] == [c.as_json for c in sorted(set(given))]
