@@ -359,10 +359,15 @@ def _watch_run(args) -> int:
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TextColumn("best IS Sharpe {task.fields[best]:.2f}"), console=_con(stderr=True)) as bar:
                 task = bar.add_task(args.run_id, total=None, best=0.0)
+                going: dict[int, int] = {}      # the unfinished seeds' generations (searched side by side)
                 for r in (x.run for x in client.stream("WatchRun", mpb.WatchRunRequest(run_id=args.run_id))):
                     p = r.progress
                     total = (p.generations or 1) * (p.seeds_total or 1)
-                    done = p.seeds_done * (p.generations or 0) + (p.generation if p.generation < p.generations else 0)
+                    if p.generation < p.generations:
+                        going[p.seed] = p.generation
+                    else:
+                        going.pop(p.seed, None)
+                    done = p.seeds_done * (p.generations or 0) + sum(going.values())
                     bar.update(task, total=total, completed=min(done, total),
                                description=f"{r.run_id} seed {p.seed}", best=p.best_sharpe)
                     last = r

@@ -479,11 +479,12 @@ def encode(genomes, dict positions):
     """The genome layout above of a population of ``omp_core.genome.Genome``: ``(cond, thr, gi,
     gd)``. ``positions`` maps a feature name to its row in the bank. A population repeats its
     conditions (a child keeps its parents' condition objects), so each condition object is looked
-    up once, into a table keyed by identity (every genome, so every condition, lives until the end
-    of the call), and copied from there; unused slots are ``(-1, -1, -1)`` with threshold 0."""
+    up once, into a table keyed by identity (the objects held until the end of the call, so no id
+    is reused), and copied from there; unused slots are ``(-1, -1, -1)`` with threshold 0."""
     cdef list gs = genomes if type(genomes) is list else list(genomes)
     cdef Py_ssize_t G = len(gs), C = MAX_RULES, g, c, n, half, pos, distinct = 0
     cdef dict known = {}
+    cdef list alive = []        # the table's conditions, held so that no id is reused meanwhile
     cdef tuple conds, entry, exit_
     cond_a = np.full((G, 2 * C, 3), -1, dtype=np.int32)
     thr_a = np.zeros((G, 2 * C), dtype=np.float64)
@@ -514,6 +515,7 @@ def encode(genomes, dict positions):
                     table[pos, 2] = _comparator(cd.op)
                     levels[pos] = cd.threshold
                     known[id(cd)] = pos
+                    alive.append(cd)
                     distinct += 1
                 else:
                     pos = found

@@ -157,12 +157,14 @@ cdef class Stream:
         self.gen = numpy.random.Generator(self.bits)
         self.bg = <bitgen_t*> PyCapsule_GetPointer(self.bits.capsule, "BitGenerator")
         self.direct = False
-        self.seed((12345, 6789))
-        expected = self.bits.state
         if direct:
+            # written over PCG64(0)'s state: a write that missed NumPy's struct leaves that state,
+            # and a draw must come out as NumPy's generator of the same seed draws it
             self.direct = True
             self.seed((12345, 6789))
-            self.direct = self.bits.state == expected
+            expected = numpy.random.PCG64(numpy.random.SeedSequence((12345, 6789)))
+            self.direct = (self.bits.state == expected.state
+                           and self.random() == numpy.random.Generator(expected).random())
         self.seed(words)
 
     def seed(self, words) -> Stream:

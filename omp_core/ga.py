@@ -53,7 +53,9 @@ def interp(x: float, xp: list[float], fp: list[float]) -> float:
     """``float(numpy.interp(x, xp, fp))`` for one float, ``xp`` increasing (ties allowed), as
     NumPy computes it (``arr_interp``: the last knot at or below ``x``, a knot itself exactly, the
     other end's formula when one gives NaN), so the same bits; a fifth of the cost of the NumPy
-    call, which the search makes for every threshold it draws or nudges."""
+    call, which the search makes for every threshold it draws or nudges. Python never fuses a
+    multiply and an add: this is also the same bits on every host, where a NumPy built to fuse
+    them (as on some aarch64 builds) may differ from x86-64's NumPy in the last bit."""
     if x != x:
         return x
     if x < xp[0]:

@@ -95,6 +95,8 @@ def _search_seeds(seeds: list[int], workers: int, search: Callable[[int, threadi
             stop.set()          # the pool's exit waits for the searches, each within a generation
             raise
     if errors:
+        for other in errors[1:]:            # raised is the first; the others are said with it
+            errors[0].add_note(f"another seed failed too: {other!r}")
         raise errors[0]
     return {seed: results[seed] for seed in seeds}
 

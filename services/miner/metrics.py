@@ -32,11 +32,14 @@ class MinerMetrics:
         self.started_total.inc()
         self.active.inc()
 
-    def evaluated(self, before: int, now: int) -> int:
-        """A run's progress counted ``now`` genomes after ``before``: the count is per seed, so a
-        smaller one is the next seed's from zero. Returns ``now``."""
-        self.evaluations.inc(now - before if now >= before else max(0, now))
-        return now
+    def evaluated(self, seen: dict[int, int], seed: int, now: int) -> None:
+        """A run's progress says its seed ``seed`` has evaluated ``now`` genomes; ``seen`` holds
+        what each of the run's seeds said last (updated here). A run searches its seeds side by
+        side, so their reports interleave: each seed's count grows from its own last."""
+        before = seen.get(seed, 0)
+        if now > before:
+            self.evaluations.inc(now - before)
+        seen[seed] = max(now, before)
 
     def finished(self, status: str) -> None:
         self.finished_total.labels(status).inc()
@@ -49,7 +52,8 @@ class _RunsCollector:
     resident memory of its process tree (of a memory-runaway alert)."""
     FIGURES = (("generation", "omp_miner_run_generation", "generation of the run's latest progress report"),
                ("best_sharpe", "omp_miner_run_best_sharpe", "best in-sample Sharpe (annualized) reported so far"),
-               ("evaluations", "omp_miner_run_evaluations", "distinct genomes its current seed has evaluated"))
+               ("evaluations", "omp_miner_run_evaluations",
+                "distinct genomes evaluated by the seed of its latest progress report"))
 
     def __init__(self, runs):
         self.runs = runs

@@ -255,7 +255,7 @@ class RunManager:
             raise FailedPrecondition(f"attempt: {attempt} of {campaign_id} is superseded by attempt {latest}")
 
     def _monitor(self, run: Run, proc: subprocess.Popen) -> None:
-        run_dir, bad_data, evaluated = "", "", 0
+        run_dir, bad_data, evaluated = "", "", {}      # evaluated: each seed's last count
         for raw in proc.stdout:
             try:
                 msg = json.loads(raw)
@@ -265,7 +265,7 @@ class RunManager:
                 prog = {k: v for k, v in msg.items() if k != "event"}
                 self.store.update(run.run_id, progress=prog, updated_at=self._now())
                 if self.metrics:
-                    evaluated = self.metrics.evaluated(evaluated, int(prog.get("evaluations") or 0))
+                    self.metrics.evaluated(evaluated, int(prog.get("seed") or 0), int(prog.get("evaluations") or 0))
                 self.notifier.notify()
                 self._report_progress(run, prog)
             elif msg.get("event") == "started":      # its folder, known while it runs (retention)

@@ -217,3 +217,19 @@ def test_checkpoints_of_other_data_config_or_scores_are_not_taken_and_a_bad_run_
     for bad in ("first", "run_", "run_../x", "run_a/b"):
         with pytest.raises(ValueError, match="run_id"):
             run_campaign(cfg, tmp_path / "o", run_id=bad)
+
+
+def test_when_several_seeds_fail_the_first_is_raised_and_the_others_are_said_with_it():
+    import threading
+    from omp_core.run import _search_seeds
+    both = threading.Barrier(2, timeout=30)
+
+    def search(seed, stop):
+        both.wait()                 # both seeds are searching when they fail
+        raise ValueError(f"seed {seed} failed")
+    with pytest.raises(ValueError) as caught:
+        _search_seeds([7, 11], 2, search)
+    notes = getattr(caught.value, "__notes__", [])
+    assert len(notes) == 1 and "another seed failed too" in notes[0]
+    assert {str(caught.value), notes[0].split(": ", 1)[1]} == {"seed 7 failed", "ValueError('seed 11 failed')"} or \
+        {str(caught.value), notes[0].split(": ", 1)[1]} == {"seed 11 failed", "ValueError('seed 7 failed')"}

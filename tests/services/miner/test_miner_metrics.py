@@ -75,11 +75,12 @@ def test_a_running_run_reports_the_memory_of_its_process_tree():
         child.wait()
 
 
-def test_evaluations_count_across_seeds():
-    """A run's progress counts the genomes of its current seed: the total adds each seed's."""
+def test_evaluations_count_across_seeds_searched_side_by_side():
+    """A run's progress counts the genomes of the seed that reports, and a run's seeds report in
+    turn (searched side by side): the total adds each seed's own growth."""
     registry = CollectorRegistry()
     metrics = MinerMetrics(registry)
-    seen = 0
-    for reported in (100, 200, 50, 150, 150):          # the second seed starts at 50
-        seen = metrics.evaluated(seen, reported)
-    assert registry.get_sample_value("omp_miner_evaluations_total") == 350
+    seen: dict[int, int] = {}
+    for seed, reported in ((7, 100), (11, 50), (7, 200), (11, 150), (7, 200), (11, 150), (13, 30)):
+        metrics.evaluated(seen, seed, reported)
+    assert registry.get_sample_value("omp_miner_evaluations_total") == 200 + 150 + 30
