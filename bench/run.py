@@ -308,7 +308,7 @@ def bench_campaign(quick: bool, out: Path) -> None:
                              for b in batches], 3)
     kernel_eps = evaluated / k
     emit(workload="campaign", config=str(cfg.relative_to(ROOT)), symbols=len(market.symbols),
-         in_sample_bars=split, seconds=round(total, 2), seeds=len(c.seeds), seeds_at_once=tm["seeds_at_once"],
+         in_sample_bars=split, seconds=round(total, 2), seeds=len(c.seeds), seeds_at_once=tm.get("seeds_at_once", 1),
          evaluations=tm["evaluations_this_session"], evaluations_per_s_1t=round(eps[1]),
          evaluations_per_s=round(eps[2]), kernel_only_evaluations_per_s=round(kernel_eps),
          share_of_kernel_speed=round(eps[2] / kernel_eps, 3), speedup_2t_vs_1t=round(eps[2] / eps[1], 2),
