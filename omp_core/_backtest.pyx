@@ -28,8 +28,10 @@ state of every sleeve and the running statistics of every curve are carried from
 Rules are hoisted per sleeve into plain pointers, so the bar loop does no index arithmetic. Between
 events (nothing pending, flat or holding) a sleeve goes through tight loops that stop short of the
 next bar where anything happens and leave it to the full step: the same arithmetic in the same order,
-so the same numbers. A flat sleeve scans for its next entry signal (one rule's fields in registers);
-a holding sleeve marks each bar against its stop, take, holding limit and exit rules.
+so the same numbers. A flat sleeve scans for its next entry signal (its first rule alone, that
+rule's fields in registers, the others asked only where it holds); a holding sleeve marks each bar
+against its stop, take, holding limit and exit rules, in a loop of its own for the search's
+commonest genome (a lone long sleeve leaving on one crossover, without a stop or a take).
 
 Statistics: of a portfolio of several sleeves, from its curve, a pass per block. A portfolio of one
 sleeve (S = 1) is its curve, so each bar's equity goes straight into the statistics from the sleeve's
