@@ -94,6 +94,12 @@ class Tx:
         return c
 
     def _fetch(self, c: _Compiled) -> list:
+        # In a pipeline, the results of the writes sent before this read are handed to the same
+        # cursor as they arrive, and psycopg's fetch waits only for a cursor that holds no result
+        # yet: a write's result read in while the read was being sent was fetched in its place
+        # ("the last operation didn't produce records"). A sync hands out every result in order,
+        # this read's last: one round trip, as the fetch's own flush was.
+        self._sync()
         rows = self.cur.fetchall()
         results = c.processors(self.cur)
         if not results or not rows:

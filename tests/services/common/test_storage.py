@@ -302,6 +302,27 @@ def test_postgresql_writes_are_pipelined_and_a_count_that_is_asked_for_is_waited
         db.dispose()
 
 
+def test_a_read_after_pipelined_writes_gets_its_own_rows_when_their_results_arrive_while_it_is_sent(pg_url):
+    """The server is held up (pg_sleep) while a thousand writes queue behind it; their results
+    then wait on the socket, and the read's own send reads them in. The read got a write's result
+    ("the last operation didn't produce records", seen once in CI under load) until it synced."""
+    import time
+    from sqlalchemy import func
+    db = Database(pg_url, pool_size=1)
+    migrate(db)
+    nap = Statement(select(func.pg_sleep(0.3)))
+    try:
+        with db.tx() as tx:
+            tx.run(nap)
+            for k in range(1000):
+                tx.run(INSERT_RUN, **a_run(f"r{k}", attempt=k))
+            time.sleep(0.6)                     # the writes are done and most of their results sent
+            assert tuple(tx.first(GET_RUN, key="r7")[:3]) == ("r7", "c", 7)
+            assert len(tx.all(COUNT_REPORTED, limit=2000)) == 1000
+    finally:
+        db.dispose()
+
+
 def test_a_pooled_connection_the_server_ended_is_replaced_before_it_is_used(pg_url):
     """No round trip before each transaction (SQLAlchemy's pre-ping): a pooled connection whose
     session the server ended (a restart, an administrator) is found by a look at its socket when it
