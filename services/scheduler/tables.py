@@ -10,6 +10,7 @@ from omp_services.common.storage.base import Base
 # the partial-index predicate, spelled as each database renders the admission query's WHERE
 QUEUED_SQLITE = "state = 'queued' AND enabled = 1 AND removed_at IS NULL"
 QUEUED_POSTGRES = "state = 'queued' AND enabled = true AND removed_at IS NULL"
+LISTED = "removed_at IS NULL"
 
 
 class CampaignRow(Base):
@@ -42,7 +43,11 @@ class CampaignRow(Base):
     # the first row not in a repeat cooldown is the next campaign, whatever has completed before it
     __table_args__ = (Index("ix_campaigns_queue", "rank_key", "queued_at", "id",
                             sqlite_where=text(QUEUED_SQLITE), postgresql_where=text(QUEUED_POSTGRES)),
-                      Index("ix_campaigns_order", "removed_at", "rank_key", "queued_at", "id"))
+                      # a page of the queue reads this one in order, whatever its filters: PostgreSQL
+                      # does not take removed_at IS NULL as an equality that keeps an index on
+                      # (removed_at, rank_key, ...) in rank order, and sorted the whole table instead
+                      Index("ix_campaigns_listed", "rank_key", "queued_at", "id",
+                            sqlite_where=text(LISTED), postgresql_where=text(LISTED)))
 
 
 class AttemptRow(Base):

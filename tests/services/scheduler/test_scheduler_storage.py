@@ -5,7 +5,7 @@ from sqlalchemy import text
 from omp_services.common.storage.db import Database
 from omp_services.migrations import migrate
 from omp_services.scheduler.entities import Campaign
-from omp_services.scheduler.repository import _NEXT_DUE, SchedulerTx
+from omp_services.scheduler.repository import _NEXT_DUE, SchedulerTx, _listed
 
 
 def test_a_database_of_the_first_schema_is_upgraded_with_its_rows(database_url):
@@ -38,8 +38,27 @@ def test_the_admission_query_reads_the_partial_index_of_queued_campaigns(db):
         store.insert(Campaign("camp_next", "n", "c.toml", "us", 5, True, False, (), "queued", 1e6, 1e6, 1e6),
                      1e9, None)
         assert store.next_queued(2e9).id == "camp_next"
-    compiled = _NEXT_DUE.compiled(db.dialect)
-    params = {"key": 2e9, "param_1": 1, "param_2": 0}
+    plan = _plan(db, _NEXT_DUE, {"key": 2e9, "param_1": 1, "param_2": 0})
+    assert "ix_campaigns_queue" in plan, plan
+
+
+def test_a_page_of_the_queue_reads_the_index_of_campaigns_not_removed_in_queue_order(db):
+    """A page of 50 out of thousands is read from the index in order, not sorted out of the whole
+    table (PostgreSQL did that through an index led by removed_at: 2.5 ms of its CPU a page)."""
+    with db.tx() as tx:
+        store = SchedulerTx(tx)
+        for k in range(2000):
+            store.insert(Campaign(f"camp_{k:04d}", f"c{k}", "c.toml", "us", k % 50, True, False, (), "queued",
+                                  k, k, k), (k % 50) * 1e5 + k, None)
+        page, total = store.list(limit=50)
+        assert total == 2000 and [c.id for c in page] == [f"camp_{k:04d}" for k in sorted(range(2000), key=lambda k: (k % 50, k))[:50]]
+    plan = _plan(db, _listed(False, False, False, False), {"limit": 50, "offset": 0})
+    assert "ix_campaigns_listed" in plan and "Sort" not in plan, plan
+
+
+def _plan(db, stmt, params) -> str:
+    """How each database runs ``stmt`` (its statistics fresh)."""
+    compiled = stmt.compiled(db.dialect)
     raw = db.engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -54,7 +73,7 @@ def test_the_admission_query_reads_the_partial_index_of_queued_campaigns(db):
         raw.commit()
     finally:
         raw.close()
-    assert "ix_campaigns_queue" in plan, plan
+    return plan
 
 
 def test_a_change_of_the_queue_locks_the_kept_counts_only_at_its_end(pg_url):
