@@ -302,16 +302,19 @@ def test_postgresql_writes_are_pipelined_and_a_count_that_is_asked_for_is_waited
         db.dispose()
 
 
-def test_a_read_after_pipelined_writes_gets_its_own_rows_when_their_results_arrive_while_it_is_sent(pg_url):
+@pytest.mark.parametrize("where", ["blocking", "on the loop"])
+def test_a_read_after_pipelined_writes_gets_its_own_rows_when_their_results_arrive_while_it_is_sent(pg_url, where):
     """The server is held up (pg_sleep) while a thousand writes queue behind it; their results
     then wait on the socket, and the read's own send reads them in. The read got a write's result
-    ("the last operation didn't produce records", seen once in CI under load) until it synced."""
+    ("the last operation didn't produce records", seen once in CI under load) until it synced.
+    The same on psycopg's blocking connection and on the loop's asyncio one."""
     import time
     from sqlalchemy import func
     db = Database(pg_url, pool_size=1)
     migrate(db)
     nap = Statement(select(func.pg_sleep(0.3)))
-    try:
+
+    def writes_then_reads():
         with db.tx() as tx:
             tx.run(nap)
             for k in range(1000):
@@ -319,6 +322,11 @@ def test_a_read_after_pipelined_writes_gets_its_own_rows_when_their_results_arri
             time.sleep(0.6)                     # the writes are done and most of their results sent
             assert tuple(tx.first(GET_RUN, key="r7")[:3]) == ("r7", "c", 7)
             assert len(tx.all(COUNT_REPORTED, limit=2000)) == 1000
+    try:
+        if where == "blocking":
+            writes_then_reads()
+        else:
+            assert on_loop(db, writes_then_reads) == [None]
     finally:
         db.dispose()
 
