@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", dest="settings_file", default=None, metavar="OMP_TOML",
                    help="the services' settings (omp.toml): the commands that talk to the services use its "
                         "[scheduler] and [miner] addresses (default $OMP_CONFIG, else 127.0.0.1:50051 and :50052)")
-    from omp_services.common.runner import VersionAction
+    from omp_services.common.version import VersionAction
     p.add_argument("--version", action=VersionAction)
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -16,13 +16,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.exposition import _SilentHandler
 
-
-def build() -> tuple[str, dict]:
-    """The package's version and the code's version (omp_core.run.code_version: the commit and
-    whether the checkout differs from it): what ``omp_build_info`` and ``--version`` say."""
-    from omp_core import __version__
-    from omp_core.run import code_version
-    return __version__, code_version()
+from omp_services.common.version import build
 
 
 def standard(registry: CollectorRegistry, service: str) -> CollectorRegistry:

@@ -15,27 +15,10 @@ from typing import Callable
 
 from omp_core.atomic import write_text
 from omp_services.common import logs, settings as settings_mod, systemd
-from omp_services.common.metrics import build
 from omp_services.common.server import PortInUse
+from omp_services.common.version import VersionAction
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-def version(prog: str) -> str:
-    """``omp-scheduler 0.2.0 (commit 1a2b3c4d5e6f, dirty)``: the package's version and the code's."""
-    number, code = build()
-    return f"{prog} {number} (commit {code['commit'][:12]}{', dirty' if code['dirty'] else ''})"
-
-
-class VersionAction(argparse.Action):
-    """``--version``: print :func:`version` and exit 0 (worked out only when asked: it asks git)."""
-
-    def __init__(self, option_strings, dest, **kw):
-        super().__init__(option_strings, dest, nargs=0, help="print the version and the code's commit, and exit")
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(version(parser.prog))
-        parser.exit()
 
 
 def alive(app) -> str | None:

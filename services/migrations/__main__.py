@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from omp_services.common import logs, settings as settings_mod
-from omp_services.common.runner import VersionAction
+from omp_services.common.version import VersionAction
 from omp_services.common.settings import redact_url
 from omp_services.common.storage.db import Database
 from omp_services.migrations import migrate
