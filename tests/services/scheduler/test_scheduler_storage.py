@@ -53,7 +53,7 @@ def test_a_page_of_the_queue_reads_the_index_of_campaigns_not_removed_in_queue_o
         page, total = store.list(limit=50)
         assert total == 2000 and [c.id for c in page] == [f"camp_{k:04d}" for k in sorted(range(2000), key=lambda k: (k % 50, k))[:50]]
     plan = _plan(db, _listed(False, False, False, False), {"limit": 50, "offset": 0})
-    assert "ix_campaigns_listed" in plan and "Sort" not in plan, plan
+    assert "ix_campaigns_listed" in plan and "Sort" not in plan and "TEMP B-TREE" not in plan, plan
 
 
 def _plan(db, stmt, params) -> str:
