@@ -80,6 +80,14 @@ class DatabaseUnavailable(DatabaseBusy):
     cannot go on until it is back (the watchdog's "database unreachable")."""
 
 
+class CommitUnknown(DatabaseUnavailable):
+    """The connection was lost while COMMIT was on its way and the database could not be asked
+    afterwards whether it committed: unlike its base, the change may have been made, so the call
+    is not to be repeated blindly (UNKNOWN, not UNAVAILABLE; an idempotent call, such as an add
+    with a request id, may be)."""
+    code = grpc.StatusCode.UNKNOWN
+
+
 class Conflict(AlreadyExists):
     """A unique key (a request id, a chosen id) that another transaction wrote first, found at
     the INSERT or at COMMIT: nothing of this transaction happened. A domain that checks before it

@@ -10,6 +10,9 @@
   read of a result or at COMMIT, and the transaction is rolled back whole as before).
 - PostgreSQL on a server's event loop: the same on psycopg's asyncio connection, from inside the
   call's greenlet; each wait goes to the loop through SQLAlchemy's ``await_only``.
+- A write on PostgreSQL asks for its transaction id first (``pg_current_xact_id()``, pipelined,
+  read before COMMIT is sent): a connection lost during COMMIT leaves the outcome unknown to the
+  client, and the server can still say it (``pg_xact_status``: see db.py's ``_settle``).
 """
 from __future__ import annotations
 
@@ -83,12 +86,18 @@ class _Psycopg:
     def __init__(self, driver, write: bool, green: bool):
         self.driver, self.write, self.green = driver, write, green     # green: an AsyncConnection
         self._wait = await_only if green else _blocking
-        self._block = self._pipeline = None
+        self._block = self._pipeline = self._xid_cursor = None
+        #: the transaction's id (text), known once COMMIT is about to be sent; whether it was sent
+        self.xid: str | None = None
+        self.commit_sent = False
         if not write:
             self._set_autocommit(True)
         else:
             self._block = driver.pipeline()         # a context manager that yields the pipeline
             self._pipeline = self._wait(self._block.__aenter__() if green else self._block.__enter__())
+            # a cursor of its own: the writes' results are handed to the other one
+            self._xid_cursor = driver.cursor()
+            self._wait(self._xid_cursor.execute("SELECT pg_current_xact_id()::text"))
         cursor = driver.cursor()
         self.cursor = _GreenCursor(cursor) if green else cursor
 
@@ -101,6 +110,11 @@ class _Psycopg:
             self._wait(self._pipeline.sync())
 
     def commit(self) -> None:
+        if self._xid_cursor is not None:
+            # its result is in when a read of the transaction synced; else this waits for it (a
+            # round trip): without it a COMMIT that loses its connection could not be settled
+            self.xid = self._wait(self._xid_cursor.fetchone())[0]
+            self.commit_sent = True
         self._wait(self.driver.commit())    # psycopg commits only an open transaction
 
     def rollback(self) -> None:

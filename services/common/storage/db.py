@@ -15,18 +15,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.util.concurrency import in_greenlet
+from sqlalchemy import exc as sa_exc, text
+from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 from omp_services.common.storage.connection import session
 from omp_services.common.storage.engine import make_engine, upgrade
-from omp_services.common.errors import CommitFailed, Conflict, DatabaseBusy, DatabaseUnavailable
+from omp_services.common.errors import CommitFailed, CommitUnknown, Conflict, DatabaseBusy, DatabaseUnavailable
 from omp_services.common.storage.group_commit import GroupCommitter
 from omp_services.common.storage.statements import Statement, Tx
+
+log = logging.getLogger("omp.storage")
 
 #: how long a transaction on a server's event loop may wait for the database: the loop serves
 #: every other call (health included) and must not stand still behind a lock
@@ -37,6 +41,10 @@ LOOP_WAIT_S = 0.25
 #: at most LOOP_WAIT_S, then DatabaseBusy). With the pool's own 5 + 10, a scheduler holds
 #: at most 35 of PostgreSQL's default 100.
 LOOP_CALLS = 4
+
+#: how long, and how often, a COMMIT that lost its connection is asked after (``_settle``)
+SETTLE_S, SETTLE_PAUSE_S = 2.0, 0.05
+_XACT_STATUS = Statement(text("SELECT pg_xact_status(CAST(:xid AS xid8))"))
 
 #: a row the running call's first write transaction must also write (its audit row: see
 #: services/common/storage/audit.py), so that the change and the record of it commit together
@@ -141,7 +149,14 @@ class Database:
             except self.dialect.loaded_dbapi.OperationalError as exc:
                 with contextlib.suppress(Exception):
                     (side or conn).rollback()
-                if getattr(conn.driver_connection, "broken", False):     # psycopg: the server went away
+                broken = getattr(conn.driver_connection, "broken", False)     # psycopg: the server went away
+                if broken:
+                    conn.invalidate()   # not reset and pooled again: its rollback would fail and be logged
+                if broken and getattr(side, "commit_sent", False):
+                    # the server may have committed before the connection went: it says which
+                    if self._settle(engine, side.xid, on_loop, exc):
+                        return          # it did: the caller's change stands, as if COMMIT had answered
+                if broken:
                     raise DatabaseUnavailable(f"the database is unavailable: {str(exc).strip()[:300]}") from None
                 raise DatabaseBusy(f"the database is busy or failing: {str(exc).strip()[:300]}; try again") from None
             except BaseException:
@@ -152,6 +167,43 @@ class Database:
                 if side is not None:
                     side.end()
                 conn.close()
+
+    def _settle(self, engine, xid: str, on_loop: bool, lost: Exception) -> bool:
+        """Whether transaction ``xid``, whose connection was lost during its COMMIT, committed:
+        PostgreSQL's ``pg_xact_status`` on another connection (its documented use). Asked again
+        while the server still has it in progress or cannot be asked, for SETTLE_S; after that the
+        outcome is unknown (CommitUnknown)."""
+        deadline = time.monotonic() + SETTLE_S
+        why = ""
+        while True:
+            status = None
+            try:
+                conn = engine.raw_connection()
+                try:
+                    side = session(conn, False, False, green=on_loop)
+                    try:
+                        status = Tx(side.cursor, self.dialect).scalar(_XACT_STATUS, xid=xid)
+                    finally:
+                        side.end()
+                finally:
+                    conn.close()
+            except (self.dialect.loaded_dbapi.Error, sa_exc.SQLAlchemyError) as exc:
+                why = f"could not be asked ({str(exc).strip()[:150]})"
+            else:
+                why = "still in progress" if status == "in progress" else "not known to the server"
+            if status is not None and status != "in progress":
+                log.warning("a COMMIT lost its connection; the server says the transaction %s", status,
+                            extra={"xid": xid, "error": str(lost).strip()[:300]})
+                return status == "committed"
+            if time.monotonic() + SETTLE_PAUSE_S > deadline:
+                break
+            if on_loop:
+                await_only(asyncio.sleep(SETTLE_PAUSE_S))
+            else:
+                time.sleep(SETTLE_PAUSE_S)
+        raise CommitUnknown(f"the database connection was lost during COMMIT ({str(lost).strip()[:150]}), and "
+                            f"whether transaction {xid} committed is unknown (the server: {why}): the change may "
+                            "have been made; look before making it again")
 
     def serve_on_loop(self, loop: asyncio.AbstractEventLoop, thread_id: int,
                       observe: Callable[[int, float, bool], None] | None = None) -> None:
@@ -243,4 +295,4 @@ class _Held:
         self.lock.release()
 
 
-__all__ = ["CommitFailed", "Conflict", "Database", "DatabaseBusy", "DatabaseUnavailable", "Statement", "Store", "Tx"]
+__all__ = ["CommitFailed", "CommitUnknown", "Conflict", "Database", "DatabaseBusy", "DatabaseUnavailable", "Statement", "Store", "Tx"]
