@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 
+from psycopg.pq import ConnStatus, PipelineStatus
 from sqlalchemy.util.concurrency import await_only, greenlet_spawn
 
 #: ``await in_greenlet(fn, *args)``: ``fn(*args)`` in a greenlet of the running loop, where a
@@ -41,6 +42,10 @@ class _SQLite:
 
     def sync(self) -> None:
         """Every statement sent so far has its result (always so on SQLite)."""
+
+    def sound(self) -> bool:
+        """Whether the connection may go back to the pool."""
+        return True
 
     def commit(self) -> None:
         self.conn.commit()
@@ -131,6 +136,14 @@ class _Psycopg:
                 self._wait(leave(None, None, None))
         else:
             self._wait(leave(None, None, None))
+
+    def sound(self) -> bool:
+        """Whether the connection may go back to the pool: not broken, and out of pipeline mode
+        (a pipeline left while the server was still answering stays on, and the pool's reset on
+        return would fail on it and log a traceback)."""
+        d = self.driver
+        return (not (d.closed or d.broken) and d.pgconn.status == ConnStatus.OK
+                and d.pgconn.pipeline_status == PipelineStatus.OFF)
 
     def end(self) -> None:
         """Back to how the pool lent it: out of pipeline mode, not in autocommit."""

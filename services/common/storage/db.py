@@ -150,8 +150,6 @@ class Database:
                 with contextlib.suppress(Exception):
                     (side or conn).rollback()
                 broken = getattr(conn.driver_connection, "broken", False)     # psycopg: the server went away
-                if broken:
-                    conn.invalidate()   # not reset and pooled again: its rollback would fail and be logged
                 if broken and getattr(side, "commit_sent", False):
                     # the server may have committed before the connection went: it says which
                     if self._settle(engine, side.xid, on_loop, exc):
@@ -164,9 +162,7 @@ class Database:
                     side.rollback()
                 raise
             finally:
-                if side is not None:
-                    side.end()
-                conn.close()
+                _release(conn, side)
 
     def _settle(self, engine, xid: str, on_loop: bool, lost: Exception) -> bool:
         """Whether transaction ``xid``, whose connection was lost during its COMMIT, committed:
@@ -178,15 +174,12 @@ class Database:
         while True:
             status = None
             try:
-                conn = engine.raw_connection()
+                conn, side = engine.raw_connection(), None
                 try:
                     side = session(conn, False, False, green=on_loop)
-                    try:
-                        status = Tx(side.cursor, self.dialect).scalar(_XACT_STATUS, xid=xid)
-                    finally:
-                        side.end()
+                    status = Tx(side.cursor, self.dialect).scalar(_XACT_STATUS, xid=xid)
                 finally:
-                    conn.close()
+                    _release(conn, side)
             except (self.dialect.loaded_dbapi.Error, sa_exc.SQLAlchemyError) as exc:
                 why = f"could not be asked ({str(exc).strip()[:150]})"
             else:
@@ -251,6 +244,17 @@ class Database:
         self.engine.dispose()
         if self._loop_engine is not None and self.sqlite:
             self._loop_engine.dispose()
+
+
+def _release(conn, side) -> None:
+    """A connection back to its pool once its transaction ended (``side``: its session, None if
+    none began), or dropped when it is not fit to be lent again: the pool's reset of a broken one
+    would fail and be logged as a traceback."""
+    if side is not None:
+        side.end()
+    if not (side.sound() if side is not None else not getattr(conn.driver_connection, "broken", False)):
+        conn.invalidate()
+    conn.close()
 
 
 class Store:
