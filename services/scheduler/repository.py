@@ -264,14 +264,16 @@ class SchedulerTx:
     def list(self, *, state="", tag="", enabled_only=False, offset=0, limit=50) -> tuple[list[Campaign], int]:
         """Queue order: aged priority (rank_key), then age, then id; one page and the total."""
         params = {"state": state, "tag": _like_element(tag)}
+        rows = self.tx.all(_listed(False, bool(state), bool(tag), enabled_only), **params, offset=offset,
+                           limit=limit)
         if tag or enabled_only:         # a filter the kept counts do not know: count the matches
             total = self.tx.scalar(_listed(True, bool(state), bool(tag), enabled_only), **params)
         else:                           # the whole queue, or one state: the kept counts
             total = self.count(state) if state else (int(self.tx.scalar(_COUNT_ALL) or 0)
                                                      + sum(d for s, d in self._moved.items() if s != DISABLED))
-        rows = self.tx.all(_listed(False, bool(state), bool(tag), enabled_only), **params, offset=offset,
-                           limit=limit)
-        return [_campaign(r) for r in rows], total
+        # on PostgreSQL a read's two statements see two moments: a campaign removed between them
+        # (added, when the count came first) made a page longer than its total
+        return [_campaign(r) for r in rows], max(total, offset + len(rows))
 
     def next_queued(self, now: float) -> Campaign | None:
         """The campaign to admit at ``now``: queued, enabled, first in queue order, not cooling down."""
