@@ -92,9 +92,8 @@ class _Psycopg:
         self.driver, self.write, self.green = driver, write, green     # green: an AsyncConnection
         self._wait = await_only if green else _blocking
         self._block = self._pipeline = self._xid_cursor = None
-        #: the transaction's id (text), known once COMMIT is about to be sent; whether it was sent
+        #: the transaction's id (text), known once COMMIT is about to be sent (None: it was not)
         self.xid: str | None = None
-        self.commit_sent = False
         if not write:
             self._set_autocommit(True)
         else:
@@ -119,7 +118,6 @@ class _Psycopg:
             # its result is in when a read of the transaction synced; else this waits for it (a
             # round trip): without it a COMMIT that loses its connection could not be settled
             self.xid = self._wait(self._xid_cursor.fetchone())[0]
-            self.commit_sent = True
         self._wait(self.driver.commit())    # psycopg commits only an open transaction
 
     def rollback(self) -> None:

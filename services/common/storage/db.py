@@ -150,7 +150,7 @@ class Database:
                 with contextlib.suppress(Exception):
                     (side or conn).rollback()
                 broken = getattr(conn.driver_connection, "broken", False)     # psycopg: the server went away
-                if broken and getattr(side, "commit_sent", False):
+                if broken and getattr(side, "xid", None) is not None:     # COMMIT was sent
                     # the server may have committed before the connection went: it says which
                     if self._settle(engine, side.xid, on_loop, exc):
                         return          # it did: the caller's change stands, as if COMMIT had answered

@@ -308,7 +308,6 @@ def test_a_read_after_pipelined_writes_gets_its_own_rows_when_their_results_arri
     then wait on the socket, and the read's own send reads them in. The read got a write's result
     ("the last operation didn't produce records", seen once in CI under load) until it synced.
     The same on psycopg's blocking connection and on the loop's asyncio one."""
-    import time
     from sqlalchemy import func
     db = Database(pg_url, pool_size=1)
     migrate(db)
@@ -319,7 +318,10 @@ def test_a_read_after_pipelined_writes_gets_its_own_rows_when_their_results_arri
             tx.run(nap)
             for k in range(1000):
                 tx.run(INSERT_RUN, **a_run(f"r{k}", attempt=k))
-            time.sleep(0.6)                     # the writes are done and most of their results sent
+            # the server has done the writes (it waits for more input) and sent most of their results
+            pid = tx.cur.connection.info.backend_pid
+            wait_for(lambda: _waits_for_its_client_after(pg_url, pid, "INSERT INTO runs"), timeout=30,
+                     what="the writes")
             assert tuple(tx.first(GET_RUN, key="r7")[:3]) == ("r7", "c", 7)
             assert len(tx.all(COUNT_REPORTED, limit=2000)) == 1000
     try:
@@ -329,6 +331,19 @@ def test_a_read_after_pipelined_writes_gets_its_own_rows_when_their_results_arri
             assert on_loop(db, writes_then_reads) == [None]
     finally:
         db.dispose()
+
+
+def _waits_for_its_client_after(pg_url, pid: int, statement: str) -> bool:
+    """Whether backend ``pid`` has run ``statement`` (its last one) and waits for more input, as
+    pg_stat_activity says (on a connection of its own). Inside a pipeline it stays "active"
+    until a Sync: what it waits on says it."""
+    import psycopg
+    admin = psycopg.connect(pg_url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
+    try:
+        row = admin.execute("SELECT wait_event, query FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+        return row is not None and row[0] == "ClientRead" and row[1].startswith(statement)
+    finally:
+        admin.close()
 
 
 def _kill(pg_url, pid: int) -> None:
