@@ -26,11 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from omp_core import config as config_mod, data, ga  # noqa: E402
+from omp_core import _draws, config as config_mod, data, ga  # noqa: E402
 from omp_core.evaluator import LocalEvaluator, SnapshotSource  # noqa: E402
 from omp_core.ray_evaluator import NAMESPACE, RayEvaluator, batch_size  # noqa: E402
 
@@ -118,7 +117,7 @@ def main() -> None:
     split = int(round(market.n_bars * (1.0 - cfg.validation.holdout_fraction)))
     source = SnapshotSource(str(cfg_path), None, 0, split, market.snapshot_id, cfg.config_hash)
     snap = source.load()
-    rng = np.random.default_rng(11)
+    rng = _draws.Stream((11,))
     space = ga.SearchSpace(cfg.strategy, snap.bank, split)
     genomes = [space.genome(rng) for _ in range(n)]
 

@@ -52,7 +52,6 @@ cdef uint32_t MIX_MULT_R = 0x4973f715
 cdef enum:
     POOL = 4            # SeedSequence's pool size
     MAX_WORDS = 32      # of entropy, a bound of ours
-    MAX_K = 64          # the largest sample choice draws itself
 # PCG64's multiplier (numpy/random/src/pcg64/pcg64.h)
 cdef uint64_t MULT_HI = 2549297995355413924ULL
 cdef uint64_t MULT_LO = 4865540595714422341ULL
@@ -144,10 +143,9 @@ cdef inline uint64_t _bounded(bitgen_t* bg, uint64_t rng) noexcept nogil:
 
 
 cdef class Stream:
-    """``numpy.random.default_rng(words)`` for one thread, for scalar draws: see the module."""
-    cdef object bits, gen
-    cdef bitgen_t* bg
-    cdef bint direct            # seeding writes the struct (checked against NumPy's setter)
+    """``numpy.random.default_rng(words)`` for one thread, for scalar draws: see the module. Its
+    fields and C-level draws are declared in ``_draws.pxd``, for the compiled breeding
+    (``_breed.pyx``) to draw without a Python call."""
 
     def __init__(self, words=(0,), bint direct=True):
         """``direct=False``: seed through NumPy's setter always (what a layout other than the one
@@ -194,6 +192,39 @@ cdef class Stream:
         """The NumPy generator this stream draws from (same state)."""
         return self.gen
 
+    cdef double next_double(self) noexcept:
+        return self.bg.next_double(self.bg.state)
+
+    cdef uint64_t bounded(self, uint64_t rng) noexcept:
+        return _bounded(self.bg, rng)
+
+    cdef double gauss(self, double loc, double scale) noexcept:
+        return random_normal(self.bg, loc, scale)
+
+    cdef int sample(self, Py_ssize_t n, Py_ssize_t k, uint64_t* out) noexcept:
+        """``choice(n, k, replace=False)`` into ``out`` when this module draws it itself (1 <= k
+        <= MAX_K, k <= n <= 10000): returns 1; else draws nothing and returns 0."""
+        cdef uint64_t v
+        cdef Py_ssize_t j, a, m = 0
+        cdef bint seen
+        if not 1 <= k <= MAX_K or k > n or n > 10000:
+            return 0
+        for j in range(n - k, n):   # Floyd: a draw in [0, j], or j itself when the draw is taken
+            v = _bounded(self.bg, j)
+            seen = False
+            for a in range(m):
+                if out[a] == v:
+                    seen = True
+                    break
+            out[m] = j if seen else v
+            m += 1
+        for j in range(k - 1, 0, -1):   # then choice shuffles its sample
+            a = <Py_ssize_t>_bounded(self.bg, j)
+            v = out[a]
+            out[a] = out[j]
+            out[j] = v
+        return 1
+
     def random(self) -> float:
         return self.bg.next_double(self.bg.state)
 
@@ -218,26 +249,9 @@ cdef class Stream:
     def choice(self, Py_ssize_t n, Py_ssize_t size, bint replace=True) -> tuple:
         """``tuple(choice(n, size, replace=False))`` (``replace`` must be False)."""
         cdef uint64_t taken[MAX_K]
-        cdef uint64_t v
-        cdef Py_ssize_t j, a, m = 0
-        cdef bint seen
-        cdef Py_ssize_t k = size
+        cdef Py_ssize_t a
         if replace:
             raise ValueError("Stream.choice draws without replacement only: pass replace=False")
-        if not 1 <= k <= MAX_K or k > n or n > 10000:
-            return tuple(int(i) for i in self.gen.choice(n, k, replace=False))   # NumPy's other branches
-        for j in range(n - k, n):   # Floyd: a draw in [0, j], or j itself when the draw is taken
-            v = _bounded(self.bg, j)
-            seen = False
-            for a in range(m):
-                if taken[a] == v:
-                    seen = True
-                    break
-            taken[m] = j if seen else v
-            m += 1
-        for j in range(k - 1, 0, -1):   # then choice shuffles its sample
-            a = <Py_ssize_t>_bounded(self.bg, j)
-            v = taken[a]
-            taken[a] = taken[j]
-            taken[j] = v
-        return tuple([taken[a] for a in range(k)])
+        if not self.sample(n, size, taken):
+            return tuple(int(i) for i in self.gen.choice(n, size, replace=False))   # NumPy's other branches
+        return tuple([taken[a] for a in range(size)])

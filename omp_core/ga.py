@@ -13,7 +13,6 @@ with which the caller registered that snapshot, so the out-of-sample part is out
 """
 from __future__ import annotations
 
-import bisect
 import json
 import math
 import os
@@ -24,11 +23,11 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from omp_core import _draws
+from omp_core import _breed, _draws, _genome
 from omp_core.atomic import write_text
 from omp_core.config import GA, Strategy
 from omp_core.features import FeatureBank
-from omp_core.genome import Condition, Genome, canonical_conditions, json_number, quantize
+from omp_core.genome import Condition, Genome
 
 if TYPE_CHECKING:   # evaluator imports this module (for score): the protocol is for annotations only
     from omp_core.evaluator import Evaluator
@@ -46,32 +45,7 @@ INVALID_FITNESS = -100.0   # fewer trades than required, a drawdown over the lim
 METRICS = ("fitness", "sharpe_pp", "sharpe", "trades", "max_drawdown")
 #: the quantile levels a threshold is drawn at (percentiles 0..100), built once
 PROBS = np.linspace(0.0, 1.0, 101)
-_PROBS = PROBS.tolist()
-
-
-def interp(x: float, xp: list[float], fp: list[float]) -> float:
-    """``float(numpy.interp(x, xp, fp))`` for one float, ``xp`` increasing (ties allowed), as
-    NumPy computes it (``arr_interp``: the last knot at or below ``x``, a knot itself exactly, the
-    other end's formula when one gives NaN), so the same bits; a fifth of the cost of the NumPy
-    call, which the search makes for every threshold it draws or nudges. Python never fuses a
-    multiply and an add: this is also the same bits on every host, where a NumPy built to fuse
-    them (as on some aarch64 builds) may differ from x86-64's NumPy in the last bit."""
-    if x != x:
-        return x
-    if x < xp[0]:
-        return fp[0]
-    if x > xp[-1]:
-        return fp[-1]
-    j = bisect.bisect_right(xp, x) - 1
-    if j == len(xp) - 1 or xp[j] == x:
-        return fp[j]
-    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
-    r = slope * (x - xp[j]) + fp[j]
-    if r != r:
-        r = slope * (x - xp[j + 1]) + fp[j + 1]
-        if r != r and fp[j] == fp[j + 1]:
-            r = fp[j]
-    return r
+interp = _breed.interp
 
 
 class SearchSpace:
@@ -94,89 +68,44 @@ class SearchSpace:
             v = v[np.isfinite(v)]
             self.quantiles[name] = np.quantile(v, probs) if v.size else np.zeros_like(probs)
         self.oscillators = [n for n in self.oscillators if np.ptp(self.quantiles[n]) > 0]
-        self._q = {name: q.tolist() for name, q in self.quantiles.items()}     # for interp
         if not self.oscillators and len(self.levels) < 2:
             raise ValueError("strategy space has no usable feature: every oscillator is constant in "
                              "sample and there are fewer than two level features")
+        self._ops = self.operators()
 
-    def _threshold(self, name: str, q: float) -> float:
-        return quantize(interp(q, _PROBS, self._q[name]), 4)
+    def operators(self, ga: GA | None = None) -> _breed.Operators:
+        """The compiled operators of this space (``omp_core/_breed.pyx``), with ``ga``'s settings
+        for breeding children."""
+        return _breed.Operators(self.levels, self.oscillators, self.sides,
+                                [self.quantiles[n] for n in self.oscillators], PROBS, self.s, ga)
 
-    def _quantile_of(self, name: str, x: float) -> float:
-        return interp(x, self._q[name], _PROBS)
+    # What the operators do, each from a stream (``_draws.Stream``) seeded for the child:
+    # - a condition is a crossover of two distinct level features (``a op b * (1 + ratio)``, the
+    #   ratio 0 half the time, else normal with a spread of 1%, to 3 digits) with probability
+    #   ``crossover_probability`` (always without oscillators), else an oscillator against its
+    #   value at a uniform quantile level in [0.05, 0.95] (to 4 digits); its op is > or <, evenly;
+    # - a genome has 1..max_entry_conditions entry and 0..max_exit_conditions exit conditions, a
+    #   side, and a stop, a take and a holding limit, each none a third of the time when its range
+    #   starts at 0, else uniform in it (to 3 digits; the holding limit at least one bar);
+    # - a mutation makes one of eight moves on the entry rules (or, 40% of the time when there
+    #   are exit rules, those): nudge a condition (a crossover's ratio by a normal of 0.005, an
+    #   oscillator's quantile level by one of 0.08, kept in [0.01, 0.99]), replace it, add one
+    #   (within the limit), drop one (keeping an entry), flip its op, flip the side, draw the stop
+    #   and take again, or the holding limit (also what a move that cannot be made does);
+    # - a crossover takes the side, stop, take and holding limit each from either parent evenly,
+    #   and each condition of the two parents' union with probability 1/2 (at least one entry
+    #   condition, at most the limits).
+    def condition(self, rng: _draws.Stream) -> Condition:
+        return self._ops.condition(rng)
 
-    def condition(self, rng: np.random.Generator) -> Condition:
-        use_cross = len(self.levels) >= 2 and (not self.oscillators or rng.random() < self.s.crossover_probability)
-        op = ">" if rng.random() < 0.5 else "<"
-        if use_cross:
-            a, b = rng.choice(len(self.levels), size=2, replace=False)
-            ratio = 0.0 if rng.random() < 0.5 else quantize(float(rng.normal(0.0, 0.01)), 3)
-            return Condition(self.levels[a], op, ratio, self.levels[b])
-        name = self.oscillators[rng.integers(len(self.oscillators))]
-        return Condition(name, op, self._threshold(name, float(rng.uniform(0.05, 0.95))))
+    def genome(self, rng: _draws.Stream) -> Genome:
+        return self._ops.genome(rng)
 
-    def _param(self, rng, lo, hi, integer=False):
-        if lo == 0 and rng.random() < 1 / 3:
-            return 0 if integer else 0.0
-        if integer:
-            return int(rng.integers(max(lo, 1), hi + 1)) if hi >= 1 else 0
-        return quantize(float(rng.uniform(lo, hi)), 3)
+    def mutate(self, g: Genome, rng: _draws.Stream) -> Genome:
+        return self._ops.mutate(g, rng)
 
-    def genome(self, rng: np.random.Generator) -> Genome:
-        n_entry = int(rng.integers(1, self.s.max_entry_conditions + 1))
-        n_exit = int(rng.integers(0, self.s.max_exit_conditions + 1))
-        return Genome(
-            side=self.sides[rng.integers(len(self.sides))],
-            entry=tuple(self.condition(rng) for _ in range(n_entry)),
-            exit=tuple(self.condition(rng) for _ in range(n_exit)),
-            stop_loss=self._param(rng, *self.s.stop_loss),
-            take_profit=self._param(rng, *self.s.take_profit),
-            max_hold=self._param(rng, *self.s.max_hold, integer=True),
-        )
-
-    def _nudge(self, c: Condition, rng) -> Condition:
-        if c.other:
-            return Condition(c.feature, c.op, quantize(c.threshold + float(rng.normal(0.0, 0.005)), 3), c.other)
-        q = min(0.99, max(0.01, self._quantile_of(c.feature, c.threshold) + float(rng.normal(0.0, 0.08))))
-        return Condition(c.feature, c.op, self._threshold(c.feature, q))
-
-    def mutate(self, g: Genome, rng: np.random.Generator) -> Genome:
-        entry, exit_ = list(g.entry), list(g.exit)
-        side, sl, tp, mh = g.side, g.stop_loss, g.take_profit, g.max_hold
-        move = int(rng.integers(8))
-        rules = entry if (not exit_ or rng.random() < 0.6) else exit_
-        limit = self.s.max_entry_conditions if rules is entry else self.s.max_exit_conditions
-        k = int(rng.integers(len(rules)))
-        if move == 0:
-            rules[k] = self._nudge(rules[k], rng)
-        elif move == 1:
-            rules[k] = self.condition(rng)
-        elif move == 2 and len(rules) < limit:
-            rules.append(self.condition(rng))
-        elif move == 3 and len(rules) > (1 if rules is entry else 0):
-            rules.pop(k)
-        elif move == 4:
-            c = rules[k]
-            rules[k] = Condition(c.feature, "<" if c.op == ">" else ">", c.threshold, c.other)
-        elif move == 5 and len(self.sides) > 1:
-            side = -side
-        elif move == 6:
-            sl, tp = self._param(rng, *self.s.stop_loss), self._param(rng, *self.s.take_profit)
-        else:
-            mh = self._param(rng, *self.s.max_hold, integer=True)
-        return Genome(side, tuple(entry), tuple(exit_), sl, tp, mh)
-
-    def crossover(self, a: Genome, b: Genome, rng: np.random.Generator) -> Genome:
-        def mix(x, y, lo, hi):
-            pool = canonical_conditions(x + y)     # sorted(set(x) | set(y)): x's of equal ones
-            pick = [c for c in pool if rng.random() < 0.5]
-            if len(pick) < lo:
-                pick = [pool[int(rng.integers(len(pool)))]] if pool else []
-            return tuple(pick[:hi])
-        pick = lambda u, v: u if rng.random() < 0.5 else v  # noqa: E731
-        return Genome(pick(a.side, b.side), mix(a.entry, b.entry, 1, self.s.max_entry_conditions),
-                      mix(a.exit, b.exit, 0, self.s.max_exit_conditions), pick(a.stop_loss, b.stop_loss),
-                      pick(a.take_profit, b.take_profit), pick(a.max_hold, b.max_hold))
+    def crossover(self, a: Genome, b: Genome, rng: _draws.Stream) -> Genome:
+        return self._ops.crossover(a, b, rng)
 
 
 def score(ev, n_symbols: int, ga: GA, objective: str, periods_per_year: float,
@@ -230,18 +159,8 @@ class EvaluationCache:
     def __len__(self) -> int:
         return len(self.entries)
 
-    @staticmethod
-    def line(genome: Genome, metrics) -> bytes:
-        """One journal line: the genome and its metrics, as compact JSON."""
-        # json.dumps([float(m) for m in metrics], separators=(",", ":")), written out (a test
-        # holds them equal): json.dumps cost more than the rest of the line. The repr of a list
-        # of finite floats is its JSON but for the spaces, in one call; a NaN or an infinity (an
-        # "n" in it) takes the JSON spellings number by number
-        numbers = [float(m) for m in metrics]
-        text = repr(numbers).replace(" ", "")
-        if "n" in text:
-            text = f'[{",".join([json_number(m) for m in numbers])}]'
-        return f'["{genome.genome_hash}",{genome.dict_json()},{text}]\n'.encode()
+    #: one journal line: ``[genome_hash, genome, metrics]`` as compact JSON (compiled, ``_genome.pyx``)
+    line = staticmethod(_genome.journal_line)
 
     def load_line(self, line: bytes) -> None:
         h, gd, m = json.loads(line)
@@ -283,6 +202,7 @@ class GeneticSearch:
         # the search, beside each other's kernels, instead of queueing it at the end
         self._unsaved: list[bytes] = []
         self._stream = _draws.Stream()          # reseeded for each child (_rng)
+        self._ops = space.operators(ga)
         self._journal_bytes = 0
 
     def _rng(self, gen: int, i: int) -> _draws.Stream:
@@ -308,25 +228,6 @@ class GeneticSearch:
             return -entries[h][1][0], h
         return sorted(genomes, key=key)
 
-    def _tournament(self, rng, ranked_pop):
-        idx = rng.choice(len(ranked_pop), size=self.ga.tournament_size, replace=False)
-        return ranked_pop[int(min(idx))]   # ranked best-first: the lowest index wins
-
-    def _breed(self, gen: int, i: int, parents: list[Genome], taken: set[str]) -> Genome:
-        rng = self._rng(gen, i)
-        for _ in range(8):
-            if gen == 0 or rng.random() < self.ga.immigrant_rate:
-                child = self.space.genome(rng)
-            else:
-                a = self._tournament(rng, parents)
-                child = self.space.crossover(a, self._tournament(rng, parents), rng) \
-                    if rng.random() < self.ga.crossover_rate else a
-                if rng.random() < self.ga.mutation_rate or child.genome_hash in taken:
-                    child = self.space.mutate(child, rng)
-            if child.genome_hash not in taken:
-                return child
-        return self.space.genome(rng)  # still a duplicate after 8 tries: a fresh immigrant
-
     def step(self) -> None:
         gen = self.generation + 1
         taken: set[str] = set()
@@ -336,7 +237,7 @@ class GeneticSearch:
             nxt.append(g)
             taken.add(g.genome_hash)
         while len(nxt) < self.ga.population:
-            child = self._breed(gen, len(nxt), parents, taken)
+            child = self._ops.breed(self._rng(gen, len(nxt)), gen, parents, taken)
             if child.genome_hash in taken:   # the fallback immigrant collided too: try the next slot
                 continue
             nxt.append(child)

@@ -10,32 +10,21 @@ meaning, so the canonical form sorts them and ``genome_hash`` is the same for th
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
-import operator
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
-from omp_core import features
+from omp_core import _genome, features
+from omp_core._genome import canonical_conditions
 
-FORMAT = "omp.genome/1"
+FORMAT = _genome.FORMAT         # "omp.genome/1"
 OPS = (">", "<")
 SIDES = {"long": 1, "short": -1}
 MAX_CONDITIONS = 4
 _isfinite = math.isfinite
 _INF = math.inf
-
-
-def json_number(x) -> str:
-    """What ``json.dumps`` writes for one number, quickly for the common kinds."""
-    t = type(x)
-    if t is float and math.isfinite(x):
-        return float.__repr__(x)
-    if t is int:
-        return int.__repr__(x)
-    return json.dumps(x)
 
 
 def quantize(x: float, digits: int = 6) -> float:
@@ -60,6 +49,20 @@ def _check_names(feature: str, op: str, other: str) -> None:
                              f"{feature!r} and {other!r}")
 
 
+class _Kept:
+    """An attribute made once for each instance by ``make(instance)``, which keeps it in the
+    instance's ``__dict__`` under the attribute's name: a non-data descriptor, so every later read
+    finds it there without coming here (``functools.cached_property`` without the lock that
+    Python 3.11 takes on each first read, for every condition and child the search makes)."""
+
+    def __init__(self, make):
+        self.make = make
+        self.__doc__ = make.__doc__
+
+    def __get__(self, obj, cls=None):
+        return self if obj is None else self.make(obj)
+
+
 # Condition and Genome are frozen dataclasses (comparison, hash, repr and order from their fields)
 # with their own __init__: it checks, then stores straight into the instance's __dict__, about
 # twice as fast as the generated one's object.__setattr__ per field. The search builds every child
@@ -81,11 +84,8 @@ class Condition:
         d["threshold"] = threshold
         d["other"] = other
 
-    @functools.cached_property
-    def as_json(self) -> str:
-        """The condition as compact JSON, keys sorted (the order ``Genome.to_dict`` also uses)."""
-        # the names passed parse_name and the op is one of OPS: nothing in them needs escaping
-        return f'{{"feature":"{self.feature}","op":"{self.op}","other":"{self.other}","threshold":{json_number(self.threshold)}}}'
+    #: the condition as compact JSON, keys sorted (the order ``Genome.to_dict`` also uses)
+    as_json = _Kept(_genome.condition_json)
 
     def describe(self) -> str:
         if self.other:
@@ -93,29 +93,6 @@ class Condition:
         else:
             rhs = f"{self.threshold:g}"
         return f"{self.feature} {self.op} {rhs}"
-
-
-#: a sort key giving Condition's own order (the dataclass's: its fields in declaration order)
-#: without a call into Python per comparison
-CONDITION_ORDER = operator.attrgetter(*(f.name for f in fields(Condition)))
-
-
-def canonical_conditions(conditions) -> tuple[Condition, ...]:
-    """A set of conditions in Condition's order (its fields in turn), duplicates dropped, the
-    first of equal ones kept: ``sorted(set(conditions))``, without hashing (a condition's hash is
-    Python, its fields' comparison is not), which the search does for every child it breeds."""
-    conditions = tuple(conditions)
-    if len(conditions) < 2:
-        return conditions
-    ordered = sorted(conditions, key=CONDITION_ORDER)       # stable: the first of equal ones first
-    out = [ordered[0]]
-    last = CONDITION_ORDER(ordered[0])
-    for c in ordered[1:]:
-        key = CONDITION_ORDER(c)
-        if key != last:
-            out.append(c)
-            last = key
-    return tuple(out)
 
 
 @dataclass(frozen=True, init=False)
@@ -197,36 +174,19 @@ class Genome:
                              f"(they hash to {g.genome_hash!r})")
         return g
 
-    def _json_parts(self) -> tuple[str, str, str, str, str]:
-        """The JSON of the entry and exit conditions, stop, take and holding limit: made once
-        (kept in the instance), for both ``canonical_bytes`` and ``dict_json``, which the search
-        makes of every genome it evaluates."""
-        parts = self.__dict__.get("_json")
-        if parts is None:
-            parts = self.__dict__["_json"] = (
-                ",".join([c.as_json for c in self.entry]), ",".join([c.as_json for c in self.exit]),
-                json_number(self.stop_loss), json_number(self.take_profit), json_number(self.max_hold))
-        return parts
-
     def canonical_bytes(self) -> bytes:
-        """Compact JSON with sorted keys: the bytes ``genome_hash`` is taken of. Written out here
-        from each condition's own JSON: the same bytes as ``json.dumps(self.to_dict(),
-        sort_keys=True, separators=(",", ":"))`` (a test holds them equal) in a tenth of the time,
-        which the search spends on every child it breeds."""
-        entry, exit_, sl, tp, mh = self._json_parts()
-        return (f'{{"entry":[{entry}],"exit":[{exit_}],"format":"{FORMAT}","max_hold":{mh},'
-                f'"side":"{self.side_name}","stop_loss":{sl},"take_profit":{tp}}}').encode()
+        """Compact JSON with sorted keys: the bytes ``genome_hash`` is taken of, the same bytes as
+        ``json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))`` (compiled,
+        ``_genome.pyx``; a test holds them equal)."""
+        return _genome.canonical_bytes(self)
 
     def dict_json(self) -> str:
         """``json.dumps(self.to_dict(), separators=(",", ":"))``: keys in ``to_dict``'s order."""
-        entry, exit_, sl, tp, mh = self._json_parts()
-        return (f'{{"format":"{FORMAT}","side":"{self.side_name}","entry":[{entry}],"exit":[{exit_}],'
-                f'"stop_loss":{sl},"take_profit":{tp},"max_hold":{mh}}}')
+        return _genome.dict_json(self)
 
-    @functools.cached_property
-    def genome_hash(self) -> str:
-        # cached: a frozen genome hashes to the same value forever, and the search asks often
-        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+    #: the SHA-256 of the canonical bytes, in hex; made once (a frozen genome hashes to the same
+    #: value forever, and the search asks often)
+    genome_hash = _Kept(_genome.genome_hash)
 
     def describe(self) -> str:
         rule = " and ".join(c.describe() for c in self.entry)

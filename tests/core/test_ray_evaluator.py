@@ -16,12 +16,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import psutil
 import pytest
 
 from helpers_core import FIXTURES, ROOT
-from omp_core import config as config_mod, data, ga
+from omp_core import _draws, config as config_mod, data, ga
 from omp_core.evaluator import LocalEvaluator, SnapshotSource, campaign_snapshot
 from omp_core.features import FeatureBank
 from omp_core.ray_evaluator import NAMESPACE, RayEvaluator, SnapshotUnavailable, batch_size
@@ -81,7 +80,7 @@ def tiny_snapshot():
     bank = FeatureBank.build(market, cfg.strategy.feature_names())
     snap = campaign_snapshot(cfg, market, bank, 0, split)
     space = ga.SearchSpace(cfg.strategy, bank, split)
-    rng = np.random.default_rng(5)
+    rng = _draws.Stream((5,))
     genomes = [space.genome(rng) for _ in range(300)]
     return SnapshotSource(str(TINY.resolve()), None, 0, split, market.snapshot_id, cfg.config_hash), snap, genomes
 

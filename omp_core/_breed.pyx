@@ -1,0 +1,243 @@
+# cython: language_level=3
+"""The genetic operators, compiled: drawing a genome, mutating one, crossing two, a tournament and
+the breeding of one child (``omp_core/ga.py`` says what each does and why).
+
+This is the search's Python written out in C: the same draws from the same stream in the same
+order, the same arithmetic, so the same genomes and the same run folders as the Python it
+replaced. The draws are the stream's own C functions (``_draws.pxd``); genomes and conditions stay
+the Python objects of ``omp_core/genome.py`` (made through their constructors, which check them),
+and a threshold is rounded by ``genome.quantize``. Breeding was half of a campaign's time on one
+thread, and all of it held the GIL that the seeds searched side by side share.
+"""
+from libc.stdint cimport uint64_t
+
+import numpy as np
+
+from omp_core._draws cimport MAX_K, Stream
+from omp_core.genome import Condition, Genome, canonical_conditions, quantize
+
+
+cdef double _interp(double x, const double* xp, const double* fp, Py_ssize_t n) noexcept:
+    """``numpy.interp`` of one float (see ``interp``)."""
+    cdef Py_ssize_t lo = 0, hi = n, mid, j
+    cdef double slope, r
+    if x != x:
+        return x
+    if x < xp[0]:
+        return fp[0]
+    if x > xp[n - 1]:
+        return fp[n - 1]
+    while lo < hi:                  # bisect_right: the first knot above x
+        mid = (lo + hi) // 2
+        if x < xp[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    j = lo - 1
+    if j == n - 1 or xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    r = slope * (x - xp[j]) + fp[j]
+    if r != r:
+        r = slope * (x - xp[j + 1]) + fp[j + 1]
+        if r != r and fp[j] == fp[j + 1]:
+            r = fp[j]
+    return r
+
+
+def interp(double x, xp, fp) -> float:
+    """``float(numpy.interp(x, xp, fp))`` for one float, ``xp`` increasing (ties allowed), as
+    NumPy computes it (``arr_interp``: the last knot at or below ``x``, a knot itself exactly, the
+    other end's formula when one gives NaN), so the same bits; a fraction of the cost of the NumPy
+    call, which the search makes for every threshold it draws or nudges. The build never fuses a
+    multiply and an add (``setup.py``): the same bits on every host."""
+    cdef double[::1] a = np.ascontiguousarray(xp, dtype=np.float64)
+    cdef double[::1] b = np.ascontiguousarray(fp, dtype=np.float64)
+    if a.shape[0] != b.shape[0] or a.shape[0] == 0:
+        raise ValueError(f"interp needs xp and fp of one non-zero length, got {a.shape[0]} and {b.shape[0]}")
+    return _interp(x, &a[0], &b[0], a.shape[0])
+
+
+cdef inline Py_ssize_t _below(Stream rng, Py_ssize_t n) except -1:
+    """``int(rng.integers(n))``."""
+    if n < 1:
+        raise ValueError(f"integers needs at least one choice, got {n}")
+    return <Py_ssize_t>rng.bounded(n - 1)
+
+
+cdef inline Py_ssize_t _between(Stream rng, Py_ssize_t low, Py_ssize_t high) except? -1:
+    """``int(rng.integers(low, high))``, ``high`` excluded."""
+    if not 1 <= high - low <= 4294967294:
+        raise ValueError(f"integers covers 1 <= high - low < 2**32 - 1, got low={low}, high={high}")
+    return low + <Py_ssize_t>rng.bounded(high - low - 1)
+
+
+cdef inline double _uniform(Stream rng, double low, double high) except? -1.0:
+    """``rng.uniform(low, high)``."""
+    if not high - low >= 0.0 or high - low == float("inf"):
+        raise ValueError(f"uniform needs low <= high, finite apart, got {low}, {high}")
+    return low + (high - low) * rng.next_double()
+
+
+cdef class Operators:
+    """The operators of one campaign's strategy space, for :class:`omp_core.ga.SearchSpace`: its
+    level and oscillator features, the quantiles of each oscillator's in-sample values at the
+    levels ``probs``, the sides, and the strategy's and the GA's settings that breeding reads."""
+    cdef list levels, oscillators, sides
+    cdef double[:, ::1] quantiles       # a row per oscillator, in their order
+    cdef double[::1] probs
+    cdef dict row                       # oscillator name -> its row
+    cdef Py_ssize_t max_entry, max_exit
+    cdef double cross_p, sl_lo, sl_hi, tp_lo, tp_hi
+    cdef Py_ssize_t mh_lo, mh_hi
+    cdef double immigrant_rate, crossover_rate, mutation_rate
+    cdef Py_ssize_t tournament_size
+
+    def __init__(self, list levels, list oscillators, list sides, quantiles, probs, strategy, ga):
+        self.levels, self.oscillators, self.sides = levels, oscillators, sides
+        self.quantiles = np.ascontiguousarray(quantiles, dtype=np.float64).reshape(len(oscillators), len(probs))
+        self.probs = np.ascontiguousarray(probs, dtype=np.float64)
+        self.row = {name: i for i, name in enumerate(oscillators)}
+        self.max_entry, self.max_exit = strategy.max_entry_conditions, strategy.max_exit_conditions
+        self.cross_p = strategy.crossover_probability
+        self.sl_lo, self.sl_hi = strategy.stop_loss
+        self.tp_lo, self.tp_hi = strategy.take_profit
+        self.mh_lo, self.mh_hi = strategy.max_hold
+        if ga is not None:
+            self.immigrant_rate, self.crossover_rate = ga.immigrant_rate, ga.crossover_rate
+            self.mutation_rate, self.tournament_size = ga.mutation_rate, ga.tournament_size
+
+    # --------------------------------------------------------------------------- thresholds
+    cdef double threshold(self, Py_ssize_t row, double q) except? -1.0:
+        """The oscillator's value at quantile level ``q``, rounded to 4 digits."""
+        return quantize(_interp(q, &self.probs[0], &self.quantiles[row, 0], self.probs.shape[0]), 4)
+
+    cdef double quantile_of(self, Py_ssize_t row, double x) noexcept:
+        return _interp(x, &self.quantiles[row, 0], &self.probs[0], self.probs.shape[0])
+
+    # --------------------------------------------------------------------------- draws
+    cpdef condition(self, Stream rng):
+        cdef Py_ssize_t n_levels = len(self.levels), n_osc = len(self.oscillators), a, b
+        cdef uint64_t ab[2]
+        cdef bint use_cross = n_levels >= 2 and (n_osc == 0 or rng.next_double() < self.cross_p)
+        op = ">" if rng.next_double() < 0.5 else "<"
+        if use_cross:
+            if not rng.sample(n_levels, 2, ab):
+                ab[0], ab[1] = rng.choice(n_levels, 2, False)
+            ratio = 0.0 if rng.next_double() < 0.5 else quantize(rng.gauss(0.0, 0.01), 3)
+            return Condition(self.levels[ab[0]], op, ratio, self.levels[ab[1]])
+        a = _below(rng, n_osc)
+        return Condition(self.oscillators[a], op, self.threshold(a, _uniform(rng, 0.05, 0.95)))
+
+    cdef double fraction(self, Stream rng, double lo, double hi) except? -1.0:
+        """A stop or take: none a third of the time when the range starts at 0, else a draw."""
+        if lo == 0.0 and rng.next_double() < 1.0 / 3.0:
+            return 0.0
+        return quantize(_uniform(rng, lo, hi), 3)
+
+    cdef Py_ssize_t hold(self, Stream rng) except? -1:
+        """A holding limit in bars: none a third of the time when the range starts at 0."""
+        if self.mh_lo == 0 and rng.next_double() < 1.0 / 3.0:
+            return 0
+        return _between(rng, max(self.mh_lo, 1), self.mh_hi + 1) if self.mh_hi >= 1 else 0
+
+    cpdef genome(self, Stream rng):
+        cdef Py_ssize_t n_entry = _between(rng, 1, self.max_entry + 1)
+        cdef Py_ssize_t n_exit = _between(rng, 0, self.max_exit + 1)
+        cdef Py_ssize_t i
+        side = self.sides[_below(rng, len(self.sides))]
+        entry = tuple([self.condition(rng) for i in range(n_entry)])
+        exit_ = tuple([self.condition(rng) for i in range(n_exit)])
+        sl = self.fraction(rng, self.sl_lo, self.sl_hi)
+        tp = self.fraction(rng, self.tp_lo, self.tp_hi)
+        return Genome(side, entry, exit_, sl, tp, self.hold(rng))
+
+    cdef nudge(self, c, Stream rng):
+        cdef double q
+        if c.other:
+            return Condition(c.feature, c.op, quantize(c.threshold + rng.gauss(0.0, 0.005), 3), c.other)
+        row = self.row[c.feature]
+        q = self.quantile_of(row, c.threshold) + rng.gauss(0.0, 0.08)
+        q = q if q > 0.01 else 0.01         # max(0.01, q), then min(0.99, q), as Python takes them
+        q = q if q < 0.99 else 0.99
+        return Condition(c.feature, c.op, self.threshold(row, q))
+
+    cpdef mutate(self, g, Stream rng):
+        cdef list entry = list(g.entry), exit_ = list(g.exit)
+        cdef list rules
+        cdef Py_ssize_t move, k, limit
+        side, sl, tp, mh = g.side, g.stop_loss, g.take_profit, g.max_hold
+        move = _below(rng, 8)
+        rules = entry if (not exit_ or rng.next_double() < 0.6) else exit_
+        limit = self.max_entry if rules is entry else self.max_exit
+        k = _below(rng, len(rules))
+        if move == 0:
+            rules[k] = self.nudge(rules[k], rng)
+        elif move == 1:
+            rules[k] = self.condition(rng)
+        elif move == 2 and len(rules) < limit:
+            rules.append(self.condition(rng))
+        elif move == 3 and len(rules) > (1 if rules is entry else 0):
+            rules.pop(k)
+        elif move == 4:
+            c = rules[k]
+            rules[k] = Condition(c.feature, "<" if c.op == ">" else ">", c.threshold, c.other)
+        elif move == 5 and len(self.sides) > 1:
+            side = -side
+        elif move == 6:
+            sl = self.fraction(rng, self.sl_lo, self.sl_hi)
+            tp = self.fraction(rng, self.tp_lo, self.tp_hi)
+        else:
+            mh = self.hold(rng)
+        return Genome(side, tuple(entry), tuple(exit_), sl, tp, mh)
+
+    cdef tuple mix(self, tuple x, tuple y, Py_ssize_t lo, Py_ssize_t hi, Stream rng):
+        """Each condition of either parent with probability 1/2 (at least ``lo``, at most ``hi``)."""
+        pool = canonical_conditions(x + y)     # sorted(set(x) | set(y)): x's of equal ones
+        cdef list pick = [c for c in pool if rng.next_double() < 0.5]
+        if len(pick) < lo:
+            pick = [pool[_below(rng, len(pool))]] if pool else []
+        return tuple(pick[:hi])
+
+    cpdef crossover(self, a, b, Stream rng):
+        side = a.side if rng.next_double() < 0.5 else b.side
+        entry = self.mix(a.entry, b.entry, 1, self.max_entry, rng)
+        exit_ = self.mix(a.exit, b.exit, 0, self.max_exit, rng)
+        sl = a.stop_loss if rng.next_double() < 0.5 else b.stop_loss
+        tp = a.take_profit if rng.next_double() < 0.5 else b.take_profit
+        mh = a.max_hold if rng.next_double() < 0.5 else b.max_hold
+        return Genome(side, entry, exit_, sl, tp, mh)
+
+    # --------------------------------------------------------------------------- breeding
+    cdef tournament(self, Stream rng, list ranked):
+        """The best of ``tournament_size`` distinct parents drawn from ``ranked`` (best first: the
+        lowest index wins)."""
+        cdef uint64_t idx[MAX_K]
+        cdef Py_ssize_t j, k = self.tournament_size, best
+        if not rng.sample(len(ranked), k, idx):
+            return ranked[int(min(rng.choice(len(ranked), k, False)))]
+        best = <Py_ssize_t>idx[0]
+        for j in range(1, k):
+            if <Py_ssize_t>idx[j] < best:
+                best = <Py_ssize_t>idx[j]
+        return ranked[best]
+
+    def breed(self, Stream rng, Py_ssize_t gen, list parents, set taken):
+        """One child of generation ``gen`` from ``rng`` (seeded for it): an immigrant (all of
+        generation 0), or the winner of a tournament crossed with another's and mutated; drawn
+        again, up to 8 times, while its genome_hash is ``taken``, then a fresh immigrant."""
+        cdef Py_ssize_t attempt
+        for attempt in range(8):
+            if gen == 0 or rng.next_double() < self.immigrant_rate:
+                child = self.genome(rng)
+            else:
+                a = self.tournament(rng, parents)
+                if rng.next_double() < self.crossover_rate:
+                    child = self.crossover(a, self.tournament(rng, parents), rng)
+                else:
+                    child = a
+                if rng.next_double() < self.mutation_rate or child.genome_hash in taken:
+                    child = self.mutate(child, rng)
+            if child.genome_hash not in taken:
+                return child
+        return self.genome(rng)
