@@ -6,7 +6,7 @@ This is the search's Python written out in C: the same draws from the same strea
 order, the same arithmetic, so the same genomes and the same run folders as the Python it
 replaced. The draws are the stream's own C functions (``_draws.pxd``); genomes and conditions stay
 the Python objects of ``omp_core/genome.py`` (made through their constructors, which check them),
-and a threshold is rounded by ``genome.quantize``. Breeding was half of a campaign's time on one
+and numbers are rounded by ``_genome.quantize``. Breeding was half of a campaign's time on one
 thread, and all of it held the GIL that the seeds searched side by side share.
 """
 from libc.stdint cimport uint64_t
@@ -14,7 +14,8 @@ from libc.stdint cimport uint64_t
 import numpy as np
 
 from omp_core._draws cimport MAX_K, Stream
-from omp_core.genome import Condition, Genome, canonical_conditions, quantize
+from omp_core._genome cimport canonical_conditions, quantize
+from omp_core.genome import Condition, Genome
 
 
 cdef double _interp(double x, const double* xp, const double* fp, Py_ssize_t n) noexcept:

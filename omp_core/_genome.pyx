@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""The bytes a genome is known by, compiled: canonical condition sets, the canonical JSON that
+"""The bytes a genome is known by, compiled: rounding of its numbers, canonical condition sets, the canonical JSON that
 ``genome_hash`` is the SHA-256 of, the JSON of ``Genome.to_dict`` and a line of the search's
 journal (``omp_core/genome.py`` and ``omp_core/ga.py`` say what each is).
 
@@ -16,7 +16,7 @@ genome is frozen, so what it hashes to never changes.
 import hashlib
 import json
 
-from cpython.conversion cimport Py_DTSF_ADD_DOT_0, PyOS_double_to_string
+from cpython.conversion cimport Py_DTSF_ADD_DOT_0, PyOS_double_to_string, PyOS_string_to_double
 from cpython.mem cimport PyMem_Free
 from libc.math cimport isfinite
 
@@ -29,6 +29,19 @@ cdef str _float_repr(double x):
     cdef char* s = PyOS_double_to_string(x, b"r", 0, Py_DTSF_ADD_DOT_0, NULL)
     try:
         return s.decode("ascii")
+    finally:
+        PyMem_Free(s)
+
+
+cpdef double quantize(double x, int digits=6) except? -1.0:
+    """Round to ``digits`` significant digits so a genome prints and hashes the same everywhere:
+    ``float(f"{x:.{digits}g}")``, through the same CPython functions without the Python."""
+    cdef char* s
+    if x == 0.0 or not isfinite(x):
+        return 0.0 if x == 0.0 else x
+    s = PyOS_double_to_string(x, b"g", digits, 0, NULL)
+    try:
+        return PyOS_string_to_double(s, NULL, NULL)
     finally:
         PyMem_Free(s)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from omp_core import _genome, features
-from omp_core._genome import canonical_conditions
+from omp_core._genome import canonical_conditions, quantize  # noqa: F401 - quantize: this module's API
 
 FORMAT = _genome.FORMAT         # "omp.genome/1"
 OPS = (">", "<")
@@ -25,13 +25,6 @@ SIDES = {"long": 1, "short": -1}
 MAX_CONDITIONS = 4
 _isfinite = math.isfinite
 _INF = math.inf
-
-
-def quantize(x: float, digits: int = 6) -> float:
-    """Round to ``digits`` significant digits so a genome prints and hashes the same everywhere."""
-    if x == 0.0 or not math.isfinite(x):
-        return 0.0 if x == 0.0 else x
-    return float(f"{x:.{digits}g}")
 
 
 @functools.lru_cache(maxsize=4096)

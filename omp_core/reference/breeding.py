@@ -7,9 +7,10 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import math
 
 from omp_core.ga import PROBS
-from omp_core.genome import Condition, Genome, quantize
+from omp_core.genome import Condition, Genome
 
 
 def interp(x: float, xp: list[float], fp: list[float]) -> float:
@@ -30,6 +31,13 @@ def interp(x: float, xp: list[float], fp: list[float]) -> float:
         if r != r and fp[j] == fp[j + 1]:
             r = fp[j]
     return r
+
+
+def quantize(x: float, digits: int = 6) -> float:
+    """Round to ``digits`` significant digits."""
+    if x == 0.0 or not math.isfinite(x):
+        return 0.0 if x == 0.0 else x
+    return float(f"{x:.{digits}g}")
 
 
 class Operators:

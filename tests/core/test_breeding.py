@@ -132,3 +132,12 @@ def test_a_journal_line_is_the_twin_s_bytes(metrics, threshold):
     g = Genome(-1, (Condition("rsi_14", "<", threshold), Condition("sma_10", ">", 0.01, "sma_50")), (), 0.05, 0.0, 7)
     assert ga.EvaluationCache.line(g, metrics) == twin.journal_line(g, metrics)
     assert ga.EvaluationCache.line(g, np.array(metrics, dtype=float)) == twin.journal_line(g, metrics)
+
+
+@settings(max_examples=500, deadline=None)
+@given(x=st.floats(allow_nan=True, allow_infinity=True), digits=st.integers(1, 17))
+def test_quantize_is_the_twin_s(x, digits):
+    from omp_core.genome import quantize
+    got, want = quantize(x, digits), twin.quantize(x, digits)
+    assert got == want or (got != got and want != want)
+    assert str(got) == str(want)      # -0.0 and 0.0 apart too
