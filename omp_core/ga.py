@@ -153,8 +153,11 @@ class EvaluationCache:
     def get(self, genome_hash: str):
         return self.entries.get(genome_hash)
 
-    def put(self, genome: Genome, metrics) -> None:
-        self.entries[genome.genome_hash] = (genome, tuple(map(float, metrics)))
+    def put(self, genome: Genome, metrics) -> tuple[float, ...]:
+        """Keeps ``genome`` with its metrics (as floats); returns the metrics kept."""
+        kept = tuple(map(float, metrics))
+        self.entries[genome.genome_hash] = (genome, kept)
+        return kept
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -211,12 +214,14 @@ class GeneticSearch:
         return self._stream.seed((self.seed, gen, i))
 
     def _score_all(self, genomes: list[Genome]) -> None:
-        todo = list({g.genome_hash: g for g in genomes if self.cache.get(g.genome_hash) is None}.values())
+        entries = self.cache.entries
+        todo = list({h: g for g in genomes if (h := g.genome_hash) not in entries}.values())
         if todo:
+            put, line, journal = self.cache.put, EvaluationCache.line, self._unsaved
             for g, m in zip(todo, np.asarray(self.evaluator.evaluate(todo, self.snapshot_id)).tolist()):
-                self.cache.put(g, m)
+                m = put(g, m)
                 if self.checkpoint is not None:
-                    self._unsaved.append(EvaluationCache.line(g, self.cache.get(g.genome_hash)[1]))
+                    journal.append(line(g, m))
             self.evaluated_here += len(todo)
 
     def ranked(self, genomes: list[Genome]) -> list[Genome]:
