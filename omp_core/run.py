@@ -53,10 +53,11 @@ class _Stopped(BaseException):
 
 def seed_workers(backend: str, threads: int, n_seeds: int) -> tuple[int, int]:
     """How a campaign spreads ``threads`` over its seeds: (seeds searched at once, kernel threads
-    per evaluation). A search is about half Python (breeding, hashing, bookkeeping), which holds
-    the GIL, and half kernel, which does not: two seeds side by side keep two cores busy where one
-    seed's batches split over two threads cannot (measured on the shipped example, 3 seeds on 2
-    threads: 1.6x one thread, against 1.05x for split batches). All the seeds go at once, up to
+    per evaluation). A search is about a third Python (the bookkeeping around the compiled
+    breeding, hashing and kernel), which holds the GIL, and two thirds kernel, which does not: seeds
+    side by side keep two cores busy where one seed's batches split over two threads cannot
+    (measured on the shipped example, 3 seeds on 2 threads: 1.4-1.9x one thread, against 1.0-1.2x
+    for each seed's batches split over both threads). All the seeds go at once, up to
     twice the threads, so that they finish together; a lone seed gets every thread for its
     batches. A Ray cluster scores batches in parallel already, and its evaluator is called from
     one thread: its seeds go one after the other."""
