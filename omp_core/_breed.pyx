@@ -9,6 +9,7 @@ the Python objects of ``omp_core/genome.py`` (made through their constructors, w
 and numbers are rounded by ``_genome.quantize``. Breeding was half of a campaign's time on one
 thread, and all of it held the GIL that the seeds searched side by side share.
 """
+cimport cython
 from libc.stdint cimport uint64_t
 
 import numpy as np
@@ -59,6 +60,13 @@ def interp(double x, xp, fp) -> float:
     return _interp(x, &a[0], &b[0], a.shape[0])
 
 
+cdef inline int _check(Stream rng) except -1:
+    """The operators draw from the stream's C functions: no stream is an error, not a crash."""
+    if rng is None:
+        raise TypeError("the operators draw from a _draws.Stream, got None")
+    return 0
+
+
 cdef inline Py_ssize_t _below(Stream rng, Py_ssize_t n) except -1:
     """``int(rng.integers(n))``."""
     if n < 1:
@@ -80,6 +88,7 @@ cdef inline double _uniform(Stream rng, double low, double high) except? -1.0:
     return low + (high - low) * rng.next_double()
 
 
+@cython.final
 cdef class Operators:
     """The operators of one campaign's strategy space, for :class:`omp_core.ga.SearchSpace`: its
     level and oscillator features, the quantiles of each oscillator's in-sample values at the
@@ -94,11 +103,17 @@ cdef class Operators:
     cdef double immigrant_rate, crossover_rate, mutation_rate
     cdef Py_ssize_t tournament_size
 
-    def __init__(self, list levels, list oscillators, list sides, quantiles, probs, strategy, ga):
-        self.levels, self.oscillators, self.sides = levels, oscillators, sides
-        self.quantiles = np.ascontiguousarray(quantiles, dtype=np.float64).reshape(len(oscillators), len(probs))
+    def __init__(self, levels, oscillators, sides, dict quantiles, probs, strategy, ga):
+        """``quantiles``: each oscillator's values at the levels ``probs``, by name; a condition is
+        drawn on ``oscillators`` (those of them not constant) and nudged on any of them."""
+        self.levels, self.oscillators, self.sides = list(levels), list(oscillators), list(sides)
+        names = self.oscillators + sorted(set(quantiles) - set(self.oscillators))
         self.probs = np.ascontiguousarray(probs, dtype=np.float64)
-        self.row = {name: i for i, name in enumerate(oscillators)}
+        if self.probs.shape[0] < 1:
+            raise ValueError("the quantile levels must not be empty")
+        self.quantiles = np.ascontiguousarray([quantiles[n] for n in names] or np.zeros((0, len(probs))),
+                                              dtype=np.float64).reshape(len(names), len(probs))
+        self.row = {name: i for i, name in enumerate(names)}
         self.max_entry, self.max_exit = strategy.max_entry_conditions, strategy.max_exit_conditions
         self.cross_p = strategy.crossover_probability
         self.sl_lo, self.sl_hi = strategy.stop_loss
@@ -118,6 +133,7 @@ cdef class Operators:
 
     # --------------------------------------------------------------------------- draws
     cpdef condition(self, Stream rng):
+        _check(rng)
         cdef Py_ssize_t n_levels = len(self.levels), n_osc = len(self.oscillators), a, b
         cdef uint64_t ab[2]
         cdef bint use_cross = n_levels >= 2 and (n_osc == 0 or rng.next_double() < self.cross_p)
@@ -143,6 +159,7 @@ cdef class Operators:
         return _between(rng, max(self.mh_lo, 1), self.mh_hi + 1) if self.mh_hi >= 1 else 0
 
     cpdef genome(self, Stream rng):
+        _check(rng)
         cdef Py_ssize_t n_entry = _between(rng, 1, self.max_entry + 1)
         cdef Py_ssize_t n_exit = _between(rng, 0, self.max_exit + 1)
         cdef Py_ssize_t i
@@ -164,6 +181,7 @@ cdef class Operators:
         return Condition(c.feature, c.op, self.threshold(row, q))
 
     cpdef mutate(self, g, Stream rng):
+        _check(rng)
         cdef list entry = list(g.entry), exit_ = list(g.exit)
         cdef list rules
         cdef Py_ssize_t move, k, limit
@@ -201,6 +219,7 @@ cdef class Operators:
         return tuple(pick[:hi])
 
     cpdef crossover(self, a, b, Stream rng):
+        _check(rng)
         side = a.side if rng.next_double() < 0.5 else b.side
         entry = self.mix(a.entry, b.entry, 1, self.max_entry, rng)
         exit_ = self.mix(a.exit, b.exit, 0, self.max_exit, rng)
@@ -223,7 +242,7 @@ cdef class Operators:
                 best = <Py_ssize_t>idx[j]
         return ranked[best]
 
-    def breed(self, Stream rng, Py_ssize_t gen, list parents, set taken):
+    def breed(self, Stream rng not None, Py_ssize_t gen, list parents, set taken):
         """One child of generation ``gen`` from ``rng`` (seeded for it): an immigrant (all of
         generation 0), or the winner of a tournament crossed with another's and mutated; drawn
         again, up to 8 times, while its genome_hash is ``taken``, then a fresh immigrant."""

@@ -37,6 +37,8 @@ cpdef double quantize(double x, int digits=6) except? -1.0:
     """Round to ``digits`` significant digits so a genome prints and hashes the same everywhere:
     ``float(f"{x:.{digits}g}")``, through the same CPython functions without the Python."""
     cdef char* s
+    if digits < 0:
+        raise ValueError(f"quantize needs digits >= 0, got {digits}")
     if x == 0.0 or not isfinite(x):
         return 0.0 if x == 0.0 else x
     s = PyOS_double_to_string(x, b"g", digits, 0, NULL)

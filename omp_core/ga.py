@@ -76,8 +76,7 @@ class SearchSpace:
     def operators(self, ga: GA | None = None) -> _breed.Operators:
         """The compiled operators of this space (``omp_core/_breed.pyx``), with ``ga``'s settings
         for breeding children."""
-        return _breed.Operators(self.levels, self.oscillators, self.sides,
-                                [self.quantiles[n] for n in self.oscillators], PROBS, self.s, ga)
+        return _breed.Operators(self.levels, self.oscillators, self.sides, self.quantiles, PROBS, self.s, ga)
 
     # What the operators do, each from a stream (``_draws.Stream``) seeded for the child:
     # - a condition is a crossover of two distinct level features (``a op b * (1 + ratio)``, the

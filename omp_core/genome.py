@@ -48,9 +48,9 @@ class _Kept:
     finds it there without coming here (``functools.cached_property`` without the lock that
     Python 3.11 takes on each first read, for every condition and child the search makes)."""
 
-    def __init__(self, make):
+    def __init__(self, make, doc: str):
         self.make = make
-        self.__doc__ = make.__doc__
+        self.__doc__ = doc
 
     def __get__(self, obj, cls=None):
         return self if obj is None else self.make(obj)
@@ -77,8 +77,8 @@ class Condition:
         d["threshold"] = threshold
         d["other"] = other
 
-    #: the condition as compact JSON, keys sorted (the order ``Genome.to_dict`` also uses)
-    as_json = _Kept(_genome.condition_json)
+    as_json = _Kept(_genome.condition_json, "The condition as compact JSON, keys sorted (the order "
+                                            "``Genome.to_dict`` also uses).")
 
     def describe(self) -> str:
         if self.other:
@@ -177,9 +177,8 @@ class Genome:
         """``json.dumps(self.to_dict(), separators=(",", ":"))``: keys in ``to_dict``'s order."""
         return _genome.dict_json(self)
 
-    #: the SHA-256 of the canonical bytes, in hex; made once (a frozen genome hashes to the same
-    #: value forever, and the search asks often)
-    genome_hash = _Kept(_genome.genome_hash)
+    genome_hash = _Kept(_genome.genome_hash, "The SHA-256 of the canonical bytes, in hex: made once (a "
+                                             "frozen genome hashes to the same value forever).")
 
     def describe(self) -> str:
         rule = " and ".join(c.describe() for c in self.entry)

@@ -48,7 +48,7 @@ class Operators:
         self.s, self.ga = space.s, ga
         self.levels, self.oscillators, self.sides = space.levels, space.oscillators, space.sides
         self.probs = PROBS.tolist()
-        self.q = {name: space.quantiles[name].tolist() for name in space.oscillators}
+        self.q = {name: q.tolist() for name, q in space.quantiles.items()}
 
     def _threshold(self, name, q):
         return quantize(interp(q, self.probs, self.q[name]), 4)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers_core import FIXTURES
-from omp_core import _draws, config, data, ga
+from omp_core import _breed, _draws, config, data, ga
 from omp_core.features import FeatureBank
 from omp_core.genome import Condition, Genome
 from omp_core.reference import breeding as twin
@@ -85,9 +85,11 @@ def test_the_compiled_breeding_gives_the_twin_s_children(tiny, variant, tourname
         for i in range(12):
             a, b = pair((seed, gen, i))
             c1 = ops.breed(a, gen, parents, taken)
-            c2 = plain.breed(b, gen, parents, set(taken))
+            before = set(taken)
+            c2 = plain.breed(b, gen, parents, before)
             assert c1 == c2 and c1.genome_hash == twin.genome_hash(c2)
             assert same_state(a, b)
+            assert taken == before          # breeding reads the taken hashes; the search adds to them
             taken.add(c1.genome_hash)
     # a taken child is drawn again: a pool of one parent, its hash taken, still breeds a new child
     a, b = pair((seed, 9, 0))
@@ -135,9 +137,48 @@ def test_a_journal_line_is_the_twin_s_bytes(metrics, threshold):
 
 
 @settings(max_examples=500, deadline=None)
-@given(x=st.floats(allow_nan=True, allow_infinity=True), digits=st.integers(1, 17))
+@given(x=st.floats(allow_nan=True, allow_infinity=True), digits=st.integers(0, 17))
 def test_quantize_is_the_twin_s(x, digits):
     from omp_core.genome import quantize
     got, want = quantize(x, digits), twin.quantize(x, digits)
     assert got == want or (got != got and want != want)
     assert str(got) == str(want)      # -0.0 and 0.0 apart too
+
+
+def test_quantize_refuses_a_negative_number_of_digits():
+    from omp_core.genome import quantize
+    with pytest.raises(ValueError, match="quantize needs digits >= 0, got -1"):
+        quantize(123.456, -1)
+
+
+def test_an_operator_without_a_stream_is_an_error_not_a_crash(tiny):
+    """The operators draw through the stream's C functions: None (or NumPy's generator) is refused
+    before anything is drawn (a None let through would be dereferenced)."""
+    space, ops, _ = spaces(tiny, "as configured")
+    g = space.genome(_draws.Stream((1,)))
+    calls = [lambda r: space.genome(r), lambda r: space.condition(r), lambda r: space.mutate(g, r),
+             lambda r: space.crossover(g, g, r), lambda r: ops.breed(r, 1, [g], set())]
+    for call in calls:
+        for rng in (None, np.random.default_rng(1)):
+            with pytest.raises(TypeError):
+                call(rng)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_a_condition_on_a_constant_oscillator_is_nudged_as_before(tiny, seed):
+    """An oscillator constant in sample is never drawn, but a genome may hold a condition on it
+    (made by hand, or by another window): mutating it nudges it on its own quantiles, as the
+    Python search did."""
+    space, _, _ = spaces(tiny, "as configured")
+    dropped, kept = space.oscillators[0], space.oscillators[1:]
+    narrowed = type("Space", (), {"s": space.s, "levels": space.levels, "oscillators": kept, "sides": space.sides,
+                                  "quantiles": space.quantiles})()
+    ops = _breed.Operators(space.levels, kept, space.sides, space.quantiles, ga.PROBS, space.s, None)
+    plain = twin.Operators(narrowed)
+    g = Genome(1, (Condition(dropped, ">", float(space.quantiles[dropped][50])),))
+    a, b = pair((seed,))
+    for _ in range(4):
+        g1, g2 = ops.mutate(g, a), plain.mutate(g, b)
+        assert g1 == g2 and same_state(a, b)
+        g = g1
