@@ -308,7 +308,7 @@ def bench_campaign(quick: bool, out: Path) -> None:
         seen = EvaluationCache("", "")
         for line in journal.read_bytes().splitlines():
             seen.load_line(line)
-        genomes = [g for g, _ in seen.entries.values()]
+        genomes = [seen.genome(h) for h in seen.entries]
         batches += [genomes[i:i + c.ga.population] for i in range(0, len(genomes), c.ga.population)]
     evaluated = sum(map(len, batches))
     with ThreadPoolExecutor(2) as pool:

@@ -109,11 +109,11 @@ cpdef str dict_json(g):
             f'"stop_loss":{p[2]},"take_profit":{p[3]},"max_hold":{p[4]}}}')
 
 
-cpdef bytes journal_line(g, metrics):
-    """One line of the search's journal: ``[genome_hash, genome, metrics]`` as compact JSON, the
-    metrics as floats."""
+cpdef bytes journal_line(str genome_hash, str genome_json, metrics):
+    """One line of the search's journal: ``[genome_hash, genome, metrics]`` as compact JSON, from
+    the hash, the genome's ``dict_json`` and the metrics (as floats)."""
     numbers = ",".join([json_number(float(m)) for m in metrics])
-    return f'["{genome_hash(g)}",{dict_json(g)},[{numbers}]]\n'.encode()
+    return f'["{genome_hash}",{genome_json},[{numbers}]]\n'.encode()
 
 
 cdef inline tuple _key(c):

@@ -140,33 +140,44 @@ def foreign(state: dict, snapshot_id: str, config_hash: str) -> str:
     return ""
 
 
+def genome_of(text: str) -> Genome:
+    """The genome whose ``dict_json`` is ``text``."""
+    return Genome.from_dict(json.loads(text))
+
+
 @dataclass
 class EvaluationCache:
     """In-sample metrics of the genomes evaluated on one data snapshot under one config (the
     cache's ``snapshot_id`` and ``config_hash``, which its journal and checkpoint record), by
-    ``genome_hash``; also keeps each genome."""
+    ``genome_hash``; also keeps each genome, as its JSON (``Genome.dict_json``: :meth:`genome`
+    makes it a Genome again). A cached evaluation is a string and a tuple of floats: a quarter of
+    the memory of the objects, and nothing the garbage collector walks (a search caches every
+    genome it evaluates, and the collector's full passes walked them all)."""
     snapshot_id: str
     config_hash: str
-    entries: dict = field(default_factory=dict)   # genome_hash -> (genome, metrics tuple)
+    entries: dict = field(default_factory=dict)   # genome_hash -> (genome JSON, metrics tuple)
 
-    def get(self, genome_hash: str):
+    def get(self, genome_hash: str) -> tuple[str, tuple[float, ...]] | None:
         return self.entries.get(genome_hash)
 
-    def put(self, genome: Genome, metrics) -> tuple[float, ...]:
-        """Keeps ``genome`` with its metrics (as floats); returns the metrics kept."""
-        kept = tuple(map(float, metrics))
-        self.entries[genome.genome_hash] = (genome, kept)
+    def genome(self, genome_hash: str) -> Genome:
+        return genome_of(self.entries[genome_hash][0])
+
+    def put(self, genome: Genome, metrics) -> tuple[str, tuple[float, ...]]:
+        """Keeps ``genome`` with its metrics (as floats); returns what it keeps."""
+        kept = self.entries[genome.genome_hash] = (genome.dict_json(), tuple(map(float, metrics)))
         return kept
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    #: one journal line: ``[genome_hash, genome, metrics]`` as compact JSON (compiled, ``_genome.pyx``)
+    #: one journal line, ``[genome_hash, genome, metrics]`` as compact JSON, from the hash, the
+    #: genome's ``dict_json`` and the metrics (compiled, ``_genome.pyx``)
     line = staticmethod(_genome.journal_line)
 
     def load_line(self, line: bytes) -> None:
         h, gd, m = json.loads(line)
-        self.entries[h] = (Genome.from_dict(gd), tuple(m))
+        self.entries[h] = (Genome.from_dict(gd).dict_json(), tuple(m))
 
 
 @dataclass(frozen=True)
@@ -218,9 +229,9 @@ class GeneticSearch:
         if todo:
             put, line, journal = self.cache.put, EvaluationCache.line, self._unsaved
             for g, m in zip(todo, np.asarray(self.evaluator.evaluate(todo, self.snapshot_id)).tolist()):
-                m = put(g, m)
+                text, m = put(g, m)
                 if self.checkpoint is not None:
-                    journal.append(line(g, m))
+                    journal.append(line(g.genome_hash, text, m))
             self.evaluated_here += len(todo)
 
     def ranked(self, genomes: list[Genome]) -> list[Genome]:
@@ -333,8 +344,7 @@ class GeneticSearch:
             self.cache.load_line(line)
         if len(self.cache) != st["evaluations"]:
             raise ValueError(f"{self.journal}: {len(self.cache)} evaluations, the checkpoint says {st['evaluations']}")
-        genomes = {h: g for h, (g, _) in self.cache.entries.items()}
-        self.population = [genomes[h] for h in st["population"]]
+        self.population = [self.cache.genome(h) for h in st["population"]]
         self.generation = st["generation"]
         self.history = st["history"]
         self._journal_bytes = size

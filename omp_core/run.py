@@ -37,7 +37,6 @@ from omp_core import __version__, backtest, config as config_mod, data, ga, stat
 from omp_core.atomic import sweep_temporaries, write_bytes, write_text
 from omp_core.evaluator import LocalEvaluator, SnapshotSource, campaign_snapshot, window_id
 from omp_core.features import FeatureBank
-from omp_core.genome import Genome
 
 MANIFEST_FORMAT = "omp.run/1"
 
@@ -362,7 +361,7 @@ def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histo
             provenance) -> RunResult:
     n_bars = market.n_bars
     # every distinct genome evaluated by any seed is a trial for the deflated Sharpe
-    trials: dict[str, tuple[Genome, tuple, list]] = {}
+    trials: dict[str, tuple[str, tuple, list]] = {}      # genome_hash -> (genome JSON, metrics, seeds)
     for seed, cache in caches.items():
         for h, (g, m) in cache.entries.items():
             if h in trials:
@@ -378,7 +377,7 @@ def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histo
 
     pbo_block = {"candidates": 0, "n_splits": cfg.validation.pbo_splits, "pbo": None,
                  "note": "needs at least 2 valid candidates"}
-    pbo_set = [v[0] for _, v in valid[: cfg.validation.pbo_candidates]]
+    pbo_set = [ga.genome_of(v[0]) for _, v in valid[: cfg.validation.pbo_candidates]]
     if len(pbo_set) >= 2:
         ev = backtest.evaluate(pbo_set, market, bank, costs, start=0, end=split)
         res = stats.pbo(ev.returns.T, cfg.validation.pbo_splits)
@@ -389,9 +388,9 @@ def _report(cfg, market, bank, costs, split, ppy, run_id, run_dir, caches, histo
                      "logit_median": float(np.median(res.logits))}
 
     out_candidates = []
-    for rank, (h, (g, m, seeds)) in enumerate(top, start=1):
-        out_candidates.append(_candidate(cfg, market, bank, costs, split, ppy, run_id, run_dir, rank, g, seeds,
-                                         n_trials, trials_var))
+    for rank, (h, (text, m, seeds)) in enumerate(top, start=1):
+        out_candidates.append(_candidate(cfg, market, bank, costs, split, ppy, run_id, run_dir, rank,
+                                         ga.genome_of(text), seeds, n_trials, trials_var))
     is_sr = [c["in_sample"]["sharpe"] for c in out_candidates]
     oos_sr = [c["out_of_sample"]["sharpe"] for c in out_candidates]
     variance = {

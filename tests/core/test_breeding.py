@@ -132,8 +132,9 @@ def test_canonical_conditions_are_the_twin_s_of_any_length(parts, rnd):
        st.sampled_from([0.0, 1e-300, 123.456, 30]))
 def test_a_journal_line_is_the_twin_s_bytes(metrics, threshold):
     g = Genome(-1, (Condition("rsi_14", "<", threshold), Condition("sma_10", ">", 0.01, "sma_50")), (), 0.05, 0.0, 7)
-    assert ga.EvaluationCache.line(g, metrics) == twin.journal_line(g, metrics)
-    assert ga.EvaluationCache.line(g, np.array(metrics, dtype=float)) == twin.journal_line(g, metrics)
+    assert ga.EvaluationCache.line(g.genome_hash, g.dict_json(), metrics) == twin.journal_line(g, metrics)
+    assert ga.EvaluationCache.line(g.genome_hash, g.dict_json(), np.array(metrics, dtype=float)) \
+        == twin.journal_line(g, metrics)
 
 
 @settings(max_examples=500, deadline=None)
