@@ -247,6 +247,8 @@ cdef class Operators:
         generation 0), or the winner of a tournament crossed with another's and mutated; drawn
         again, up to 8 times, while its genome_hash is ``taken``, then a fresh immigrant."""
         cdef Py_ssize_t attempt
+        if self.tournament_size < 1:
+            raise ValueError("these operators were made without GA settings: breed from SearchSpace.operators(ga)")
         for attempt in range(8):
             if gen == 0 or rng.next_double() < self.immigrant_rate:
                 child = self.genome(rng)

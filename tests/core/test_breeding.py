@@ -152,6 +152,13 @@ def test_quantize_refuses_a_negative_number_of_digits():
         quantize(123.456, -1)
 
 
+def test_operators_without_ga_settings_draw_but_do_not_breed(tiny):
+    space, _, _ = spaces(tiny, "as configured")
+    g = space.genome(_draws.Stream((1,)))
+    with pytest.raises(ValueError, match="made without GA settings"):
+        space.operators().breed(_draws.Stream((1,)), 1, [g], set())
+
+
 def test_an_operator_without_a_stream_is_an_error_not_a_crash(tiny):
     """The operators draw through the stream's C functions: None (or NumPy's generator) is refused
     before anything is drawn (a None let through would be dereferenced)."""
