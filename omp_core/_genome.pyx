@@ -13,16 +13,74 @@ What is made once for an object is kept in its ``__dict__`` under the name of th
 reads it (``as_json``, ``genome_hash``, and ``_json`` for a genome's parts): a condition or a
 genome is frozen, so what it hashes to never changes.
 """
+import functools
 import hashlib
 import json
+
+from omp_core import features
 
 from cpython.conversion cimport Py_DTSF_ADD_DOT_0, PyOS_double_to_string, PyOS_string_to_double
 from cpython.mem cimport PyMem_Free
 from libc.math cimport isfinite
 
 FORMAT = "omp.genome/1"
+OPS = (">", "<")
+MAX_CONDITIONS = 4
 _sha256 = hashlib.sha256
 _dumps = json.dumps
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_names(feature, op, other) -> None:
+    """A condition's feature names and comparator, checked once for each (a campaign has few)."""
+    if not isinstance(other, str):
+        raise ValueError(f"condition.other must be a feature name or empty, got {other!r}")
+    features.parse_name(feature)
+    if op not in OPS:
+        raise ValueError(f"condition.op must be one of {OPS}, got {op!r}")
+    if other:
+        features.parse_name(other)
+        if not (features.is_level(feature) and features.is_level(other)):
+            raise ValueError(f"a crossover compares level features (close, sma, ema), got "
+                             f"{feature!r} and {other!r}")
+
+
+def condition_init(self, feature, op, threshold, other=""):
+    """``Condition.__init__``: checks, then stores straight into the instance's ``__dict__`` (a
+    frozen dataclass's own would go through ``object.__setattr__`` per field)."""
+    _check_names(feature, op, other)
+    if not isfinite(threshold):
+        raise ValueError(f"condition.threshold must be finite, got {threshold!r}")
+    cdef dict d = self.__dict__
+    d["feature"] = feature
+    d["op"] = op
+    d["threshold"] = threshold
+    d["other"] = other
+
+
+def genome_init(self, side, entry, exit=(), stop_loss=0.0, take_profit=0.0, max_hold=0):
+    """``Genome.__init__``: checks, then stores; condition sets are kept canonical (sorted,
+    duplicate-free; one condition, or none, is canonical already)."""
+    if side != 1 and side != -1:
+        raise ValueError(f"genome.side must be 1 (long) or -1 (short), got {side!r}")
+    if not 1 <= len(entry) <= MAX_CONDITIONS:
+        raise ValueError(f"genome.entry must hold 1..{MAX_CONDITIONS} conditions, got {len(entry)}")
+    if len(exit) > MAX_CONDITIONS:
+        raise ValueError(f"genome.exit must hold at most {MAX_CONDITIONS} conditions, got {len(exit)}")
+    # chained comparisons: false for a NaN, and the bounds keep out the infinities
+    if not 0.0 <= stop_loss < 1.0:
+        raise ValueError(f"genome.stop_loss must be a fraction in [0, 1), got {stop_loss!r}")
+    if not 0.0 <= take_profit < float("inf"):
+        raise ValueError(f"genome.take_profit must be a fraction >= 0, got {take_profit!r}")
+    if not isinstance(max_hold, int) or max_hold < 0:
+        raise ValueError(f"genome.max_hold must be an integer >= 0, got {max_hold!r}")
+    cdef dict d = self.__dict__
+    d["side"] = side
+    d["entry"] = entry if type(entry) is tuple and len(entry) < 2 else canonical_conditions(entry)
+    d["exit"] = exit if type(exit) is tuple and len(exit) < 2 else canonical_conditions(exit)
+    d["stop_loss"] = stop_loss
+    d["take_profit"] = take_profit
+    d["max_hold"] = max_hold
 
 
 cdef str _float_repr(double x):

@@ -9,37 +9,18 @@ meaning, so the canonical form sorts them and ``genome_hash`` is the same for th
 """
 from __future__ import annotations
 
-import functools
 import json
-import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from omp_core import _genome, features
-from omp_core._genome import canonical_conditions, quantize  # noqa: F401 - quantize: this module's API
+from omp_core import _genome
+from omp_core._genome import canonical_conditions, quantize  # noqa: F401 - this module's API
 
 FORMAT = _genome.FORMAT         # "omp.genome/1"
-OPS = (">", "<")
+OPS = _genome.OPS
 SIDES = {"long": 1, "short": -1}
-MAX_CONDITIONS = 4
-_isfinite = math.isfinite
-_INF = math.inf
-
-
-@functools.lru_cache(maxsize=4096)
-def _check_names(feature: str, op: str, other: str) -> None:
-    """A condition's feature names and comparator, checked once for each (a campaign has few)."""
-    if not isinstance(other, str):
-        raise ValueError(f"condition.other must be a feature name or empty, got {other!r}")
-    features.parse_name(feature)
-    if op not in OPS:
-        raise ValueError(f"condition.op must be one of {OPS}, got {op!r}")
-    if other:
-        features.parse_name(other)
-        if not (features.is_level(feature) and features.is_level(other)):
-            raise ValueError(f"a crossover compares level features (close, sma, ema), got "
-                             f"{feature!r} and {other!r}")
+MAX_CONDITIONS = _genome.MAX_CONDITIONS
 
 
 class _Kept:
@@ -67,15 +48,7 @@ class Condition:
     threshold: float
     other: str = ""
 
-    def __init__(self, feature: str, op: str, threshold: float, other: str = ""):
-        _check_names(feature, op, other)
-        if not _isfinite(threshold):
-            raise ValueError(f"condition.threshold must be finite, got {threshold!r}")
-        d = self.__dict__
-        d["feature"] = feature
-        d["op"] = op
-        d["threshold"] = threshold
-        d["other"] = other
+    __init__ = _genome.condition_init       # (feature, op, threshold, other=""): checks, then stores
 
     as_json = _Kept(_genome.condition_json, "The condition as compact JSON, keys sorted (the order "
                                             "``Genome.to_dict`` also uses).")
@@ -97,29 +70,9 @@ class Genome:
     take_profit: float = 0.0
     max_hold: int = 0
 
-    def __init__(self, side: int, entry: tuple[Condition, ...], exit: tuple[Condition, ...] = (),
-                 stop_loss: float = 0.0, take_profit: float = 0.0, max_hold: int = 0):
-        if side != 1 and side != -1:
-            raise ValueError(f"genome.side must be 1 (long) or -1 (short), got {side!r}")
-        if not 1 <= len(entry) <= MAX_CONDITIONS:
-            raise ValueError(f"genome.entry must hold 1..{MAX_CONDITIONS} conditions, got {len(entry)}")
-        if len(exit) > MAX_CONDITIONS:
-            raise ValueError(f"genome.exit must hold at most {MAX_CONDITIONS} conditions, got {len(exit)}")
-        # chained comparisons: false for a NaN, and the bounds keep out the infinities
-        if not 0.0 <= stop_loss < 1.0:
-            raise ValueError(f"genome.stop_loss must be a fraction in [0, 1), got {stop_loss!r}")
-        if not 0.0 <= take_profit < _INF:
-            raise ValueError(f"genome.take_profit must be a fraction >= 0, got {take_profit!r}")
-        if not isinstance(max_hold, int) or max_hold < 0:
-            raise ValueError(f"genome.max_hold must be an integer >= 0, got {max_hold!r}")
-        d = self.__dict__
-        d["side"] = side
-        # canonical: sorted, duplicate-free condition sets (one condition, or none, is canonical already)
-        d["entry"] = entry if type(entry) is tuple and len(entry) < 2 else canonical_conditions(entry)
-        d["exit"] = exit if type(exit) is tuple and len(exit) < 2 else canonical_conditions(exit)
-        d["stop_loss"] = stop_loss
-        d["take_profit"] = take_profit
-        d["max_hold"] = max_hold
+    #: (side, entry, exit=(), stop_loss=0.0, take_profit=0.0, max_hold=0): checks, then stores the
+    #: condition sets canonical
+    __init__ = _genome.genome_init
 
     @property
     def side_name(self) -> str:
