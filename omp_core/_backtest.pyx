@@ -500,8 +500,8 @@ def encode(genomes, dict positions):
     cdef value_t[:, ::1] gd = gd_a
     cdef value_t[::1] levels = levels_a
     for g in range(G):
-        gen = gs[g]
-        entry, exit_ = gen.entry, gen.exit
+        fields = gs[g].__dict__         # a Genome's fields, read from its __dict__ (as it stores them)
+        entry, exit_ = fields["entry"], fields["exit"]
         for half in range(2):
             conds = entry if half == 0 else exit_
             n = len(conds)
@@ -512,22 +512,24 @@ def encode(genomes, dict positions):
                 found = known.get(id(cd))
                 if found is None:
                     pos = distinct
-                    table[pos, 0] = _feature(positions, cd.feature)
-                    table[pos, 1] = _feature(positions, cd.other) if cd.other else -1
-                    table[pos, 2] = _comparator(cd.op)
-                    levels[pos] = cd.threshold
+                    cf = cd.__dict__
+                    other = cf["other"]
+                    table[pos, 0] = _feature(positions, cf["feature"])
+                    table[pos, 1] = _feature(positions, other) if other else -1
+                    table[pos, 2] = _comparator(cf["op"])
+                    levels[pos] = cf["threshold"]
                     known[id(cd)] = pos
                     alive.append(cd)
                     distinct += 1
                 else:
                     pos = found
                 _slot(cond, thr, g, half * C + c, table, levels, pos)
-        gi[g, 0] = gen.side
+        gi[g, 0] = fields["side"]
         gi[g, 1] = len(entry)
         gi[g, 2] = len(exit_)
-        gi[g, 3] = gen.max_hold
-        gd[g, 0] = gen.stop_loss
-        gd[g, 1] = gen.take_profit
+        gi[g, 3] = fields["max_hold"]
+        gd[g, 0] = fields["stop_loss"]
+        gd[g, 1] = fields["take_profit"]
     return cond_a, thr_a, gi_a, gd_a
 
 
