@@ -277,9 +277,9 @@ def bench_campaign(quick: bool, out: Path) -> None:
     as the search calls it (in-sample bars, no curves). The two-thread speedup comes with what two
     CPU-bound processes get from this machine in the same run (``machine_2proc_scaling``).
 
-    Each campaign runs as campaigns run, ``omp run-campaign`` in a process of its own: in this
-    one, after the other workloads, the garbage collector's full passes walk their leftovers too,
-    and took a third off the one-thread figure."""
+    Each campaign runs as campaigns run, ``omp run-campaign`` in a process of its own: run in
+    this process, after the other workloads and beside what they left, the one-thread figure lost
+    a third."""
     from concurrent.futures import ThreadPoolExecutor
 
     from omp_core import config

@@ -6,8 +6,9 @@ This is the search's Python written out in C: the same draws from the same strea
 order, the same arithmetic, so the same genomes and the same run folders as the Python it
 replaced. The draws are the stream's own C functions (``_draws.pxd``); genomes and conditions stay
 the Python objects of ``omp_core/genome.py`` (made through their constructors, which check them),
-and numbers are rounded by ``_genome.quantize``. Breeding was half of a campaign's time on one
-thread, and all of it held the GIL that the seeds searched side by side share.
+and numbers are rounded by ``_genome.quantize``. Breeding was two thirds of the search's Python
+(a quarter of a campaign's time on one thread), all of it holding the GIL that the seeds searched
+side by side share.
 """
 cimport cython
 from libc.stdint cimport uint64_t
@@ -67,27 +68,6 @@ cdef inline int _check(Stream rng) except -1:
     return 0
 
 
-cdef inline Py_ssize_t _below(Stream rng, Py_ssize_t n) except -1:
-    """``int(rng.integers(n))``."""
-    if n < 1:
-        raise ValueError(f"integers needs at least one choice, got {n}")
-    return <Py_ssize_t>rng.bounded(n - 1)
-
-
-cdef inline Py_ssize_t _between(Stream rng, Py_ssize_t low, Py_ssize_t high) except? -1:
-    """``int(rng.integers(low, high))``, ``high`` excluded."""
-    if not 1 <= high - low <= 4294967294:
-        raise ValueError(f"integers covers 1 <= high - low < 2**32 - 1, got low={low}, high={high}")
-    return low + <Py_ssize_t>rng.bounded(high - low - 1)
-
-
-cdef inline double _uniform(Stream rng, double low, double high) except? -1.0:
-    """``rng.uniform(low, high)``."""
-    if not high - low >= 0.0 or high - low == float("inf"):
-        raise ValueError(f"uniform needs low <= high, finite apart, got {low}, {high}")
-    return low + (high - low) * rng.next_double()
-
-
 @cython.final
 cdef class Operators:
     """The operators of one campaign's strategy space, for :class:`omp_core.ga.SearchSpace`: its
@@ -134,7 +114,7 @@ cdef class Operators:
     # --------------------------------------------------------------------------- draws
     cpdef condition(self, Stream rng):
         _check(rng)
-        cdef Py_ssize_t n_levels = len(self.levels), n_osc = len(self.oscillators), a, b
+        cdef Py_ssize_t n_levels = len(self.levels), n_osc = len(self.oscillators), a
         cdef uint64_t ab[2]
         cdef bint use_cross = n_levels >= 2 and (n_osc == 0 or rng.next_double() < self.cross_p)
         op = ">" if rng.next_double() < 0.5 else "<"
@@ -143,27 +123,27 @@ cdef class Operators:
                 ab[0], ab[1] = rng.choice(n_levels, 2, False)
             ratio = 0.0 if rng.next_double() < 0.5 else quantize(rng.gauss(0.0, 0.01), 3)
             return Condition(self.levels[ab[0]], op, ratio, self.levels[ab[1]])
-        a = _below(rng, n_osc)
-        return Condition(self.oscillators[a], op, self.threshold(a, _uniform(rng, 0.05, 0.95)))
+        a = rng.integer_in(0, n_osc)
+        return Condition(self.oscillators[a], op, self.threshold(a, rng.uniform_in(0.05, 0.95)))
 
     cdef double fraction(self, Stream rng, double lo, double hi) except? -1.0:
         """A stop or take: none a third of the time when the range starts at 0, else a draw."""
         if lo == 0.0 and rng.next_double() < 1.0 / 3.0:
             return 0.0
-        return quantize(_uniform(rng, lo, hi), 3)
+        return quantize(rng.uniform_in(lo, hi), 3)
 
     cdef Py_ssize_t hold(self, Stream rng) except? -1:
         """A holding limit in bars: none a third of the time when the range starts at 0."""
         if self.mh_lo == 0 and rng.next_double() < 1.0 / 3.0:
             return 0
-        return _between(rng, max(self.mh_lo, 1), self.mh_hi + 1) if self.mh_hi >= 1 else 0
+        return rng.integer_in(max(self.mh_lo, 1), self.mh_hi + 1) if self.mh_hi >= 1 else 0
 
     cpdef genome(self, Stream rng):
         _check(rng)
-        cdef Py_ssize_t n_entry = _between(rng, 1, self.max_entry + 1)
-        cdef Py_ssize_t n_exit = _between(rng, 0, self.max_exit + 1)
+        cdef Py_ssize_t n_entry = rng.integer_in(1, self.max_entry + 1)
+        cdef Py_ssize_t n_exit = rng.integer_in(0, self.max_exit + 1)
         cdef Py_ssize_t i
-        side = self.sides[_below(rng, len(self.sides))]
+        side = self.sides[rng.integer_in(0, len(self.sides))]
         entry = tuple([self.condition(rng) for i in range(n_entry)])
         exit_ = tuple([self.condition(rng) for i in range(n_exit)])
         sl = self.fraction(rng, self.sl_lo, self.sl_hi)
@@ -186,10 +166,10 @@ cdef class Operators:
         cdef list rules
         cdef Py_ssize_t move, k, limit
         side, sl, tp, mh = g.side, g.stop_loss, g.take_profit, g.max_hold
-        move = _below(rng, 8)
+        move = rng.integer_in(0, 8)
         rules = entry if (not exit_ or rng.next_double() < 0.6) else exit_
         limit = self.max_entry if rules is entry else self.max_exit
-        k = _below(rng, len(rules))
+        k = rng.integer_in(0, len(rules))
         if move == 0:
             rules[k] = self.nudge(rules[k], rng)
         elif move == 1:
@@ -215,7 +195,7 @@ cdef class Operators:
         pool = canonical_conditions(x + y)     # sorted(set(x) | set(y)): x's of equal ones
         cdef list pick = [c for c in pool if rng.next_double() < 0.5]
         if len(pick) < lo:
-            pick = [pool[_below(rng, len(pool))]] if pool else []
+            pick = [pool[rng.integer_in(0, len(pool))]] if pool else []
         return tuple(pick[:hi])
 
     cpdef crossover(self, a, b, Stream rng):

@@ -11,7 +11,9 @@ cdef class Stream:
     cdef bitgen_t* bg
     cdef bint direct            # seeding writes the struct (checked against NumPy's setter)
 
+    # the draws of the Python methods (random, uniform, integers, normal), checked as they are
     cdef double next_double(self) noexcept
-    cdef uint64_t bounded(self, uint64_t rng) noexcept
-    cdef double gauss(self, double loc, double scale) noexcept
+    cdef double uniform_in(self, double low, double high) except? -1.0
+    cdef Py_ssize_t integer_in(self, Py_ssize_t low, Py_ssize_t high) except? -1
+    cdef double gauss(self, double loc, double scale) except? -1.0
     cdef int sample(self, Py_ssize_t n, Py_ssize_t k, uint64_t* out) noexcept

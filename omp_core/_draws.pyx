@@ -195,10 +195,19 @@ cdef class Stream:
     cdef double next_double(self) noexcept:
         return self.bg.next_double(self.bg.state)
 
-    cdef uint64_t bounded(self, uint64_t rng) noexcept:
-        return _bounded(self.bg, rng)
+    cdef double uniform_in(self, double low, double high) except? -1.0:
+        if not high - low >= 0.0 or high - low == float("inf"):
+            raise ValueError(f"uniform needs low <= high, finite apart, got {low}, {high}")
+        return low + (high - low) * self.bg.next_double(self.bg.state)
 
-    cdef double gauss(self, double loc, double scale) noexcept:
+    cdef Py_ssize_t integer_in(self, Py_ssize_t low, Py_ssize_t high) except? -1:
+        if not 1 <= high - low <= UINT32_MAX - 1:
+            raise ValueError(f"integers covers 1 <= high - low < 2**32 - 1, got low={low}, high={high}")
+        return low + <Py_ssize_t>_bounded(self.bg, high - low - 1)
+
+    cdef double gauss(self, double loc, double scale) except? -1.0:
+        if not scale >= 0.0:
+            raise ValueError(f"normal needs scale >= 0, got {scale}")
         return random_normal(self.bg, loc, scale)
 
     cdef int sample(self, Py_ssize_t n, Py_ssize_t k, uint64_t* out) noexcept:
@@ -226,25 +235,22 @@ cdef class Stream:
         return 1
 
     def random(self) -> float:
-        return self.bg.next_double(self.bg.state)
+        return self.next_double()
 
     def uniform(self, double low, double high) -> float:
-        if not high - low >= 0.0 or high - low == float("inf"):
-            raise ValueError(f"uniform needs low <= high, finite apart, got {low}, {high}")
-        return low + (high - low) * self.bg.next_double(self.bg.state)
+        return self.uniform_in(low, high)
 
     def integers(self, low, high=None) -> int:
         """``int(integers(low, high))``: ``high`` excluded, a range of at most 2**32 - 1."""
         if high is None:
             low, high = 0, low
-        if not 1 <= high - low <= UINT32_MAX - 1:
-            raise ValueError(f"integers covers 1 <= high - low < 2**32 - 1, got low={low}, high={high}")
-        return low + <Py_ssize_t>_bounded(self.bg, high - low - 1)
+        try:
+            return self.integer_in(low, high)
+        except OverflowError:       # past what a C integer holds: out of range all the same
+            raise ValueError(f"integers covers 1 <= high - low < 2**32 - 1, got low={low}, high={high}") from None
 
     def normal(self, double loc=0.0, double scale=1.0) -> float:
-        if not scale >= 0.0:
-            raise ValueError(f"normal needs scale >= 0, got {scale}")
-        return random_normal(self.bg, loc, scale)
+        return self.gauss(loc, scale)
 
     def choice(self, Py_ssize_t n, Py_ssize_t size, bint replace=True) -> tuple:
         """``tuple(choice(n, size, replace=False))`` (``replace`` must be False)."""

@@ -1,7 +1,8 @@
 # cython: language_level=3
-"""The bytes a genome is known by, compiled: rounding of its numbers, canonical condition sets, the canonical JSON that
-``genome_hash`` is the SHA-256 of, the JSON of ``Genome.to_dict`` and a line of the search's
-journal (``omp_core/genome.py`` and ``omp_core/ga.py`` say what each is).
+"""A genome compiled: its checking constructors, the rounding of its numbers, canonical
+condition sets, the canonical JSON that ``genome_hash`` is the SHA-256 of, the JSON of
+``Genome.to_dict`` and a line of the search's journal (``omp_core/genome.py`` and
+``omp_core/ga.py`` say what each is).
 
 The search makes these for every child it breeds: written in Python they were a third of a
 campaign's Python, and all of it holds the GIL that seeds searched side by side share. The text

@@ -150,7 +150,7 @@ class EvaluationCache:
     """In-sample metrics of the genomes evaluated on one data snapshot under one config (the
     cache's ``snapshot_id`` and ``config_hash``, which its journal and checkpoint record), by
     ``genome_hash``; also keeps each genome, as its JSON (``Genome.dict_json``: :meth:`genome`
-    makes it a Genome again). A cached evaluation is a string and a tuple of floats: a quarter of
+    makes it a Genome again). A cached evaluation is a string and a tuple of floats: a third of
     the memory of the objects, and nothing the garbage collector walks (a search caches every
     genome it evaluates, and the collector's full passes walked them all)."""
     snapshot_id: str

@@ -221,6 +221,7 @@ def test_interp_gives_numpys_bits(xp, fp, xs):
 def test_a_stream_refuses_what_it_does_not_draw_naming_the_values():
     s = _draws.Stream()
     for call, match in ((lambda: s.integers(0), "low=0, high=0"), (lambda: s.integers(5, 2**33), "high=8589934592"),
+                        (lambda: s.integers(0, 2**70), f"high={2**70}"),
                         (lambda: s.uniform(1.0, 0.0), "got 1.0, 0.0"), (lambda: s.choice(5, 2), "replace=False"),
                         (lambda: s.normal(0.0, -1.0), "scale >= 0, got -1.0"),
                         (lambda: _draws.pcg64_state([-1]), "got -1")):
